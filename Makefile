@@ -1,0 +1,73 @@
+# Churn-propensity pipeline. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+CHURN := $(VENV)/bin/churn
+DATA := data/synthetic
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_COMPILE_BYTECODE := 1
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_LINK_MODE := copy
+
+.DEFAULT_GOAL := help
+.PHONY: help setup data validate snapshot train ui test test-fast bench clean
+
+## Show this help
+help:
+	@awk '/^## /{doc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(doc){split($$1,t,":"); printf "  make %-12s %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+## Create the virtual environment from the lock file (done on first use by every target)
+setup: $(VENV)/.synced
+
+$(DATA)/customers.parquet: | $(VENV)/.synced
+	$(CHURN) generate --out $(DATA)
+
+## Generate the default synthetic dataset into data/synthetic (ground truth in data/synthetic_truth)
+data: $(DATA)/customers.parquet
+
+## Validate the default dataset into data/validated (tables, quarantine, report)
+validate: data
+	$(CHURN) validate --data $(DATA) --out data/validated --end-date 2026-06-30
+
+## Build monthly training snapshots of the default dataset into data/snapshots/train.parquet
+snapshot: data
+	$(CHURN) snapshot --data $(DATA) --end-date 2026-06-30 --horizon-days 90 \
+	  $$(for m in 2025-07 2025-08 2025-09 2025-10 2025-11 2025-12 2026-01 2026-02 2026-03 2026-04; do echo --as-of $$m-01; done) \
+	  --out data/snapshots/train.parquet
+
+## Train, evaluate, log to MLflow, register and decide promotion (config: pipelines/conf/train.yaml)
+train: data
+	$(CHURN) train
+
+## Open the MLflow UI on http://127.0.0.1:5000 (one worker)
+ui: setup
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 --workers 1 \
+	  --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} --default-artifact-root $(CURDIR)/mlartifacts
+
+## Run the whole test suite (unit, data, model, end-to-end)
+test: setup
+	$(VENV)/bin/pytest
+
+## Run the fast tests only (no model training)
+test-fast: setup
+	$(VENV)/bin/pytest -m "not slow"
+
+## Benchmark snapshots: 12 monthly as-of dates on 100k customers (wall time, peak memory)
+bench: setup
+	$(VENV)/bin/python -m pipelines.bench
+
+## Remove the environment, generated data and the local MLflow store
+clean:
+	rm -rf $(VENV) $(TOOLS) data/synthetic data/synthetic_truth data/validated data/snapshots data/scores data/bench mlflow.db mlartifacts

@@ -1,0 +1,341 @@
+"""Point-in-time features and labels.
+
+Every feature for as-of date ``T`` reads only rows stamped strictly before
+``T``; labels read only ``[T, T + horizon)``. All functions are pure: frames in,
+a new frame out.
+
+The tables are first *prepared* once (customer ids to integer codes, events
+sorted by time, types and channels to small integer codes); each as-of date is
+then a handful of ``searchsorted`` slices and ``np.bincount`` calls, which is
+what keeps monthly snapshots over millions of events fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.config import FeatureConfig
+
+US_PER_DAY = 86_400_000_000
+SURVEYS = ("NPS", "CSAT", "CES")
+# Scores at or below these are "bad" answers (NPS detractor, CSAT 1-2, CES 1-3).
+BAD_SCORE = {"NPS": 6, "CSAT": 2, "CES": 3}
+CONTRACT_CUSTOMER_COLUMNS = ("customer_id", "signup_date", "monthly_revenue")
+ID_COLUMNS = ("customer_id", "as_of")
+LABEL = "churned"
+NO_TIME = np.iinfo(np.int64).max
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Validated contract tables; optional ones are empty frames when absent."""
+
+    customers: pd.DataFrame
+    interactions: pd.DataFrame
+    feedback: pd.DataFrame
+    churn_events: pd.DataFrame
+    retention_actions: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class _Events:
+    """Events of one table as arrays sorted by time; ``cust`` indexes the customers table."""
+
+    ts: np.ndarray  # int64 microseconds, ascending
+    cust: np.ndarray  # int64 position in customers
+    extra: dict[str, np.ndarray]
+
+    def before(self, t: int, since: int | None = None) -> slice:
+        """Rows stamped in ``[since, t)`` (strictly before ``t``)."""
+        lo = 0 if since is None else int(np.searchsorted(self.ts, since, side="left"))
+        hi = int(np.searchsorted(self.ts, t, side="left"))
+        return slice(lo, hi)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    customers: pd.DataFrame
+    signup: np.ndarray  # int64 us
+    first_churn: np.ndarray  # int64 us, NO_TIME when none
+    churn_times: _Events
+    interactions: _Events
+    feedback: _Events
+    actions: _Events
+    config: FeatureConfig
+
+
+def _micros(values: pd.Series) -> np.ndarray:
+    return values.to_numpy(dtype="datetime64[us]").astype(np.int64)
+
+
+def _events(frame: pd.DataFrame, time_col: str, ids: pd.Index, extra: dict[str, np.ndarray]) -> _Events:
+    cust = ids.get_indexer(frame["customer_id"]) if len(frame) else np.zeros(0, dtype=np.int64)
+    ts = _micros(frame[time_col]) if len(frame) else np.zeros(0, dtype=np.int64)
+    keep = cust >= 0
+    order = np.argsort(ts[keep], kind="stable")
+    return _Events(ts[keep][order], cust[keep][order].astype(np.int64), {k: v[keep][order] for k, v in extra.items()})
+
+
+def _category_codes(values: pd.Series, known: tuple[str, ...]) -> np.ndarray:
+    """Position of each value in ``known``; ``len(known)`` ("other") for anything else."""
+    codes = pd.Index(known).get_indexer(values.astype(object))
+    return np.where(codes < 0, len(known), codes).astype(np.int16)
+
+
+def prepare(tables: Tables, config: FeatureConfig) -> Prepared:
+    """Turn validated tables into time-sorted arrays once, for any number of as-of dates."""
+    customers = tables.customers.reset_index(drop=True)
+    ids = pd.Index(customers["customer_id"])
+    inter, fb, act, churn = tables.interactions, tables.feedback, tables.retention_actions, tables.churn_events
+    interactions = _events(
+        inter,
+        "timestamp",
+        ids,
+        {
+            "type": _category_codes(inter["type"], config.interaction_types),
+            "channel": _category_codes(inter["channel"], config.channels),
+            "value": np.nan_to_num(inter["value"].to_numpy(dtype=float)) if "value" in inter else np.zeros(len(inter)),
+        },
+    )
+    callback = fb["callback_requested"].fillna(False).to_numpy(dtype=bool) if "callback_requested" in fb else np.zeros(len(fb), bool)
+    feedback = _events(
+        fb,
+        "timestamp",
+        ids,
+        {
+            "survey": _category_codes(fb["survey"], SURVEYS),
+            "score": fb["score"].to_numpy(dtype=float),
+            "callback": callback,
+        },
+    )
+    actions = _events(act, "action_date", ids, {})
+    churn_times = _events(churn, "churn_date", ids, {})
+    first_churn = np.full(len(customers), NO_TIME, dtype=np.int64)
+    np.minimum.at(first_churn, churn_times.cust, churn_times.ts)
+    return Prepared(customers, _micros(customers["signup_date"]), first_churn, churn_times, interactions, feedback, actions, config)
+
+
+def attribute_columns(customers: pd.DataFrame, config: FeatureConfig) -> list[str]:
+    """Customer columns that become features as they are (numeric) or as categories (text)."""
+    skip = set(CONTRACT_CUSTOMER_COLUMNS) | set(config.exclude_columns)
+    return [c for c in customers.columns if c not in skip and not c.startswith("_")]
+
+
+def _active(p: Prepared, t: int) -> np.ndarray:
+    """Positions of customers signed up before ``t`` and not churned before it."""
+    active = (p.signup < t) & (p.first_churn >= t)
+    if p.config.label_source == "inactivity":
+        window = p.interactions.before(t, t - p.config.inactivity_active_days * US_PER_DAY)
+        seen = np.zeros(len(active), dtype=bool)
+        seen[p.interactions.cust[window]] = True
+        active &= seen
+    return np.flatnonzero(active)
+
+
+def build_features(tables: Tables | Prepared, as_of: pd.Timestamp, config: FeatureConfig | None = None) -> pd.DataFrame:
+    """One row of features per customer active at ``as_of``, from data strictly before it."""
+    p = tables if isinstance(tables, Prepared) else prepare(tables, config or FeatureConfig())
+    config = p.config
+    t = int(pd.Timestamp(as_of).to_datetime64().astype("datetime64[us]").astype(np.int64))
+    rows = _active(p, t)
+    n = rows.size
+    # Map customer positions in the full table to rows of this snapshot (-1: not active).
+    pos = np.full(len(p.customers), -1, dtype=np.int64)
+    pos[rows] = np.arange(n)
+    customers = p.customers.iloc[rows].reset_index(drop=True)
+
+    out: dict[str, object] = {
+        "customer_id": customers["customer_id"].astype("str").to_numpy(),
+        "as_of": np.full(n, t, dtype="datetime64[us]"),
+        "tenure_days": (t - p.signup[rows]) / US_PER_DAY,
+        "monthly_revenue": customers["monthly_revenue"].to_numpy(dtype=float),
+    }
+    out.update(_interaction_features(p, pos, n, t))
+    out.update(_feedback_features(p, pos, n, t))
+    out.update(_action_features(p, pos, n, t))
+    out["open_callback_request"] = _open_callback(out["days_since_callback_request"], out["days_since_last_retention_action"])
+    frame = pd.DataFrame(out)
+    for col in attribute_columns(customers, config):
+        values = customers[col]
+        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            frame[col] = values.astype(float).to_numpy()
+        else:
+            frame[col] = values.astype("string").to_numpy()
+    return frame
+
+
+def _slice(ev: _Events, pos: np.ndarray, t: int, since: int | None = None) -> tuple[slice, np.ndarray, np.ndarray]:
+    """Window of ``ev`` before ``t``, as (slice, snapshot row per event, keep mask for active customers)."""
+    window = ev.before(t, since)
+    code = pos[ev.cust[window]]
+    return window, code, code >= 0
+
+
+def _days_since_last(code: np.ndarray, ts: np.ndarray, n: int, t: int) -> np.ndarray:
+    """Days from each row's latest event to ``t``; NaN for rows with none."""
+    latest = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(latest, code, ts)
+    out = (t - latest) / US_PER_DAY
+    out[latest == np.iinfo(np.int64).min] = np.nan
+    return out
+
+
+def _count(code: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
+    return np.bincount(code, weights=weights, minlength=n).astype(float)
+
+
+def _interaction_features(p: Prepared, pos: np.ndarray, n: int, t: int) -> dict:
+    config = p.config
+    ev = p.interactions
+    windows = config.windows_days
+    short, mid, widest = windows[0], windows[1], windows[-1]
+    span = max(2 * mid, widest)
+    window, code, keep = _slice(ev, pos, t, t - span * US_PER_DAY)
+    code = code[keep]
+    age = (t - ev.ts[window][keep]) / US_PER_DAY  # days before T, > 0
+    types = ev.extra["type"][window][keep]
+    channels = ev.extra["channel"][window][keep]
+    value = ev.extra["value"][window][keep]
+    type_names = (*config.interaction_types, "other")
+    channel_names = (*config.channels, "other")
+
+    out: dict[str, np.ndarray] = {}
+    for w in windows:
+        m = age <= w
+        c = code[m]
+        out[f"n_interactions_{w}d"] = _count(c, n)
+        out[f"value_sum_{w}d"] = _count(c, n, value[m])
+        # one bincount over (row, type) pairs gives every type's count at once
+        by_type = np.bincount(c * len(type_names) + types[m], minlength=n * len(type_names)).reshape(n, len(type_names))
+        for j, name in enumerate(type_names):
+            out[f"n_{name}_{w}d"] = by_type[:, j].astype(float)
+    # Trend: recent window against the window just before it, on a log scale.
+    prev_short = _count(code[(age > short) & (age <= 2 * short)], n)
+    prev_mid = _count(code[(age > mid) & (age <= 2 * mid)], n)
+    out[f"activity_trend_{short}d"] = np.log1p(out[f"n_interactions_{short}d"]) - np.log1p(prev_short)
+    out[f"activity_trend_{mid}d"] = np.log1p(out[f"n_interactions_{mid}d"]) - np.log1p(prev_mid)
+    # Recent daily rate against the customer's own rate over the widest window.
+    rate_short = out[f"n_interactions_{short}d"] / short
+    rate_wide = out[f"n_interactions_{widest}d"] / widest
+    out[f"activity_vs_{widest}d_baseline"] = np.log((rate_short + 0.03) / (rate_wide + 0.03))
+    m = age <= mid
+    by_channel = np.bincount(code[m] * len(channel_names) + channels[m], minlength=n * len(channel_names)).reshape(n, len(channel_names))
+    total = np.maximum(out[f"n_interactions_{mid}d"], 1.0)
+    for j, name in enumerate(channel_names):
+        out[f"share_{name}_{mid}d"] = by_channel[:, j] / total
+
+    # Recency looks at the whole history, not just the windows.
+    window, code, keep = _slice(ev, pos, t)
+    ts = ev.ts[window][keep]
+    code = code[keep]
+    types = ev.extra["type"][window][keep]
+    out["days_since_last_interaction"] = _days_since_last(code, ts, n, t)
+    for name in ("support_ticket", "complaint"):
+        j = type_names.index(name) if name in type_names else -1
+        m = types == j
+        out[f"days_since_last_{name}"] = _days_since_last(code[m], ts[m], n, t)
+    return out
+
+
+def _latest_per_row(code: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Index of each row's latest event (ties: the later one in input order)."""
+    order = np.lexsort((np.arange(code.size), ts, code))
+    last = np.r_[code[order][1:] != code[order][:-1], True] if code.size else np.zeros(0, dtype=bool)
+    return order[last]
+
+
+def _feedback_features(p: Prepared, pos: np.ndarray, n: int, t: int) -> dict:
+    config = p.config
+    ev = p.feedback
+    window, code, keep = _slice(ev, pos, t)
+    code = code[keep]
+    ts = ev.ts[window][keep]
+    survey = ev.extra["survey"][window][keep]
+    score = ev.extra["score"][window][keep]
+    callback = ev.extra["callback"][window][keep]
+    age = (t - ts) / US_PER_DAY
+    mid = config.windows_days[1]
+    out: dict[str, np.ndarray] = {}
+    for j, name in enumerate(SURVEYS):
+        m = survey == j
+        c, sc, tt = code[m], score[m], ts[m]
+        count = _count(c, n)
+        total = _count(c, n, sc)
+        latest = np.full(n, np.nan)
+        at = _latest_per_row(c, tt)
+        latest[c[at]] = sc[at]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / count
+            # trend: latest answer against the mean of the earlier ones
+            earlier_mean = (total - np.nan_to_num(latest)) / (count - 1)
+        key = name.lower()
+        out[f"{key}_count"] = count
+        out[f"{key}_latest"] = latest
+        out[f"{key}_mean"] = mean
+        out[f"{key}_trend"] = np.where(count >= 2, latest - earlier_mean, np.nan)
+        out[f"{key}_days_since_last"] = _days_since_last(c, tt, n, t)
+        bad = m & (score <= BAD_SCORE[name]) & (age <= mid)
+        out[f"{key}_bad_{mid}d"] = _count(code[bad], n)
+    latest_nps = out["nps_latest"]
+    category = np.select(
+        [np.isnan(latest_nps), latest_nps <= 6, latest_nps <= 8], ["none", "detractor", "passive"], "promoter"
+    )
+    out["nps_category_latest"] = pd.array(category, dtype="string")
+    recent_nps = out["nps_days_since_last"] <= mid
+    out["recent_detractor"] = (
+        (recent_nps & (latest_nps <= 6)) | (out[f"csat_bad_{mid}d"] > 0) | (out[f"ces_bad_{mid}d"] > 0)
+    ).astype(float)
+    out["survey_responses_total"] = _count(code, n)
+    out["survey_nonresponder"] = (out["survey_responses_total"] == 0).astype(float)
+    out["days_since_callback_request"] = _days_since_last(code[callback], ts[callback], n, t)
+    return out
+
+
+def _action_features(p: Prepared, pos: np.ndarray, n: int, t: int) -> dict:
+    ev = p.actions
+    widest = max(p.config.windows_days)
+    window, code, keep = _slice(ev, pos, t)
+    code = code[keep]
+    ts = ev.ts[window][keep]
+    days_since_action = _days_since_last(code, ts, n, t)
+    return {
+        f"n_retention_actions_{widest}d": _count(code[(t - ts) / US_PER_DAY <= widest], n),
+        "days_since_last_retention_action": days_since_action,
+    }
+
+
+def _open_callback(callback: np.ndarray, action: np.ndarray) -> np.ndarray:
+    """A callback request with no retention action on or after its day (both before T)."""
+    followed = np.floor(action) <= np.floor(callback)  # NaN action compares False: not followed
+    return (~np.isnan(callback) & ~followed).astype(float)
+
+
+def build_labels(p: Prepared, frame: pd.DataFrame, horizon_days: int, data_end: pd.Timestamp) -> pd.Series:
+    """Label for each (customer, as_of) row: churned in ``[T, T + H)``; NA when that window is not fully observed."""
+    as_of = frame["as_of"].to_numpy(dtype="datetime64[us]").astype(np.int64)
+    horizon = horizon_days * US_PER_DAY
+    end = int(pd.Timestamp(data_end).normalize().to_datetime64().astype("datetime64[us]").astype(np.int64))
+    observed = as_of + horizon - US_PER_DAY <= end
+    rows = pd.Index(p.customers["customer_id"]).get_indexer(frame["customer_id"])
+    ev = p.churn_times if p.config.label_source == "events" else p.interactions
+    # Earliest event at or after T for each row; positive if it falls before T + H.
+    positive = np.zeros(len(frame), dtype=bool)
+    for t in np.unique(as_of):
+        sel = np.flatnonzero(as_of == t)
+        window = slice(int(np.searchsorted(ev.ts, t, side="left")), int(np.searchsorted(ev.ts, t + horizon, side="left")))
+        hit = np.zeros(len(p.customers), dtype=bool)
+        hit[ev.cust[window]] = True
+        positive[sel] = hit[rows[sel]]
+    if p.config.label_source == "inactivity":
+        positive = ~positive
+    labels = pd.array(positive.astype("int8"), dtype="Int8")
+    labels[~observed] = pd.NA
+    return pd.Series(labels, index=frame.index, name=LABEL)
+
+
+def feature_columns(snapshot: pd.DataFrame) -> list[str]:
+    """The model inputs of a snapshot: everything except identifiers and the label."""
+    return [c for c in snapshot.columns if c not in (*ID_COLUMNS, LABEL)]

@@ -1,0 +1,425 @@
+"""The data contract: pandera models of the input tables and the validation stage.
+
+Validation is a pure function from raw frames (as read from disk) to validated
+frames, quarantined rows and an accounting report. Structural problems (a
+missing table or column, a column none of whose values can be read) raise
+:class:`ContractError`; row-level problems send the row to quarantine with a
+reason and never stop the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+SCORE_RANGE = {"NPS": (0, 10), "CSAT": (1, 5), "CES": (1, 7)}
+GROUPS = ("treatment", "control")
+EARLIEST = pd.Timestamp("1970-01-01")
+
+
+class ContractError(ValueError):
+    """A structural problem that stops validation: names the file, column and expectation."""
+
+
+# --- reasons a row is quarantined (stable codes: reports and tests use them) ----
+MISSING_VALUE = "missing_required_value"
+UNPARSEABLE = "unparseable_value"
+DUPLICATE_CUSTOMER = "duplicate_customer_id"
+UNKNOWN_SURVEY = "unknown_survey"
+SCORE_OUT_OF_RANGE = "score_out_of_range"
+BEFORE_1970 = "timestamp_before_1970"
+AFTER_END = "timestamp_after_dataset_end"
+NEGATIVE_REVENUE = "negative_monthly_revenue"
+NEGATIVE_COST = "negative_cost"
+UNKNOWN_GROUP = "unknown_group"
+UNKNOWN_CUSTOMER = "unknown_customer"
+CHURN_BEFORE_SIGNUP = "churn_before_signup"
+DUPLICATE_EVENT = "duplicate_event"
+
+
+# --- the contract as pandera models -------------------------------------------------
+class Customers(pa.DataFrameModel):
+    """One row per customer; extra columns are customer attributes."""
+
+    customer_id: Series[str] = pa.Field(nullable=False)
+    signup_date: Series[pd.Timestamp] = pa.Field(nullable=False)
+    monthly_revenue: Series[float] = pa.Field(nullable=False)
+    location_id: Optional[Series[str]] = pa.Field(nullable=True)
+
+    class Config:
+        strict = False
+
+    @pa.check("monthly_revenue", name=NEGATIVE_REVENUE)
+    def _revenue_not_negative(cls, s: Series[float]) -> Series[bool]:
+        return s >= 0
+
+    @pa.check("customer_id", name=DUPLICATE_CUSTOMER)
+    def _unique_id(cls, s: Series[str]) -> Series[bool]:
+        return ~s.duplicated(keep=False)
+
+
+class Interactions(pa.DataFrameModel):
+    """Touchpoint events: one row per interaction."""
+
+    customer_id: Series[str] = pa.Field(nullable=False)
+    timestamp: Series[pd.Timestamp] = pa.Field(nullable=False)
+    channel: Series[str] = pa.Field(nullable=False)
+    type: Series[str] = pa.Field(nullable=False)
+    value: Optional[Series[float]] = pa.Field(nullable=True)
+
+    class Config:
+        strict = False
+
+
+class Feedback(pa.DataFrameModel):
+    """Survey answers (NPS 0-10, CSAT 1-5, CES 1-7)."""
+
+    customer_id: Series[str] = pa.Field(nullable=False)
+    timestamp: Series[pd.Timestamp] = pa.Field(nullable=False)
+    survey: Series[str] = pa.Field(nullable=False)
+    score: Series[float] = pa.Field(nullable=False)
+    comment: Optional[Series[str]] = pa.Field(nullable=True)
+    callback_requested: Optional[Series[pd.BooleanDtype]] = pa.Field(nullable=True)
+    touchpoint: Optional[Series[str]] = pa.Field(nullable=True)
+
+    class Config:
+        strict = False
+
+    @pa.check("survey", name=UNKNOWN_SURVEY)
+    def _known_survey(cls, s: Series[str]) -> Series[bool]:
+        return s.isin(list(SCORE_RANGE))
+
+    @pa.dataframe_check(name=SCORE_OUT_OF_RANGE)
+    def _score_in_range(cls, df: pd.DataFrame) -> Series[bool]:
+        lo = df["survey"].map({k: v[0] for k, v in SCORE_RANGE.items()})
+        hi = df["survey"].map({k: v[1] for k, v in SCORE_RANGE.items()})
+        # Unknown surveys are reported as such, not twice.
+        return lo.isna() | df["score"].isna() | ((df["score"] >= lo) & (df["score"] <= hi))
+
+
+class ChurnEvents(pa.DataFrameModel):
+    """Cancellations: one row per churn."""
+
+    customer_id: Series[str] = pa.Field(nullable=False)
+    churn_date: Series[pd.Timestamp] = pa.Field(nullable=False)
+
+    class Config:
+        strict = False
+
+
+class RetentionActions(pa.DataFrameModel):
+    """Retention contacts, with a randomised ``control`` hold-out."""
+
+    customer_id: Series[str] = pa.Field(nullable=False)
+    action_date: Series[pd.Timestamp] = pa.Field(nullable=False)
+    group: Series[str] = pa.Field(nullable=False)
+    action: Optional[Series[str]] = pa.Field(nullable=True)
+    cost: Optional[Series[float]] = pa.Field(nullable=True)
+
+    class Config:
+        strict = False
+
+    @pa.check("group", name=UNKNOWN_GROUP)
+    def _known_group(cls, s: Series[str]) -> Series[bool]:
+        return s.isin(GROUPS)
+
+    @pa.check("cost", name=NEGATIVE_COST)
+    def _cost_not_negative(cls, s: Series[float]) -> Series[bool]:
+        return s.isna() | (s >= 0)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    model: type[pa.DataFrameModel]
+    required: bool
+    dates: tuple[str, ...]
+    numbers: tuple[str, ...] = ()
+    integers: tuple[str, ...] = ()
+    booleans: tuple[str, ...] = ()
+
+
+TABLES: dict[str, TableSpec] = {
+    "customers": TableSpec(Customers, True, ("signup_date",), ("monthly_revenue",)),
+    "interactions": TableSpec(Interactions, False, ("timestamp",), ("value",)),
+    "feedback": TableSpec(Feedback, False, ("timestamp",), (), ("score",), ("callback_requested",)),
+    "churn_events": TableSpec(ChurnEvents, False, ("churn_date",)),
+    "retention_actions": TableSpec(RetentionActions, False, ("action_date",), ("cost",)),
+}
+
+
+def required_columns(model: type[pa.DataFrameModel]) -> list[str]:
+    """Columns a table must have: the model's non-optional fields."""
+    schema = model.to_schema()
+    return [name for name, col in schema.columns.items() if col.required]
+
+
+def all_columns(model: type[pa.DataFrameModel]) -> list[str]:
+    return list(model.to_schema().columns)
+
+
+# --- results -------------------------------------------------------------------------
+@dataclass
+class TableReport:
+    rows_read: int
+    rows_kept: int
+    rows_quarantined: int
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+    def balanced(self) -> bool:
+        return self.rows_read == self.rows_kept + self.rows_quarantined
+
+
+@dataclass
+class ValidationResult:
+    """Validated tables, quarantined rows (original values plus reasons) and the accounting."""
+
+    tables: dict[str, pd.DataFrame]
+    quarantine: dict[str, pd.DataFrame]
+    report: dict[str, TableReport]
+    data_end: pd.Timestamp | None
+    reference_end: pd.Timestamp
+
+    @property
+    def quarantined_rows(self) -> int:
+        return sum(r.rows_quarantined for r in self.report.values())
+
+    def to_dict(self) -> dict:
+        return {
+            "data_end": None if self.data_end is None else self.data_end.isoformat(),
+            "reference_end": self.reference_end.isoformat(),
+            "tables": {
+                name: {
+                    "rows_read": r.rows_read,
+                    "rows_kept": r.rows_kept,
+                    "rows_quarantined": r.rows_quarantined,
+                    "by_reason": r.by_reason,
+                    "balanced": r.balanced(),
+                }
+                for name, r in self.report.items()
+            },
+        }
+
+    def to_text(self) -> str:
+        lines = [
+            "Validation report",
+            f"  data ends {self.data_end.date() if self.data_end is not None else 'n/a'}; "
+            f"timestamps later than {self.reference_end.date()} + 1 day are impossible",
+            f"  {'table':<18}{'read':>12}{'kept':>12}{'quarantined':>13}",
+        ]
+        for name, r in self.report.items():
+            lines.append(f"  {name:<18}{r.rows_read:>12,}{r.rows_kept:>12,}{r.rows_quarantined:>13,}")
+            for reason, count in sorted(r.by_reason.items()):
+                lines.append(f"  {'':<18}  - {reason}: {count:,}")
+        ok = all(r.balanced() for r in self.report.values())
+        lines.append(f"  accounting {'holds' if ok else 'DOES NOT HOLD'}: read = kept + quarantined for every table")
+        return "\n".join(lines)
+
+
+# --- the stage -----------------------------------------------------------------------
+def validate_dataset(
+    raw: dict[str, pd.DataFrame],
+    sources: dict[str, str] | None = None,
+    end_date: pd.Timestamp | None = None,
+    today: pd.Timestamp | None = None,
+) -> ValidationResult:
+    """Check raw tables against the contract.
+
+    Args:
+        raw: table name to frame as read (text columns may hold unparsed strings).
+        sources: table name to file name, used in error messages.
+        end_date: the dataset's last date (the extract date). Timestamps more
+            than a day after it are quarantined. Defaults to ``today``.
+        today: the clock, injectable for tests; defaults to the current date.
+    """
+    sources = sources or {name: name for name in raw}
+    today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
+    reference_end = pd.Timestamp(end_date) if end_date is not None else today
+    latest_allowed = reference_end + pd.Timedelta(days=1)
+
+    for name, spec in TABLES.items():
+        if spec.required and name not in raw:
+            raise ContractError(f"missing required table '{name}': expected {name}.parquet or {name}.csv in the dataset folder")
+    unknown = sorted(set(raw) - set(TABLES))
+    if unknown:
+        raise ContractError(f"unknown table(s) {unknown}: the contract has {sorted(TABLES)}")
+
+    reasons: dict[str, pd.DataFrame] = {}
+    typed: dict[str, pd.DataFrame] = {}
+    for name, frame in raw.items():
+        spec = TABLES[name]
+        _check_columns(frame, spec, sources[name])
+        coerced, unparseable = _coerce(frame, spec, sources[name])
+        typed[name] = coerced
+        reasons[name] = _reason_frame(len(frame))
+        for col, mask in unparseable.items():
+            _add(reasons[name], mask, UNPARSEABLE, col)
+        _schema_reasons(coerced, spec, reasons[name], unparseable)
+        for col in spec.dates:
+            ts = coerced[col]
+            _add(reasons[name], (ts < EARLIEST).to_numpy(), BEFORE_1970, col)
+            _add(reasons[name], (ts > latest_allowed).to_numpy(), AFTER_END, col)
+
+    # Referential rules use the customers that survived their own checks.
+    customers = typed["customers"]
+    good_customers = reasons["customers"]["primary"].isna().to_numpy()
+    signup = pd.Series(customers["signup_date"].to_numpy()[good_customers], index=customers["customer_id"].to_numpy()[good_customers])
+    for name, frame in typed.items():
+        if name == "customers":
+            continue
+        known = frame["customer_id"].isin(signup.index).to_numpy()
+        _add(reasons[name], ~known & frame["customer_id"].notna().to_numpy(), UNKNOWN_CUSTOMER, "customer_id")
+        if name == "churn_events":
+            before = frame["churn_date"].to_numpy() < frame["customer_id"].map(signup).to_numpy()
+            _add(reasons[name], before, CHURN_BEFORE_SIGNUP, "churn_date")
+        # Exact duplicates: every copy after the first is set aside.
+        dup = frame.duplicated(keep="first").to_numpy()
+        _add(reasons[name], dup, DUPLICATE_EVENT, "")
+
+    tables, quarantine, report = {}, {}, {}
+    for name, frame in typed.items():
+        r = reasons[name]
+        bad = r["primary"].notna().to_numpy()
+        tables[name] = frame.loc[~bad].reset_index(drop=True)
+        q = raw[name].loc[bad].copy()
+        q.insert(0, "_source_row", np.flatnonzero(bad))
+        q["_reason"] = r.loc[bad, "primary"].to_numpy()
+        q["_detail"] = r.loc[bad, "detail"].to_numpy()
+        quarantine[name] = q.reset_index(drop=True)
+        counts = q["_reason"].value_counts()
+        report[name] = TableReport(
+            rows_read=len(frame),
+            rows_kept=int((~bad).sum()),
+            rows_quarantined=int(bad.sum()),
+            by_reason={str(k): int(v) for k, v in counts.items()},
+        )
+    return ValidationResult(tables, quarantine, report, _data_end(tables), reference_end)
+
+
+def _data_end(tables: dict[str, pd.DataFrame]) -> pd.Timestamp | None:
+    """The latest date present in the validated tables (labels are observed up to it)."""
+    ends = [
+        tables[name][col].max()
+        for name, spec in TABLES.items()
+        if name in tables and len(tables[name])
+        for col in spec.dates
+    ]
+    ends = [e for e in ends if pd.notna(e)]
+    return pd.Timestamp(max(ends)).normalize() if ends else None
+
+
+def _check_columns(frame: pd.DataFrame, spec: TableSpec, source: str) -> None:
+    missing = [c for c in required_columns(spec.model) if c not in frame.columns]
+    if missing:
+        raise ContractError(
+            f"{source}: missing required column(s) {missing}; expected at least {required_columns(spec.model)}"
+        )
+
+
+def _reason_frame(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"primary": pd.Series([None] * n, dtype=object), "detail": pd.Series([""] * n, dtype=object)})
+
+
+def _add(reasons: pd.DataFrame, mask: np.ndarray, reason: str, column: str) -> None:
+    """Record ``reason`` for rows in ``mask``; the first reason of a row is its primary one."""
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return
+    label = f"{reason}({column})" if column else reason
+    detail = reasons["detail"].to_numpy(dtype=object).copy()
+    detail[mask] = np.where(detail[mask] == "", label, detail[mask] + "; " + label)
+    primary = reasons["primary"].to_numpy(dtype=object).copy()
+    fresh = mask & pd.isna(primary)
+    primary[fresh] = reason
+    reasons["detail"] = detail
+    reasons["primary"] = primary
+
+
+def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Cast contract columns to their types; report which non-missing values could not be read."""
+    out = frame.copy()
+    unparseable: dict[str, np.ndarray] = {}
+    present = [c for c in all_columns(spec.model) if c in frame.columns]
+    for col in present:
+        raw = frame[col]
+        given = raw.notna().to_numpy().copy()
+        if raw.dtype == object or pd.api.types.is_string_dtype(raw):
+            # Blank text is a missing value, not an unreadable one.
+            given &= (raw.astype("str").str.strip() != "").to_numpy()
+            raw = raw.where(given, None)
+        if col in spec.dates:
+            values = _to_datetime(raw)
+            expected = "a date or timestamp (ISO 8601, e.g. 2025-03-31 or 2025-03-31T14:05:00)"
+        elif col in spec.numbers or col in spec.integers:
+            values = pd.to_numeric(raw, errors="coerce").astype(float)
+            if col in spec.integers:
+                values = values.where(values.isna() | (values == np.round(values)), np.nan)
+            expected = "an integer" if col in spec.integers else "a number"
+        elif col in spec.booleans:
+            values = _to_boolean(raw)
+            expected = "true/false"
+        else:
+            values = raw.astype("str").where(raw.notna(), None).astype("str")
+            expected = None
+        failed = given & values.isna().to_numpy()
+        if expected is not None and given.any() and failed.all():
+            example = raw[given].iloc[0]
+            raise ContractError(f"{source}: column '{col}' has no value that can be read as {expected}; first value is {example!r}")
+        if failed.any():
+            unparseable[col] = failed
+        out[col] = values
+    return out, unparseable
+
+
+def _to_datetime(raw: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        values = raw
+        if getattr(values.dt, "tz", None) is not None:
+            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    else:
+        values = pd.to_datetime(raw.astype("str").where(raw.notna(), None), errors="coerce", format="ISO8601")
+        if getattr(values.dt, "tz", None) is not None:
+            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    return values.astype("datetime64[us]")
+
+
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
+
+
+def _to_boolean(raw: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(raw):
+        return raw.astype("boolean")
+    text = raw.astype("str").str.strip().str.lower()
+    out = pd.Series(pd.NA, index=raw.index, dtype="boolean")
+    out[text.isin(_TRUE).to_numpy()] = True
+    out[text.isin(_FALSE).to_numpy()] = False
+    return out
+
+
+def _schema_reasons(frame: pd.DataFrame, spec: TableSpec, reasons: pd.DataFrame, unparseable: dict[str, np.ndarray]) -> None:
+    """Run the pandera model lazily and turn its failure cases into row reasons."""
+    try:
+        spec.model.validate(frame, lazy=True)
+        return
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases
+    cases = cases[cases["index"].notna()]
+    # A dataframe-level check reports each failing row once per column: keep one.
+    cases.loc[cases["check"] == SCORE_OUT_OF_RANGE, "column"] = "score"
+    cases = cases.drop_duplicates(subset=["check", "column", "index"])
+    n = len(frame)
+    for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
+        rows = np.zeros(n, dtype=bool)
+        rows[group["index"].astype(int).to_numpy()] = True
+        column = "" if pd.isna(column) or column == spec.model.__name__ else str(column)
+        if check == "not_nullable":
+            # A value that was given but could not be read is already reported as unparseable.
+            rows &= ~unparseable.get(column, np.zeros(n, dtype=bool))
+            _add(reasons, rows, MISSING_VALUE, column)
+        else:
+            _add(reasons, rows, str(check), column)

@@ -1,0 +1,88 @@
+"""The ``generate`` stage's edge: run the simulation chunk by chunk and write dataset and truth."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+from tqdm import tqdm
+
+from pipelines.io import ParquetAppender
+from pipelines.synthetic import (
+    CHUNK_CUSTOMERS,
+    SyntheticConfig,
+    calendar,
+    default_oracle_as_of,
+    generate,
+    load_truth,
+)
+
+log = logging.getLogger(__name__)
+
+
+def write_synthetic(config: SyntheticConfig, out: Path, truth_out: Path, oracle_as_of: pd.Timestamp | None, horizon_days: int) -> dict:
+    """Write the dataset to ``out`` and its ground truth to ``truth_out``; return the summary."""
+    out, truth_out = Path(out), Path(truth_out)
+    out.mkdir(parents=True, exist_ok=True)
+    truth_out.mkdir(parents=True, exist_ok=True)
+    cal = calendar(config)
+    writers = {name: ParquetAppender(out / f"{name}.parquet") for name in ("customers", "interactions", "feedback", "churn_events", "retention_actions")}
+    truth_customers = ParquetAppender(truth_out / "customers.parquet")
+    truth_actions = ParquetAppender(truth_out / "treatment_effects.parquet")
+    cum = np.lib.format.open_memmap(truth_out / "cum_hazard.npy", mode="w+", dtype=np.float32, shape=(config.customers, cal.days + 1))
+    n_chunks = -(-config.customers // CHUNK_CUSTOMERS)
+    try:
+        for chunk in tqdm(generate(config), total=n_chunks, desc="generate", unit="chunk", disable=n_chunks < 2):
+            for name, frame in chunk.tables.items():
+                writers[name].append(frame)
+            truth_customers.append(chunk.truth_customers)
+            truth_actions.append(chunk.truth_actions)
+            rows = chunk.truth_customers["truth_row"].to_numpy()
+            cum[rows[0] : rows[-1] + 1] = chunk.cum_hazard
+    finally:
+        for w in (*writers.values(), truth_customers, truth_actions):
+            w.close()
+        cum.flush()
+        del cum
+
+    summary = {
+        "config": asdict(config),
+        "start_date": cal.start.date().isoformat(),
+        "end_date": cal.end.date().isoformat(),
+    }
+    (truth_out / "summary.json").write_text(json.dumps(summary, indent=2))
+    summary.update(describe(out, truth_out, oracle_as_of or default_oracle_as_of(cal.end, horizon_days), horizon_days))
+    (truth_out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def describe(data: Path, truth_dir: Path, as_of: pd.Timestamp, horizon_days: int) -> dict:
+    """Realism figures of a generated dataset, including the oracle ROC AUC."""
+    truth = load_truth(truth_dir)
+    customers = pd.read_parquet(data / "customers.parquet", columns=["customer_id", "signup_date"])
+    churn = pd.read_parquet(data / "churn_events.parquet")
+    feedback = pd.read_parquet(data / "feedback.parquet", columns=["customer_id"])
+    churn_date = customers["customer_id"].map(churn.set_index("customer_id")["churn_date"])
+    active = (customers["signup_date"] < as_of) & ~(churn_date < as_of)
+    in_window = (churn_date >= as_of) & (churn_date < as_of + pd.Timedelta(days=horizon_days))
+    month = (churn_date >= as_of) & (churn_date < as_of + pd.Timedelta(days=30))
+    p = truth.churn_probability(customers.loc[active, "customer_id"], as_of, horizon_days)
+    labels = in_window[active].to_numpy()
+    treated = truth.actions[truth.actions["group"] == "treatment"]
+    would_churn = treated["churned_within_90d_if_not_contacted"]
+    return {
+        "oracle_as_of": as_of.date().isoformat(),
+        "oracle_horizon_days": horizon_days,
+        "oracle_roc_auc": float(roc_auc_score(labels, p)),
+        "active_customers": int(active.sum()),
+        "label_prevalence": float(labels.mean()),
+        "monthly_churn_rate": float(month[active].mean()),
+        "share_never_answered_a_survey": float(1 - feedback["customer_id"].nunique() / len(customers)),
+        "treated_customers": int(len(treated)),
+        "save_rate_among_treated_who_would_churn": float(treated["saved"].sum() / max(int(would_churn.sum()), 1)),
+    }

@@ -1,0 +1,125 @@
+"""Reading and writing at the edges: dataset folders, validated output, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.build import Tables
+from pipelines.contract import TABLES, ContractError, ValidationResult, all_columns
+
+
+def read_dataset(folder: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Read every contract table present in ``folder`` as ``NAME.parquet`` or ``NAME.csv``.
+
+    CSV columns are read as text so that validation sees, and quarantine keeps,
+    the original values.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ContractError(f"dataset folder {folder} does not exist or is not a folder")
+    raw, sources = {}, {}
+    for name in TABLES:
+        found = [p for p in (folder / f"{name}.parquet", folder / f"{name}.csv") if p.exists()]
+        if len(found) > 1:
+            raise ContractError(f"{folder}: both {name}.parquet and {name}.csv exist; keep one")
+        if not found:
+            continue
+        path = found[0]
+        try:
+            if path.suffix == ".parquet":
+                frame = pd.read_parquet(path)
+            else:
+                frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        except Exception as err:  # the parser's own message says what it could not read
+            raise ContractError(f"{path}: cannot be parsed as {path.suffix[1:]}: {err}") from err
+        raw[name], sources[name] = frame, str(path)
+    return raw, sources
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write a parquet file atomically: readers see the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text(text: str, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_validation(result: ValidationResult, out: Path) -> None:
+    """Validated tables under ``OUT/tables``, quarantine under ``OUT/quarantine``, reports beside them."""
+    out = Path(out)
+    for name, frame in result.tables.items():
+        write_parquet(frame, out / "tables" / f"{name}.parquet")
+    for name, frame in result.quarantine.items():
+        write_parquet(_textual(frame), out / "quarantine" / f"{name}.parquet")
+    write_text(json.dumps(result.to_dict(), indent=2) + "\n", out / "report.json")
+    write_text(result.to_text() + "\n", out / "report.txt")
+
+
+def _textual(frame: pd.DataFrame) -> pd.DataFrame:
+    """Quarantined originals can mix types in one column; keep them as text so they always write."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v))
+    return out
+
+
+def tables_from(result: ValidationResult) -> Tables:
+    """The validated tables as the feature stage's input, with empty frames for absent tables."""
+    def table(name: str) -> pd.DataFrame:
+        if name in result.tables:
+            return result.tables[name]
+        return pd.DataFrame({c: pd.Series([], dtype=_empty_dtype(name, c)) for c in all_columns(TABLES[name].model)})
+
+    return Tables(**{name: table(name) for name in TABLES})
+
+
+def _empty_dtype(table: str, column: str) -> str:
+    spec = TABLES[table]
+    if column in spec.dates:
+        return "datetime64[us]"
+    if column in spec.numbers or column in spec.integers:
+        return "float64"
+    if column in spec.booleans:
+        return "boolean"
+    return "str"
+
+
+class ParquetAppender:
+    """Append frames with one schema to a parquet file, for chunked generation."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._writer: pq.ParquetWriter | None = None
+
+    def append(self, frame: pd.DataFrame) -> None:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(self.path, table.schema)
+        self._writer.write_table(table.cast(self._writer.schema))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()

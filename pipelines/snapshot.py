@@ -1,0 +1,58 @@
+"""The ``snapshot`` stage: validated tables to a stacked point-in-time training table."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from features.build import LABEL, Tables, build_features, build_labels, prepare
+from features.config import FeatureConfig
+from features.schema import Snapshot
+from pipelines.contract import ValidationResult, validate_dataset
+from pipelines.io import read_dataset, tables_from
+
+log = logging.getLogger(__name__)
+
+
+def load_validated(data: Path, end_date: pd.Timestamp | None = None) -> ValidationResult:
+    """Read a dataset folder and validate it (the same contract for training and scoring)."""
+    raw, sources = read_dataset(Path(data))
+    result = validate_dataset(raw, sources, end_date=end_date)
+    for name, report in result.report.items():
+        if report.rows_quarantined:
+            log.warning("%s: %d of %d rows quarantined %s", name, report.rows_quarantined, report.rows_read, report.by_reason)
+    return result
+
+
+def snapshot(
+    tables: Tables,
+    as_of_dates: list[pd.Timestamp],
+    horizon_days: int,
+    data_end: pd.Timestamp,
+    config: FeatureConfig,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Features and labels for each as-of date, stacked; labels are NA where the window is not fully observed."""
+    dates = sorted({pd.Timestamp(d) for d in as_of_dates})
+    if not dates:
+        raise ValueError("snapshot needs at least one as-of date")
+    prepared = prepare(tables, config)
+    parts = []
+    for as_of in tqdm(dates, desc="snapshot", unit="as-of", disable=not progress):
+        frame = build_features(prepared, as_of)
+        frame[LABEL] = build_labels(prepared, frame, horizon_days, data_end)
+        parts.append(frame)
+        unlabelled = int(frame[LABEL].isna().sum())
+        if unlabelled:
+            log.info("as-of %s: label window [%s, +%dd) not fully observed (data ends %s): %d rows unlabelled",
+                     as_of.date(), as_of.date(), horizon_days, data_end.date(), unlabelled)
+    return Snapshot.validate(pd.concat(parts, ignore_index=True))
+
+
+def snapshot_from_result(result: ValidationResult, as_of_dates, horizon_days: int, config: FeatureConfig, progress: bool = False) -> pd.DataFrame:
+    if result.data_end is None:
+        raise ValueError("the dataset holds no dated rows after validation; nothing to snapshot")
+    return snapshot(tables_from(result), as_of_dates, horizon_days, result.data_end, config, progress)

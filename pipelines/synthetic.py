@@ -1,0 +1,550 @@
+"""Synthetic customer-experience data with known ground truth.
+
+The world is simulated day by day for a slice of customers at a time (so one
+million customers fit in bounded memory):
+
+* a latent satisfaction per customer mean-reverts to its own level, drifts and
+  takes occasional shocks (a bad experience);
+* usage events (logins, purchases) fall as satisfaction falls; support
+  tickets, complaints, billing issues and failed payments rise;
+* surveys are sent after some touchpoints and quarterly; a minority answers,
+  and the very unhappy and very happy answer more often (response bias);
+  detractors sometimes ask for a callback;
+* a daily churn hazard depends on satisfaction, its recent fall, support
+  trouble, tenure, price paid against the plan's list price, plan, contract,
+  location, and a per-customer frailty that no feature can see;
+* monthly retention campaigns contact a capped number of visibly at-risk
+  customers, holding a random share out as ``control``; contact lowers the
+  hazard of *persuadable* customers only.
+
+A customer churns on the first day their cumulative hazard passes an Exp(1)
+threshold drawn once. The same threshold applied to the hazard *without*
+treatment gives the churn day had they not been contacted, so every treated
+customer's true effect (saved or not) is known. The ground truth, kept in a
+separate folder the pipeline never reads, holds the cumulative hazard for every
+customer and day, from which the true churn probability for any as-of date and
+horizon is ``1 - exp(-(C[T+H] - C[T]))``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+PLANS = ("basic", "standard", "premium")
+PLAN_SHARE = (0.5, 0.35, 0.15)
+PLAN_PRICE = (25.0, 45.0, 85.0)
+PLAN_EFFECT = (0.45, 0.0, -0.5)
+CHUNK_CUSTOMERS = 25_000
+TRUTH_HORIZON_DAYS = 90
+CONTACT_EFFECT_DAYS = 120
+
+# (type, channels, channel probabilities, value generator name)
+EVENT_CHANNELS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
+    "login": (("web", "app"), (0.45, 0.55)),
+    "purchase": (("web", "app", "store"), (0.4, 0.35, 0.25)),
+    "support_ticket": (("phone", "email", "chat"), (0.4, 0.25, 0.35)),
+    "complaint": (("phone", "email", "social"), (0.5, 0.3, 0.2)),
+    "billing_issue": (("phone", "email"), (0.6, 0.4)),
+    "payment_failed": (("email",), (1.0,)),
+}
+EVENT_TYPES = tuple(EVENT_CHANNELS)
+
+COMMENTS_BAD = (
+    "Waited too long on the phone",
+    "Billing is confusing",
+    "Thinking about cancelling",
+    "Nobody solved my problem",
+    "Too expensive for what I get",
+)
+COMMENTS_GOOD = ("Great service", "Quick and helpful", "Easy to use", "Happy with my plan")
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Size and seed of a synthetic dataset; the dynamics are fixed constants."""
+
+    customers: int = 40_000
+    months: int = 24
+    seed: int = 42
+    end_date: str = "2026-06-30"
+    locations: int = 40
+    base_daily_hazard: float = 0.00032
+    contact_share: float = 0.03
+    control_share: float = 0.2
+
+
+@dataclass
+class SyntheticChunk:
+    """One slice of customers: contract tables plus their ground truth."""
+
+    tables: dict[str, pd.DataFrame]
+    truth_customers: pd.DataFrame
+    cum_hazard: np.ndarray  # (n, days + 1) float32, C at the start of each day
+    truth_actions: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Calendar:
+    start: pd.Timestamp
+    end: pd.Timestamp
+    days: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "days", int((self.end - self.start).days) + 1)
+
+
+def calendar(config: SyntheticConfig) -> Calendar:
+    """Window of the dataset: ``months`` months ending on ``end_date`` inclusive."""
+    end = pd.Timestamp(config.end_date)
+    start = end + pd.Timedelta(days=1) - pd.DateOffset(months=config.months)
+    return Calendar(start=pd.Timestamp(start), end=end)
+
+
+def generate(config: SyntheticConfig) -> Iterator[SyntheticChunk]:
+    """Yield the dataset one customer slice at a time (deterministic for a seed)."""
+    cal = calendar(config)
+    n_chunks = -(-config.customers // CHUNK_CUSTOMERS)
+    seeds = np.random.SeedSequence(config.seed).spawn(n_chunks + 1)
+    location_rng = np.random.default_rng(seeds[-1])
+    location_effect = location_rng.normal(0.0, 0.1, config.locations)
+    for k in range(n_chunks):
+        first = k * CHUNK_CUSTOMERS
+        n = min(CHUNK_CUSTOMERS, config.customers - first)
+        yield _simulate_chunk(config, cal, first, n, np.random.default_rng(seeds[k]), location_effect)
+
+
+def _simulate_chunk(
+    config: SyntheticConfig,
+    cal: Calendar,
+    first: int,
+    n: int,
+    rng: np.random.Generator,
+    location_effect: np.ndarray,
+) -> SyntheticChunk:
+    D = cal.days
+    ids = np.array([f"C{first + i:07d}" for i in range(n)], dtype=object)
+
+    # --- customers -----------------------------------------------------------
+    existing = rng.random(n) < 0.65
+    signup_day = np.where(
+        existing,
+        -rng.integers(1, 4 * 365, n),  # signed up before the window
+        rng.integers(0, D - 30, n),  # joined during the window
+    )
+    plan = rng.choice(3, n, p=PLAN_SHARE)
+    list_price = np.asarray(PLAN_PRICE)[plan]
+    price_ratio = np.exp(rng.normal(0.0, 0.12, n))
+    monthly_revenue = np.round(list_price * price_ratio, 2)
+    annual = rng.random(n) < 0.3
+    invoice = rng.random(n) < 0.3
+    location = rng.integers(0, config.locations, n)
+
+    mu = rng.normal(0.0, 0.7, n)
+    s = mu + rng.normal(0.0, 0.3, n)
+    s_long = s.copy()
+    activity = np.exp(rng.normal(np.log(45 / 365), 0.35, n))
+    frailty = rng.normal(0.0, 0.15, n)
+    persuadable = rng.random(n) < np.where(annual, 0.15, 0.3)
+    threshold = rng.exponential(1.0, n)
+
+    static_log_hazard = (
+        np.log(config.base_daily_hazard)
+        + np.asarray(PLAN_EFFECT)[plan]
+        + np.where(annual, -1.8, 0.0)
+        + np.where(invoice, 0.35, 0.0)
+        + 4.5 * np.log(price_ratio)
+        + location_effect[location]
+        + frailty
+    )
+
+    # --- state -----------------------------------------------------------------
+    cum = np.zeros((n, D + 1), dtype=np.float32)
+    c_obs = np.zeros(n)
+    c_cf = np.zeros(n)
+    churn_day = np.full(n, D + 10**6)
+    churn_day_cf = np.full(n, D + 10**6)
+    shock_k = np.zeros(n)
+    trouble = np.zeros(n)
+    bad_answers = np.zeros(n)
+    usage_short = activity * np.exp(0.8 * s)  # expected daily usage, tracked from realised events
+    usage_long = usage_short.copy()
+    recent_flag_day = np.full(n, -10**6)  # last day with a visible risk signal
+    last_contact_day = np.full(n, -10**6)
+    contact_until = np.full(n, -1)
+    detractor_or_callback_day = np.full(n, -10**6)
+
+    ev_parts: list[tuple[np.ndarray, int, int, np.ndarray]] = []  # (idx, day, type, count)
+    fb_parts: list[dict[str, np.ndarray]] = []
+    act_parts: list[dict[str, np.ndarray]] = []
+
+    theta, sigma = 1 / 90, 0.035
+    decay_trouble = np.exp(-1 / 90)
+    for t in range(D):
+        date = cal.start + pd.Timedelta(days=t)
+        live_world = signup_day <= t
+        alive = live_world & (churn_day > t)
+
+        # satisfaction: mean reversion, drift, shocks
+        shock = rng.random(n) < 1 / 600
+        s = s + theta * (mu - s) + sigma * rng.standard_normal(n) - shock * rng.uniform(0.5, 1.5, n)
+        s_long = s_long + (s - s_long) / 60
+        shock_k = 0.85 * shock_k + shock
+
+        season = 1.0 + 0.15 * np.sin(2 * np.pi * (date.dayofyear - 30) / 365) + (0.1 if date.dayofweek >= 5 else 0.0)
+        lam = {
+            "login": activity * 0.8 * np.exp(0.8 * s) * season,
+            "purchase": activity * 0.2 * np.exp(0.6 * s) * season,
+            "support_ticket": 0.010 * np.exp(-0.7 * s) + 0.25 * shock_k,
+            "complaint": 0.0015 * np.exp(-1.2 * s) + 0.06 * shock_k,
+            "billing_issue": 0.0015 + 0.0015 * invoice,
+            "payment_failed": 0.0006 + 0.004 * invoice,
+        }
+        counts = {}
+        for j, name in enumerate(EVENT_TYPES):
+            c = rng.poisson(lam[name] * live_world)
+            counts[name] = c
+            idx = np.flatnonzero(c * alive)
+            if idx.size:
+                ev_parts.append((idx, t, j, c[idx]))
+        trouble = trouble * decay_trouble + (
+            counts["support_ticket"] + 2 * counts["complaint"] + counts["billing_issue"] + counts["payment_failed"]
+        )
+        used = counts["login"] + counts["purchase"]
+        usage_short += (used - usage_short) / 45
+        usage_long += (used - usage_long) / 365
+        visible_trouble = alive & ((counts["complaint"] > 0) | (counts["payment_failed"] > 0))
+        recent_flag_day = np.where(visible_trouble, t, recent_flag_day)
+
+        # surveys: CES after support, CSAT after purchases, quarterly NPS
+        fb = _surveys(rng, t, date, s, counts, alive, annual)
+        if fb is not None:
+            bad = fb["bad"]
+            detractor_or_callback_day[fb["idx"][bad]] = t
+            np.add.at(bad_answers, fb["idx"][bad], 1.0)
+            fb_parts.append(fb)
+
+        # monthly retention campaign on the first of the month, after 3 months
+        if date.day == 1 and t >= 90:
+            act = _campaign(config, rng, t, alive, trouble, recent_flag_day, detractor_or_callback_day, last_contact_day)
+            if act is not None:
+                last_contact_day[act["idx"]] = t
+                treated = act["idx"][act["treatment"]]
+                contact_until[treated] = t + CONTACT_EFFECT_DAYS
+                act_parts.append(act)
+
+        # hazard
+        tenure = t - signup_day
+        tenure_effect = np.select(
+            [tenure < 90, tenure < 365], [1.5, 0.7], -np.minimum(0.3 * (tenure - 365) / 365, 0.8)
+        )
+        bad_answers *= decay_trouble
+        # Usage drop: realised recent usage against the customer's own longer-run level.
+        usage_drop = np.clip(np.log((usage_long + 0.03) / (usage_short + 0.03)), -1.5, 2.5)
+        log_h = (
+            static_log_hazard
+            + tenure_effect
+            - 0.15 * s
+            + 0.3 * (s_long - s)
+            + 2.0 * usage_drop
+            + 0.7 * np.log1p(trouble)
+            + 1.0 * np.log1p(bad_answers)
+        )
+        h_cf = np.minimum(np.exp(log_h), 0.5) * live_world
+        h = h_cf * np.where(persuadable & (contact_until >= t), 0.25, 1.0)
+        c_obs += h
+        c_cf += h_cf
+        cum[:, t + 1] = c_obs
+        newly = alive & (c_obs >= threshold) & (tenure > 0)
+        churn_day = np.where(newly, t, churn_day)
+        newly_cf = live_world & (churn_day_cf > t) & (c_cf >= threshold) & (tenure > 0)
+        churn_day_cf = np.where(newly_cf, t, churn_day_cf)
+
+    tables = _assemble_tables(
+        cal, rng, ids, signup_day, plan, monthly_revenue, annual, invoice, location, churn_day, ev_parts, fb_parts, act_parts
+    )
+    truth_customers = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "truth_row": np.arange(first, first + n),
+            "satisfaction_level": mu,
+            "frailty": frailty,
+            "persuadable": persuadable,
+            "churn_day": np.where(churn_day < D, churn_day, -1),
+            "churn_day_if_never_contacted": np.where(churn_day_cf < D, churn_day_cf, -1),
+        }
+    )
+    truth_actions = _truth_actions(cal, ids, act_parts, persuadable, churn_day, churn_day_cf)
+    return SyntheticChunk(tables=tables, truth_customers=truth_customers, cum_hazard=cum, truth_actions=truth_actions)
+
+
+def _surveys(
+    rng: np.random.Generator,
+    t: int,
+    date: pd.Timestamp,
+    s: np.ndarray,
+    counts: dict[str, np.ndarray],
+    alive: np.ndarray,
+    annual: np.ndarray,
+) -> dict[str, np.ndarray] | None:
+    n = s.size
+    sent_ces = alive & (counts["support_ticket"] > 0) & (rng.random(n) < 0.3)
+    sent_csat = alive & (counts["purchase"] > 0) & (rng.random(n) < 0.1)
+    sent_nps = alive & (date.day == 15) & (date.month % 3 == 0) & (rng.random(n) < 0.35)
+    parts = []
+    for survey, sent in (("CES", sent_ces), ("CSAT", sent_csat), ("NPS", sent_nps)):
+        # response bias: the very unhappy and the very happy answer more
+        p_respond = np.clip(0.08 * (1 + 0.8 * np.abs(s)) * np.where(annual, 1.2, 1.0), 0, 0.6)
+        idx = np.flatnonzero(sent & (rng.random(n) < p_respond))
+        if idx.size:
+            parts.append((survey, idx))
+    if not parts:
+        return None
+    survey = np.concatenate([np.full(i.size, name, dtype=object) for name, i in parts])
+    idx = np.concatenate([i for _, i in parts])
+    si = s[idx]
+    raw = np.select(
+        [survey == "NPS", survey == "CSAT"],
+        [7.2 + 2.2 * si + rng.normal(0, 1.4, idx.size), 3.7 + 0.9 * si + rng.normal(0, 0.7, idx.size)],
+        4.9 + 1.1 * si + rng.normal(0, 0.9, idx.size),
+    )
+    hi = np.select([survey == "NPS", survey == "CSAT"], [10, 5], 7)
+    lo = np.where(survey == "NPS", 0, 1)
+    score = np.clip(np.round(raw), lo, hi).astype(int)
+    bad = np.select([survey == "NPS", survey == "CSAT"], [score <= 6, score <= 2], score <= 3)
+    callback = bad & (rng.random(idx.size) < 0.25)
+    return {"idx": idx, "day": np.full(idx.size, t), "survey": survey, "score": score, "callback": callback, "bad": bad}
+
+
+def _campaign(
+    config: SyntheticConfig,
+    rng: np.random.Generator,
+    t: int,
+    alive: np.ndarray,
+    trouble: np.ndarray,
+    recent_flag_day: np.ndarray,
+    detractor_or_callback_day: np.ndarray,
+    last_contact_day: np.ndarray,
+) -> dict[str, np.ndarray] | None:
+    eligible = (
+        alive
+        & (t - last_contact_day > 180)
+        & ((t - recent_flag_day <= 30) | (t - detractor_or_callback_day <= 30) | (trouble > 2.5))
+    )
+    idx = np.flatnonzero(eligible)
+    capacity = int(config.contact_share * alive.sum())
+    if idx.size == 0 or capacity == 0:
+        return None
+    if idx.size > capacity:
+        idx = np.sort(rng.choice(idx, capacity, replace=False))
+    treatment = rng.random(idx.size) >= config.control_share
+    action = rng.choice(np.array(["retention_call", "discount_offer", "email_offer"], dtype=object), idx.size, p=[0.5, 0.3, 0.2])
+    cost = np.select([action == "retention_call", action == "discount_offer"], [12.0, 30.0], 2.0)
+    return {
+        "idx": idx,
+        "day": np.full(idx.size, t),
+        "treatment": treatment,
+        "action": np.where(treatment, action, "holdout"),
+        "cost": np.where(treatment, cost, 0.0),
+    }
+
+
+def _assemble_tables(
+    cal: Calendar,
+    rng: np.random.Generator,
+    ids: np.ndarray,
+    signup_day: np.ndarray,
+    plan: np.ndarray,
+    monthly_revenue: np.ndarray,
+    annual: np.ndarray,
+    invoice: np.ndarray,
+    location: np.ndarray,
+    churn_day: np.ndarray,
+    ev_parts: list,
+    fb_parts: list,
+    act_parts: list,
+) -> dict[str, pd.DataFrame]:
+    D = cal.days
+    day0 = cal.start
+    customers = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "signup_date": (day0 + pd.to_timedelta(signup_day, unit="D")).astype("datetime64[us]"),
+            "monthly_revenue": monthly_revenue,
+            "location_id": np.array([f"L{x:03d}" for x in location], dtype=object),
+            "plan": np.asarray(PLANS, dtype=object)[plan],
+            "contract": np.where(annual, "annual", "monthly"),
+            "payment_method": np.where(invoice, "invoice", "card_auto"),
+        }
+    )
+
+    # interactions: expand (customer, day, type, count) into one row per event
+    if ev_parts:
+        idx = np.concatenate([p[0] for p in ev_parts])
+        day = np.concatenate([np.full(p[0].size, p[1]) for p in ev_parts])
+        typ = np.concatenate([np.full(p[0].size, p[2]) for p in ev_parts])
+        cnt = np.concatenate([p[3] for p in ev_parts])
+        idx, day, typ = np.repeat(idx, cnt), np.repeat(day, cnt), np.repeat(typ, cnt)
+    else:
+        idx = day = typ = np.zeros(0, dtype=int)
+    seconds = rng.integers(6 * 3600, 23 * 3600, idx.size)
+    channel = np.empty(idx.size, dtype=object)
+    value = np.full(idx.size, np.nan)
+    for j, name in enumerate(EVENT_TYPES):
+        m = typ == j
+        chans, probs = EVENT_CHANNELS[name]
+        channel[m] = rng.choice(np.asarray(chans, dtype=object), m.sum(), p=probs)
+        if name == "purchase":
+            value[m] = np.round(np.exp(rng.normal(np.log(30), 0.6, m.sum())), 2)
+        elif name in ("login", "support_ticket", "complaint"):
+            value[m] = np.round(np.exp(rng.normal(np.log(6), 0.7, m.sum())), 1)  # minutes
+    interactions = pd.DataFrame(
+        {
+            "customer_id": ids[idx],
+            "timestamp": (day0 + pd.to_timedelta(day, unit="D") + pd.to_timedelta(seconds, unit="s")).astype("datetime64[us]"),
+            "channel": channel,
+            "type": np.asarray(EVENT_TYPES, dtype=object)[typ],
+            "value": value,
+        }
+    ).sort_values(["timestamp", "customer_id"], kind="stable", ignore_index=True)
+
+    # feedback: answered a few hours after the touchpoint, never after churn or the window
+    if fb_parts:
+        f = {k: np.concatenate([p[k] for p in fb_parts]) for k in ("idx", "day", "survey", "score", "callback", "bad")}
+    else:
+        f = {k: np.zeros(0, dtype=int) for k in ("idx", "day", "survey", "score", "callback", "bad")}
+    delay = rng.integers(3600, 20 * 3600, f["idx"].size)
+    answered = day0 + pd.to_timedelta(f["day"], unit="D") + pd.to_timedelta(23 * 3600 + delay, unit="s")
+    answered_day = f["day"] + 1 + delay // 86400
+    keep = (answered_day < churn_day[f["idx"]]) & (answered_day < D)
+    comment = np.full(f["idx"].size, None, dtype=object)
+    has_comment = rng.random(f["idx"].size) < 0.3
+    bad_pick = rng.choice(np.asarray(COMMENTS_BAD, dtype=object), f["idx"].size)
+    good_pick = rng.choice(np.asarray(COMMENTS_GOOD, dtype=object), f["idx"].size)
+    comment[has_comment] = np.where(f["bad"], bad_pick, good_pick)[has_comment]
+    touchpoint = np.select([f["survey"] == "CES", f["survey"] == "CSAT"], ["support", "purchase"], "relationship")
+    feedback = pd.DataFrame(
+        {
+            "customer_id": ids[f["idx"]],
+            "timestamp": np.asarray(answered, dtype="datetime64[us]"),
+            "survey": f["survey"].astype(object),
+            "score": f["score"].astype("int64"),
+            "comment": comment,
+            "callback_requested": f["callback"].astype(bool),
+            "touchpoint": touchpoint.astype(object),
+        }
+    )[keep].sort_values(["timestamp", "customer_id"], kind="stable", ignore_index=True)
+
+    churned = churn_day < D
+    churn_events = pd.DataFrame(
+        {
+            "customer_id": ids[churned],
+            "churn_date": (day0 + pd.to_timedelta(churn_day[churned], unit="D")).astype("datetime64[us]"),
+        }
+    ).sort_values(["churn_date", "customer_id"], kind="stable", ignore_index=True)
+
+    if act_parts:
+        a = {k: np.concatenate([p[k] for p in act_parts]) for k in ("idx", "day", "treatment", "action", "cost")}
+        retention_actions = pd.DataFrame(
+            {
+                "customer_id": ids[a["idx"]],
+                "action_date": (day0 + pd.to_timedelta(a["day"], unit="D")).astype("datetime64[us]"),
+                "group": np.where(a["treatment"], "treatment", "control").astype(object),
+                "action": a["action"].astype(object),
+                "cost": a["cost"].astype(float),
+            }
+        )
+    else:
+        retention_actions = pd.DataFrame(
+            {"customer_id": [], "action_date": pd.Series([], dtype="datetime64[us]"), "group": [], "action": [], "cost": []}
+        )
+    return {
+        "customers": customers,
+        "interactions": interactions,
+        "feedback": feedback,
+        "churn_events": churn_events,
+        "retention_actions": retention_actions,
+    }
+
+
+def _truth_actions(
+    cal: Calendar,
+    ids: np.ndarray,
+    act_parts: list,
+    persuadable: np.ndarray,
+    churn_day: np.ndarray,
+    churn_day_cf: np.ndarray,
+) -> pd.DataFrame:
+    if not act_parts:
+        return pd.DataFrame(columns=["customer_id", "action_date", "group", "persuadable", "churned_within_90d", "churned_within_90d_if_not_contacted", "saved"])
+    idx = np.concatenate([p["idx"] for p in act_parts])
+    day = np.concatenate([p["day"] for p in act_parts])
+    treat = np.concatenate([p["treatment"] for p in act_parts])
+    H = TRUTH_HORIZON_DAYS
+    churned = (churn_day[idx] >= day) & (churn_day[idx] < day + H)
+    # Untreated potential outcome: the never-contacted churn day; for controls it
+    # equals the observed one unless an earlier contact changed their path.
+    churned_cf = (churn_day_cf[idx] >= day) & (churn_day_cf[idx] < day + H)
+    return pd.DataFrame(
+        {
+            "customer_id": ids[idx],
+            "action_date": (cal.start + pd.to_timedelta(day, unit="D")).astype("datetime64[us]"),
+            "group": np.where(treat, "treatment", "control"),
+            "persuadable": persuadable[idx],
+            "churned_within_90d": churned,
+            "churned_within_90d_if_not_contacted": churned_cf,
+            "saved": treat & churned_cf & ~churned,
+        }
+    )
+
+
+def true_churn_probability(cum_hazard: np.ndarray, rows: np.ndarray, start_day: int, horizon_days: int) -> np.ndarray:
+    """True probability of churning in ``[start, start + horizon)`` given alive at start."""
+    end_day = min(start_day + horizon_days, cum_hazard.shape[1] - 1)
+    delta = cum_hazard[rows, end_day].astype(np.float64) - cum_hazard[rows, start_day].astype(np.float64)
+    return 1.0 - np.exp(-delta)
+
+
+# --- ground truth on disk ------------------------------------------------------
+@dataclass(frozen=True)
+class GroundTruth:
+    """What the generator knows and the pipeline never reads."""
+
+    start: pd.Timestamp
+    customers: pd.DataFrame  # customer_id, truth_row, latent values, churn days
+    cum_hazard: np.ndarray  # memory-mapped (customers, days + 1)
+    actions: pd.DataFrame
+
+    def churn_probability(self, customer_id: pd.Series, as_of: pd.Timestamp, horizon_days: int) -> np.ndarray:
+        """True probability that each customer churns in ``[as_of, as_of + horizon)``."""
+        rows = self.customers.set_index("customer_id").loc[customer_id.to_numpy(), "truth_row"].to_numpy()
+        day = int((pd.Timestamp(as_of) - self.start).days)
+        if day < 0 or day >= self.cum_hazard.shape[1]:
+            raise ValueError(f"as-of {as_of} is outside the simulated window starting {self.start.date()}")
+        return true_churn_probability(self.cum_hazard, rows, day, horizon_days)
+
+
+def load_truth(folder) -> GroundTruth:
+    from pathlib import Path
+    import json
+
+    folder = Path(folder)
+    meta = json.loads((folder / "summary.json").read_text())
+    return GroundTruth(
+        start=pd.Timestamp(meta["start_date"]),
+        customers=pd.read_parquet(folder / "customers.parquet"),
+        cum_hazard=np.load(folder / "cum_hazard.npy", mmap_mode="r"),
+        actions=pd.read_parquet(folder / "treatment_effects.parquet"),
+    )
+
+
+def default_oracle_as_of(end: pd.Timestamp, horizon_days: int) -> pd.Timestamp:
+    """Latest first-of-month whose label window is fully inside the data."""
+    last_start = end - pd.Timedelta(days=horizon_days - 1)
+    return pd.Timestamp(year=last_start.year, month=last_start.month, day=1)
