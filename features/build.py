@@ -309,7 +309,8 @@ def _action_features(p: Prepared, pos: np.ndarray, n: int, t: int) -> dict:
 
 def _open_callback(callback: np.ndarray, action: np.ndarray) -> np.ndarray:
     """A callback request with no retention action on or after its day (both before T)."""
-    followed = np.floor(action) <= np.floor(callback)  # NaN action compares False: not followed
+    # With T at midnight, ceil(days since) counts calendar days back; NaN compares False.
+    followed = np.ceil(action) <= np.ceil(callback)
     return (~np.isnan(callback) & ~followed).astype(float)
 
 

@@ -197,7 +197,7 @@ def _simulate_chunk(
         s_long = s_long + (s - s_long) / 60
         shock_k = 0.85 * shock_k + shock
 
-        season = 1.0 + 0.15 * np.sin(2 * np.pi * (date.dayofyear - 30) / 365) + (0.1 if date.dayofweek >= 5 else 0.0)
+        season = 1.0 + 0.15 * np.sin(2 * np.pi * (date.day_of_year - 30) / 365) + (0.1 if date.day_of_week >= 5 else 0.0)
         lam = {
             "login": activity * 0.8 * np.exp(0.8 * s) * season,
             "purchase": activity * 0.2 * np.exp(0.6 * s) * season,

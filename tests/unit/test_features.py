@@ -1,0 +1,128 @@
+"""Feature and label values on small inline frames."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.build import build_features, build_labels, prepare
+from features.config import FeatureConfig
+from tests.conftest import make_tables
+
+T = pd.Timestamp("2025-07-01")
+
+
+@pytest.fixture
+def tables():
+    customers = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "late", "gone"],
+            "signup_date": ["2024-01-01", "2025-01-01", "2025-06-01", "2025-07-01", "2024-01-01"],
+            "monthly_revenue": [20.0, 45.0, 85.0, 30.0, 10.0],
+            "plan": ["basic", "standard", "premium", "basic", "basic"],
+            "seats": [1, 3, 5, 1, 1],
+        }
+    )
+    interactions = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "a", "b", "a"],
+            "timestamp": ["2025-06-30 23:59", "2025-06-10", "2025-03-01", "2025-06-20", "2025-06-25", "2025-07-01 00:00"],
+            "channel": ["web", "phone", "app", "web", "app", "web"],
+            "type": ["login", "support_ticket", "purchase", "complaint", "mystery", "login"],
+            "value": [5.0, 10.0, 30.0, np.nan, 1.0, 99.0],
+        }
+    )
+    feedback = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b", "c"],
+            "timestamp": ["2025-01-10", "2025-06-15", "2025-06-01", "2025-07-02"],
+            "survey": ["NPS", "NPS", "CSAT", "NPS"],
+            "score": [9.0, 3.0, 2.0, 10.0],
+            "callback_requested": [False, True, True, False],
+        }
+    )
+    actions = pd.DataFrame({"customer_id": ["b"], "action_date": ["2025-06-05"], "group": ["treatment"]})
+    churn = pd.DataFrame({"customer_id": ["gone", "b"], "churn_date": ["2025-05-01", "2025-08-15"]})
+    return make_tables(customers, interactions, feedback, churn, actions)
+
+
+def test_only_active_customers_get_a_row(tables):
+    f = build_features(tables, T, FeatureConfig()).set_index("customer_id")
+    # 'late' signs up on T (not before), 'gone' churned before T
+    assert sorted(f.index) == ["a", "b", "c"]
+    assert f.loc["a", "tenure_days"] == (T - pd.Timestamp("2024-01-01")).days
+
+
+def test_interaction_windows_recency_and_types(tables):
+    f = build_features(tables, T, FeatureConfig()).set_index("customer_id")
+    a = f.loc["a"]
+    assert a["n_interactions_30d"] == 3  # 06-30, 06-10, 06-20; the 07-01 event is at T, excluded
+    assert a["n_interactions_180d"] == 4
+    assert a["n_complaint_30d"] == 1 and a["n_support_ticket_30d"] == 1 and a["n_login_30d"] == 1
+    assert a["value_sum_180d"] == pytest.approx(45.0)  # NaN value counts as 0; 99 is at T
+    assert a["days_since_last_interaction"] == pytest.approx(1 / (24 * 60))
+    assert a["days_since_last_complaint"] == pytest.approx(11.0)
+    assert f.loc["b", "n_other_30d"] == 1  # unknown types are counted, not dropped
+    assert a["share_web_90d"] == pytest.approx(2 / 3)  # the 03-01 purchase is outside 90 days
+
+
+def test_customer_without_events_gets_defined_values(tables):
+    c = build_features(tables, T, FeatureConfig()).set_index("customer_id").loc["c"]
+    assert c["n_interactions_90d"] == 0
+    assert np.isnan(c["days_since_last_interaction"])
+    assert c["survey_nonresponder"] == 1  # the NPS answer is after T
+    assert c["nps_category_latest"] == "none"
+    assert c["open_callback_request"] == 0
+
+
+def test_survey_features(tables):
+    f = build_features(tables, T, FeatureConfig()).set_index("customer_id")
+    a = f.loc["a"]
+    assert a["nps_latest"] == 3 and a["nps_mean"] == 6 and a["nps_count"] == 2 and a["nps_trend"] == -6
+    assert a["nps_category_latest"] == "detractor"
+    assert a["recent_detractor"] == 1
+    assert a["open_callback_request"] == 1  # requested 06-15, no action since
+    b = f.loc["b"]
+    assert b["csat_latest"] == 2 and b["recent_detractor"] == 1
+    assert b["open_callback_request"] == 0  # requested 06-01, followed by the action on 06-05
+    assert b["days_since_last_retention_action"] == 26
+
+
+def test_callback_followed_by_action_is_closed():
+    tables = make_tables(
+        pd.DataFrame({"customer_id": ["x"], "signup_date": ["2024-01-01"], "monthly_revenue": [10.0]}),
+        feedback=pd.DataFrame(
+            {"customer_id": ["x"], "timestamp": ["2025-06-01 10:00"], "survey": ["NPS"], "score": [2.0], "callback_requested": [True]}
+        ),
+        retention_actions=pd.DataFrame({"customer_id": ["x"], "action_date": ["2025-06-01"], "group": ["treatment"]}),
+    )
+    assert build_features(tables, T, FeatureConfig())["open_callback_request"].iloc[0] == 0
+
+
+def test_attributes_become_features_unless_excluded(tables):
+    f = build_features(tables, T, FeatureConfig(exclude_columns=("seats",)))
+    assert "plan" in f and f["plan"].dtype == "string"
+    assert "seats" not in f
+    assert build_features(tables, T, FeatureConfig())["seats"].dtype == float
+
+
+def test_labels_read_only_the_horizon_and_respect_observability(tables):
+    p = prepare(tables, FeatureConfig())
+    f = build_features(p, T)
+    labels = build_labels(p, f, 60, pd.Timestamp("2025-12-31")).set_axis(f["customer_id"])
+    assert labels["b"] == 1  # churns 2025-08-15, inside [T, T+60)
+    assert labels["a"] == 0
+    short = build_labels(p, f, 30, pd.Timestamp("2025-12-31")).set_axis(f["customer_id"])
+    assert short["b"] == 0  # outside [T, T+30)
+    unobserved = build_labels(p, f, 60, pd.Timestamp("2025-08-01"))
+    assert unobserved.isna().all()
+
+
+def test_inactivity_labels(tables):
+    config = FeatureConfig(label_source="inactivity")
+    p = prepare(tables, config)
+    f = build_features(p, T)
+    # only customers with an interaction in the 180 days before T are active
+    assert sorted(f["customer_id"]) == ["a", "b"]
+    labels = build_labels(p, f, 30, pd.Timestamp("2025-12-31")).set_axis(f["customer_id"])
+    assert labels["a"] == 0  # interacts at T
+    assert labels["b"] == 1  # silent in [T, T+30)
