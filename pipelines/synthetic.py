@@ -75,7 +75,7 @@ class SyntheticConfig:
     seed: int = 42
     end_date: str = "2026-06-30"
     locations: int = 40
-    base_daily_hazard: float = 0.00032
+    base_daily_hazard: float = 0.00037
     contact_share: float = 0.03
     control_share: float = 0.2
 
