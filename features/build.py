@@ -65,6 +65,7 @@ class Prepared:
     feedback: _Events
     actions: _Events
     config: FeatureConfig
+    peer_revenue: dict[str, np.ndarray]
 
 
 def _micros(values: pd.Series) -> np.ndarray:
@@ -115,7 +116,15 @@ def prepare(tables: Tables, config: FeatureConfig) -> Prepared:
     churn_times = _events(churn, "churn_date", ids, {})
     first_churn = np.full(len(customers), NO_TIME, dtype=np.int64)
     np.minimum.at(first_churn, churn_times.cust, churn_times.ts)
-    return Prepared(customers, _micros(customers["signup_date"]), first_churn, churn_times, interactions, feedback, actions, config)
+    revenue = customers["monthly_revenue"].astype(float)
+    peer_revenue = {
+        col: np.log((revenue + 1.0) / (revenue.groupby(customers[col].astype(object)).transform("median") + 1.0)).to_numpy()
+        for col in config.peer_groups
+        if col in customers
+    }
+    return Prepared(
+        customers, _micros(customers["signup_date"]), first_churn, churn_times, interactions, feedback, actions, config, peer_revenue
+    )
 
 
 def attribute_columns(customers: pd.DataFrame, config: FeatureConfig) -> list[str]:
@@ -158,6 +167,9 @@ def build_features(tables: Tables | Prepared, as_of: pd.Timestamp, config: Featu
     out.update(_action_features(p, pos, n, t))
     out["open_callback_request"] = _open_callback(out["days_since_callback_request"], out["days_since_last_retention_action"])
     frame = pd.DataFrame(out)
+    for col in config.peer_groups:
+        if col in p.customers and col not in config.exclude_columns:
+            frame[f"revenue_vs_{col}_median"] = p.peer_revenue[col][rows]
     for col in attribute_columns(customers, config):
         values = customers[col]
         if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):

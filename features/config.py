@@ -22,6 +22,9 @@ class FeatureConfig:
             interaction in the horizon).
         inactivity_active_days: with ``inactivity`` labels, a customer counts
             as active at T only with an interaction in this many days before T.
+        peer_groups: text attributes (e.g. ``plan``) within which revenue is
+            compared: ``revenue_vs_<col>_median`` is the log of a customer's
+            monthly revenue over the median of customers with the same value.
     """
 
     windows_days: tuple[int, ...] = (30, 90, 180)
@@ -37,6 +40,7 @@ class FeatureConfig:
     exclude_columns: tuple[str, ...] = ()
     label_source: Literal["events", "inactivity"] = "events"
     inactivity_active_days: int = 180
+    peer_groups: tuple[str, ...] = ("plan",)
 
     def __post_init__(self) -> None:
         if len(self.windows_days) < 2 or list(self.windows_days) != sorted(set(self.windows_days)):

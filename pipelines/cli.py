@@ -94,10 +94,19 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pipelines.train import run_training
+    from pipelines.config import load_config
+    from pipelines.train import format_summary, run_training
 
-    summary = run_training(args)
-    print(summary)
+    overrides = {
+        "data": str(args.data) if args.data else None,
+        "horizon_days": args.horizon_days,
+        "label": args.label,
+        "mlflow.experiment": args.experiment,
+        "as_of": {"dates": [d.date().isoformat() for d in args.as_of]} if args.as_of else None,
+    }
+    config = load_config(args.config, overrides)
+    summary = run_training(config)
+    print(format_summary(summary))
     return EXIT_OK
 
 
@@ -154,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from pipelines.config import ConfigError
     from pipelines.contract import ContractError
 
     try:
@@ -161,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     except Fail as err:
         print(f"churn {args.command}: error: {err}", file=sys.stderr)
         return err.code
-    except (ContractError, ValueError, FileNotFoundError, KeyError) as err:
+    except (ContractError, ConfigError, ValueError, FileNotFoundError) as err:
         log.debug("details", exc_info=True)
         print(f"churn {args.command}: error: {err}", file=sys.stderr)
         return EXIT_INPUT

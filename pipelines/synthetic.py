@@ -75,7 +75,7 @@ class SyntheticConfig:
     seed: int = 42
     end_date: str = "2026-06-30"
     locations: int = 40
-    base_daily_hazard: float = 0.00037
+    base_daily_hazard: float = 0.00048
     contact_share: float = 0.03
     control_share: float = 0.2
 
@@ -159,10 +159,15 @@ def _simulate_chunk(
         + np.asarray(PLAN_EFFECT)[plan]
         + np.where(annual, -1.8, 0.0)
         + np.where(invoice, 0.35, 0.0)
-        + 4.5 * np.log(price_ratio)
+        # customers on annual contracts are locked in: price hurts them far less
+        + np.where(annual, 1.5, 6.0) * np.log(price_ratio)
         + location_effect[location]
         + frailty
     )
+
+    # Annual contracts blunt the effect of trouble and bad experiences (interactions
+    # that a linear model on the features cannot represent, as in real churn).
+    experience_weight = np.where(annual, 0.5, 1.2)
 
     # --- state -----------------------------------------------------------------
     cum = np.zeros((n, D + 1), dtype=np.float32)
@@ -192,7 +197,7 @@ def _simulate_chunk(
         alive = live_world & (churn_day > t)
 
         # satisfaction: mean reversion, drift, shocks
-        shock = rng.random(n) < 1 / 600
+        shock = rng.random(n) < 1 / 900
         s = s + theta * (mu - s) + sigma * rng.standard_normal(n) - shock * rng.uniform(0.5, 1.5, n)
         s_long = s_long + (s - s_long) / 60
         shock_k = 0.85 * shock_k + shock
@@ -252,9 +257,9 @@ def _simulate_chunk(
             + tenure_effect
             - 0.15 * s
             + 0.3 * (s_long - s)
-            + 2.0 * usage_drop
-            + 0.7 * np.log1p(trouble)
-            + 1.0 * np.log1p(bad_answers)
+            # a usage drop says more about a new customer than about a settled one
+            + np.where(tenure < 365, 3.0, 1.6) * usage_drop
+            + experience_weight * (0.7 * np.log1p(trouble) + 1.0 * np.log1p(bad_answers))
         )
         h_cf = np.minimum(np.exp(log_h), 0.5) * live_world
         h = h_cf * np.where(persuadable & (contact_until >= t), 0.25, 1.0)

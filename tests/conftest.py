@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -14,21 +15,52 @@ from pipelines.synthetic import SyntheticConfig
 END = pd.Timestamp("2026-06-30")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def mlflow_store(tmp_path_factory):
+    """Every test logs to a throwaway SQLite store and artifact folder, never the repository's."""
+    root = tmp_path_factory.mktemp("mlflow")
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "CHURN_ARTIFACT_ROOT")}
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    os.environ["CHURN_ARTIFACT_ROOT"] = (root / "artifacts").as_uri()
+    yield root
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def train_config(data: Path, **overrides):
+    """The shipped YAML config pointed at ``data``, with overrides (dotted keys for sections)."""
+    from pipelines.config import load_config
+
+    return load_config(Path(__file__).resolve().parents[1] / "pipelines" / "conf" / "train.yaml", {"data": str(data), **overrides})
+
+
+@pytest.fixture(scope="session")
+def trained_default(default_dataset):
+    """`make train`'s job on the default synthetic data, run once per session."""
+    from pipelines.train import run_training
+
+    data, _, _ = default_dataset
+    return run_training(train_config(data, **{"mlflow.experiment": "test-default"}))
+
+
 @pytest.fixture(scope="session")
 def small_dataset(tmp_path_factory) -> tuple[Path, Path, dict]:
     """A small synthetic dataset (2,000 customers, 12 months) with its ground truth."""
     root = tmp_path_factory.mktemp("small")
     config = SyntheticConfig(customers=2_000, months=12, seed=7)
-    summary = write_synthetic(config, root / "data", root / "truth", None, 90)
-    return root / "data", root / "truth", summary
+    summary = write_synthetic(config, root / "synthetic", root / "synthetic_truth", None, 90)
+    return root / "synthetic", root / "synthetic_truth", summary
 
 
 @pytest.fixture(scope="session")
 def default_dataset(tmp_path_factory) -> tuple[Path, Path, dict]:
     """The default synthetic dataset (what `make data` writes), generated once per session."""
     root = tmp_path_factory.mktemp("default")
-    summary = write_synthetic(SyntheticConfig(), root / "data", root / "truth", None, 90)
-    return root / "data", root / "truth", summary
+    summary = write_synthetic(SyntheticConfig(), root / "synthetic", root / "synthetic_truth", None, 90)
+    return root / "synthetic", root / "synthetic_truth", summary
 
 
 def make_tables(

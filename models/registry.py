@@ -1,0 +1,103 @@
+"""MLflow tracking location, model registry and the champion/challenger decision."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` when set (a shared server), else a SQLite file at the repository root."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
+
+
+def artifact_root() -> str:
+    """Where new experiments keep artifacts: beside the SQLite file unless a server decides."""
+    return os.environ.get("CHURN_ARTIFACT_ROOT") or (REPO_ROOT / "mlartifacts").as_uri()
+
+
+def use_experiment(name: str) -> str:
+    """Point MLflow at the tracking store and the experiment (created with an explicit artifact location)."""
+    mlflow.set_tracking_uri(tracking_uri())
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        experiment_id = client.create_experiment(name, artifact_location=f"{artifact_root()}/{name}")
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+    champion_version: str | None
+    champion_metric: float | None
+
+
+def champion_version(client: MlflowClient, name: str) -> str | None:
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION).version
+    except MlflowException:
+        return None
+
+
+def decide(
+    client: MlflowClient,
+    name: str,
+    primary_metric: str,
+    metrics: dict[str, float],
+    baseline_metrics: dict[str, float],
+    test_frame: pd.DataFrame,
+    y_test: np.ndarray,
+    metric_fn,
+    min_improvement: float,
+    max_ece: float,
+) -> Decision:
+    """Promote when the challenger beats the champion on the same test snapshot and stays calibrated.
+
+    Without a champion, it must beat the baseline instead. ``metric_fn(y, p)``
+    returns the primary metric for the champion's predictions.
+    """
+    value = metrics[primary_metric]
+    ece = metrics["test_ece"]
+    version = champion_version(client, name)
+    if ece > max_ece:
+        return Decision(False, f"test_ece {ece:.4f} exceeds the bound {max_ece}", version, None)
+    if version is None:
+        base = baseline_metrics[f"baseline_{primary_metric}"]
+        if value > base:
+            return Decision(True, f"no champion yet; {primary_metric} {value:.4f} beats the baseline's {base:.4f}", None, None)
+        return Decision(False, f"no champion yet; {primary_metric} {value:.4f} does not beat the baseline's {base:.4f}", None, None)
+    try:
+        champion = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
+        p = champion.predict(test_frame)["churn_probability"].to_numpy()
+    except Exception as err:  # noqa: BLE001 - any load/score failure means "cannot compare", reported as such
+        base = baseline_metrics[f"baseline_{primary_metric}"]
+        promote = value > base
+        return Decision(
+            promote,
+            f"champion v{version} cannot score this test snapshot ({type(err).__name__}: {str(err)[:200]}); "
+            f"decided against the baseline: {primary_metric} {value:.4f} vs {base:.4f}",
+            version,
+            None,
+        )
+    champ = float(metric_fn(y_test, p))
+    if value >= champ + min_improvement:
+        return Decision(True, f"{primary_metric} {value:.4f} beats champion v{version} ({champ:.4f}) by >= {min_improvement}", version, champ)
+    return Decision(False, f"{primary_metric} {value:.4f} does not beat champion v{version} ({champ:.4f}) by {min_improvement}", version, champ)

@@ -1,0 +1,161 @@
+"""Typed, frozen configuration loaded once from YAML; unknown keys are errors."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+import pandas as pd
+import yaml
+
+
+class ConfigError(ValueError):
+    """The config file says something the pipeline cannot use; names the key."""
+
+
+@dataclass(frozen=True)
+class AsOfConfig:
+    dates: tuple[str, ...] = ()
+    start: str | None = None
+    end: str | None = None
+    step_months: int = 1
+
+    def resolve(self) -> list[pd.Timestamp]:
+        if self.dates:
+            return sorted({pd.Timestamp(d) for d in self.dates})
+        if not (self.start and self.end):
+            raise ConfigError("as_of: give either `dates` or both `start` and `end`")
+        return list(pd.date_range(pd.Timestamp(self.start), pd.Timestamp(self.end), freq=pd.DateOffset(months=self.step_months)))
+
+
+@dataclass(frozen=True)
+class FeaturesSection:
+    windows_days: tuple[int, ...] = (30, 90, 180)
+    exclude_columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    test_share: float = 0.25
+    validation_share: float = 0.2
+    cv_folds: int = 5
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    calibration: Literal["sigmoid", "isotonic"] = "sigmoid"
+    class_weight: Literal["balanced"] | None = None
+    early_stopping_rounds: int = 50
+    params: dict[str, Any] = field(default_factory=dict)
+    search: tuple[dict[str, Any], ...] = ({},)
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    C: float = 0.1
+
+
+@dataclass(frozen=True)
+class PromotionConfig:
+    primary_metric: str = "test_roc_auc"
+    min_improvement: float = 0.002
+    max_ece: float = 0.03
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    experiment: str = "churn-propensity"
+    registered_model: str = "churn-propensity"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str = "data/synthetic"
+    end_date: str | None = None
+    truth: str | None = "auto"
+    as_of: AsOfConfig = field(default_factory=AsOfConfig)
+    horizon_days: int = 90
+    label: Literal["events", "inactivity"] = "events"
+    features: FeaturesSection = field(default_factory=FeaturesSection)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    promotion: PromotionConfig = field(default_factory=PromotionConfig)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+    seed: int = 42
+    shap_sample: int = 2000
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {raw!r}")
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(f"{where or 'config'}: unknown key(s) {unknown}; expected some of {sorted(names)}")
+    kwargs = {}
+    for key, value in raw.items():
+        kwargs[key] = _value(hints[key], value, f"{where}.{key}" if where else key)
+    return cls(**kwargs)
+
+
+def _value(hint: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value or {}, where)
+    origin = get_origin(hint)
+    if origin is Literal:
+        if value not in get_args(hint):
+            raise ConfigError(f"{where}: {value!r} is not one of {list(get_args(hint))}")
+        return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(value)
+    args = [a for a in get_args(hint) if a is not type(None)]
+    if value is None:
+        if type(None) in get_args(hint):
+            return None
+        raise ConfigError(f"{where}: a value is required")
+    if len(args) == 1 and get_origin(hint) is not None and get_origin(args[0]) is Literal:
+        return _value(args[0], value, where)
+    if hint is int and not (isinstance(value, int) and not isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if str in args or hint is str:
+        return str(value)  # YAML reads 2026-06-30 as a date; keep dates as ISO text
+    return value
+
+
+def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read the YAML file (or defaults when ``path`` is None) and apply non-None overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, _, leaf = key.partition(".")
+        if leaf:
+            raw.setdefault(section, {})[leaf] = value
+        else:
+            raw[key] = value
+    return _build(TrainConfig, raw, "")

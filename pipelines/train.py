@@ -1,0 +1,404 @@
+"""The ``train`` stage: validate, snapshot, split honestly, fit, calibrate, evaluate, log, register, promote."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.build import LABEL, feature_columns
+from features.config import FeatureConfig
+from models import evaluate as ev
+from models.estimators import FeatureSpec, baseline_pipeline, calibrate, fit_lightgbm, lightgbm_pipeline
+from pipelines.config import TrainConfig
+from pipelines.contract import ValidationResult
+from pipelines.snapshot import load_validated, snapshot_from_result
+
+log = logging.getLogger(__name__)
+
+PIP_REQUIREMENTS_OF = ("mlflow", "pandas", "numpy", "scikit-learn", "lightgbm", "pyarrow", "cloudpickle")
+
+
+@dataclass
+class Split:
+    """Row masks over the labelled snapshot and how they were chosen."""
+
+    method: str  # out_of_time | stratified
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    description: str
+    test_as_of: pd.Timestamp
+
+
+def split_snapshot(snap: pd.DataFrame, horizon_days: int, config: TrainConfig) -> Split:
+    """Out-of-time when there are enough as-of dates, otherwise a stratified split by customer.
+
+    Out of time: test = the latest labelled as-of date; validation = the latest
+    date whose label window closes by the test date; train = dates whose label
+    windows close by the validation date. No training (or validation) label
+    window reaches past the test as-of date.
+    """
+    horizon = pd.Timedelta(days=horizon_days)
+    dates = sorted(snap["as_of"].unique())
+    test_date = pd.Timestamp(dates[-1])
+    val_candidates = [pd.Timestamp(d) for d in dates if pd.Timestamp(d) + horizon <= test_date]
+    if val_candidates:
+        val_date = val_candidates[-1]
+        train_dates = [pd.Timestamp(d) for d in dates if pd.Timestamp(d) + horizon <= val_date]
+        if train_dates:
+            as_of = snap["as_of"]
+            return Split(
+                "out_of_time",
+                as_of.isin(train_dates).to_numpy(),
+                (as_of == val_date).to_numpy(),
+                (as_of == test_date).to_numpy(),
+                f"train on {len(train_dates)} as-of dates {train_dates[0].date()}..{train_dates[-1].date()}; "
+                f"early stopping, tuning and calibration on {val_date.date()}; test on {test_date.date()}",
+                test_date,
+            )
+    if len(dates) > 1:
+        log.warning("as-of dates %s are too close for an out-of-time split with a %d-day horizon; using the latest date only",
+                    [str(pd.Timestamp(d).date()) for d in dates], horizon_days)
+    return _stratified_split(snap, test_date, config)
+
+
+def _stratified_split(snap: pd.DataFrame, as_of: pd.Timestamp, config: TrainConfig) -> Split:
+    from sklearn.model_selection import train_test_split
+
+    rows = np.flatnonzero((snap["as_of"] == as_of).to_numpy())
+    y = snap[LABEL].to_numpy(dtype=int)[rows]
+    rest, test = train_test_split(rows, test_size=config.split.test_share, stratify=y, random_state=config.seed)
+    y_rest = snap[LABEL].to_numpy(dtype=int)[rest]
+    train, val = train_test_split(rest, test_size=config.split.validation_share, stratify=y_rest, random_state=config.seed)
+    masks = [np.zeros(len(snap), dtype=bool) for _ in range(3)]
+    for m, idx in zip(masks, (train, val, test)):
+        m[idx] = True
+    return Split(
+        "stratified",
+        *masks,
+        f"single as-of date {as_of.date()}: stratified split by customer, test {config.split.test_share:.0%}, "
+        f"validation {config.split.validation_share:.0%} of the rest (early stopping, calibration)",
+        as_of,
+    )
+
+
+def table_digest(frame: pd.DataFrame) -> str:
+    """Content digest of a table (values, column names and order)."""
+    h = hashlib.sha256()
+    h.update(",".join(map(str, frame.columns)).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _truth_dir(config: TrainConfig) -> Path | None:
+    if config.truth in (None, "", "none"):
+        return None
+    if config.truth == "auto":
+        data = Path(config.data)
+        candidate = data.with_name(data.name + "_truth")
+        return candidate if (candidate / "summary.json").exists() else None
+    return Path(config.truth)
+
+
+def _cv_metrics(spec: FeatureSpec, X: pd.DataFrame, y: np.ndarray, params: dict, folds: int, seed: int, class_weight) -> dict[str, float]:
+    from sklearn.model_selection import StratifiedKFold
+
+    roc, pr = [], []
+    for fit_idx, hold_idx in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
+        pipe = lightgbm_pipeline(spec, params, seed, class_weight).fit(X.iloc[fit_idx], y[fit_idx])
+        m = ev.classification_metrics(y[hold_idx], pipe.predict_proba(X.iloc[hold_idx])[:, 1], "")
+        roc.append(m["roc_auc"])
+        pr.append(m["pr_auc"])
+    return {
+        "cv_roc_auc_mean": float(np.mean(roc)),
+        "cv_roc_auc_std": float(np.std(roc)),
+        "cv_pr_auc_mean": float(np.mean(pr)),
+        "cv_pr_auc_std": float(np.std(pr)),
+    }
+
+
+def _shap(pipe, X: pd.DataFrame, sample: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-row contributions from LightGBM's own TreeSHAP (``pred_contrib``) on a sample."""
+    rows = X.sample(min(sample, len(X)), random_state=seed)
+    Xt = pipe.named_steps["pre"].transform(rows)
+    contrib = pipe.named_steps["lgbm"].booster_.predict(Xt, pred_contrib=True)
+    return pd.DataFrame(contrib[:, :-1], columns=Xt.columns, index=rows.index), Xt
+
+
+def model_card(config: TrainConfig, split: Split, snap: pd.DataFrame, metrics: dict, decision, data_end, spec: FeatureSpec, trials) -> str:
+    def row(name: str) -> str:
+        champ = metrics.get(f"champion_{name}")
+        return (
+            f"| {name} | {metrics[name]:.4f} | {metrics.get('baseline_' + name, float('nan')):.4f} | "
+            f"{'' if champ is None else f'{champ:.4f}'} |"
+        )
+
+    oracle = ""
+    if "oracle_roc_auc" in metrics:
+        oracle = f"\nOracle ROC AUC (true probabilities, synthetic data): {metrics['oracle_roc_auc']:.4f}; model reaches {metrics['test_roc_auc_to_oracle']:.1%} of it.\n"
+    return f"""# Model card: {config.mlflow.registered_model}
+
+## Data
+- Dataset `{config.data}`, data up to {pd.Timestamp(data_end).date()}; {len(snap):,} labelled snapshot rows over {snap['as_of'].nunique()} as-of dates ({pd.Timestamp(snap['as_of'].min()).date()} .. {pd.Timestamp(snap['as_of'].max()).date()}).
+- Features: {len(spec.numeric)} numeric and {len(spec.categorical)} categorical ({', '.join(spec.categorical) or 'none'}), computed only from rows stamped before each as-of date.
+
+## Label
+- Churned within [T, T+{config.horizon_days}d) per `{config.label}` (`events`: a churn event; `inactivity`: no interaction).
+
+## Split
+- {split.method}: {split.description}.
+- Rows: train {int(split.train.sum()):,}, validation {int(split.val.sum()):,}, test {int(split.test.sum()):,}.
+
+## Model
+- LightGBM (one scikit-learn pipeline with its preprocessing) with {config.model.calibration} calibration fitted on the validation rows; candidates tried: {len(trials)}; class weights: {config.model.class_weight or 'none (probabilities stay honest)'}.
+- Baseline: logistic regression (C={config.baseline.C}), calibrated the same way.
+
+## Test metrics (never seen by any fitting or tuning step)
+| metric | model | baseline | champion |
+|---|---|---|---|
+{chr(10).join(row(n) for n in ("test_roc_auc", "test_pr_auc", "test_log_loss", "test_brier", "test_ece", "test_lift_at_10", "test_capture_at_10"))}
+{oracle}
+## Promotion
+- {'Promoted to champion' if decision.promote else 'Not promoted'}: {decision.reason}.
+
+## Known limits
+- Validation metrics are optimistic: the validation snapshot chose the candidate, the number of trees and the calibration.
+- `monthly_revenue` and customer attributes are the values in the extract, not as they were at each as-of date.
+- Probabilities describe customers as they were treated historically, retention contacts included; they are not uplift.
+- Segment metrics with few churners are noisy; read them with their row counts.
+"""
+
+
+def run_training(config: TrainConfig) -> dict:
+    """Run the whole job and return a summary (metrics, decision, run id, UI hint)."""
+    import mlflow
+    from mlflow.models import infer_signature
+    from mlflow.tracking import MlflowClient
+
+    from models.pyfunc import ChurnModel
+    from models.registry import CHALLENGER, CHAMPION, decide, tracking_uri, use_experiment
+
+    started = time.perf_counter()
+    feature_config = FeatureConfig(
+        windows_days=config.features.windows_days, exclude_columns=config.features.exclude_columns, label_source=config.label
+    )
+    end_date = pd.Timestamp(config.end_date) if config.end_date else None
+    result: ValidationResult = load_validated(Path(config.data), end_date)
+    snap_all = snapshot_from_result(result, config.as_of.resolve(), config.horizon_days, feature_config, progress=True)
+    snap = snap_all[snap_all[LABEL].notna()].reset_index(drop=True)
+    if snap.empty:
+        raise ValueError(
+            f"no as-of date has a fully observed {config.horizon_days}-day label window (data ends {result.data_end.date()}); "
+            "choose earlier as-of dates"
+        )
+    dropped = sorted({str(pd.Timestamp(d).date()) for d in snap_all.loc[snap_all[LABEL].isna(), "as_of"].unique()})
+    if dropped:
+        log.warning("as-of dates without a fully observed label window are not used for training: %s", dropped)
+
+    split = split_snapshot(snap, config.horizon_days, config)
+    columns = feature_columns(snap)
+    spec = FeatureSpec.infer(snap, columns)
+    X = spec.frame(snap)
+    y = snap[LABEL].to_numpy(dtype=int)
+    Xtr, ytr, Xva, yva, Xte, yte = X[split.train], y[split.train], X[split.val], y[split.val], X[split.test], y[split.test]
+    log.info("%s; rows train %d, validation %d, test %d", split.description, len(ytr), len(yva), len(yte))
+
+    lgbm, trials = fit_lightgbm(
+        spec, Xtr, ytr, Xva, yva, config.model.params, config.model.search, config.model.early_stopping_rounds, config.seed, config.model.class_weight
+    )
+    model = calibrate(lgbm, Xva, yva, config.model.calibration)
+    baseline = calibrate(baseline_pipeline(spec, config.baseline.C, config.seed).fit(Xtr, ytr), Xva, yva, config.model.calibration)
+
+    p_test, p_val = model.predict_proba(Xte)[:, 1], model.predict_proba(Xva)[:, 1]
+    b_test, b_val = baseline.predict_proba(Xte)[:, 1], baseline.predict_proba(Xva)[:, 1]
+    metrics = {**ev.classification_metrics(yte, p_test, "test_"), **ev.classification_metrics(yva, p_val, "val_")}
+    baseline_metrics = {
+        **{f"baseline_{k}": v for k, v in ev.classification_metrics(yte, b_test, "test_").items()},
+        **{f"baseline_{k}": v for k, v in ev.classification_metrics(yva, b_val, "val_").items()},
+    }
+    metrics.update(baseline_metrics)
+    best = min(trials, key=lambda t: t["val_log_loss_uncalibrated"])
+    metrics["best_iteration"] = float(best["best_iteration"])
+    if split.method == "stratified":
+        rest = split.train | split.val
+        params = {**config.model.params, **{k: v for k, v in best.items() if k not in ("candidate", "val_log_loss_uncalibrated", "best_iteration")}}
+        params["n_estimators"] = best["best_iteration"]
+        metrics.update(_cv_metrics(spec, X[rest], y[rest], params, config.split.cv_folds, config.seed, config.model.class_weight))
+
+    truth_dir = _truth_dir(config)
+    test_rows = snap[split.test]
+    if truth_dir is not None:
+        from pipelines.synthetic import load_truth
+
+        oracle_p = load_truth(truth_dir).churn_probability(test_rows["customer_id"], split.test_as_of, config.horizon_days)
+        metrics["oracle_roc_auc"] = ev.classification_metrics(yte, oracle_p, "")["roc_auc"]
+        metrics["test_roc_auc_to_oracle"] = metrics["test_roc_auc"] / metrics["oracle_roc_auc"]
+
+    segments = {"tenure_band": ev.tenure_band(test_rows["tenure_days"])}
+    for col in ("plan", "location_id"):
+        if col in test_rows:
+            segments[col] = test_rows[col].astype(str)
+    segment_table = ev.segment_table(test_rows, yte, p_test, segments)
+
+    use_experiment(config.mlflow.experiment)
+    client = MlflowClient()
+    name = config.mlflow.registered_model
+    with mlflow.start_run(run_name=f"train-{split.test_as_of.date()}") as run, tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        mlflow.log_dict(config.to_dict(), "config/resolved_config.json")
+        mlflow.log_params(
+            {
+                "data": config.data,
+                "label": config.label,
+                "horizon_days": config.horizon_days,
+                "split_method": split.method,
+                "test_as_of": str(split.test_as_of.date()),
+                "as_of_dates": len(snap_all["as_of"].unique()),
+                "calibration": config.model.calibration,
+                "class_weight": str(config.model.class_weight),
+                "seed": config.seed,
+                "n_features": len(spec.columns),
+                **{f"lgbm_{k}": v for k, v in {**config.model.params, **{k: v for k, v in best.items() if k not in ('candidate', 'val_log_loss_uncalibrated')}}.items()},
+                "baseline_C": config.baseline.C,
+            }
+        )
+        mlflow.log_metrics(metrics)
+        for table, report in result.report.items():
+            mlflow.log_metric(f"quarantined_rows_{table}", report.rows_quarantined)
+        mlflow.log_dict(result.to_dict(), "validation/report.json")
+        mlflow.log_text(result.to_text(), "validation/report.txt")
+        for table, q in result.quarantine.items():
+            if len(q):
+                path = tmp / f"quarantine_{table}.csv"
+                q.to_csv(path, index=False)
+                mlflow.log_artifact(str(path), "validation")
+        # lineage: each raw table's content digest, and the snapshot the model was trained on
+        with warnings.catch_warnings():
+            # MLflow registers the local-file source twice and warns that a path is ambiguous between the two.
+            warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways", category=UserWarning)
+            for table, frame in result.tables.items():
+                source = str(Path(config.data).resolve() / table)
+                dataset = mlflow.data.from_pandas(frame.head(1000), source=source, name=table, digest=table_digest(frame))
+                mlflow.log_input(dataset, context="validated_input", tags={"rows": str(len(frame))})
+            training = mlflow.data.from_pandas(
+                snap.head(1000).astype({LABEL: "float64"}), name="training_snapshot", digest=table_digest(snap), targets=LABEL
+            )
+            mlflow.log_input(training, context="training", tags={"rows": str(len(snap))})
+
+        _log_table(segment_table, "evaluation/segments.json")
+        _log_table(pd.DataFrame(trials), "evaluation/candidates.json")
+        _log_table(ev.reliability(yte, p_test), "evaluation/reliability.json")
+        _log_table(ev.gains(yte, p_test), "evaluation/gains.json")
+        curves = {"LightGBM": p_test, "baseline": b_test}
+        import matplotlib.pyplot as plt
+
+        figures = {
+            "plots/roc.png": ev.plot_roc(yte, curves),
+            "plots/pr.png": ev.plot_pr(yte, curves),
+            "plots/calibration.png": ev.plot_calibration(yte, curves),
+            "plots/gains.png": ev.plot_gains(yte, curves),
+        }
+        booster = lgbm.named_steps["lgbm"].booster_
+        importance = pd.Series(booster.feature_importance("gain"), index=booster.feature_name())
+        figures["plots/feature_importance.png"] = ev.plot_importance(importance)
+        contrib, values = _shap(lgbm, Xte, config.shap_sample, config.seed)
+        figures["plots/shap_summary.png"] = ev.plot_shap_summary(contrib, values)
+        for path, fig in figures.items():
+            mlflow.log_figure(fig, path)
+            plt.close(fig)
+        _log_table(importance.rename("gain").rename_axis("feature").reset_index(), "evaluation/feature_importance.json")
+
+        example = spec.frame(snap_all.head(5)).reset_index(drop=True)  # feature columns only: no customer ids
+        pyfunc = ChurnModel(model, spec)
+        signature = infer_signature(example, pyfunc.predict(None, example))
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=pyfunc,
+            signature=signature,
+            input_example=example,
+            code_paths=[str(Path(__file__).resolve().parents[1] / "models")],
+            pip_requirements=_pip_requirements(),
+        )
+        version = mlflow.register_model(info.model_uri, name)
+        client.set_registered_model_alias(name, CHALLENGER, version.version)
+
+        decision = decide(
+            client, name, config.promotion.primary_metric, metrics, baseline_metrics, test_rows, yte,
+            _metric_fn(config.promotion.primary_metric), config.promotion.min_improvement, config.promotion.max_ece,
+        )
+        if decision.champion_metric is not None:
+            metrics[f"champion_{config.promotion.primary_metric}"] = decision.champion_metric
+            mlflow.log_metric(f"champion_{config.promotion.primary_metric}", decision.champion_metric)
+        if decision.promote:
+            client.set_registered_model_alias(name, CHAMPION, version.version)
+        tags = {"promotion_decision": "promoted" if decision.promote else "not_promoted", "promotion_reason": decision.reason,
+                "previous_champion_version": decision.champion_version or "none"}
+        mlflow.set_tags(tags)
+        for k, v in tags.items():
+            client.set_model_version_tag(name, version.version, k, v)
+        client.set_model_version_tag(name, version.version, "test_as_of", str(split.test_as_of.date()))
+        mlflow.log_text(model_card(config, split, snap, metrics, decision, result.data_end, spec, trials), "model_card.md")
+        elapsed = time.perf_counter() - started
+        mlflow.log_metric("train_job_seconds", elapsed)
+        experiment_id = run.info.experiment_id
+        run_id = run.info.run_id
+
+    return {
+        "run_id": run_id,
+        "experiment_id": experiment_id,
+        "model_version": version.version,
+        "promoted": decision.promote,
+        "reason": decision.reason,
+        "metrics": metrics,
+        "split": split.description,
+        "tracking_uri": tracking_uri(),
+        "seconds": elapsed,
+    }
+
+
+def _log_table(frame: pd.DataFrame, path: str) -> None:
+    """``mlflow.log_table`` with text columns as plain objects (MLflow 3.17 predates pandas' ``str`` dtype)."""
+    import mlflow
+
+    text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])]
+    mlflow.log_table(frame.astype({c: object for c in text}), path)
+
+
+def _metric_fn(primary: str):
+    key = primary.removeprefix("test_")
+    return lambda y, p: ev.classification_metrics(y, p, "")[key]
+
+
+def _pip_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{pkg}=={version(pkg)}" for pkg in PIP_REQUIREMENTS_OF]
+
+
+def format_summary(summary: dict) -> str:
+    m = summary["metrics"]
+    lines = [
+        f"run {summary['run_id']} (model version {summary['model_version']}); {summary['split']}",
+        f"  test ROC AUC {m['test_roc_auc']:.4f} (baseline {m['baseline_test_roc_auc']:.4f})   PR AUC {m['test_pr_auc']:.4f} "
+        f"(baseline {m['baseline_test_pr_auc']:.4f})",
+        f"  test ECE {m['test_ece']:.4f}   Brier {m['test_brier']:.4f}   lift@10 {m['test_lift_at_10']:.2f}   capture@10 {m['test_capture_at_10']:.1%}",
+    ]
+    if "oracle_roc_auc" in m:
+        lines.append(f"  oracle ROC AUC {m['oracle_roc_auc']:.4f}: model reaches {m['test_roc_auc_to_oracle']:.1%} of it")
+    if "cv_roc_auc_mean" in m:
+        lines.append(f"  5-fold CV ROC AUC {m['cv_roc_auc_mean']:.4f} ± {m['cv_roc_auc_std']:.4f}")
+    lines += [
+        f"  promotion: {'PROMOTED to champion' if summary['promoted'] else 'not promoted'}: {summary['reason']}",
+        f"  took {summary['seconds']:.0f} s; tracking store {summary['tracking_uri']}",
+        f"  open the run: `make ui`, then http://127.0.0.1:5000/#/experiments/{summary['experiment_id']}/runs/{summary['run_id']}",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,85 @@
+"""Metrics, the out-of-time split rule and the config loader, on small inline inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.evaluate import classification_metrics, expected_calibration_error, top_share_metrics
+from pipelines.config import ConfigError, load_config
+from pipelines.train import split_snapshot
+from tests.conftest import train_config
+
+CONF = Path(__file__).resolve().parents[2] / "pipelines" / "conf" / "train.yaml"
+
+
+def test_ece_is_zero_for_perfect_calibration_and_large_when_off():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 0.2, 200_000)
+    y = rng.random(p.size) < p
+    assert expected_calibration_error(y, p) < 0.003
+    assert expected_calibration_error(y, np.clip(p * 2, 0, 1)) > 0.05
+
+
+def test_lift_and_capture_by_hand():
+    y = np.array([1, 0, 1, 0, 0, 0, 0, 0, 0, 0])
+    p = np.linspace(1, 0, 10)  # the first rows rank highest
+    lift, capture = top_share_metrics(y, p, 20)  # top 2 rows: one churner of two
+    assert capture == pytest.approx(0.5)
+    assert lift == pytest.approx((1 / 2) / 0.2)
+    m = classification_metrics(y, p, "test_")
+    assert m["test_capture_at_20"] == pytest.approx(0.5) and m["test_roc_auc"] == pytest.approx(15 / 16)
+
+
+def _snap(dates: list[str], per_date: int = 40) -> pd.DataFrame:
+    rows = []
+    for d in dates:
+        for i in range(per_date):
+            rows.append({"customer_id": f"c{i}", "as_of": pd.Timestamp(d), "churned": i % 5 == 0})
+    return pd.DataFrame(rows)
+
+
+def test_out_of_time_split_keeps_label_windows_before_the_test_date():
+    dates = [f"2025-{m:02d}-01" for m in range(1, 13)]
+    snap = _snap(dates)
+    split = split_snapshot(snap, 90, train_config("unused"))
+    assert split.method == "out_of_time"
+    test_date = snap.loc[split.test, "as_of"].unique()
+    val_date = snap.loc[split.val, "as_of"].unique()
+    assert list(test_date) == [pd.Timestamp("2025-12-01")]
+    assert list(val_date) == [pd.Timestamp("2025-09-01")]  # latest with as_of + 90d <= test date
+    train_dates = snap.loc[split.train, "as_of"]
+    assert (train_dates + pd.Timedelta(days=90) <= val_date[0]).all()
+    assert (train_dates + pd.Timedelta(days=90) <= test_date[0]).all()
+    assert not (split.train & split.test).any() and not (split.val & split.test).any()
+
+
+def test_too_few_dates_fall_back_to_a_stratified_split_on_the_latest():
+    snap = _snap(["2025-11-01", "2025-12-01"], per_date=200)
+    split = split_snapshot(snap, 90, train_config("unused"))
+    assert split.method == "stratified"
+    used = split.train | split.val | split.test
+    assert (snap.loc[used, "as_of"] == pd.Timestamp("2025-12-01")).all()
+    assert split.test.sum() == 50
+    assert snap.loc[split.test, "churned"].mean() == pytest.approx(0.2)
+
+
+def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("horizon_dayz: 90\n")
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['horizon_dayz'\]"):
+        load_config(bad)
+    bad.write_text("model:\n  calibration: magic\n")
+    with pytest.raises(ConfigError, match=r"model.calibration: 'magic' is not one of \['sigmoid', 'isotonic'\]"):
+        load_config(bad)
+
+
+def test_config_overrides_and_frozen():
+    c = load_config(CONF, {"horizon_days": 60, "mlflow.experiment": "x", "as_of": {"dates": ["2025-01-01"]}})
+    assert c.horizon_days == 60 and c.mlflow.experiment == "x" and c.as_of.resolve() == [pd.Timestamp("2025-01-01")]
+    assert c.end_date == "2026-06-30"
+    with pytest.raises(AttributeError):
+        c.horizon_days = 30  # type: ignore[misc]
