@@ -18,6 +18,7 @@ import pandas as pd
 log = logging.getLogger("churn")
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
+EXIT_BUSY = 75  # sysexits EX_TEMPFAIL: another run holds the lock; a scheduler may retry
 DEFAULT_DATA = Path("data/synthetic")
 
 
@@ -110,6 +111,52 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from pipelines.config import ScoreConfig, load_config
+    from pipelines.score import ScoringBusy, ScoringError, run_scoring
+
+    overrides = {"data": str(args.data) if args.data else None, "model": args.model, "out": str(args.out) if args.out else None,
+                 "end_date": args.end_date.date().isoformat() if args.end_date else None}
+    config = load_config(args.config, overrides, ScoreConfig)
+    try:
+        s = run_scoring(config, args.as_of, csv=args.csv)
+    except ScoringError as err:
+        raise Fail(str(err)) from err
+    except ScoringBusy as err:
+        raise Fail(str(err), EXIT_BUSY) from err
+    print(
+        f"scored {s['rows']:,} customers with {s['model']} into {s['folder']} in {s['seconds_total']:.1f} s "
+        f"(features {s['seconds_features']:.1f} s, predict {s['seconds_predict']:.1f} s, reason codes {s['seconds_reasons']:.1f} s)\n"
+        f"  annual revenue at risk ${s['annual_revenue_at_risk']:,.0f}; action list {s['action_list']:,} customers, expected to save "
+        f"{s['expected_customers_saved']:,.1f} worth ${s['expected_revenue_recovered']:,.0f} a year\n"
+        f"  save rate {s['save_rate']:.1%} ({s['save_rate_source']})"
+    )
+    if s["drift_flagged"]:
+        print(f"  drift warning (PSI > {config.drift.psi_warning}): {', '.join(s['drift_flagged'])}")
+        if config.drift.fail_on_drift:
+            raise Fail(f"drift above threshold in {len(s['drift_flagged'])} check(s); scores were written", EXIT_GATE)
+    return EXIT_OK
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from pipelines.recover import run_recover
+
+    if args.to < args.from_:
+        raise Fail(f"--to {args.to.date()} is before --from {args.from_.date()}")
+    r = run_recover(args.data, args.from_, args.to, args.horizon_days, args.end_date, None if args.no_tiers else args.model, args.out, args.experiment)
+    o = r["overall"]
+    print(
+        f"retention actions {args.from_.date()}..{args.to.date()}: {int(o['treated']):,} treated, {int(o['control']):,} control\n"
+        f"  saved customers {o['saved_customers']:,.1f} (95% interval {o['saved_low']:,.1f} to {o['saved_high']:,.1f})\n"
+        f"  annualized revenue recovered ${o['revenue_recovered']:,.0f} (${o['revenue_low']:,.0f} to ${o['revenue_high']:,.0f}); "
+        f"naive every-contact-saves figure ${o['naive_revenue']:,.0f}\n"
+        f"  report: {r['folder']}/report.html"
+    )
+    for note in r["notes"]:
+        print(f"  warning: {note}")
+    return EXIT_OK
+
+
 # --- parser --------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="churn", description="Churn-propensity pipeline: validate, snapshot, train, score.")
@@ -152,6 +199,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", choices=("events", "inactivity"), help="override: label source")
     p.add_argument("--experiment", help="override: MLflow experiment name")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("score", help="score active customers at an as-of date with a registered model; write scores, action list and report")
+    p.add_argument("--as-of", type=_date, required=True, help="as-of date (features use data strictly before it)")
+    p.add_argument("--config", type=Path, default=Path("pipelines/conf/score.yaml"), help="YAML config (default pipelines/conf/score.yaml)")
+    p.add_argument("--data", type=Path, help="override: dataset folder")
+    p.add_argument("--model", help="override: registered model NAME@ALIAS (default churn-propensity@champion)")
+    p.add_argument("--out", type=Path, help="override: output root (scores go to OUT/as_of=DATE/)")
+    p.add_argument("--end-date", type=_date, help="override: the dataset's last date")
+    p.add_argument("--csv", action="store_true", help="also write scores.csv, safe to open in a spreadsheet")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("recover", help="measure saved customers and revenue recovered by past retention actions (treatment vs control)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"dataset folder (default {DEFAULT_DATA})")
+    p.add_argument("--from", dest="from_", type=_date, required=True, help="first action date")
+    p.add_argument("--to", type=_date, required=True, help="last action date")
+    p.add_argument("--horizon-days", type=int, default=90, help="churn window after each action (default 90)")
+    p.add_argument("--end-date", type=_date, help="the dataset's last date (default: today)")
+    p.add_argument("--model", default="churn-propensity@champion", help="model whose risk tiers split the result (default churn-propensity@champion)")
+    p.add_argument("--no-tiers", action="store_true", help="skip the risk-tier breakdown")
+    p.add_argument("--out", type=Path, default=Path("data/recovery"), help="output root (default data/recovery)")
+    p.add_argument("--experiment", default="churn-recovery", help="MLflow experiment (default churn-recovery)")
+    p.set_defaults(func=cmd_recover)
     return parser
 
 

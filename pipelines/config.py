@@ -91,6 +91,44 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class ValueConfig:
+    save_rate: float = 0.2
+    measure_save_rate: bool = True
+    measurement_days: int = 365
+    horizon_days: int = 90
+    contact_cost: float = 15.0
+    capacity_per_location: int | None = 25
+    budget: float | None = None
+
+
+@dataclass(frozen=True)
+class TierConfig:
+    high: float = 0.10
+    medium: float = 0.20
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    psi_warning: float = 0.2
+    fail_on_drift: bool = False
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    data: str = "data/synthetic"
+    end_date: str | None = None
+    model: str = "churn-propensity@champion"
+    out: str = "data/scores"
+    experiment: str = "churn-scoring"
+    value: ValueConfig = field(default_factory=ValueConfig)
+    risk_tiers: TierConfig = field(default_factory=TierConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
 def _build(cls: type, raw: Any, where: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {raw!r}")
@@ -128,6 +166,12 @@ def _value(hint: Any, value: Any, where: str) -> Any:
         raise ConfigError(f"{where}: a value is required")
     if len(args) == 1 and get_origin(hint) is not None and get_origin(args[0]) is Literal:
         return _value(args[0], value, where)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if len(args) == 1 and get_origin(hint) is not None and args[0] in (int, float, bool):
+        return _value(args[0], value, where)
     if hint is int and not (isinstance(value, int) and not isinstance(value, bool)):
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if hint is float:
@@ -139,7 +183,7 @@ def _value(hint: Any, value: Any, where: str) -> Any:
     return value
 
 
-def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+def load_config(path: Path | None, overrides: dict[str, Any] | None = None, kind: type = TrainConfig):
     """Read the YAML file (or defaults when ``path`` is None) and apply non-None overrides."""
     raw: dict[str, Any] = {}
     if path is not None:
@@ -158,4 +202,4 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> T
             raw.setdefault(section, {})[leaf] = value
         else:
             raw[key] = value
-    return _build(TrainConfig, raw, "")
+    return _build(kind, raw, "")

@@ -44,6 +44,7 @@ PLAN_EFFECT = (0.45, 0.0, -0.5)
 CHUNK_CUSTOMERS = 25_000
 TRUTH_HORIZON_DAYS = 90
 CONTACT_EFFECT_DAYS = 120
+CONTACT_HAZARD_MULTIPLIER = 0.25  # for persuadable customers, during CONTACT_EFFECT_DAYS
 
 # (type, channels, channel probabilities, value generator name)
 EVENT_CHANNELS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
@@ -262,7 +263,7 @@ def _simulate_chunk(
             + experience_weight * (0.7 * np.log1p(trouble) + 1.0 * np.log1p(bad_answers))
         )
         h_cf = np.minimum(np.exp(log_h), 0.5) * live_world
-        h = h_cf * np.where(persuadable & (contact_until >= t), 0.25, 1.0)
+        h = h_cf * np.where(persuadable & (contact_until >= t), CONTACT_HAZARD_MULTIPLIER, 1.0)
         c_obs += h
         c_cf += h_cf
         cum[:, t + 1] = c_obs
@@ -285,7 +286,7 @@ def _simulate_chunk(
             "churn_day_if_never_contacted": np.where(churn_day_cf < D, churn_day_cf, -1),
         }
     )
-    truth_actions = _truth_actions(cal, ids, act_parts, persuadable, churn_day, churn_day_cf)
+    truth_actions = _truth_actions(cal, ids, act_parts, persuadable, churn_day, cum, threshold)
     return SyntheticChunk(tables=tables, truth_customers=truth_customers, cum_hazard=cum, truth_actions=truth_actions)
 
 
@@ -484,18 +485,29 @@ def _truth_actions(
     act_parts: list,
     persuadable: np.ndarray,
     churn_day: np.ndarray,
-    churn_day_cf: np.ndarray,
+    cum: np.ndarray,
+    threshold: np.ndarray,
 ) -> pd.DataFrame:
+    """Both potential outcomes of every contact decision over the following 90 days.
+
+    A customer churns once the cumulative hazard passes their threshold. Over
+    the window, contact divides a persuadable customer's hazard increments by
+    the multiplier; removing that gives the hazard had this contact not been
+    made (contacts are at least 180 days apart, so windows never overlap).
+    """
+    columns = ["customer_id", "action_date", "group", "persuadable", "churned_within_90d", "churned_within_90d_if_not_contacted", "saved"]
     if not act_parts:
-        return pd.DataFrame(columns=["customer_id", "action_date", "group", "persuadable", "churned_within_90d", "churned_within_90d_if_not_contacted", "saved"])
+        return pd.DataFrame(columns=columns)
     idx = np.concatenate([p["idx"] for p in act_parts])
     day = np.concatenate([p["day"] for p in act_parts])
     treat = np.concatenate([p["treatment"] for p in act_parts])
-    H = TRUTH_HORIZON_DAYS
-    churned = (churn_day[idx] >= day) & (churn_day[idx] < day + H)
-    # Untreated potential outcome: the never-contacted churn day; for controls it
-    # equals the observed one unless an earlier contact changed their path.
-    churned_cf = (churn_day_cf[idx] >= day) & (churn_day_cf[idx] < day + H)
+    end = np.minimum(day + TRUTH_HORIZON_DAYS, cum.shape[1] - 1)
+    remaining = threshold[idx] - cum[idx, day].astype(np.float64)  # > 0: they were alive when contacted
+    observed = cum[idx, end].astype(np.float64) - cum[idx, day].astype(np.float64)
+    effective = treat & persuadable[idx]
+    untreated = np.where(effective, observed / CONTACT_HAZARD_MULTIPLIER, observed)
+    churned = (churn_day[idx] >= day) & (churn_day[idx] < day + TRUTH_HORIZON_DAYS)
+    churned_cf = remaining <= untreated
     return pd.DataFrame(
         {
             "customer_id": ids[idx],

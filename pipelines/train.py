@@ -17,6 +17,7 @@ import pandas as pd
 from features.build import LABEL, feature_columns
 from features.config import FeatureConfig
 from models import evaluate as ev
+from models.drift import build_reference
 from models.estimators import FeatureSpec, baseline_pipeline, calibrate, fit_lightgbm, lightgbm_pipeline
 from pipelines.config import TrainConfig
 from pipelines.contract import ValidationResult
@@ -318,7 +319,8 @@ def run_training(config: TrainConfig) -> dict:
         _log_table(importance.rename("gain").rename_axis("feature").reset_index(), "evaluation/feature_importance.json")
 
         example = spec.frame(snap_all.head(5)).reset_index(drop=True)  # feature columns only: no customer ids
-        pyfunc = ChurnModel(model, spec)
+        reference = build_reference(Xtr, model.predict_proba(Xtr)[:, 1], spec.categorical)
+        pyfunc = ChurnModel(model, spec, reference, feature_config)
         signature = infer_signature(example, pyfunc.predict(None, example))
         info = mlflow.pyfunc.log_model(
             name="model",

@@ -1,0 +1,186 @@
+"""Self-contained HTML reports for scoring and recovery runs (plots inlined, no external assets)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import re
+
+import numpy as np
+import pandas as pd
+
+from models import value as val
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1050px;color:#1d2733}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.85rem}td,th{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:right}
+th{background:#f3f5f7}td:first-child,th:first-child{text-align:left}.note{color:#57606a;font-size:.85rem}
+.kpi{display:inline-block;margin:.3rem 1.2rem .3rem 0}.kpi b{display:block;font-size:1.3rem}.warn{color:#9a3412}
+"""
+
+
+def money(x: float) -> str:
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    return f"${x:,.0f}"
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return f'<img alt="" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def _table(frame: pd.DataFrame, formats: dict | None = None) -> str:
+    formats = formats or {}
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for _, r in frame.iterrows():
+        cells = []
+        for c in frame.columns:
+            v = r[c]
+            text = formats[c](v) if c in formats and pd.notna(v) else ("" if (not isinstance(v, str) and pd.isna(v)) else str(v))
+            cells.append(f"<td>{html.escape(text)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _page(title: str, body: str) -> str:
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style></head><body>{body}</body></html>\n"
+
+
+def _kpis(items: list[tuple[str, str]]) -> str:
+    return "".join(f"<span class='kpi'>{html.escape(k)}<b>{html.escape(v)}</b></span>" for k, v in items)
+
+
+def _figure(w=6.0, h=3.4):
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(w, h))
+
+
+def _reason_kind(text: str | None) -> str | None:
+    if not text:
+        return None
+    return re.sub(r"[-+]?\d[\d.,%]*", "N", text)
+
+
+def recovery_section(table: pd.DataFrame, title: str) -> str:
+    if table.empty:
+        return f"<h2>{title}</h2><p class='note'>No retention actions with a fully observed outcome window.</p>"
+    shown = table[["segment", "value", "treated", "control", "treatment_churn_rate", "control_churn_rate", "saved_customers", "saved_low", "saved_high",
+                   "revenue_recovered", "revenue_low", "revenue_high", "naive_revenue", "warning"]]
+    pct = lambda x: f"{x:.2%}"  # noqa: E731
+    one = lambda x: f"{x:,.1f}"  # noqa: E731
+    overall = table.iloc[0]
+    text = (
+        f"<p>{overall['treated']:,} treated and {overall['control']:,} control customers. Saved customers = (control churn rate - "
+        f"treatment churn rate) x treated = <b>{overall['saved_customers']:,.1f}</b> (95% interval {overall['saved_low']:,.1f} to "
+        f"{overall['saved_high']:,.1f}), worth <b>{money(overall['revenue_recovered'])}</b> a year ({money(overall['revenue_low'])} to "
+        f"{money(overall['revenue_high'])}). The naive figure that counts every contact as a save would claim "
+        f"<b>{money(overall['naive_revenue'])}</b>.</p>"
+    )
+    return f"<h2>{title}</h2>{text}" + _table(
+        shown,
+        {"treatment_churn_rate": pct, "control_churn_rate": pct, "saved_customers": one, "saved_low": one, "saved_high": one,
+         "revenue_recovered": money, "revenue_low": money, "revenue_high": money, "naive_revenue": money},
+    )
+
+
+def scoring_report(scores: pd.DataFrame, plan: val.TargetingPlan, drift: pd.DataFrame, config, as_of, loaded, nps: dict, result, tables) -> str:
+    p = scores["churn_probability"]
+    body = [f"<h1>Churn scores for {as_of.date()}</h1>",
+            f"<p class='note'>Model {html.escape(loaded.name)} v{loaded.version} (run {loaded.run_id}); data {html.escape(config.data)}; "
+            f"{len(scores):,} active customers scored. Rows quarantined by validation: "
+            f"{sum(r.rows_quarantined for r in result.report.values()):,}.</p>"]
+    body.append(_kpis([
+        ("annual revenue at risk", money(scores["annual_revenue_at_risk"].sum())),
+        ("mean churn probability", f"{p.mean():.2%}"),
+        ("customers to contact", f"{len(plan.selected):,}"),
+        ("expected customers saved", f"{plan.expected_customers_saved:,.1f}"),
+        ("expected annual revenue recovered", money(plan.expected_revenue_recovered)),
+    ]))
+
+    fig, ax = _figure()
+    ax.hist(p, bins=60, color="#3b82f6")
+    ax.set(xlabel="churn probability", ylabel="customers", title="Risk distribution", yscale="log")
+    body.append("<h2>Risk distribution</h2>" + _png(fig))
+    tiers = scores.groupby("risk_tier").agg(customers=("customer_id", "size"), mean_probability=("churn_probability", "mean"),
+                                            annual_revenue_at_risk=("annual_revenue_at_risk", "sum")).reindex(["high", "medium", "low"]).reset_index()
+    body.append(_table(tiers, {"mean_probability": lambda x: f"{x:.2%}", "annual_revenue_at_risk": money}))
+
+    body.append("<h2>Top segments by revenue at risk</h2>")
+    customers = tables.customers.set_index("customer_id")
+    for col in ("plan", "location_id"):
+        if col in customers:
+            seg = scores.assign(segment=scores["customer_id"].map(customers[col]).astype(str))
+            top = (seg.groupby("segment").agg(customers=("customer_id", "size"), mean_probability=("churn_probability", "mean"),
+                                              annual_revenue_at_risk=("annual_revenue_at_risk", "sum"))
+                   .sort_values("annual_revenue_at_risk", ascending=False).head(10).reset_index().rename(columns={"segment": col}))
+            body.append(_table(top, {"mean_probability": lambda x: f"{x:.2%}", "annual_revenue_at_risk": money}))
+
+    action = scores[scores["in_action_list"]]
+    kinds = pd.concat([action[c].map(_reason_kind) for c in ("reason_1", "reason_2", "reason_3")]).dropna()
+    body.append("<h2>Top reasons in the action list</h2>")
+    body.append(_table(kinds.value_counts().head(12).rename_axis("reason (numbers as N)").rename("customers").reset_index()) if len(kinds) else "<p>No action list.</p>")
+
+    v = config.value
+    fig, ax = _figure()
+    curve = plan.profit_curve
+    ax.plot(curve["contacted"], curve["expected_net_value"], color="#16a34a")
+    ax.axvline(len(plan.selected), color="grey", ls="--", lw=0.8, label="plan")
+    ax.set(xlabel="customers contacted (by expected net value)", ylabel="expected net value ($)", title="Profit curve")
+    ax.legend()
+    body.append("<h2>Targeting plan</h2>")
+    body.append(
+        f"<p>Expected net value of a contact = probability x save rate ({plan.save_rate:.1%}, {html.escape(plan.save_rate_source)}) x annual "
+        f"revenue - contact cost (${v.contact_cost:,.2f}). Capacity {v.capacity_per_location if v.capacity_per_location is not None else 'unlimited'} "
+        f"per location, budget {money(v.budget) if v.budget else 'unlimited'}. Contacting {len(plan.selected):,} customers costs "
+        f"{money(plan.cost)} and is expected to save {plan.expected_customers_saved:,.1f} customers worth {money(plan.expected_revenue_recovered)} "
+        f"a year (net {money(plan.net_value)}).</p>" + _png(fig)
+    )
+    naive = float((plan.selected["monthly_revenue"] * val.MONTHS).sum())
+    body.append(
+        f"<p>The worked-example arithmetic of CX practice (every contact is a save) would book <b>{money(naive)}</b> for the same "
+        f"{len(plan.selected):,} contacts; the expected figure above is {plan.expected_revenue_recovered / naive:.1%} of it.</p>" if naive else ""
+    )
+
+    if len(tables.retention_actions):
+        horizon = v.horizon_days
+        actions = tables.retention_actions
+        window = actions[(actions["action_date"] >= as_of - pd.Timedelta(days=v.measurement_days)) & (actions["action_date"] <= as_of - pd.Timedelta(days=horizon))]
+        outcomes = val.action_outcomes(window, tables.churn_events, tables.customers, horizon)
+        body.append(recovery_section(val.recovery_table(outcomes, ("location_id",), n_boot=1000).head(12),
+                                     f"Measured revenue recovered by recent campaigns (actions {v.measurement_days} to {horizon} days before {as_of.date()})"))
+
+    if nps.get("respondents"):
+        share = nps["revenue_share"]
+        body.append("<h2>NPS weighted by revenue</h2>" + _kpis([
+            ("NPS", f"{nps['nps']:.1f}"), ("revenue-weighted NPS", f"{nps['revenue_weighted_nps']:.1f}"),
+            ("respondents", f"{nps['respondents']:,}"),
+            ("revenue held by promoters / passives / detractors", f"{share['promoter']:.0%} / {share['passive']:.0%} / {share['detractor']:.0%}"),
+        ]) + "<p class='note'>Each customer's latest NPS answer in the year before the as-of date.</p>")
+
+    if len(drift):
+        flagged = drift["psi"] > config.drift.psi_warning
+        body.append(f"<h2>Drift against the training reference</h2><p class='{'warn' if flagged.any() else 'note'}'>"
+                    f"{int(flagged.sum())} of {len(drift)} checks above PSI {config.drift.psi_warning}.</p>"
+                    + _table(drift.head(15), {"psi": lambda x: f"{x:.3f}"}))
+    return _page(f"Churn scores {as_of.date()}", "".join(body))
+
+
+def recovery_report(table: pd.DataFrame, start, end, horizon_days: int, data: str, notes: list[str]) -> str:
+    body = [f"<h1>Revenue recovered by retention actions {start.date()} to {end.date()}</h1>",
+            f"<p class='note'>Data {html.escape(data)}; churn counted within {horizon_days} days of each action; treatment and control "
+            "as recorded in retention_actions (a randomised hold-out).</p>"]
+    body += [f"<p class='warn'>{html.escape(n)}</p>" for n in notes]
+    body.append(recovery_section(table, "Saved customers and annualized revenue recovered"))
+    return _page("Revenue recovered", "".join(body))

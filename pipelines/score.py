@@ -1,0 +1,284 @@
+"""The ``score`` stage: the champion's calibrated probabilities, reason codes and an action list for one as-of date."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.build import LABEL, build_features, feature_columns, prepare
+from models import value as val
+from models.drift import drift_table
+from models.reasons import top_reasons
+from pipelines.config import ScoreConfig
+from pipelines.io import tables_from
+
+log = logging.getLogger(__name__)
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ScoringError(ValueError):
+    """Scoring cannot go ahead (no such model alias, features disagree): nothing was written."""
+
+
+class ScoringBusy(RuntimeError):
+    """Another scoring run holds the lock for this as-of date."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    pyfunc: object
+    model: object  # models.pyfunc.ChurnModel
+    name: str
+    version: str
+    run_id: str
+
+
+def load_model(uri: str) -> LoadedModel:
+    """Load ``NAME@ALIAS`` from the registry; a missing alias is a clear error."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from models.registry import tracking_uri
+
+    if "@" not in uri:
+        raise ScoringError(f"--model must be NAME@ALIAS (e.g. churn-propensity@champion), got {uri!r}")
+    name, alias = uri.split("@", 1)
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        version = MlflowClient().get_model_version_by_alias(name, alias)
+    except MlflowException as err:
+        raise ScoringError(f"no model version of {name!r} has the alias {alias!r} in {tracking_uri()}: train and promote one first") from err
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+    return LoadedModel(pyfunc, pyfunc.unwrap_python_model(), name, str(version.version), version.run_id)
+
+
+def check_features(expected: list[str], built: list[str]) -> None:
+    missing = sorted(set(expected) - set(built))
+    extra = sorted(set(built) - set(expected))
+    if missing or extra:
+        raise ScoringError(
+            "the model's features and the features built from this data disagree: "
+            f"missing {missing or 'none'}, unexpected {extra or 'none'}. "
+            "Retrain on data of this shape, or exclude the extra customer columns in the training config."
+        )
+
+
+def risk_tiers(probability: np.ndarray, high: float, medium: float) -> np.ndarray:
+    """``high`` for the top share by probability, ``medium`` for the next share, ``low`` for the rest."""
+    n = len(probability)
+    order = np.argsort(-probability, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    return np.select([rank < round(high * n), rank < round((high + medium) * n)], ["high", "medium"], "low")
+
+
+def measured_save_rate(tables, as_of: pd.Timestamp, config: ScoreConfig) -> tuple[float, str]:
+    """Save rate from recent campaigns with a control group, else the configured default."""
+    v = config.value
+    if v.measure_save_rate and len(tables.retention_actions):
+        start = as_of - pd.Timedelta(days=v.measurement_days)
+        last = as_of - pd.Timedelta(days=v.horizon_days)
+        actions = tables.retention_actions
+        window = actions[(actions["action_date"] >= start) & (actions["action_date"] <= last)]
+        outcomes = val.action_outcomes(window, tables.churn_events, tables.customers, v.horizon_days)
+        r = val.measure_recovery(outcomes, n_boot=200)
+        if not r.warning and r.control_churn_rate > 0:
+            rate = float(np.clip((r.control_churn_rate - r.treatment_churn_rate) / r.control_churn_rate, 0.0, 1.0))
+            return rate, (
+                f"measured: {r.treated:,} treated vs {r.control:,} control contacts {start.date()}..{last.date()} "
+                f"(churn {r.treatment_churn_rate:.1%} vs {r.control_churn_rate:.1%})"
+            )
+        log.warning("cannot measure the save rate from campaigns (%s); using the configured %.0f%%", r.warning or "no churn among controls", 100 * v.save_rate)
+    return v.save_rate, "configured default (no usable treatment/control measurement)"
+
+
+def score_customers(loaded: LoadedModel, features: pd.DataFrame, config: ScoreConfig, save_rate: float) -> pd.DataFrame:
+    """Probabilities, tiers, money columns and priority for every active customer (pure)."""
+    model = loaded.model
+    p = model.predict_proba(features)
+    v = config.value
+    out = pd.DataFrame(
+        {
+            "customer_id": features["customer_id"].astype(str).to_numpy(),
+            "as_of": features["as_of"].to_numpy(),
+            "churn_probability": p,
+            "risk_tier": risk_tiers(p, config.risk_tiers.high, config.risk_tiers.medium),
+            "monthly_revenue": features["monthly_revenue"].to_numpy(dtype=float),
+        }
+    )
+    if "location_id" in features:
+        out["location_id"] = features["location_id"].astype(object).to_numpy()
+    out["annual_revenue_at_risk"] = val.annual_revenue_at_risk(p, out["monthly_revenue"])
+    out["expected_net_value_of_contact"] = val.expected_net_value(p, out["monthly_revenue"], save_rate, v.contact_cost)
+    order = np.lexsort((out["customer_id"].to_numpy(), -out["expected_net_value_of_contact"].to_numpy()))
+    rank = np.empty(len(out), dtype=np.int64)
+    rank[order] = np.arange(1, len(out) + 1)
+    out["priority_rank"] = rank
+    out["recent_detractor"] = features["recent_detractor"].to_numpy() > 0
+    out["open_callback_request"] = features["open_callback_request"].to_numpy() > 0
+    out["model_name"], out["model_version"], out["model_run_id"] = loaded.name, loaded.version, loaded.run_id
+    return out
+
+
+@contextmanager
+def scoring_lock(folder: Path):
+    """One scoring run per as-of date at a time: a second one fails at once instead of interleaving writes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ".lock"
+    with open(path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise ScoringBusy(f"another scoring run for this as-of date holds {path}; it will finish on its own, retry later") from err
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would read as a formula get a leading apostrophe."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            s = out[col].astype(object)
+            risky = s.map(lambda x: isinstance(x, str) and x.startswith(FORMULA_PREFIXES))
+            out[col] = s.where(~risky, "'" + s.astype(str))
+    return out
+
+
+def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> dict:
+    """Validate, build features, score, explain the action list, write atomically, log to MLflow."""
+    from pipelines.io import write_parquet, write_text
+    from pipelines.report import scoring_report
+    from pipelines.snapshot import load_validated
+
+    started = time.perf_counter()
+    loaded = load_model(config.model)  # fails before anything is read or written when the alias is missing
+    end_date = pd.Timestamp(config.end_date) if config.end_date else None
+    result = load_validated(Path(config.data), end_date)
+    tables = tables_from(result)
+    feature_config = loaded.model.feature_config
+    if feature_config is None:
+        raise ScoringError(f"model {loaded.name} v{loaded.version} does not carry its feature configuration; retrain it")
+    t_features = time.perf_counter()
+    features = build_features(prepare(tables, feature_config), as_of)
+    check_features(loaded.model.spec.columns, feature_columns(features))
+    if features.empty:
+        raise ScoringError(f"no customer is active at {as_of.date()} in {config.data}")
+    feature_seconds = time.perf_counter() - t_features
+
+    t_predict = time.perf_counter()
+    save_rate, save_rate_source = measured_save_rate(tables, as_of, config)
+    scores = score_customers(loaded, features, config, save_rate)
+    predict_seconds = time.perf_counter() - t_predict
+
+    v = config.value
+    plan = val.targeting_plan(scores, save_rate, v.contact_cost, v.capacity_per_location, v.budget, save_rate_source)
+    t_reasons = time.perf_counter()
+    selected = scores["customer_id"].isin(plan.selected["customer_id"]).to_numpy()
+    reasons = pd.DataFrame({f"reason_{j}": pd.Series([None] * len(scores), dtype=object) for j in (1, 2, 3)})
+    if selected.any():
+        rows = features.loc[selected]
+        explained = top_reasons(loaded.model.contributions(rows), loaded.model.spec.frame(rows))
+        for col in explained.columns:
+            reasons.loc[selected, col] = explained[col].to_numpy()
+    reason_seconds = time.perf_counter() - t_reasons
+    scores = pd.concat([scores, reasons], axis=1)
+    scores.insert(scores.columns.get_loc("priority_rank") + 1, "in_action_list", selected)
+    scores = scores.sort_values("priority_rank", ignore_index=True)
+
+    X = loaded.model.spec.frame(features)
+    drift = drift_table(loaded.model.reference, X, scores["churn_probability"].to_numpy()) if loaded.model.reference else pd.DataFrame(columns=["name", "psi"])
+    flagged = drift[drift["psi"] > config.drift.psi_warning]
+    for row in flagged.itertuples():
+        log.warning("drift: PSI of %s is %.3f (> %.2f)", row.name, row.psi, config.drift.psi_warning)
+
+    nps = _nps_summary(tables, as_of)
+    folder = Path(config.out) / f"as_of={as_of.date().isoformat()}"
+    with scoring_lock(folder):
+        write_parquet(scores, folder / "scores.parquet")
+        if csv:
+            _write_csv(spreadsheet_safe(scores), folder / "scores.csv")
+        html = scoring_report(scores, plan, drift, config, as_of, loaded, nps, result, tables)
+        write_text(html, folder / "report.html")
+    total = time.perf_counter() - started
+    summary = {
+        "folder": str(folder),
+        "rows": len(scores),
+        "action_list": int(selected.sum()),
+        "save_rate": save_rate,
+        "save_rate_source": save_rate_source,
+        "expected_customers_saved": plan.expected_customers_saved,
+        "expected_revenue_recovered": plan.expected_revenue_recovered,
+        "annual_revenue_at_risk": float(scores["annual_revenue_at_risk"].sum()),
+        "drift_flagged": flagged["name"].tolist(),
+        "seconds_total": total,
+        "seconds_features": feature_seconds,
+        "seconds_predict": predict_seconds,
+        "seconds_reasons": reason_seconds,
+        "model": f"{loaded.name} v{loaded.version}",
+    }
+    _log_scoring_run(config, as_of, loaded, scores, drift, result, summary, folder)
+    return summary
+
+
+def _nps_summary(tables, as_of: pd.Timestamp) -> dict:
+    """Plain and revenue-weighted NPS of each customer's latest NPS answer in the year before ``as_of``."""
+    fb = tables.feedback
+    answers = fb[(fb["survey"] == "NPS") & (fb["timestamp"] < as_of) & (fb["timestamp"] >= as_of - pd.Timedelta(days=365))]
+    latest = answers.sort_values("timestamp").groupby("customer_id").tail(1)
+    latest = latest.merge(tables.customers[["customer_id", "monthly_revenue"]], on="customer_id", how="inner")
+    return val.revenue_weighted_nps(latest)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    import os
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _log_scoring_run(config: ScoreConfig, as_of, loaded: LoadedModel, scores: pd.DataFrame, drift: pd.DataFrame, result, summary: dict, folder: Path) -> None:
+    import mlflow
+
+    from models.registry import use_experiment
+
+    use_experiment(config.experiment)
+    p = scores["churn_probability"]
+    with mlflow.start_run(run_name=f"score-{as_of.date()}"):
+        mlflow.log_params({"as_of": str(as_of.date()), "model": config.model, "model_version": loaded.version, "model_run_id": loaded.run_id, "data": config.data})
+        mlflow.log_metrics(
+            {
+                "rows_scored": len(scores),
+                "action_list_rows": summary["action_list"],
+                **{f"quarantined_rows_{t}": r.rows_quarantined for t, r in result.report.items()},
+                "score_mean": float(p.mean()),
+                **{f"score_p{q}": float(p.quantile(q / 100)) for q in (50, 90, 99)},
+                **{f"share_tier_{t}": float((scores["risk_tier"] == t).mean()) for t in ("high", "medium", "low")},
+                "psi_score": float(drift.loc[drift["name"] == "churn_probability", "psi"].iloc[0]) if len(drift) else float("nan"),
+                "psi_max_feature": float(drift.loc[drift["name"] != "churn_probability", "psi"].max()) if len(drift) else float("nan"),
+                "drift_flagged": len(summary["drift_flagged"]),
+                "save_rate": summary["save_rate"],
+                "expected_customers_saved": summary["expected_customers_saved"],
+                "expected_revenue_recovered": summary["expected_revenue_recovered"],
+                "annual_revenue_at_risk": summary["annual_revenue_at_risk"],
+                "seconds_total": summary["seconds_total"],
+                "seconds_reasons": summary["seconds_reasons"],
+            }
+        )
+        mlflow.set_tags({"drift_warning": str(bool(summary["drift_flagged"])).lower(), "save_rate_source": summary["save_rate_source"]})
+        if len(drift):
+            mlflow.log_table(drift.astype({"name": object}), "drift/psi.json")
+        mlflow.log_artifact(str(folder / "report.html"))
+        mlflow.log_dict(result.to_dict(), "validation/report.json")
