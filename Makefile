@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_LINK_MODE := copy
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data validate snapshot train ui test test-fast bench clean
+.PHONY: help setup data validate snapshot train score recover ui test test-fast bench clean
 
 ## Show this help
 help:
@@ -51,6 +51,14 @@ snapshot: data
 train: data
 	$(CHURN) train
 
+## Score active customers on the default data at its latest date (needs a champion: run `make train` first)
+score: data
+	$(CHURN) score --as-of 2026-07-01 --csv
+
+## Measure saved customers and revenue recovered by the default data's retention campaigns
+recover: data
+	$(CHURN) recover --from 2025-07-01 --to 2026-03-31 --end-date 2026-06-30
+
 ## Open the MLflow UI on http://127.0.0.1:5000 (one worker)
 ui: setup
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 --workers 1 \
@@ -70,4 +78,4 @@ bench: setup
 
 ## Remove the environment, generated data and the local MLflow store
 clean:
-	rm -rf $(VENV) $(TOOLS) data/synthetic data/synthetic_truth data/validated data/snapshots data/scores data/bench mlflow.db mlartifacts
+	rm -rf $(VENV) $(TOOLS) data/synthetic data/synthetic_truth data/validated data/snapshots data/scores data/recovery data/bench mlflow.db mlartifacts

@@ -145,7 +145,9 @@ def scoring_report(scores: pd.DataFrame, plan: val.TargetingPlan, drift: pd.Data
         f"revenue - contact cost (${v.contact_cost:,.2f}). Capacity {v.capacity_per_location if v.capacity_per_location is not None else 'unlimited'} "
         f"per location, budget {money(v.budget) if v.budget else 'unlimited'}. Contacting {len(plan.selected):,} customers costs "
         f"{money(plan.cost)} and is expected to save {plan.expected_customers_saved:,.1f} customers worth {money(plan.expected_revenue_recovered)} "
-        f"a year (net {money(plan.net_value)}).</p>" + _png(fig)
+        f"a year (net {money(plan.net_value)}).</p><h3>Profit curve</h3>"
+        "<p class='note'>Cumulative expected net value as more customers are contacted in order of expected net value; "
+        "the dashed line is the plan.</p>" + _png(fig)
     )
     naive = float((plan.selected["monthly_revenue"] * val.MONTHS).sum())
     body.append(

@@ -15,7 +15,7 @@ from pipelines.cli import EXIT_GATE, EXIT_INPUT, main
 CHURN = [sys.executable, "-m", "pipelines.cli"]
 
 
-@pytest.mark.parametrize("command", ["generate", "validate", "snapshot", "train"])
+@pytest.mark.parametrize("command", ["generate", "validate", "snapshot", "train", "score", "recover"])
 def test_every_subcommand_has_help(command):
     out = subprocess.run([*CHURN, command, "--help"], capture_output=True, text=True, check=True)
     assert "usage: churn " + command in out.stdout

@@ -1,0 +1,97 @@
+"""`churn score` and `churn recover` as a scheduler and an analyst run them."""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipelines.cli import EXIT_BUSY, EXIT_INPUT, main
+
+pytestmark = pytest.mark.slow
+AS_OF = "2026-07-01"
+
+
+def _score(data: Path, out: Path, *extra: str) -> int:
+    return main(["score", "--as-of", AS_OF, "--data", str(data), "--out", str(out), "--end-date", "2026-06-30", *extra])
+
+
+def test_scores_are_complete_idempotent_and_spreadsheet_safe(trained_default, default_dataset, tmp_path, capsys):
+    data, _, _ = default_dataset
+    assert _score(data, tmp_path, "--csv") == 0
+    folder = tmp_path / f"as_of={AS_OF}"
+    first = (folder / "scores.parquet").read_bytes()
+    scores = pd.read_parquet(folder / "scores.parquet")
+    expected = {"customer_id", "as_of", "churn_probability", "risk_tier", "monthly_revenue", "annual_revenue_at_risk",
+                "expected_net_value_of_contact", "priority_rank", "reason_1", "reason_2", "reason_3", "recent_detractor",
+                "open_callback_request", "model_name", "model_version", "model_run_id"}
+    assert expected <= set(scores.columns)
+    assert scores["customer_id"].is_unique and scores["churn_probability"].between(0, 1).all()
+    assert scores["priority_rank"].tolist() == list(range(1, len(scores) + 1))
+    action = scores[scores["in_action_list"]]
+    assert len(action) > 100 and action["reason_1"].notna().all() and scores.loc[~scores["in_action_list"], "reason_1"].isna().all()
+    assert (action["expected_net_value_of_contact"] > 0).all()
+    assert action.groupby("location_id").size().max() <= 25
+    html = (folder / "report.html").read_text()
+    for section in ("Risk distribution", "Top segments", "Top reasons", "Targeting plan", "Profit curve", "Measured revenue recovered", "NPS weighted by revenue", "Drift"):
+        assert section in html, section
+    assert 'src="http' not in html and "<link" not in html and "<script" not in html  # self-contained
+    assert "data:image/png;base64," in html
+    csv = pd.read_csv(folder / "scores.csv", dtype=str)
+    assert len(csv) == len(scores)
+    capsys.readouterr()
+    assert _score(data, tmp_path, "--csv") == 0
+    assert (folder / "scores.parquet").read_bytes() == first
+    runs = MlflowClient().search_runs([MlflowClient().get_experiment_by_name("churn-scoring").experiment_id])
+    assert {"psi_score", "psi_max_feature", "rows_scored", "quarantined_rows_interactions", "score_mean"} <= set(runs[0].data.metrics)
+
+
+def test_missing_alias_fails_before_writing(trained_default, default_dataset, tmp_path, capsys):
+    data, _, _ = default_dataset
+    assert _score(data, tmp_path, "--model", "churn-propensity@nobody") == EXIT_INPUT
+    assert "has the alias 'nobody'" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_mismatched_feature_set_fails_before_writing(trained_default, small_dataset, tmp_path, capsys):
+    data, _, _ = small_dataset
+    changed = tmp_path / "changed"
+    shutil.copytree(data, changed)
+    customers = pd.read_parquet(changed / "customers.parquet")
+    customers["loyalty_tier"] = "gold"
+    customers.to_parquet(changed / "customers.parquet")
+    out = tmp_path / "out"
+    assert _score(changed, out) == EXIT_INPUT
+    assert "unexpected ['loyalty_tier']" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_second_concurrent_run_fails_clearly(trained_default, default_dataset, tmp_path, capsys):
+    data, _, _ = default_dataset
+    folder = tmp_path / f"as_of={AS_OF}"
+    folder.mkdir(parents=True)
+    with open(folder / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert _score(data, tmp_path) == EXIT_BUSY
+    assert "another scoring run" in capsys.readouterr().err
+    assert not (folder / "scores.parquet").exists()
+
+
+def test_recover_reports_saves_with_intervals_covering_truth(trained_default, default_dataset, tmp_path, capsys):
+    data, truth_dir, _ = default_dataset
+    args = ["recover", "--data", str(data), "--from", "2025-07-01", "--to", "2026-03-31", "--end-date", "2026-06-30", "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert "saved customers" in capsys.readouterr().out
+    table = pd.read_parquet(tmp_path / "recover_2025-07-01_2026-03-31" / "recovery.parquet")
+    assert set(table["segment"]) == {"overall", "location_id", "risk_tier"}
+    overall = table.iloc[0]
+    truth = pd.read_parquet(truth_dir / "treatment_effects.parquet")
+    window = truth[(truth["action_date"] >= "2025-07-01") & (truth["action_date"] <= "2026-03-31") & (truth["group"] == "treatment")]
+    assert overall["treated"] == len(window)
+    assert overall["saved_low"] <= window["saved"].sum() <= overall["saved_high"]
+    assert (tmp_path / "recover_2025-07-01_2026-03-31" / "report.html").exists()

@@ -1,0 +1,36 @@
+"""The measured recovery against the generator's truth over several seeds: coverage and bias."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.build import Tables
+from pipelines.recover import recover
+from pipelines.synthetic import SyntheticConfig, generate
+
+pytestmark = pytest.mark.slow
+SEEDS = range(101, 111)
+
+
+def _one(seed: int) -> tuple[float, float, float, float]:
+    chunk = next(generate(SyntheticConfig(customers=12_000, months=24, seed=seed)))
+    tables = Tables(**chunk.tables)
+    start, end = pd.Timestamp("2024-10-01"), pd.Timestamp("2026-03-31")
+    table, _ = recover(tables, pd.Timestamp("2026-06-30"), start, end, 90, tiers_from_model=None, n_boot=1000, seed=seed)
+    overall = table.iloc[0]
+    truth = chunk.truth_actions
+    treated = truth[(truth["group"] == "treatment") & (truth["action_date"] >= start) & (truth["action_date"] <= end)]
+    return float(overall["saved_customers"]), float(overall["saved_low"]), float(overall["saved_high"]), float(treated["saved"].sum())
+
+
+def test_intervals_cover_the_true_saves_and_the_estimate_is_unbiased():
+    results = np.array([_one(seed) for seed in SEEDS])
+    estimate, low, high, truth = results.T
+    covered = (low <= truth) & (truth <= high)
+    assert covered.mean() >= 0.8, results
+    error = estimate - truth
+    # unbiased: the mean error is within three standard errors of zero
+    assert abs(error.mean()) <= 3 * error.std(ddof=1) / np.sqrt(len(error)), error
+    assert truth.mean() > 20  # there is something to find

@@ -1,0 +1,109 @@
+"""The money arithmetic: the worked examples exactly, expected value, targeting, revenue-weighted NPS, recovery."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models import value as val
+from models.reasons import describe, top_reasons
+from pipelines.score import ScoringError, check_features, risk_tiers, spreadsheet_safe
+
+
+def test_worked_example_retailer():
+    customers, revenue = val.naive_annual_revenue_saved(1, 1_000, 210)
+    assert customers == 12_000
+    assert revenue == 2_520_000
+
+
+def test_worked_example_telecom_callbacks():
+    opportunities, revenue = val.naive_callback_recovery(1_000, 160)
+    assert opportunities == 12_000
+    assert revenue == pytest.approx(23_040_000)
+    # the 1,000 a month come from 3% of respondents asking for a callback
+    assert 0.03 * 33_334 == pytest.approx(1_000, rel=1e-3)
+
+
+def test_expected_value_formulas():
+    p, rev = np.array([0.5, 0.1]), np.array([100.0, 20.0])
+    assert val.annual_revenue_at_risk(p, rev).tolist() == pytest.approx([600.0, 24.0])
+    assert val.expected_net_value(p, rev, 0.2, 10.0).tolist() == pytest.approx([0.5 * 0.2 * 1200 - 10, 0.1 * 0.2 * 240 - 10])
+
+
+def _scores():
+    p = np.array([0.9, 0.8, 0.7, 0.6, 0.05])
+    rev = np.full(5, 100.0)
+    return pd.DataFrame(
+        {
+            "customer_id": list("abcde"),
+            "churn_probability": p,
+            "monthly_revenue": rev,
+            "location_id": ["x", "x", "x", "y", "y"],
+            "expected_net_value_of_contact": val.expected_net_value(p, rev, 0.2, 15.0),
+        }
+    )
+
+
+def test_targeting_respects_capacity_budget_and_positive_value():
+    plan = val.targeting_plan(_scores(), 0.2, 15.0, capacity_per_location=2, budget=None)
+    assert plan.selected["customer_id"].tolist() == ["a", "b", "d"]  # c exceeds x's capacity; e loses money
+    assert plan.expected_customers_saved == pytest.approx(0.2 * (0.9 + 0.8 + 0.6))
+    assert plan.expected_revenue_recovered == pytest.approx(0.2 * (0.9 + 0.8 + 0.6) * 1200)
+    assert plan.net_value == pytest.approx(plan.expected_revenue_recovered - 45)
+    assert len(plan.profit_curve) == 5 and plan.profit_curve["expected_net_value"].idxmax() == 3
+    budget = val.targeting_plan(_scores(), 0.2, 15.0, capacity_per_location=None, budget=31.0)
+    assert budget.selected["customer_id"].tolist() == ["a", "b"]
+
+
+def test_revenue_weighted_nps_by_hand():
+    answers = pd.DataFrame({"score": [10, 9, 7, 3], "monthly_revenue": [10.0, 10.0, 30.0, 50.0]})
+    r = val.revenue_weighted_nps(answers)
+    assert r["nps"] == pytest.approx(100 * (2 / 4 - 1 / 4))
+    assert r["revenue_weighted_nps"] == pytest.approx(100 * (20 / 100 - 50 / 100))
+    assert r["revenue_share"] == pytest.approx({"promoter": 0.2, "passive": 0.3, "detractor": 0.5})
+
+
+def test_measured_recovery_by_hand():
+    outcomes = pd.DataFrame(
+        {
+            "group": ["treatment"] * 100 + ["control"] * 100,
+            "churned": [1] * 10 + [0] * 90 + [1] * 20 + [0] * 80,
+            "monthly_revenue": [50.0] * 200,
+        }
+    )
+    r = val.measure_recovery(outcomes, min_control=50)
+    assert r.saved_customers == pytest.approx((0.2 - 0.1) * 100)
+    assert r.revenue_recovered == pytest.approx(10 * 600)
+    assert r.naive_revenue == pytest.approx(100 * 600)
+    assert r.saved_low < 10 < r.saved_high and not r.warning
+    small = val.measure_recovery(outcomes.iloc[:110], min_control=50)
+    assert "control group too small" in small.warning
+
+
+def test_spreadsheet_safe_csv_cells():
+    frame = pd.DataFrame({"customer_id": ["=HYPERLINK(\"x\")", "+1", "-2", "@a", "ok"], "n": [1, 2, 3, 4, 5]})
+    safe = spreadsheet_safe(frame)
+    assert safe["customer_id"].tolist() == ["'=HYPERLINK(\"x\")", "'+1", "'-2", "'@a", "ok"]
+    assert safe["n"].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_risk_tiers_by_share():
+    tiers = risk_tiers(np.linspace(1, 0, 10), 0.1, 0.2)
+    assert tiers.tolist() == ["high", "medium", "medium"] + ["low"] * 7
+
+
+def test_feature_disagreement_is_named():
+    with pytest.raises(ScoringError, match=r"missing \['b'\], unexpected \['c'\]"):
+        check_features(["a", "b"], ["a", "c"])
+
+
+def test_reasons_are_words_and_only_raise_risk():
+    assert describe("n_complaint_90d", 2.0, 0.4) == "2 complaint(s) in the last 90 days (raises risk)"
+    assert describe("open_callback_request", 1.0, 0.3) == "asked for a callback that was not followed up (raises risk)"
+    assert describe("nps_latest", 2.0, 0.5) == "latest NPS score 2 (raises risk)"
+    contrib = pd.DataFrame({"n_complaint_90d": [0.5, -0.1], "tenure_days": [0.2, -0.3], "nps_latest": [-0.1, -0.2]})
+    values = pd.DataFrame({"n_complaint_90d": [3.0, 0.0], "tenure_days": [40.0, 900.0], "nps_latest": [9.0, 10.0]})
+    reasons = top_reasons(contrib, values)
+    assert reasons.iloc[0].tolist() == ["3 complaint(s) in the last 90 days (raises risk)", "new customer (40 days) (raises risk)", None]
+    assert reasons.iloc[1].isna().all()
