@@ -11,8 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
 
-from features.build import LABEL, build_features, feature_columns, prepare
+from features.build import build_features, feature_columns, prepare
+from features.schema import Features
 from models import value as val
 from models.drift import drift_table
 from models.reasons import top_reasons
@@ -22,6 +25,31 @@ from pipelines.io import tables_from
 log = logging.getLogger(__name__)
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class Scores(pa.DataFrameModel):
+    """The scores table: what CRM imports and schedulers read."""
+
+    customer_id: Series[str] = pa.Field(nullable=False, unique=True)
+    as_of: Series[pd.Timestamp] = pa.Field(nullable=False)
+    churn_probability: Series[float] = pa.Field(ge=0, le=1)
+    risk_tier: Series[str] = pa.Field(isin=["high", "medium", "low"])
+    monthly_revenue: Series[float] = pa.Field(ge=0)
+    annual_revenue_at_risk: Series[float] = pa.Field(ge=0)
+    expected_net_value_of_contact: Series[float]
+    priority_rank: Series[int] = pa.Field(ge=1, unique=True)
+    in_action_list: Series[bool]
+    reason_1: Series[object] = pa.Field(nullable=True)
+    reason_2: Series[object] = pa.Field(nullable=True)
+    reason_3: Series[object] = pa.Field(nullable=True)
+    recent_detractor: Series[bool]
+    open_callback_request: Series[bool]
+    model_name: Series[str]
+    model_version: Series[str]
+    model_run_id: Series[str]
+
+    class Config:
+        strict = False
 
 
 class ScoringError(ValueError):
@@ -171,7 +199,7 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     if feature_config is None:
         raise ScoringError(f"model {loaded.name} v{loaded.version} does not carry its feature configuration; retrain it")
     t_features = time.perf_counter()
-    features = build_features(prepare(tables, feature_config), as_of)
+    features = Features.validate(build_features(prepare(tables, feature_config), as_of))
     check_features(loaded.model.spec.columns, feature_columns(features))
     if features.empty:
         raise ScoringError(f"no customer is active at {as_of.date()} in {config.data}")
@@ -195,7 +223,7 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     reason_seconds = time.perf_counter() - t_reasons
     scores = pd.concat([scores, reasons], axis=1)
     scores.insert(scores.columns.get_loc("priority_rank") + 1, "in_action_list", selected)
-    scores = scores.sort_values("priority_rank", ignore_index=True)
+    scores = Scores.validate(scores.sort_values("priority_rank", ignore_index=True))
 
     X = loaded.model.spec.frame(features)
     drift = drift_table(loaded.model.reference, X, scores["churn_probability"].to_numpy()) if loaded.model.reference else pd.DataFrame(columns=["name", "psi"])
