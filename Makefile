@@ -7,6 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 CHURN := $(VENV)/bin/churn
 DATA := data/synthetic
+BENCH_SIZES ?= 100k
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
@@ -72,9 +73,9 @@ test: setup
 test-fast: setup
 	$(VENV)/bin/pytest -m "not slow"
 
-## Benchmark snapshots: 12 monthly as-of dates on 100k customers (wall time, peak memory)
+## Benchmark every stage on 100k customers against a DuckDB reference (BENCH_SIZES=100k,300k,1M for the cost curve)
 bench: setup
-	$(VENV)/bin/python -m pipelines.bench
+	$(VENV)/bin/python -m pipelines.bench --sizes $(BENCH_SIZES)
 
 ## Remove the environment, generated data and the local MLflow store
 clean:

@@ -4,10 +4,10 @@ Every feature for as-of date ``T`` reads only rows stamped strictly before
 ``T``; labels read only ``[T, T + horizon)``. All functions are pure: frames in,
 a new frame out.
 
-The tables are first *prepared* once (customer ids to integer codes, events
-sorted by time, types and channels to small integer codes); each as-of date is
-then a handful of ``searchsorted`` slices and ``np.bincount`` calls, which is
-what keeps monthly snapshots over millions of events fast.
+The tables are first *prepared* once (customer ids to integer positions and
+types and channels to small integer codes, hashed in Arrow); each as-of date is
+then a few boolean masks over int64 timestamps and ``np.bincount`` calls, which
+is what keeps monthly snapshots over millions of events fast.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.config import FeatureConfig
 
@@ -26,6 +28,7 @@ BAD_SCORE = {"NPS": 6, "CSAT": 2, "CES": 3}
 CONTRACT_CUSTOMER_COLUMNS = ("customer_id", "signup_date", "monthly_revenue")
 ID_COLUMNS = ("customer_id", "as_of")
 LABEL = "churned"
+WEIGHT = "sample_weight"  # present when non-churners were sampled for training
 NO_TIME = np.iinfo(np.int64).max
 
 
@@ -42,17 +45,26 @@ class Tables:
 
 @dataclass(frozen=True)
 class _Events:
-    """Events of one table as arrays sorted by time; ``cust`` indexes the customers table."""
+    """Events of one table as arrays; ``cust`` indexes the customers table."""
 
-    ts: np.ndarray  # int64 microseconds, ascending
+    ts: np.ndarray  # int64 microseconds
     cust: np.ndarray  # int64 position in customers
     extra: dict[str, np.ndarray]
 
-    def before(self, t: int, since: int | None = None) -> slice:
-        """Rows stamped in ``[since, t)`` (strictly before ``t``)."""
-        lo = 0 if since is None else int(np.searchsorted(self.ts, since, side="left"))
-        hi = int(np.searchsorted(self.ts, t, side="left"))
-        return slice(lo, hi)
+    def before(self, t: int, since: int | None = None) -> np.ndarray:
+        """Indices of rows stamped in ``[since, t)`` (strictly before ``t``).
+
+        A mask over the int64 timestamps costs milliseconds even for tens of
+        millions of rows, less than sorting them once would.
+        """
+        mask = self.ts < t
+        if since is not None:
+            mask &= self.ts >= since
+        return np.flatnonzero(mask)
+
+    def within(self, start: int, end: int) -> np.ndarray:
+        """Indices of rows stamped in ``[start, end)``."""
+        return np.flatnonzero((self.ts >= start) & (self.ts < end))
 
 
 @dataclass(frozen=True)
@@ -72,17 +84,28 @@ def _micros(values: pd.Series) -> np.ndarray:
     return values.to_numpy(dtype="datetime64[us]").astype(np.int64)
 
 
+def _positions(values: pd.Series, universe) -> np.ndarray:
+    """Position of each value in ``universe`` (-1 when absent), hashed in Arrow rather than in Python objects."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    arr = pa.array(values.astype("str"), from_pandas=True)
+    value_set = pa.array(pd.Series(universe, dtype="str"), from_pandas=True).cast(arr.type)
+    found = pc.index_in(arr, value_set=value_set)
+    return pc.fill_null(found, -1).to_numpy().astype(np.int64)
+
+
 def _events(frame: pd.DataFrame, time_col: str, ids: pd.Index, extra: dict[str, np.ndarray]) -> _Events:
-    cust = ids.get_indexer(frame["customer_id"]) if len(frame) else np.zeros(0, dtype=np.int64)
+    cust = _positions(frame["customer_id"], ids)
     ts = _micros(frame[time_col]) if len(frame) else np.zeros(0, dtype=np.int64)
     keep = cust >= 0
-    order = np.argsort(ts[keep], kind="stable")
-    return _Events(ts[keep][order], cust[keep][order].astype(np.int64), {k: v[keep][order] for k, v in extra.items()})
+    if keep.all():
+        return _Events(ts, cust, extra)
+    return _Events(ts[keep], cust[keep], {k: v[keep] for k, v in extra.items()})
 
 
 def _category_codes(values: pd.Series, known: tuple[str, ...]) -> np.ndarray:
     """Position of each value in ``known``; ``len(known)`` ("other") for anything else."""
-    codes = pd.Index(known).get_indexer(values.astype(object))
+    codes = _positions(values, known)
     return np.where(codes < 0, len(known), codes).astype(np.int16)
 
 
@@ -179,8 +202,8 @@ def build_features(tables: Tables | Prepared, as_of: pd.Timestamp, config: Featu
     return frame
 
 
-def _slice(ev: _Events, pos: np.ndarray, t: int, since: int | None = None) -> tuple[slice, np.ndarray, np.ndarray]:
-    """Window of ``ev`` before ``t``, as (slice, snapshot row per event, keep mask for active customers)."""
+def _slice(ev: _Events, pos: np.ndarray, t: int, since: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Window of ``ev`` before ``t``, as (row indices, snapshot row per event, keep mask for active customers)."""
     window = ev.before(t, since)
     code = pos[ev.cust[window]]
     return window, code, code >= 0
@@ -338,7 +361,7 @@ def build_labels(p: Prepared, frame: pd.DataFrame, horizon_days: int, data_end: 
     positive = np.zeros(len(frame), dtype=bool)
     for t in np.unique(as_of):
         sel = np.flatnonzero(as_of == t)
-        window = slice(int(np.searchsorted(ev.ts, t, side="left")), int(np.searchsorted(ev.ts, t + horizon, side="left")))
+        window = ev.within(t, t + horizon)
         hit = np.zeros(len(p.customers), dtype=bool)
         hit[ev.cust[window]] = True
         positive[sel] = hit[rows[sel]]
@@ -351,4 +374,4 @@ def build_labels(p: Prepared, frame: pd.DataFrame, horizon_days: int, data_end: 
 
 def feature_columns(snapshot: pd.DataFrame) -> list[str]:
     """The model inputs of a snapshot: everything except identifiers and the label."""
-    return [c for c in snapshot.columns if c not in (*ID_COLUMNS, LABEL)]
+    return [c for c in snapshot.columns if c not in (*ID_COLUMNS, LABEL, WEIGHT)]

@@ -91,6 +91,7 @@ def fit_lightgbm(
     early_stopping_rounds: int,
     seed: int,
     class_weight: str | None,
+    sample_weight: np.ndarray | None = None,
 ) -> tuple[Pipeline, list[dict]]:
     """Try each candidate with early stopping on the validation rows; keep the lowest validation log loss."""
     trials = []
@@ -101,6 +102,7 @@ def fit_lightgbm(
         pipe.named_steps["lgbm"].fit(
             pre.transform(X_train),
             y_train,
+            sample_weight=sample_weight,
             eval_X=(pre.transform(X_val),),
             eval_y=(y_val,),
             eval_metric="binary_logloss",

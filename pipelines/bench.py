@@ -1,75 +1,231 @@
-"""Benchmarks (not timed tests): wall time, CPU time and peak memory of each stage.
+"""Benchmarks (not timed tests): wall time, CPU time and peak memory of each stage, against DuckDB.
 
-Each stage runs in its own child process so that peak RSS belongs to that
-stage alone. Results are printed as a table and saved to ``data/bench/results.json``.
+Each stage runs in its own child process so that its peak RSS is its own.
+For every size it measures: validate, snapshot (12 monthly as-of dates:
+validation + features + labels), the feature stage alone for one as-of date,
+the same per-customer window aggregates computed by DuckDB straight from the
+parquet files (the reference), train (full and with sampled non-churners), and
+score (with reason codes for the action list). Results are printed as tables
+and saved to ``data/bench/results.json``.
 
-    python -m pipelines.bench [--customers 100000] [--months 24] [--as-of-count 12]
+    python -m pipelines.bench                      # 100k customers (a few minutes)
+    python -m pipelines.bench --sizes 100k,300k,1M # the cost curve
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import subprocess
 import sys
-import time
+import tempfile
+import textwrap
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
+
+from features.config import FeatureConfig
 
 BENCH_DIR = Path("data/bench")
 END = "2026-06-30"
+AS_OF = "2026-04-01"
+INTERACTION_COLUMNS = ["customer_id", "timestamp", "channel", "type", "value"]
 
 
-def run_stage(name: str, argv: list[str]) -> dict:
-    """Run ``churn ARGV`` in a child process; return wall, CPU and peak RSS of that child."""
-    code = (
-        "import json, resource, sys, time\n"
-        "from pipelines.cli import main\n"
-        "t = time.perf_counter()\n"
-        f"rc = main({argv!r})\n"
-        "u = resource.getrusage(resource.RUSAGE_SELF)\n"
-        "print(json.dumps({'rc': rc, 'wall_s': time.perf_counter() - t, 'cpu_s': u.ru_utime + u.ru_stime, 'peak_rss_mb': u.ru_maxrss / 1024}), file=sys.stderr)\n"
+# --- the two feature engines measured against each other ------------------------------------
+def feature_stage(data: str, as_of: str) -> int:
+    """Our feature stage for one as-of date, from the parquet files (validation excluded)."""
+    from features.build import Tables, build_features, prepare
+
+    tables = Tables(
+        customers=pd.read_parquet(Path(data) / "customers.parquet"),
+        interactions=pd.read_parquet(Path(data) / "interactions.parquet", columns=INTERACTION_COLUMNS),
+        feedback=pd.read_parquet(Path(data) / "feedback.parquet", columns=["customer_id", "timestamp", "survey", "score", "callback_requested"]),
+        churn_events=pd.read_parquet(Path(data) / "churn_events.parquet"),
+        retention_actions=pd.read_parquet(Path(data) / "retention_actions.parquet", columns=["customer_id", "action_date", "group"]),
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    lines = [line for line in proc.stderr.strip().splitlines() if line.startswith("{")]
+    return len(build_features(prepare(tables, FeatureConfig()), pd.Timestamp(as_of)))
+
+
+def duckdb_sql(data: str, as_of: str, config: FeatureConfig) -> str:
+    """The same per-customer window aggregates as SQL, generated from the same feature config."""
+    t = f"TIMESTAMP '{as_of}'"
+    cols = []
+    for w in config.windows_days:
+        win = f"ts >= {t} - INTERVAL {w} DAY"
+        cols.append(f"count(*) FILTER (WHERE {win}) AS n_interactions_{w}d")
+        cols.append(f"coalesce(sum(value) FILTER (WHERE {win}), 0) AS value_sum_{w}d")
+        for name in config.interaction_types:
+            cols.append(f"count(*) FILTER (WHERE {win} AND type = '{name}') AS n_{name}_{w}d")
+        known = ", ".join(f"'{x}'" for x in config.interaction_types)
+        cols.append(f"count(*) FILTER (WHERE {win} AND type NOT IN ({known})) AS n_other_{w}d")
+    mid = config.windows_days[1]
+    for ch in config.channels:
+        cols.append(f"count(*) FILTER (WHERE ts >= {t} - INTERVAL {mid} DAY AND channel = '{ch}') AS n_channel_{ch}_{mid}d")
+    cols.append("max(ts) AS last_interaction")
+    cols += [f"max(ts) FILTER (WHERE type = '{x}') AS last_{x}" for x in ("support_ticket", "complaint")]
+    surveys = []
+    for s in ("NPS", "CSAT", "CES"):
+        k = s.lower()
+        surveys += [
+            f"count(*) FILTER (WHERE survey = '{s}') AS {k}_count",
+            f"avg(score) FILTER (WHERE survey = '{s}') AS {k}_mean",
+            f"arg_max(score, ts) FILTER (WHERE survey = '{s}') AS {k}_latest",
+            f"max(ts) FILTER (WHERE survey = '{s}') AS {k}_last",
+        ]
+    return f"""
+        WITH i AS (
+            SELECT customer_id, {', '.join(cols)}
+            FROM (SELECT customer_id, timestamp AS ts, type, channel, value FROM read_parquet('{data}/interactions.parquet') WHERE timestamp < {t})
+            GROUP BY customer_id),
+        f AS (
+            SELECT customer_id, {', '.join(surveys)}
+            FROM (SELECT customer_id, timestamp AS ts, survey, score FROM read_parquet('{data}/feedback.parquet') WHERE timestamp < {t})
+            GROUP BY customer_id)
+        SELECT c.customer_id, i.*, f.*
+        FROM read_parquet('{data}/customers.parquet') c
+        LEFT JOIN i USING (customer_id) LEFT JOIN f USING (customer_id)
+        WHERE c.signup_date < {t}
+          AND c.customer_id NOT IN (SELECT customer_id FROM read_parquet('{data}/churn_events.parquet') WHERE churn_date < {t})
+    """
+
+
+def duckdb_stage(data: str, as_of: str) -> int:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    return con.sql(duckdb_sql(data, as_of, FeatureConfig())).to_arrow_table().num_rows
+
+
+# --- measurement --------------------------------------------------------------------------
+def _child(name: str, code: str, env: dict | None = None) -> dict:
+    """Run ``code`` in a fresh interpreter; return its wall time, CPU time and peak RSS."""
+    wrapper = textwrap.dedent(
+        """
+        import json, resource, sys, time
+        t = time.perf_counter()
+        {code}
+        u = resource.getrusage(resource.RUSAGE_SELF)
+        print("BENCH" + json.dumps({{"wall_s": time.perf_counter() - t, "cpu_s": u.ru_utime + u.ru_stime, "peak_rss_mb": u.ru_maxrss / 1024}}), file=sys.stderr)
+        """
+    ).format(code=code)
+    proc = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, env={**os.environ, **(env or {})})
+    lines = [line[5:] for line in proc.stderr.splitlines() if line.startswith("BENCH")]
     if proc.returncode != 0 or not lines:
-        raise SystemExit(f"benchmark stage {name} failed:\n{proc.stderr[-2000:]}")
-    result = json.loads(lines[-1])
-    if result["rc"] != 0:
-        raise SystemExit(f"benchmark stage {name} exited {result['rc']}:\n{proc.stderr[-2000:]}")
-    return {"stage": name, **{k: v for k, v in result.items() if k != "rc"}}
+        raise SystemExit(f"benchmark stage {name} failed:\n{proc.stderr[-3000:]}")
+    return {"stage": name, **json.loads(lines[-1])}
+
+
+def _cli(name: str, argv: list[str], env: dict | None = None) -> dict:
+    return _child(name, f"from pipelines.cli import main\nrc = main({argv!r})\nassert rc == 0, rc", env)
+
+
+def _size(text: str) -> int:
+    text = text.strip().lower()
+    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1], 1)
+    return int(float(text[:-1] if factor > 1 else text) * factor)
+
+
+def _bench_config(folder: Path, data: Path, negative_sample_rate: float) -> Path:
+    """A training config for the benchmark: 12 monthly as-of dates, one LightGBM candidate."""
+    path = folder / f"train_{negative_sample_rate}.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            data: {data}
+            end_date: {END}
+            as_of: {{start: 2025-04-01, end: 2026-04-01, step_months: 1}}
+            model:
+              negative_sample_rate: {negative_sample_rate}
+              params: {{n_estimators: 2000, learning_rate: 0.05, subsample: 0.8, subsample_freq: 1, colsample_bytree: 0.7, reg_lambda: 5.0, n_jobs: 2}}
+              search: [{{num_leaves: 15, min_child_samples: 200}}]
+            mlflow: {{experiment: bench, registered_model: bench-churn}}
+            shap_sample: 500
+            """
+        )
+    )
+    return path
+
+
+def bench_size(customers: int, train: bool) -> dict:
+    data = BENCH_DIR / f"c{customers}_m24"
+    results = []
+    if not (data / "customers.parquet").exists():
+        results.append(_cli("generate", ["generate", "--customers", str(customers), "--out", str(data)]))
+    interactions = pq.ParquetFile(data / "interactions.parquet")
+    rows = interactions.metadata.num_rows
+    input_mb = pq.read_table(data / "interactions.parquet", columns=INTERACTION_COLUMNS).nbytes / 2**20
+    results.append(_cli("validate", ["validate", "--data", str(data), "--out", str(BENCH_DIR / "validated"), "--end-date", END]))
+    dates = [d.date().isoformat() for d in pd.date_range(end=AS_OF, periods=12, freq="MS")]
+    snap = ["snapshot", "--data", str(data), "--end-date", END, "--out", str(BENCH_DIR / "snapshot.parquet")]
+    for d in dates:
+        snap += ["--as-of", d]
+    results.append(_cli("snapshot x12 (validate+features+labels)", snap))
+    ours = _child("features, 1 as-of (ours)", f"from pipelines.bench import feature_stage\nfeature_stage({str(data)!r}, {AS_OF!r})")
+    duck = _child("features, 1 as-of (DuckDB reference)", f"from pipelines.bench import duckdb_stage\nduckdb_stage({str(data)!r}, {AS_OF!r})")
+    results += [ours, duck]
+    metrics = {}
+    if train:
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "CHURN_ARTIFACT_ROOT": Path(tmp, "art").as_uri()}
+            for rate in (1.0, 0.2):
+                cfg = _bench_config(Path(tmp), data.resolve(), rate)
+                code = (
+                    "import json\nfrom pipelines.config import load_config\nfrom pipelines.train import run_training\n"
+                    f"s = run_training(load_config({str(cfg)!r}))\n"
+                    f"open({str(Path(tmp) / f'm{rate}.json')!r}, 'w').write(json.dumps(s['metrics']))"
+                )
+                results.append(_child(f"train, negatives sampled at {rate:g}", code, env))
+                metrics[rate] = json.loads((Path(tmp) / f"m{rate}.json").read_text())
+            results.append(_cli("score, 1 as-of (with reason codes)", ["score", "--as-of", "2026-07-01", "--data", str(data), "--end-date", END,
+                                                                        "--model", "bench-churn@challenger", "--out", str(BENCH_DIR / "scores")], env))
+    return {
+        "customers": customers,
+        "interaction_rows": rows,
+        "interaction_input_mb": input_mb,
+        "stages": results,
+        "feature_time_ratio_vs_duckdb": ours["wall_s"] / duck["wall_s"],
+        "feature_peak_ratio_vs_duckdb": ours["peak_rss_mb"] / duck["peak_rss_mb"],
+        "feature_peak_over_input_columns": ours["peak_rss_mb"] / input_mb,
+        "sampling": {
+            str(rate): {k: m[k] for k in ("test_roc_auc", "test_ece", "test_rows")} for rate, m in metrics.items()
+        },
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--months", type=int, default=24)
-    parser.add_argument("--as-of-count", type=int, default=12, help="monthly as-of dates (default 12)")
+    parser = argparse.ArgumentParser(prog="python -m pipelines.bench", description="Stage benchmarks against a DuckDB reference.")
+    parser.add_argument("--sizes", default="100k", help="comma-separated customer counts, e.g. 100k,300k,1M (default 100k)")
+    parser.add_argument("--no-train", action="store_true", help="skip the train and score stages")
     args = parser.parse_args(argv)
-
-    data = BENCH_DIR / f"c{args.customers}_m{args.months}"
-    results = []
-    if not (data / "customers.parquet").exists():
-        results.append(run_stage("generate", ["generate", "--customers", str(args.customers), "--months", str(args.months), "--out", str(data)]))
-    results.append(run_stage("validate", ["validate", "--data", str(data), "--out", str(BENCH_DIR / "validated"), "--end-date", END]))
-    last = pd.Timestamp(END) - pd.Timedelta(days=89)
-    dates = pd.date_range(end=pd.Timestamp(year=last.year, month=last.month, day=1), periods=args.as_of_count, freq="MS")
-    snap_args = ["snapshot", "--data", str(data), "--end-date", END, "--horizon-days", "90", "--out", str(BENCH_DIR / "snapshot.parquet")]
-    for d in dates:
-        snap_args += ["--as-of", d.date().isoformat()]
-    results.append(run_stage(f"snapshot x{len(dates)} (validate + features + labels)", snap_args))
-
-    rows = pd.read_parquet(BENCH_DIR / "snapshot.parquet", columns=["as_of"]).shape[0]
-    interactions = pd.read_parquet(data / "interactions.parquet", columns=["customer_id"]).shape[0]
-    report = {"customers": args.customers, "months": args.months, "interactions": interactions, "snapshot_rows": rows, "stages": results}
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    report = [bench_size(_size(s), train=not args.no_train) for s in args.sizes.split(",")]
     (BENCH_DIR / "results.json").write_text(json.dumps(report, indent=2))
-    print(f"{args.customers:,} customers, {interactions:,} interactions, {len(dates)} as-of dates -> {rows:,} snapshot rows")
-    print(f"{'stage':<48}{'wall s':>9}{'cpu s':>9}{'peak RSS MB':>13}")
-    for r in results:
-        print(f"{r['stage']:<48}{r['wall_s']:>9.1f}{r['cpu_s']:>9.1f}{r['peak_rss_mb']:>13.0f}")
-    print(f"saved {BENCH_DIR / 'results.json'}")
+    for r in report:
+        print(f"\n{r['customers']:,} customers, {r['interaction_rows']:,} interactions ({r['interaction_input_mb']:.0f} MB of needed columns)")
+        print(f"  {'stage':<42}{'wall s':>9}{'cpu s':>9}{'peak RSS MB':>13}")
+        for s in r["stages"]:
+            print(f"  {s['stage']:<42}{s['wall_s']:>9.1f}{s['cpu_s']:>9.1f}{s['peak_rss_mb']:>13.0f}")
+        print(f"  feature stage vs DuckDB: time x{r['feature_time_ratio_vs_duckdb']:.2f}, peak memory x{r['feature_peak_ratio_vs_duckdb']:.2f}; "
+              f"peak / input columns x{r['feature_peak_over_input_columns']:.2f}")
+        if r["sampling"]:
+            full, sampled = r["sampling"].get("1.0"), r["sampling"].get("0.2")
+            print(f"  sampled training (negatives at 0.2, weighted): test ROC AUC {sampled['test_roc_auc']:.4f} vs {full['test_roc_auc']:.4f} "
+                  f"without sampling (difference {sampled['test_roc_auc'] - full['test_roc_auc']:+.4f}); ECE {sampled['test_ece']:.4f}")
+    if len(report) > 1:
+        print("\ncost curve (wall seconds per million interaction rows)")
+        stages = [s["stage"] for s in report[0]["stages"] if s["stage"] != "generate"]
+        print(f"  {'stage':<42}" + "".join(f"{r['customers']:>12,}" for r in report))
+        for name in stages:
+            cells = []
+            for r in report:
+                s = next((x for x in r["stages"] if x["stage"] == name), None)
+                cells.append(f"{s['wall_s'] / (r['interaction_rows'] / 1e6):>12.2f}" if s else f"{'':>12}")
+            print(f"  {name:<42}" + "".join(cells))
+    print(f"\nsaved {BENCH_DIR / 'results.json'}")
     return 0
 
 

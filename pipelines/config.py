@@ -48,6 +48,7 @@ class ModelConfig:
     calibration: Literal["sigmoid", "isotonic"] = "sigmoid"
     class_weight: Literal["balanced"] | None = None
     early_stopping_rounds: int = 50
+    negative_sample_rate: float = 1.0
     params: dict[str, Any] = field(default_factory=dict)
     search: tuple[dict[str, Any], ...] = ({},)
 

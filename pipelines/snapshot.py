@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -34,8 +35,13 @@ def snapshot(
     data_end: pd.Timestamp,
     config: FeatureConfig,
     progress: bool = False,
+    sampler: Callable[[pd.Timestamp, pd.DataFrame], pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
-    """Features and labels for each as-of date, stacked; labels are NA where the window is not fully observed."""
+    """Features and labels for each as-of date, stacked; labels are NA where the window is not fully observed.
+
+    ``sampler`` may thin each date's rows as soon as they are built, so that
+    many dates over many customers never sit in memory in full.
+    """
     dates = sorted({pd.Timestamp(d) for d in as_of_dates})
     if not dates:
         raise ValueError("snapshot needs at least one as-of date")
@@ -44,6 +50,8 @@ def snapshot(
     for as_of in tqdm(dates, desc="snapshot", unit="as-of", disable=not progress):
         frame = build_features(prepared, as_of)
         frame[LABEL] = build_labels(prepared, frame, horizon_days, data_end)
+        if sampler is not None:
+            frame = sampler(as_of, frame)
         parts.append(frame)
         unlabelled = int(frame[LABEL].isna().sum())
         if unlabelled:
@@ -52,7 +60,7 @@ def snapshot(
     return Snapshot.validate(pd.concat(parts, ignore_index=True))
 
 
-def snapshot_from_result(result: ValidationResult, as_of_dates, horizon_days: int, config: FeatureConfig, progress: bool = False) -> pd.DataFrame:
+def snapshot_from_result(result: ValidationResult, as_of_dates, horizon_days: int, config: FeatureConfig, progress: bool = False, sampler=None) -> pd.DataFrame:
     if result.data_end is None:
         raise ValueError("the dataset holds no dated rows after validation; nothing to snapshot")
-    return snapshot(tables_from(result), as_of_dates, horizon_days, result.data_end, config, progress)
+    return snapshot(tables_from(result), as_of_dates, horizon_days, result.data_end, config, progress, sampler)

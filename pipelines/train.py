@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.build import LABEL, feature_columns
+from features.build import LABEL, WEIGHT, feature_columns
 from features.config import FeatureConfig
 from models import evaluate as ev
 from models.drift import build_reference
@@ -40,36 +40,71 @@ class Split:
     test_as_of: pd.Timestamp
 
 
-def split_snapshot(snap: pd.DataFrame, horizon_days: int, config: TrainConfig) -> Split:
-    """Out-of-time when there are enough as-of dates, otherwise a stratified split by customer.
+@dataclass(frozen=True)
+class DateRoles:
+    train: tuple[pd.Timestamp, ...]
+    val: pd.Timestamp
+    test: pd.Timestamp
 
-    Out of time: test = the latest labelled as-of date; validation = the latest
-    date whose label window closes by the test date; train = dates whose label
-    windows close by the validation date. No training (or validation) label
-    window reaches past the test as-of date.
+
+def date_roles(dates, horizon_days: int) -> DateRoles | None:
+    """Out-of-time roles of labelled as-of dates, decided from the dates alone (None: too few or too close).
+
+    Test = the latest date; validation = the latest date whose label window
+    closes by the test date; train = dates whose label windows close by the
+    validation date. No training or validation label window reaches past the
+    test as-of date.
     """
     horizon = pd.Timedelta(days=horizon_days)
+    dates = sorted({pd.Timestamp(d) for d in dates})
+    if not dates:
+        return None
+    test = dates[-1]
+    val_candidates = [d for d in dates if d + horizon <= test]
+    if not val_candidates:
+        return None
+    train = tuple(d for d in dates if d + horizon <= val_candidates[-1])
+    return DateRoles(train, val_candidates[-1], test) if train else None
+
+
+def split_snapshot(snap: pd.DataFrame, horizon_days: int, config: TrainConfig) -> Split:
+    """Out-of-time when there are enough as-of dates, otherwise a stratified split by customer."""
     dates = sorted(snap["as_of"].unique())
-    test_date = pd.Timestamp(dates[-1])
-    val_candidates = [pd.Timestamp(d) for d in dates if pd.Timestamp(d) + horizon <= test_date]
-    if val_candidates:
-        val_date = val_candidates[-1]
-        train_dates = [pd.Timestamp(d) for d in dates if pd.Timestamp(d) + horizon <= val_date]
-        if train_dates:
-            as_of = snap["as_of"]
-            return Split(
-                "out_of_time",
-                as_of.isin(train_dates).to_numpy(),
-                (as_of == val_date).to_numpy(),
-                (as_of == test_date).to_numpy(),
-                f"train on {len(train_dates)} as-of dates {train_dates[0].date()}..{train_dates[-1].date()}; "
-                f"early stopping, tuning and calibration on {val_date.date()}; test on {test_date.date()}",
-                test_date,
-            )
+    roles = date_roles(dates, horizon_days)
+    if roles is not None:
+        as_of = snap["as_of"]
+        return Split(
+            "out_of_time",
+            as_of.isin(roles.train).to_numpy(),
+            (as_of == roles.val).to_numpy(),
+            (as_of == roles.test).to_numpy(),
+            f"train on {len(roles.train)} as-of dates {roles.train[0].date()}..{roles.train[-1].date()}; "
+            f"early stopping, tuning and calibration on {roles.val.date()}; test on {roles.test.date()}",
+            roles.test,
+        )
     if len(dates) > 1:
         log.warning("as-of dates %s are too close for an out-of-time split with a %d-day horizon; using the latest date only",
                     [str(pd.Timestamp(d).date()) for d in dates], horizon_days)
-    return _stratified_split(snap, test_date, config)
+    return _stratified_split(snap, pd.Timestamp(dates[-1]), config)
+
+
+def negative_sampler(train_dates, rate: float, seed: int):
+    """Keep every churner and a ``rate`` share of non-churners on training dates, weighted ``1 / rate``.
+
+    The weights keep the loss, and so the probabilities, those of the full
+    data; validation and test dates are never sampled.
+    """
+    train_dates = set(train_dates)
+
+    def sample(as_of: pd.Timestamp, frame: pd.DataFrame) -> pd.DataFrame:
+        if as_of not in train_dates or rate >= 1.0:
+            return frame.assign(**{WEIGHT: 1.0})
+        rng = np.random.default_rng([seed, as_of.toordinal()])
+        churner = frame[LABEL].to_numpy(dtype=float) == 1
+        keep = churner | (rng.random(len(frame)) < rate)
+        return frame.loc[keep].assign(**{WEIGHT: np.where(churner[keep], 1.0, 1.0 / rate)}).reset_index(drop=True)
+
+    return sample
 
 
 def _stratified_split(snap: pd.DataFrame, as_of: pd.Timestamp, config: TrainConfig) -> Split:
@@ -194,7 +229,17 @@ def run_training(config: TrainConfig) -> dict:
     )
     end_date = pd.Timestamp(config.end_date) if config.end_date else None
     result: ValidationResult = load_validated(Path(config.data), end_date)
-    snap_all = snapshot_from_result(result, config.as_of.resolve(), config.horizon_days, feature_config, progress=True)
+    dates = config.as_of.resolve()
+    if result.data_end is not None:
+        labelled = [d for d in dates if d + pd.Timedelta(days=config.horizon_days - 1) <= result.data_end]
+        roles = date_roles(labelled, config.horizon_days)
+        if roles is not None:
+            # Only dates with a role are built; non-churners on training dates may be sampled as they are built.
+            dates = sorted({*roles.train, roles.val, roles.test, *(d for d in dates if d not in labelled)})
+    else:
+        roles = None
+    sampler = negative_sampler(roles.train if roles else (), config.model.negative_sample_rate, config.seed)
+    snap_all = snapshot_from_result(result, dates, config.horizon_days, feature_config, progress=True, sampler=sampler)
     snap = snap_all[snap_all[LABEL].notna()].reset_index(drop=True)
     if snap.empty:
         raise ValueError(
@@ -211,13 +256,17 @@ def run_training(config: TrainConfig) -> dict:
     X = spec.frame(snap)
     y = snap[LABEL].to_numpy(dtype=int)
     Xtr, ytr, Xva, yva, Xte, yte = X[split.train], y[split.train], X[split.val], y[split.val], X[split.test], y[split.test]
+    wtr = snap[WEIGHT].to_numpy(dtype=float)[split.train]
     log.info("%s; rows train %d, validation %d, test %d", split.description, len(ytr), len(yva), len(yte))
 
     lgbm, trials = fit_lightgbm(
-        spec, Xtr, ytr, Xva, yva, config.model.params, config.model.search, config.model.early_stopping_rounds, config.seed, config.model.class_weight
+        spec, Xtr, ytr, Xva, yva, config.model.params, config.model.search, config.model.early_stopping_rounds, config.seed,
+        config.model.class_weight, sample_weight=wtr,
     )
     model = calibrate(lgbm, Xva, yva, config.model.calibration)
-    baseline = calibrate(baseline_pipeline(spec, config.baseline.C, config.seed).fit(Xtr, ytr), Xva, yva, config.model.calibration)
+    baseline = calibrate(
+        baseline_pipeline(spec, config.baseline.C, config.seed).fit(Xtr, ytr, logreg__sample_weight=wtr), Xva, yva, config.model.calibration
+    )
 
     p_test, p_val = model.predict_proba(Xte)[:, 1], model.predict_proba(Xva)[:, 1]
     b_test, b_val = baseline.predict_proba(Xte)[:, 1], baseline.predict_proba(Xva)[:, 1]
@@ -228,11 +277,11 @@ def run_training(config: TrainConfig) -> dict:
     }
     metrics.update(baseline_metrics)
     best = min(trials, key=lambda t: t["val_log_loss_uncalibrated"])
+    best_params = {k: v for k, v in best.items() if k not in ("candidate", "val_log_loss_uncalibrated", "best_iteration")}
     metrics["best_iteration"] = float(best["best_iteration"])
     if split.method == "stratified":
         rest = split.train | split.val
-        params = {**config.model.params, **{k: v for k, v in best.items() if k not in ("candidate", "val_log_loss_uncalibrated", "best_iteration")}}
-        params["n_estimators"] = best["best_iteration"]
+        params = {**config.model.params, **best_params, "n_estimators": best["best_iteration"]}
         metrics.update(_cv_metrics(spec, X[rest], y[rest], params, config.split.cv_folds, config.seed, config.model.class_weight))
 
     truth_dir = _truth_dir(config)
@@ -267,8 +316,9 @@ def run_training(config: TrainConfig) -> dict:
                 "calibration": config.model.calibration,
                 "class_weight": str(config.model.class_weight),
                 "seed": config.seed,
+                "negative_sample_rate": config.model.negative_sample_rate,
                 "n_features": len(spec.columns),
-                **{f"lgbm_{k}": v for k, v in {**config.model.params, **{k: v for k, v in best.items() if k not in ('candidate', 'val_log_loss_uncalibrated')}}.items()},
+                **{f"lgbm_{k}": v for k, v in {**config.model.params, **best_params, "best_iteration": best["best_iteration"]}.items()},
                 "baseline_C": config.baseline.C,
             }
         )

@@ -83,3 +83,27 @@ def test_config_overrides_and_frozen():
     assert c.end_date == "2026-06-30"
     with pytest.raises(AttributeError):
         c.horizon_days = 30  # type: ignore[misc]
+
+
+def test_negative_sampling_touches_only_training_dates_and_reweights():
+    from pipelines.train import negative_sampler
+
+    frame = pd.DataFrame({"customer_id": [f"c{i}" for i in range(10_000)], "churned": pd.array([1] * 500 + [0] * 9_500, dtype="Int8")})
+    sample = negative_sampler([pd.Timestamp("2025-01-01")], 0.2, seed=1)
+    train = sample(pd.Timestamp("2025-01-01"), frame)
+    assert (train["churned"] == 1).sum() == 500  # every churner kept
+    assert 0.17 < (train["churned"] == 0).sum() / 9_500 < 0.23
+    assert set(train.loc[train["churned"] == 0, "sample_weight"]) == {5.0}
+    # weighted, the sample stands for the whole population
+    assert train["sample_weight"].sum() == pytest.approx(10_000, rel=0.05)
+    test = sample(pd.Timestamp("2025-04-01"), frame)
+    assert len(test) == 10_000 and (test["sample_weight"] == 1.0).all()
+
+
+def test_date_roles_are_decided_from_dates_alone():
+    from pipelines.train import date_roles
+
+    roles = date_roles(pd.date_range("2025-01-01", "2026-04-01", freq="MS"), 90)
+    assert roles.test == pd.Timestamp("2026-04-01") and roles.val == pd.Timestamp("2026-01-01")
+    assert roles.train[-1] == pd.Timestamp("2025-10-01")
+    assert date_roles([pd.Timestamp("2026-04-01")], 90) is None
