@@ -16,10 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from features.config import FeatureConfig
+from features.keys import positions
 
 US_PER_DAY = 86_400_000_000
 SURVEYS = ("NPS", "CSAT", "CES")
@@ -84,18 +83,8 @@ def _micros(values: pd.Series) -> np.ndarray:
     return values.to_numpy(dtype="datetime64[us]").astype(np.int64)
 
 
-def _positions(values: pd.Series, universe) -> np.ndarray:
-    """Position of each value in ``universe`` (-1 when absent), hashed in Arrow rather than in Python objects."""
-    if len(values) == 0:
-        return np.zeros(0, dtype=np.int64)
-    arr = pa.array(values.astype("str"), from_pandas=True)
-    value_set = pa.array(pd.Series(universe, dtype="str"), from_pandas=True).cast(arr.type)
-    found = pc.index_in(arr, value_set=value_set)
-    return pc.fill_null(found, -1).to_numpy().astype(np.int64)
-
-
 def _events(frame: pd.DataFrame, time_col: str, ids: pd.Index, extra: dict[str, np.ndarray]) -> _Events:
-    cust = _positions(frame["customer_id"], ids)
+    cust = positions(frame["customer_id"], ids)
     ts = _micros(frame[time_col]) if len(frame) else np.zeros(0, dtype=np.int64)
     keep = cust >= 0
     if keep.all():
@@ -105,7 +94,7 @@ def _events(frame: pd.DataFrame, time_col: str, ids: pd.Index, extra: dict[str, 
 
 def _category_codes(values: pd.Series, known: tuple[str, ...]) -> np.ndarray:
     """Position of each value in ``known``; ``len(known)`` ("other") for anything else."""
-    codes = _positions(values, known)
+    codes = positions(values, known)
     return np.where(codes < 0, len(known), codes).astype(np.int16)
 
 

@@ -17,6 +17,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from features.keys import positions
+
 SCORE_RANGE = {"NPS": (0, 10), "CSAT": (1, 5), "CES": (1, 7)}
 GROUPS = ("treatment", "control")
 EARLIEST = pd.Timestamp("1970-01-01")
@@ -248,47 +250,46 @@ def validate_dataset(
     if unknown:
         raise ContractError(f"unknown table(s) {unknown}: the contract has {sorted(TABLES)}")
 
-    reasons: dict[str, pd.DataFrame] = {}
+    reasons: dict[str, _Reasons] = {}
     typed: dict[str, pd.DataFrame] = {}
     for name, frame in raw.items():
         spec = TABLES[name]
         _check_columns(frame, spec, sources[name])
         coerced, unparseable = _coerce(frame, spec, sources[name])
         typed[name] = coerced
-        reasons[name] = _reason_frame(len(frame))
+        reasons[name] = _Reasons(len(frame))
         for col, mask in unparseable.items():
-            _add(reasons[name], mask, UNPARSEABLE, col)
+            reasons[name].add(mask, UNPARSEABLE, col)
         _schema_reasons(coerced, spec, reasons[name], unparseable)
         for col in spec.dates:
             ts = coerced[col]
-            _add(reasons[name], (ts < EARLIEST).to_numpy(), BEFORE_1970, col)
-            _add(reasons[name], (ts > latest_allowed).to_numpy(), AFTER_END, col)
+            reasons[name].add((ts < EARLIEST).to_numpy(), BEFORE_1970, col)
+            reasons[name].add((ts > latest_allowed).to_numpy(), AFTER_END, col)
 
     # Referential rules use the customers that survived their own checks.
     customers = typed["customers"]
-    good_customers = reasons["customers"]["primary"].isna().to_numpy()
-    signup = pd.Series(customers["signup_date"].to_numpy()[good_customers], index=customers["customer_id"].to_numpy()[good_customers])
+    good_customers = ~reasons["customers"].bad()
+    good_ids = customers["customer_id"].to_numpy()[good_customers]
+    good_signup = customers["signup_date"].to_numpy()[good_customers]
     for name, frame in typed.items():
         if name == "customers":
             continue
-        known = frame["customer_id"].isin(signup.index).to_numpy()
-        _add(reasons[name], ~known & frame["customer_id"].notna().to_numpy(), UNKNOWN_CUSTOMER, "customer_id")
+        customer = positions(frame["customer_id"], good_ids)
+        reasons[name].add((customer < 0) & frame["customer_id"].notna().to_numpy(), UNKNOWN_CUSTOMER, "customer_id")
         if name == "churn_events":
-            before = frame["churn_date"].to_numpy() < frame["customer_id"].map(signup).to_numpy()
-            _add(reasons[name], before, CHURN_BEFORE_SIGNUP, "churn_date")
-        # Exact duplicates: every copy after the first is set aside.
-        dup = frame.duplicated(keep="first").to_numpy()
-        _add(reasons[name], dup, DUPLICATE_EVENT, "")
+            signup = np.where(customer >= 0, good_signup[np.maximum(customer, 0)], np.datetime64("NaT"))
+            reasons[name].add(frame["churn_date"].to_numpy() < signup, CHURN_BEFORE_SIGNUP, "churn_date")
+        reasons[name].add(_exact_duplicates(frame, customer, TABLES[name].dates[0]), DUPLICATE_EVENT, "")
 
     tables, quarantine, report = {}, {}, {}
     for name, frame in typed.items():
         r = reasons[name]
-        bad = r["primary"].notna().to_numpy()
-        tables[name] = frame.loc[~bad].reset_index(drop=True)
-        q = raw[name].loc[bad].copy()
-        q.insert(0, "_source_row", np.flatnonzero(bad))
-        q["_reason"] = r.loc[bad, "primary"].to_numpy()
-        q["_detail"] = r.loc[bad, "detail"].to_numpy()
+        bad = r.bad()
+        rows = np.flatnonzero(bad)
+        tables[name] = frame.loc[~bad].reset_index(drop=True) if bad.any() else frame
+        q = raw[name].iloc[rows].copy()
+        q.insert(0, "_source_row", rows)
+        q["_reason"], q["_detail"] = r.describe(rows)
         quarantine[name] = q.reset_index(drop=True)
         counts = q["_reason"].value_counts()
         report[name] = TableReport(
@@ -320,23 +321,49 @@ def _check_columns(frame: pd.DataFrame, spec: TableSpec, source: str) -> None:
         )
 
 
-def _reason_frame(n: int) -> pd.DataFrame:
-    return pd.DataFrame({"primary": pd.Series([None] * n, dtype=object), "detail": pd.Series([""] * n, dtype=object)})
+class _Reasons:
+    """Problems found in one table, kept as row masks; text is made only for the rows set aside."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.items: list[tuple[str, str, np.ndarray]] = []  # (reason, label with column, mask)
+
+    def add(self, mask: np.ndarray, reason: str, column: str) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            self.items.append((reason, f"{reason}({column})" if column else reason, mask))
+
+    def bad(self) -> np.ndarray:
+        out = np.zeros(self.n, dtype=bool)
+        for _, _, mask in self.items:
+            out |= mask
+        return out
+
+    def describe(self, rows: np.ndarray) -> tuple[list[str], list[str]]:
+        """Primary reason (the first found) and every problem, for each of ``rows``."""
+        labels: list[list[str]] = [[] for _ in rows]
+        primary: list[str | None] = [None] * len(rows)
+        for reason, label, mask in self.items:
+            for j in np.flatnonzero(mask[rows]):
+                labels[j].append(label)
+                if primary[j] is None:
+                    primary[j] = reason
+        return primary, ["; ".join(x) for x in labels]
 
 
-def _add(reasons: pd.DataFrame, mask: np.ndarray, reason: str, column: str) -> None:
-    """Record ``reason`` for rows in ``mask``; the first reason of a row is its primary one."""
-    mask = np.asarray(mask, dtype=bool)
-    if not mask.any():
-        return
-    label = f"{reason}({column})" if column else reason
-    detail = reasons["detail"].to_numpy(dtype=object).copy()
-    detail[mask] = np.where(detail[mask] == "", label, detail[mask] + "; " + label)
-    primary = reasons["primary"].to_numpy(dtype=object).copy()
-    fresh = mask & pd.isna(primary)
-    primary[fresh] = reason
-    reasons["detail"] = detail
-    reasons["primary"] = primary
+def _exact_duplicates(frame: pd.DataFrame, customer: np.ndarray, time_col: str) -> np.ndarray:
+    """Every copy after the first of a row equal in all columns.
+
+    Equal rows share customer and timestamp, so only rows whose (customer,
+    timestamp) pair repeats are compared column by column.
+    """
+    key = pd.DataFrame({"c": customer, "t": frame[time_col].to_numpy(dtype="datetime64[us]").astype(np.int64)})
+    # One 64-bit hash per row; a collision only adds a candidate that the exact comparison rejects.
+    maybe = pd.Series(pd.util.hash_pandas_object(key, index=False).to_numpy()).duplicated(keep=False).to_numpy()
+    out = np.zeros(len(frame), dtype=bool)
+    if maybe.any():
+        out[np.flatnonzero(maybe)] = frame.loc[maybe].duplicated(keep="first").to_numpy()
+    return out
 
 
 def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
@@ -401,7 +428,7 @@ def _to_boolean(raw: pd.Series) -> pd.Series:
     return out
 
 
-def _schema_reasons(frame: pd.DataFrame, spec: TableSpec, reasons: pd.DataFrame, unparseable: dict[str, np.ndarray]) -> None:
+def _schema_reasons(frame: pd.DataFrame, spec: TableSpec, reasons: _Reasons, unparseable: dict[str, np.ndarray]) -> None:
     """Run the pandera model lazily and turn its failure cases into row reasons."""
     try:
         spec.model.validate(frame, lazy=True)
@@ -420,6 +447,6 @@ def _schema_reasons(frame: pd.DataFrame, spec: TableSpec, reasons: pd.DataFrame,
         if check == "not_nullable":
             # A value that was given but could not be read is already reported as unparseable.
             rows &= ~unparseable.get(column, np.zeros(n, dtype=bool))
-            _add(reasons, rows, MISSING_VALUE, column)
+            reasons.add(rows, MISSING_VALUE, column)
         else:
-            _add(reasons, rows, str(check), column)
+            reasons.add(rows, str(check), column)
