@@ -95,7 +95,8 @@ def recovery_section(table: pd.DataFrame, title: str) -> str:
     )
 
 
-def scoring_report(scores: pd.DataFrame, plan: val.TargetingPlan, drift: pd.DataFrame, config, as_of, loaded, nps: dict, result, tables) -> str:
+def scoring_report(scores: pd.DataFrame, plan: val.TargetingPlan, drift: pd.DataFrame, config, as_of, loaded, nps: dict, result, tables,
+                   recovery: pd.DataFrame) -> str:
     p = scores["churn_probability"]
     body = [f"<h1>Churn scores for {as_of.date()}</h1>",
             f"<p class='note'>Model {html.escape(loaded.name)} v{loaded.version} (run {loaded.run_id}); data {html.escape(config.data)}; "
@@ -155,13 +156,8 @@ def scoring_report(scores: pd.DataFrame, plan: val.TargetingPlan, drift: pd.Data
         f"{len(plan.selected):,} contacts; the expected figure above is {plan.expected_revenue_recovered / naive:.1%} of it.</p>" if naive else ""
     )
 
-    if len(tables.retention_actions):
-        horizon = v.horizon_days
-        actions = tables.retention_actions
-        window = actions[(actions["action_date"] >= as_of - pd.Timedelta(days=v.measurement_days)) & (actions["action_date"] <= as_of - pd.Timedelta(days=horizon))]
-        outcomes = val.action_outcomes(window, tables.churn_events, tables.customers, horizon)
-        body.append(recovery_section(val.recovery_table(outcomes, ("location_id",), n_boot=1000).head(12),
-                                     f"Measured revenue recovered by recent campaigns (actions {v.measurement_days} to {horizon} days before {as_of.date()})"))
+    body.append(recovery_section(recovery.head(12), f"Measured revenue recovered by recent campaigns (actions {v.measurement_days} to "
+                                                     f"{v.horizon_days} days before {as_of.date()})"))
 
     if nps.get("respondents"):
         share = nps["revenue_share"]

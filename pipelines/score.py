@@ -109,23 +109,31 @@ def risk_tiers(probability: np.ndarray, high: float, medium: float) -> np.ndarra
     return np.select([rank < round(high * n), rank < round((high + medium) * n)], ["high", "medium"], "low")
 
 
-def measured_save_rate(tables, as_of: pd.Timestamp, config: ScoreConfig) -> tuple[float, str]:
-    """Save rate from recent campaigns with a control group, else the configured default."""
+def recent_recovery(tables, as_of: pd.Timestamp, config: ScoreConfig) -> pd.DataFrame:
+    """Measured recovery (overall, by location) of campaigns whose outcome window closed before ``as_of``."""
     v = config.value
-    if v.measure_save_rate and len(tables.retention_actions):
-        start = as_of - pd.Timedelta(days=v.measurement_days)
-        last = as_of - pd.Timedelta(days=v.horizon_days)
-        actions = tables.retention_actions
-        window = actions[(actions["action_date"] >= start) & (actions["action_date"] <= last)]
-        outcomes = val.action_outcomes(window, tables.churn_events, tables.customers, v.horizon_days)
-        r = val.measure_recovery(outcomes, n_boot=200)
-        if not r.warning and r.control_churn_rate > 0:
-            rate = float(np.clip((r.control_churn_rate - r.treatment_churn_rate) / r.control_churn_rate, 0.0, 1.0))
+    actions = tables.retention_actions
+    start, last = as_of - pd.Timedelta(days=v.measurement_days), as_of - pd.Timedelta(days=v.horizon_days)
+    window = actions[(actions["action_date"] >= start) & (actions["action_date"] <= last)]
+    if window.empty:
+        return pd.DataFrame()
+    outcomes = val.action_outcomes(window, tables.churn_events, tables.customers, v.horizon_days)
+    return val.recovery_table(outcomes, ("location_id",), n_boot=1000)
+
+
+def save_rate_from(recovery: pd.DataFrame, config: ScoreConfig) -> tuple[float, str]:
+    """Save rate from recent campaigns with a usable control group, else the configured default."""
+    v = config.value
+    if v.measure_save_rate and not recovery.empty:
+        r = recovery.iloc[0]
+        if not r["warning"] and r["control_churn_rate"] > 0:
+            rate = float(np.clip((r["control_churn_rate"] - r["treatment_churn_rate"]) / r["control_churn_rate"], 0.0, 1.0))
             return rate, (
-                f"measured: {r.treated:,} treated vs {r.control:,} control contacts {start.date()}..{last.date()} "
-                f"(churn {r.treatment_churn_rate:.1%} vs {r.control_churn_rate:.1%})"
+                f"measured: {int(r['treated']):,} treated vs {int(r['control']):,} control contacts in the {v.measurement_days} to "
+                f"{v.horizon_days} days before scoring (churn {r['treatment_churn_rate']:.1%} vs {r['control_churn_rate']:.1%})"
             )
-        log.warning("cannot measure the save rate from campaigns (%s); using the configured %.0f%%", r.warning or "no churn among controls", 100 * v.save_rate)
+        log.warning("cannot measure the save rate from campaigns (%s); using the configured %.0f%%",
+                    r["warning"] or "no churn among controls", 100 * v.save_rate)
     return v.save_rate, "configured default (no usable treatment/control measurement)"
 
 
@@ -206,7 +214,8 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     feature_seconds = time.perf_counter() - t_features
 
     t_predict = time.perf_counter()
-    save_rate, save_rate_source = measured_save_rate(tables, as_of, config)
+    recovery = recent_recovery(tables, as_of, config)
+    save_rate, save_rate_source = save_rate_from(recovery, config)
     scores = score_customers(loaded, features, config, save_rate)
     predict_seconds = time.perf_counter() - t_predict
 
@@ -237,7 +246,7 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
         write_parquet(scores, folder / "scores.parquet")
         if csv:
             _write_csv(spreadsheet_safe(scores), folder / "scores.csv")
-        html = scoring_report(scores, plan, drift, config, as_of, loaded, nps, result, tables)
+        html = scoring_report(scores, plan, drift, config, as_of, loaded, nps, result, tables, recovery)
         write_text(html, folder / "report.html")
     total = time.perf_counter() - started
     summary = {
