@@ -8,7 +8,6 @@ unexpected error (traceback logged).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path

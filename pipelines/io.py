@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -43,26 +44,37 @@ def read_dataset(folder: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]
     return raw, sources
 
 
-def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Write a parquet file atomically: readers see the old file or the new one, never half of one."""
+@contextmanager
+def _atomic(path: Path):
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
+
+    Readers see the old file or the new one, never half of one.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        frame.to_parquet(tmp, index=False)
+        yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    with _atomic(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    with _atomic(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
 def write_text(text: str, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with _atomic(path) as tmp:
+        Path(tmp).write_text(text)
 
 
 def write_validation(result: ValidationResult, out: Path) -> None:

@@ -194,7 +194,7 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> dict:
     """Validate, build features, score, explain the action list, write atomically, log to MLflow."""
-    from pipelines.io import write_parquet, write_text
+    from pipelines.io import write_csv, write_parquet, write_text
     from pipelines.report import scoring_report
     from pipelines.snapshot import load_validated
 
@@ -245,7 +245,7 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     with scoring_lock(folder):
         write_parquet(scores, folder / "scores.parquet")
         if csv:
-            _write_csv(spreadsheet_safe(scores), folder / "scores.csv")
+            write_csv(spreadsheet_safe(scores), folder / "scores.csv")
         html = scoring_report(scores, plan, drift, config, as_of, loaded, nps, result, tables, recovery)
         write_text(html, folder / "report.html")
     total = time.perf_counter() - started
@@ -276,14 +276,6 @@ def _nps_summary(tables, as_of: pd.Timestamp) -> dict:
     latest = answers.sort_values("timestamp").groupby("customer_id").tail(1)
     latest = latest.merge(tables.customers[["customer_id", "monthly_revenue"]], on="customer_id", how="inner")
     return val.revenue_weighted_nps(latest)
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    import os
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
 
 
 def _log_scoring_run(config: ScoreConfig, as_of, loaded: LoadedModel, scores: pd.DataFrame, drift: pd.DataFrame, result, summary: dict, folder: Path) -> None:

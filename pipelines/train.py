@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import tempfile
 import time
@@ -116,7 +115,7 @@ def _stratified_split(snap: pd.DataFrame, as_of: pd.Timestamp, config: TrainConf
     y_rest = snap[LABEL].to_numpy(dtype=int)[rest]
     train, val = train_test_split(rest, test_size=config.split.validation_share, stratify=y_rest, random_state=config.seed)
     masks = [np.zeros(len(snap), dtype=bool) for _ in range(3)]
-    for m, idx in zip(masks, (train, val, test)):
+    for m, idx in zip(masks, (train, val, test), strict=True):
         m[idx] = True
     return Split(
         "stratified",

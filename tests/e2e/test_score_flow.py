@@ -6,7 +6,6 @@ import fcntl
 import shutil
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
