@@ -98,8 +98,19 @@ def _category_codes(values: pd.Series, known: tuple[str, ...]) -> np.ndarray:
     return np.where(codes < 0, len(known), codes).astype(np.int16)
 
 
-def prepare(tables: Tables, config: FeatureConfig) -> Prepared:
-    """Turn validated tables into time-sorted arrays once, for any number of as-of dates."""
+def peer_medians(customers: pd.DataFrame, config: FeatureConfig) -> dict[str, pd.Series]:
+    """Median monthly revenue within each peer group (e.g. each plan), over all the customers given."""
+    revenue = customers["monthly_revenue"].astype(float)
+    return {col: revenue.groupby(customers[col].astype(object)).median() for col in config.peer_groups if col in customers}
+
+
+def prepare(tables: Tables, config: FeatureConfig, medians: dict[str, pd.Series] | None = None) -> Prepared:
+    """Turn validated tables into arrays once, for any number of as-of dates.
+
+    ``medians`` are the peer-group revenue medians of the whole customer base;
+    pass them when ``tables`` hold one customer partition (defaults to the
+    medians of the customers in ``tables``).
+    """
     customers = tables.customers.reset_index(drop=True)
     ids = pd.Index(customers["customer_id"])
     inter, fb, act, churn = tables.interactions, tables.feedback, tables.retention_actions, tables.churn_events
@@ -129,8 +140,9 @@ def prepare(tables: Tables, config: FeatureConfig) -> Prepared:
     first_churn = np.full(len(customers), NO_TIME, dtype=np.int64)
     np.minimum.at(first_churn, churn_times.cust, churn_times.ts)
     revenue = customers["monthly_revenue"].astype(float)
+    medians = peer_medians(customers, config) if medians is None else medians
     peer_revenue = {
-        col: np.log((revenue + 1.0) / (revenue.groupby(customers[col].astype(object)).transform("median") + 1.0)).to_numpy()
+        col: np.log((revenue + 1.0) / (customers[col].astype(object).map(medians[col]).astype(float) + 1.0)).to_numpy()
         for col in config.peer_groups
         if col in customers
     }

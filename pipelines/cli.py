@@ -62,9 +62,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from pipelines.contract import validate_dataset
     from pipelines.io import read_dataset, write_validation
 
-    raw, sources = read_dataset(args.data)
-    result = validate_dataset(raw, sources, end_date=args.end_date)
-    write_validation(result, args.out)
+    if args.engine == "spark":
+        from pipelines.spark_engine import validate_spark
+
+        result = validate_spark(args.data, args.out, args.end_date, args.partitions)
+    elif args.partitions > 1:
+        from pipelines.partitioned import validate_partitioned
+
+        result = validate_partitioned(args.data, args.out, args.end_date, args.partitions, progress=True)
+    else:
+        raw, sources = read_dataset(args.data)
+        result = validate_dataset(raw, sources, end_date=args.end_date)
+        write_validation(result, args.out)
     print(result.to_text())
     print(f"wrote validated tables, quarantine and report to {args.out}")
     if args.strict and result.quarantined_rows:
@@ -77,10 +86,23 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     from pipelines.io import write_parquet
     from pipelines.snapshot import load_validated, snapshot_from_result
 
+    config = FeatureConfig(label_source=args.label)
+    if args.engine == "spark" or args.partitions > 1:
+        if args.engine == "spark":
+            from pipelines.spark_engine import snapshot_spark as run
+        else:
+            from pipelines.partitioned import snapshot_partitioned as run
+        result, stats = run(args.data, args.out, args.as_of, args.horizon_days, args.end_date, args.partitions, config, progress=True)
+        if args.strict and result.quarantined_rows:
+            args.out.unlink(missing_ok=True)
+            raise Fail(f"--strict: {result.quarantined_rows} row(s) quarantined; run 'churn validate' to see them", EXIT_GATE)
+        prevalence = stats["positives"] / stats["labelled"] if stats["labelled"] else float("nan")
+        print(f"wrote {args.out}: {stats['rows']:,} rows for {len(set(args.as_of))} as-of date(s) in {args.partitions} customer partition(s); "
+              f"{stats['labelled']:,} labelled, prevalence {prevalence:.3%}")
+        return EXIT_OK
     result = load_validated(args.data, args.end_date)
     if args.strict and result.quarantined_rows:
         raise Fail(f"--strict: {result.quarantined_rows} row(s) quarantined; run 'churn validate' to see them", EXIT_GATE)
-    config = FeatureConfig(label_source=args.label)
     table = snapshot_from_result(result, args.as_of, args.horizon_days, config, progress=True)
     write_parquet(table, args.out)
     labelled = table["churned"].notna()
@@ -115,7 +137,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     from pipelines.score import ScoringBusy, ScoringError, run_scoring
 
     overrides = {"data": str(args.data) if args.data else None, "model": args.model, "out": str(args.out) if args.out else None,
-                 "end_date": args.end_date.date().isoformat() if args.end_date else None}
+                 "end_date": args.end_date.date().isoformat() if args.end_date else None,
+                 "partitions": args.partitions, "engine": args.engine}
     config = load_config(args.config, overrides, ScoreConfig)
     try:
         s = run_scoring(config, args.as_of, csv=args.csv)
@@ -157,6 +180,21 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
 
 # --- parser --------------------------------------------------------------------------
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _scale_options(p: argparse.ArgumentParser, default_partitions: int | None = 1) -> None:
+    p.add_argument("--partitions", type=_positive, default=default_partitions,
+                   help="customer buckets processed one at a time, for data larger than memory (default 1: all at once; "
+                   "with --engine spark, the number of buckets)")
+    p.add_argument("--engine", choices=("pandas", "spark"), default=None if default_partitions is None else "pandas",
+                   help="pandas on this machine (default) or spark (needs the spark extra)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="churn", description="Churn-propensity pipeline: validate, snapshot, train, score.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -178,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("data/validated"), help="output folder (default data/validated)")
     p.add_argument("--end-date", type=_date, help="the dataset's last date (extract date); later timestamps are impossible (default: today)")
     p.add_argument("--strict", action="store_true", help="exit 1 if any row is quarantined (after writing the report)")
+    _scale_options(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("snapshot", help="build point-in-time features and labels for one or more as-of dates")
@@ -188,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end-date", type=_date, help="the dataset's last date (default: today)")
     p.add_argument("--strict", action="store_true", help="fail if any row is quarantined")
     p.add_argument("--out", type=Path, required=True, help="output parquet file")
+    _scale_options(p)
     p.set_defaults(func=cmd_snapshot)
 
     p = sub.add_parser("train", help="train, evaluate, log to MLflow, register and decide promotion")
@@ -207,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="override: output root (scores go to OUT/as_of=DATE/)")
     p.add_argument("--end-date", type=_date, help="override: the dataset's last date")
     p.add_argument("--csv", action="store_true", help="also write scores.csv, safe to open in a spreadsheet")
+    _scale_options(p, default_partitions=None)  # defaults come from the config
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("recover", help="measure saved customers and revenue recovered by past retention actions (treatment vs control)")

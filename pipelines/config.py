@@ -122,9 +122,17 @@ class ScoreConfig:
     model: str = "churn-propensity@champion"
     out: str = "data/scores"
     experiment: str = "churn-scoring"
+    partitions: int = 1  # customer buckets processed one at a time (1 = whole dataset in memory)
+    engine: str = "pandas"  # "pandas" on this machine, or "spark" (needs the spark extra)
     value: ValueConfig = field(default_factory=ValueConfig)
     risk_tiers: TierConfig = field(default_factory=TierConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
+
+    def __post_init__(self) -> None:
+        if self.engine not in ("pandas", "spark"):
+            raise ConfigError(f"engine: expected 'pandas' or 'spark', got {self.engine!r}")
+        if self.partitions < 1:
+            raise ConfigError(f"partitions: expected at least 1, got {self.partitions}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -185,6 +185,10 @@ class ValidationResult:
     report: dict[str, TableReport]
     data_end: pd.Timestamp | None
     reference_end: pd.Timestamp
+    # With ``defer_unreadable``: (table, column) -> error for columns none of whose values could be read
+    # here, and the (table, column) pairs that had a readable value. A partitioned run decides on the whole.
+    unreadable: dict[tuple[str, str], str] = field(default_factory=dict)
+    readable: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def quarantined_rows(self) -> int:
@@ -228,6 +232,8 @@ def validate_dataset(
     sources: dict[str, str] | None = None,
     end_date: pd.Timestamp | None = None,
     today: pd.Timestamp | None = None,
+    source_rows: dict[str, np.ndarray] | None = None,
+    defer_unreadable: bool = False,
 ) -> ValidationResult:
     """Check raw tables against the contract.
 
@@ -237,6 +243,11 @@ def validate_dataset(
         end_date: the dataset's last date (the extract date). Timestamps more
             than a day after it are quarantined. Defaults to ``today``.
         today: the clock, injectable for tests; defaults to the current date.
+        source_rows: table name to each row's position in its source file, when
+            ``raw`` holds only part of it (one customer partition); quarantine
+            reports these as ``_source_row``.
+        defer_unreadable: record, rather than raise, a column none of whose
+            values can be read: in one partition that is not yet an error.
     """
     sources = sources or {name: name for name in raw}
     today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
@@ -252,10 +263,16 @@ def validate_dataset(
 
     reasons: dict[str, _Reasons] = {}
     typed: dict[str, pd.DataFrame] = {}
+    unreadable: dict[tuple[str, str], str] = {}
+    readable: set[tuple[str, str]] = set()
     for name, frame in raw.items():
         spec = TABLES[name]
         _check_columns(frame, spec, sources[name])
-        coerced, unparseable = _coerce(frame, spec, sources[name])
+        coerced, unparseable, problems, good = _coerce(frame, spec, sources[name])
+        if problems and not defer_unreadable:
+            raise ContractError(next(iter(problems.values())))
+        unreadable.update({(name, col): msg for col, msg in problems.items()})
+        readable.update((name, col) for col in good)
         typed[name] = coerced
         reasons[name] = _Reasons(len(frame))
         for col, mask in unparseable.items():
@@ -277,7 +294,8 @@ def validate_dataset(
         customer = positions(frame["customer_id"], good_ids)
         reasons[name].add((customer < 0) & frame["customer_id"].notna().to_numpy(), UNKNOWN_CUSTOMER, "customer_id")
         if name == "churn_events":
-            signup = np.where(customer >= 0, good_signup[np.maximum(customer, 0)], np.datetime64("NaT"))
+            signup = np.full(len(frame), np.datetime64("NaT"), dtype=good_signup.dtype)
+            signup[customer >= 0] = good_signup[customer[customer >= 0]]
             reasons[name].add(frame["churn_date"].to_numpy() < signup, CHURN_BEFORE_SIGNUP, "churn_date")
         reasons[name].add(_exact_duplicates(frame, customer, TABLES[name].dates[0]), DUPLICATE_EVENT, "")
 
@@ -288,7 +306,7 @@ def validate_dataset(
         rows = np.flatnonzero(bad)
         tables[name] = frame.loc[~bad].reset_index(drop=True) if bad.any() else frame
         q = raw[name].iloc[rows].copy()
-        q.insert(0, "_source_row", rows)
+        q.insert(0, "_source_row", rows if source_rows is None else np.asarray(source_rows[name])[rows])
         q["_reason"], q["_detail"] = r.describe(rows)
         quarantine[name] = q.reset_index(drop=True)
         counts = q["_reason"].value_counts()
@@ -298,7 +316,7 @@ def validate_dataset(
             rows_quarantined=int(bad.sum()),
             by_reason={str(k): int(v) for k, v in counts.items()},
         )
-    return ValidationResult(tables, quarantine, report, _data_end(tables), reference_end)
+    return ValidationResult(tables, quarantine, report, _data_end(tables), reference_end, unreadable, readable)
 
 
 def _data_end(tables: dict[str, pd.DataFrame]) -> pd.Timestamp | None:
@@ -366,10 +384,17 @@ def _exact_duplicates(frame: pd.DataFrame, customer: np.ndarray, time_col: str) 
     return out
 
 
-def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Cast contract columns to their types; report which non-missing values could not be read."""
+def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, str], list[str]]:
+    """Cast contract columns to their types.
+
+    Returns the typed frame, which given values could not be read (per column),
+    an error for each typed column in which no row could be read, and the
+    typed columns in which some row could (a partitioned run combines these).
+    """
     out = frame.copy()
     unparseable: dict[str, np.ndarray] = {}
+    problems: dict[str, str] = {}
+    good: list[str] = []
     present = [c for c in all_columns(spec.model) if c in frame.columns]
     for col in present:
         raw = frame[col]
@@ -393,13 +418,16 @@ def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str) -> tuple[pd.DataF
             values = raw.astype("str").where(raw.notna(), None).astype("str")
             expected = None
         failed = given & values.isna().to_numpy()
-        if expected is not None and given.any() and failed.all():
-            example = raw[given].iloc[0]
-            raise ContractError(f"{source}: column '{col}' has no value that can be read as {expected}; first value is {example!r}")
+        if expected is not None and len(frame):
+            if given.any() and failed.all():
+                example = raw[given].iloc[0]
+                problems[col] = f"{source}: column '{col}' has no value that can be read as {expected}; first value is {example!r}"
+            else:
+                good.append(col)
         if failed.any():
             unparseable[col] = failed
         out[col] = values
-    return out, unparseable
+    return out, unparseable, problems, good
 
 
 def _to_datetime(raw: pd.Series) -> pd.Series:

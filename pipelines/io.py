@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,23 +17,30 @@ from features.build import Tables
 from pipelines.contract import TABLES, ContractError, ValidationResult, all_columns
 
 
-def read_dataset(folder: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
-    """Read every contract table present in ``folder`` as ``NAME.parquet`` or ``NAME.csv``.
-
-    CSV columns are read as text so that validation sees, and quarantine keeps,
-    the original values.
-    """
+def dataset_files(folder: Path) -> dict[str, Path]:
+    """The file of each contract table present in ``folder``: ``NAME.parquet`` (a file, or a folder of
+    parquet parts as Spark and the partitioned engine write them) or ``NAME.csv``."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ContractError(f"dataset folder {folder} does not exist or is not a folder")
-    raw, sources = {}, {}
+    files = {}
     for name in TABLES:
         found = [p for p in (folder / f"{name}.parquet", folder / f"{name}.csv") if p.exists()]
         if len(found) > 1:
             raise ContractError(f"{folder}: both {name}.parquet and {name}.csv exist; keep one")
-        if not found:
-            continue
-        path = found[0]
+        if found:
+            files[name] = found[0]
+    return files
+
+
+def read_dataset(folder: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Read every contract table present in ``folder`` (see :func:`dataset_files`).
+
+    CSV columns are read as text so that validation sees, and quarantine keeps,
+    the original values.
+    """
+    raw, sources = {}, {}
+    for name, path in dataset_files(folder).items():
         try:
             if path.suffix == ".parquet":
                 frame = pd.read_parquet(path)
@@ -81,11 +89,29 @@ def write_validation(result: ValidationResult, out: Path) -> None:
     """Validated tables under ``OUT/tables``, quarantine under ``OUT/quarantine``, reports beside them."""
     out = Path(out)
     for name, frame in result.tables.items():
+        _replace_folder(out / "tables" / f"{name}.parquet")
         write_parquet(frame, out / "tables" / f"{name}.parquet")
     for name, frame in result.quarantine.items():
-        write_parquet(_textual(frame), out / "quarantine" / f"{name}.parquet")
-    write_text(json.dumps(result.to_dict(), indent=2) + "\n", out / "report.json")
-    write_text(result.to_text() + "\n", out / "report.txt")
+        _replace_folder(out / "quarantine" / f"{name}.parquet")
+        write_textual_parquet(frame, out / "quarantine" / f"{name}.parquet")
+    write_report(result, out)
+
+
+def _replace_folder(path: Path) -> None:
+    """A partitioned run left a folder of parts where one file goes now: remove it."""
+    if path.is_dir():
+        shutil.rmtree(path)
+
+
+def write_report(result: ValidationResult, out: Path) -> None:
+    """The validation accounting as ``report.json`` and ``report.txt``."""
+    write_text(json.dumps(result.to_dict(), indent=2) + "\n", Path(out) / "report.json")
+    write_text(result.to_text() + "\n", Path(out) / "report.txt")
+
+
+def write_textual_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Quarantined rows: original values, as text where a column mixes types."""
+    write_parquet(_textual(frame), path)
 
 
 def _textual(frame: pd.DataFrame) -> pd.DataFrame:
@@ -97,11 +123,13 @@ def _textual(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def tables_from(result: ValidationResult) -> Tables:
+def tables_from(result: ValidationResult | dict[str, pd.DataFrame]) -> Tables:
     """The validated tables as the feature stage's input, with empty frames for absent tables."""
+    frames = result.tables if isinstance(result, ValidationResult) else result
+
     def table(name: str) -> pd.DataFrame:
-        if name in result.tables:
-            return result.tables[name]
+        if name in frames:
+            return frames[name]
         return pd.DataFrame({c: pd.Series([], dtype=_empty_dtype(name, c)) for c in all_columns(TABLES[name].model)})
 
     return Tables(**{name: table(name) for name in TABLES})

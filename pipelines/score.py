@@ -100,10 +100,13 @@ def check_features(expected: list[str], built: list[str]) -> None:
         )
 
 
-def risk_tiers(probability: np.ndarray, high: float, medium: float) -> np.ndarray:
-    """``high`` for the top share by probability, ``medium`` for the next share, ``low`` for the rest."""
+def risk_tiers(probability: np.ndarray, high: float, medium: float, ids: np.ndarray | None = None) -> np.ndarray:
+    """``high`` for the top share by probability, ``medium`` for the next share, ``low`` for the rest.
+
+    Ties are broken by ``ids`` when given, so that the tiers never depend on row order.
+    """
     n = len(probability)
-    order = np.argsort(-probability, kind="stable")
+    order = np.argsort(-probability, kind="stable") if ids is None else np.lexsort((ids, -probability))
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     return np.select([rank < round(high * n), rank < round((high + medium) * n)], ["high", "medium"], "low")
@@ -142,12 +145,13 @@ def score_customers(loaded: LoadedModel, features: pd.DataFrame, config: ScoreCo
     model = loaded.model
     p = model.predict_proba(features)
     v = config.value
+    ids = features["customer_id"].astype(str).to_numpy()
     out = pd.DataFrame(
         {
-            "customer_id": features["customer_id"].astype(str).to_numpy(),
+            "customer_id": ids,
             "as_of": features["as_of"].to_numpy(),
             "churn_probability": p,
-            "risk_tier": risk_tiers(p, config.risk_tiers.high, config.risk_tiers.medium),
+            "risk_tier": risk_tiers(p, config.risk_tiers.high, config.risk_tiers.medium, ids),
             "monthly_revenue": features["monthly_revenue"].to_numpy(dtype=float),
         }
     )
@@ -201,13 +205,20 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     started = time.perf_counter()
     loaded = load_model(config.model)  # fails before anything is read or written when the alias is missing
     end_date = pd.Timestamp(config.end_date) if config.end_date else None
-    result = load_validated(Path(config.data), end_date)
-    tables = tables_from(result)
     feature_config = loaded.model.feature_config
     if feature_config is None:
         raise ScoringError(f"model {loaded.name} v{loaded.version} does not carry its feature configuration; retrain it")
     t_features = time.perf_counter()
-    features = Features.validate(build_features(prepare(tables, feature_config), as_of))
+    if config.partitions > 1:
+        from pipelines.partitioned import features_partitioned
+
+        result, features, tables = features_partitioned(Path(config.data), as_of, end_date, config.partitions, feature_config, Path(config.out))
+    else:
+        result = load_validated(Path(config.data), end_date)
+        tables = tables_from(result)
+        t_features = time.perf_counter()  # validation is timed apart on this path
+        features = build_features(prepare(tables, feature_config), as_of)
+    features = Features.validate(features)
     check_features(loaded.model.spec.columns, feature_columns(features))
     if features.empty:
         raise ScoringError(f"no customer is active at {as_of.date()} in {config.data}")

@@ -1,0 +1,289 @@
+"""Customer-partitioned processing: datasets larger than memory, one bucket of customers at a time.
+
+Every contract rule and every feature reads one customer's rows only, except
+three whole-dataset figures, which are combined across buckets:
+
+- the dataset's latest validated date (labels are observed up to it),
+- the peer-group revenue medians (``revenue_vs_plan_median``),
+- whether a column has any readable value at all (a structural error).
+
+So the input is split once, streaming, into ``buckets`` files per table by a
+hash of ``customer_id``; each bucket is then validated and turned into features
+with the very functions the in-memory path uses. Peak memory is set by the
+largest bucket, not the dataset. The Spark engine runs the same per-bucket
+functions inside ``applyInPandas``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from features.build import Tables, build_features, peer_medians, prepare
+from features.config import FeatureConfig
+from pipelines.contract import TABLES, ContractError, TableReport, ValidationResult, _check_columns, validate_dataset
+from pipelines.io import ParquetAppender, dataset_files, tables_from, write_parquet, write_report, write_textual_parquet
+
+log = logging.getLogger(__name__)
+
+SOURCE_ROW = "_source_row"
+CHUNK_ROWS = 1_000_000
+
+
+def bucket_of(ids: pd.Series, buckets: int) -> np.ndarray:
+    """Bucket of each customer id: a stable 64-bit hash modulo ``buckets`` (missing ids go to bucket 0)."""
+    text = ids.astype("str").fillna("").to_numpy(dtype=object)
+    return (pd.util.hash_array(text) % np.uint64(buckets)).astype(np.int64)
+
+
+def _chunks(path: Path) -> Iterator[pd.DataFrame]:
+    """A table file in chunks of rows, read as :func:`pipelines.io.read_dataset` reads it whole."""
+    if path.suffix == ".parquet":
+        files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+        for f in files:
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=CHUNK_ROWS):
+                yield batch.to_pandas()
+    else:
+        yield from pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], chunksize=CHUNK_ROWS)
+
+
+def split_dataset(data: Path, work: Path, buckets: int) -> dict[str, str]:
+    """Stream every table of ``data`` into ``work/NAME/part-BBBBB.parquet`` by customer bucket.
+
+    Each row keeps its position in the source file as ``_source_row``. Every
+    bucket gets a file for every table present (possibly empty). Returns the
+    source file of each table, for error messages.
+    """
+    sources: dict[str, str] = {}
+    for name, path in dataset_files(Path(data)).items():
+        source = str(path)
+        sources[name] = source
+        writers: list[pq.ParquetWriter | None] = [None] * buckets
+        schema: pa.Schema | None = None
+        offset = 0
+        try:
+            for chunk in _chunks(path):
+                _check_columns(chunk, TABLES[name], source)
+                chunk.insert(0, SOURCE_ROW, np.arange(offset, offset + len(chunk), dtype=np.int64))
+                offset += len(chunk)
+                bucket = bucket_of(chunk["customer_id"], buckets)
+                order = np.argsort(bucket, kind="stable")
+                table = pa.Table.from_pandas(chunk.iloc[order], preserve_index=False)
+                schema = schema or table.schema
+                table = table.cast(schema)
+                start = 0
+                for b, count in enumerate(np.bincount(bucket, minlength=buckets)):
+                    if count:
+                        if writers[b] is None:
+                            (work / name).mkdir(parents=True, exist_ok=True)
+                            writers[b] = pq.ParquetWriter(work / name / f"part-{b:05d}.parquet", schema)
+                        writers[b].write_table(table.slice(start, count))
+                        start += count
+        except ContractError:
+            raise
+        except Exception as err:  # the parser's own message says what it could not read
+            raise ContractError(f"{path}: cannot be parsed as {path.suffix[1:]}: {err}") from err
+        finally:
+            for w in writers:
+                if w is not None:
+                    w.close()
+        if schema is None:  # an empty file: keep its columns
+            schema = pa.Table.from_pandas(pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)).schema
+        (work / name).mkdir(parents=True, exist_ok=True)
+        for b in range(buckets):
+            if writers[b] is None:
+                pq.write_table(schema.empty_table(), work / name / f"part-{b:05d}.parquet")
+    return sources
+
+
+def read_bucket(work: Path, bucket: int, columns: dict[str, list[str]] | None = None) -> dict[str, pd.DataFrame]:
+    """The tables of one bucket written by :func:`split_dataset` (or by :func:`validate_partitioned`)."""
+    out = {}
+    for name in TABLES:  # the contract's order, as the in-memory path reports it
+        folder = next((f for f in (Path(work) / name, Path(work) / f"{name}.parquet") if f.is_dir()), None)
+        if folder is not None:
+            cols = None if columns is None else columns.get(name)
+            out[name] = pd.read_parquet(folder / f"part-{bucket:05d}.parquet", columns=cols)
+    return out
+
+
+def validate_bucket(
+    raw: dict[str, pd.DataFrame], sources: dict[str, str], end_date: pd.Timestamp | None, today: pd.Timestamp | None = None
+) -> ValidationResult:
+    """Validate one bucket; ``_source_row`` (from the split) becomes the quarantine's row numbers."""
+    rows = {name: frame[SOURCE_ROW].to_numpy() for name, frame in raw.items()}
+    frames = {name: frame.drop(columns=SOURCE_ROW) for name, frame in raw.items()}
+    return validate_dataset(frames, sources, end_date=end_date, today=today, source_rows=rows, defer_unreadable=True)
+
+
+def combine(results: list[ValidationResult]) -> ValidationResult:
+    """The whole dataset's accounting from per-bucket results (tables and quarantine stay on disk)."""
+    unreadable = {k: v for r in results for k, v in r.unreadable.items()}
+    readable = set().union(*(r.readable for r in results))
+    for key in sorted(set(unreadable) - readable):
+        raise ContractError(unreadable[key])
+    report: dict[str, TableReport] = {}
+    for r in results:
+        for name, t in r.report.items():
+            acc = report.setdefault(name, TableReport(0, 0, 0, {}))
+            acc.rows_read += t.rows_read
+            acc.rows_kept += t.rows_kept
+            acc.rows_quarantined += t.rows_quarantined
+            for reason, n in t.by_reason.items():
+                acc.by_reason[reason] = acc.by_reason.get(reason, 0) + n
+    ends = [r.data_end for r in results if r.data_end is not None]
+    reference_end = results[0].reference_end
+    return ValidationResult({}, {}, report, max(ends) if ends else None, reference_end)
+
+
+def validate_partitioned(
+    data: Path, out: Path, end_date: pd.Timestamp | None, buckets: int, today: pd.Timestamp | None = None, progress: bool = False
+) -> ValidationResult:
+    """Validate ``data`` bucket by bucket into ``OUT/tables/NAME.parquet/`` and ``OUT/quarantine/NAME.parquet/``.
+
+    Each output is a folder of ``part-BBBBB.parquet`` files (as Spark writes
+    them; ``read_dataset`` and pandas read it as one table). The report is the
+    same as the in-memory path's; outputs replace the previous ones only when
+    every bucket succeeded.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with _workdir(out) as work:
+        sources = split_dataset(data, work / "raw", buckets)
+        results = []
+        for b in tqdm(range(buckets), desc="validate", unit="bucket", disable=not progress):
+            r = validate_bucket(read_bucket(work / "raw", b), sources, end_date, today)
+            for name, frame in r.tables.items():
+                write_parquet(frame, work / "tables" / f"{name}.parquet" / f"part-{b:05d}.parquet")
+            for name, frame in r.quarantine.items():
+                # Parts hold rows; a table with none gets one empty part (empty frames cannot carry the types).
+                if len(frame) or (b == buckets - 1 and not (work / "quarantine" / f"{name}.parquet").exists()):
+                    write_textual_parquet(frame, work / "quarantine" / f"{name}.parquet" / f"part-{b:05d}.parquet")
+            results.append(_accounting_only(r))
+        result = combine(results)
+        for sub in ("tables", "quarantine"):
+            if (out / sub).exists():
+                shutil.rmtree(out / sub)
+            (work / sub).rename(out / sub)
+    write_report(result, out)
+    return result
+
+
+def _accounting_only(r: ValidationResult) -> ValidationResult:
+    """Drop a bucket's frames once written, so that memory holds one bucket at a time."""
+    return ValidationResult({}, {}, r.report, r.data_end, r.reference_end, r.unreadable, r.readable)
+
+
+@contextmanager
+def _workdir(beside: Path):
+    beside.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=beside, prefix=".work-"))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def whole_base_medians(validated: Path, buckets: int, config: FeatureConfig) -> dict[str, pd.Series]:
+    """Peer-group revenue medians of every validated customer (a few columns of the customers table)."""
+    if not config.peer_groups:
+        return {}
+    schema = pq.read_schema(next((Path(validated) / "customers.parquet").glob("*.parquet")))
+    cols = ["monthly_revenue", *[c for c in config.peer_groups if c in schema.names]]
+    customers = pd.read_parquet(Path(validated) / "customers.parquet", columns=cols)
+    return peer_medians(customers, config)
+
+
+def bucket_tables(validated: Path, bucket: int) -> Tables:
+    return tables_from(read_bucket(validated, bucket))
+
+
+def for_each_bucket(
+    data: Path,
+    end_date: pd.Timestamp | None,
+    buckets: int,
+    config: FeatureConfig,
+    build: Callable[[Tables, ValidationResult, dict[str, pd.Series]], None],
+    work_root: Path,
+    progress: bool = False,
+) -> ValidationResult:
+    """Validate ``data`` by bucket, then call ``build(bucket tables, whole-data result, medians)`` for each bucket.
+
+    The validated buckets live in a work folder under ``work_root``, removed at the end.
+    """
+    with _workdir(Path(work_root)) as work:
+        target = work / "validated"
+        result = validate_partitioned(data, target, end_date, buckets, progress=progress)
+        if result.data_end is None:
+            raise ValueError("the dataset holds no dated rows after validation; nothing to build")
+        medians = whole_base_medians(target / "tables", buckets, config)
+        for b in tqdm(range(buckets), desc="features", unit="bucket", disable=not progress):
+            build(bucket_tables(target / "tables", b), result, medians)
+    return result
+
+
+def features_partitioned(
+    data: Path, as_of: pd.Timestamp, end_date: pd.Timestamp | None, buckets: int, config: FeatureConfig, work_root: Path, progress: bool = False
+) -> tuple[ValidationResult, pd.DataFrame, Tables]:
+    """Features of every customer active at ``as_of``, built bucket by bucket, plus the small validated tables.
+
+    Scoring needs one row per customer (not per event) in memory; the events
+    themselves never are in full. The returned tables hold everything but
+    interactions (which only the features read).
+    """
+    parts: list[pd.DataFrame] = []
+    small: dict[str, list[pd.DataFrame]] = {}
+
+    def build(tables: Tables, _result: ValidationResult, medians: dict[str, pd.Series]) -> None:
+        parts.append(build_features(prepare(tables, config, medians), as_of))
+        for name in ("customers", "feedback", "churn_events", "retention_actions"):
+            small.setdefault(name, []).append(getattr(tables, name))
+
+    result = for_each_bucket(data, end_date, buckets, config, build, work_root, progress)
+    features = pd.concat(parts, ignore_index=True)
+    tables = tables_from({name: pd.concat(frames, ignore_index=True) for name, frames in small.items()})
+    return result, features, tables
+
+
+def snapshot_partitioned(
+    data: Path,
+    out: Path,
+    as_of_dates: list[pd.Timestamp],
+    horizon_days: int,
+    end_date: pd.Timestamp | None,
+    buckets: int,
+    config: FeatureConfig,
+    sampler=None,
+    progress: bool = False,
+) -> tuple[ValidationResult, dict]:
+    """Write the stacked snapshot of every bucket to one parquet file, never holding more than a bucket."""
+    from pipelines.io import _atomic
+    from pipelines.snapshot import snapshot
+
+    stats = {"rows": 0, "labelled": 0, "positives": 0}
+    with _atomic(Path(out)) as tmp:
+        appender = ParquetAppender(Path(tmp))
+
+        def build(tables: Tables, result: ValidationResult, medians: dict[str, pd.Series]) -> None:
+            frame = snapshot(tables, as_of_dates, horizon_days, result.data_end, config, sampler=sampler, medians=medians)
+            labelled = frame["churned"].notna()
+            stats["rows"] += len(frame)
+            stats["labelled"] += int(labelled.sum())
+            stats["positives"] += int(frame.loc[labelled, "churned"].sum())
+            appender.append(frame)
+
+        try:
+            result = for_each_bucket(data, end_date, buckets, config, build, Path(out).parent, progress)
+        finally:
+            appender.close()
+    return result, stats
