@@ -181,7 +181,7 @@ def build_features(tables: Tables | Prepared, as_of: pd.Timestamp, config: Featu
     customers = p.customers.iloc[rows].reset_index(drop=True)
 
     out: dict[str, object] = {
-        "customer_id": customers["customer_id"].astype("str").to_numpy(),
+        "customer_id": customers["customer_id"].astype("str").array,  # keeps the str dtype even with no rows
         "as_of": np.full(n, t, dtype="datetime64[us]"),
         "tenure_days": (t - p.signup[rows]) / US_PER_DAY,
         "monthly_revenue": customers["monthly_revenue"].to_numpy(dtype=float),
@@ -199,7 +199,7 @@ def build_features(tables: Tables | Prepared, as_of: pd.Timestamp, config: Featu
         if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
             frame[col] = values.astype(float).to_numpy()
         else:
-            frame[col] = values.astype("string").to_numpy()
+            frame[col] = values.astype("str").array  # str dtype, also when there are no rows
     return frame
 
 

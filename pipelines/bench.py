@@ -150,17 +150,24 @@ def _bench_config(folder: Path, data: Path, negative_sample_rate: float) -> Path
     return path
 
 
-def bench_size(customers: int, train: bool) -> dict:
+def partitions_for(customers: int) -> int:
+    """Customer buckets for a size: about 100k customers per bucket keeps each stage near 2-3 GB."""
+    return max(1, -(-customers // 100_000))
+
+
+def bench_size(customers: int, train: bool, store: Path, partitions: int | None = None) -> dict:
     data = BENCH_DIR / f"c{customers}_m24"
+    parts = partitions or partitions_for(customers)
+    scale = ["--partitions", str(parts)]
     results = []
     if not (data / "customers.parquet").exists():
         results.append(_cli("generate", ["generate", "--customers", str(customers), "--out", str(data)]))
     interactions = pq.ParquetFile(data / "interactions.parquet")
     rows = interactions.metadata.num_rows
     input_mb = pq.read_table(data / "interactions.parquet", columns=INTERACTION_COLUMNS).nbytes / 2**20
-    results.append(_cli("validate", ["validate", "--data", str(data), "--out", str(BENCH_DIR / "validated"), "--end-date", END]))
+    results.append(_cli("validate", ["validate", "--data", str(data), "--out", str(BENCH_DIR / "validated"), "--end-date", END, *scale]))
     dates = [d.date().isoformat() for d in pd.date_range(end=AS_OF, periods=12, freq="MS")]
-    snap = ["snapshot", "--data", str(data), "--end-date", END, "--out", str(BENCH_DIR / "snapshot.parquet")]
+    snap = ["snapshot", "--data", str(data), "--end-date", END, "--out", str(BENCH_DIR / "snapshot.parquet"), *scale]
     for d in dates:
         snap += ["--as-of", d]
     results.append(_cli("snapshot x12 (validate+features+labels)", snap))
@@ -168,22 +175,24 @@ def bench_size(customers: int, train: bool) -> dict:
     duck = _child("features, 1 as-of (DuckDB reference)", f"from pipelines.bench import duckdb_stage\nduckdb_stage({str(data)!r}, {AS_OF!r})")
     results += [ours, duck]
     metrics = {}
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{store}/mlflow.db", "CHURN_ARTIFACT_ROOT": Path(store, "art").as_uri()}
     if train:
-        with tempfile.TemporaryDirectory() as tmp:
-            env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "CHURN_ARTIFACT_ROOT": Path(tmp, "art").as_uri()}
-            for rate in (1.0, 0.2):
-                cfg = _bench_config(Path(tmp), data.resolve(), rate)
-                code = (
-                    "import json\nfrom pipelines.config import load_config\nfrom pipelines.train import run_training\n"
-                    f"s = run_training(load_config({str(cfg)!r}))\n"
-                    f"open({str(Path(tmp) / f'm{rate}.json')!r}, 'w').write(json.dumps(s['metrics']))"
-                )
-                results.append(_child(f"train, negatives sampled at {rate:g}", code, env))
-                metrics[rate] = json.loads((Path(tmp) / f"m{rate}.json").read_text())
-            results.append(_cli("score, 1 as-of (with reason codes)", ["score", "--as-of", "2026-07-01", "--data", str(data), "--end-date", END,
-                                                                        "--model", "bench-churn@challenger", "--out", str(BENCH_DIR / "scores")], env))
+        for rate in (1.0, 0.2):
+            cfg = _bench_config(store, data.resolve(), rate)
+            out = store / f"m{customers}_{rate}.json"
+            code = (
+                "import json\nfrom pipelines.config import load_config\nfrom pipelines.train import run_training\n"
+                f"s = run_training(load_config({str(cfg)!r}))\n"
+                f"open({str(out)!r}, 'w').write(json.dumps(s['metrics']))"
+            )
+            results.append(_child(f"train, negatives sampled at {rate:g}", code, env))
+            metrics[rate] = json.loads(out.read_text())
+    if (store / "mlflow.db").exists():  # sizes too big to train here score with the model of a smaller size
+        results.append(_cli("score, 1 as-of (with reason codes)", ["score", "--as-of", "2026-07-01", "--data", str(data), "--end-date", END,
+                                                                    "--model", "bench-churn@challenger", "--out", str(BENCH_DIR / "scores"), *scale], env))
     return {
         "customers": customers,
+        "partitions": parts,
         "interaction_rows": rows,
         "interaction_input_mb": input_mb,
         "stages": results,
@@ -199,13 +208,18 @@ def bench_size(customers: int, train: bool) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.bench", description="Stage benchmarks against a DuckDB reference.")
     parser.add_argument("--sizes", default="100k", help="comma-separated customer counts, e.g. 100k,300k,1M (default 100k)")
-    parser.add_argument("--no-train", action="store_true", help="skip the train and score stages")
+    parser.add_argument("--no-train", action="store_true", help="skip the train stages (score still runs when an earlier size trained a model)")
+    parser.add_argument("--train-max", default="300k", help="largest size that trains in the benchmark (default 300k); larger sizes score with its model")
+    parser.add_argument("--partitions", type=int, help="customer buckets for every size (default: one per 100k customers)")
     args = parser.parse_args(argv)
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    report = [bench_size(_size(s), train=not args.no_train) for s in args.sizes.split(",")]
+    sizes = sorted(_size(s) for s in args.sizes.split(","))
+    with tempfile.TemporaryDirectory() as tmp:
+        report = [bench_size(n, not args.no_train and n <= _size(args.train_max), Path(tmp), args.partitions) for n in sizes]
     (BENCH_DIR / "results.json").write_text(json.dumps(report, indent=2))
     for r in report:
-        print(f"\n{r['customers']:,} customers, {r['interaction_rows']:,} interactions ({r['interaction_input_mb']:.0f} MB of needed columns)")
+        print(f"\n{r['customers']:,} customers in {r['partitions']} partition(s), {r['interaction_rows']:,} interactions "
+              f"({r['interaction_input_mb']:.0f} MB of needed columns)")
         print(f"  {'stage':<42}{'wall s':>9}{'cpu s':>9}{'peak RSS MB':>13}")
         for s in r["stages"]:
             print(f"  {s['stage']:<42}{s['wall_s']:>9.1f}{s['cpu_s']:>9.1f}{s['peak_rss_mb']:>13.0f}")

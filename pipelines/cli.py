@@ -97,7 +97,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
             args.out.unlink(missing_ok=True)
             raise Fail(f"--strict: {result.quarantined_rows} row(s) quarantined; run 'churn validate' to see them", EXIT_GATE)
         prevalence = stats["positives"] / stats["labelled"] if stats["labelled"] else float("nan")
-        print(f"wrote {args.out}: {stats['rows']:,} rows for {len(set(args.as_of))} as-of date(s) in {args.partitions} customer partition(s); "
+        print(f"wrote {args.out}: {stats['rows']:,} rows for {len(set(args.as_of))} as-of date(s) in {stats['partitions']} customer partition(s); "
               f"{stats['labelled']:,} labelled, prevalence {prevalence:.3%}")
         return EXIT_OK
     result = load_validated(args.data, args.end_date)
@@ -265,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pipelines.compat import skip_pyspark_pandas
+
+    skip_pyspark_pandas()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

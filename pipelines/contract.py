@@ -203,7 +203,7 @@ class ValidationResult:
                     "rows_read": r.rows_read,
                     "rows_kept": r.rows_kept,
                     "rows_quarantined": r.rows_quarantined,
-                    "by_reason": r.by_reason,
+                    "by_reason": dict(sorted(r.by_reason.items(), key=lambda kv: (-kv[1], kv[0]))),
                     "balanced": r.balanced(),
                 }
                 for name, r in self.report.items()

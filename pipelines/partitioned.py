@@ -270,7 +270,7 @@ def snapshot_partitioned(
     from pipelines.io import _atomic
     from pipelines.snapshot import snapshot
 
-    stats = {"rows": 0, "labelled": 0, "positives": 0}
+    stats = {"rows": 0, "labelled": 0, "positives": 0, "partitions": buckets}
     with _atomic(Path(out)) as tmp:
         appender = ParquetAppender(Path(tmp))
 

@@ -140,10 +140,16 @@ def save_rate_from(recovery: pd.DataFrame, config: ScoreConfig) -> tuple[float, 
     return v.save_rate, "configured default (no usable treatment/control measurement)"
 
 
-def score_customers(loaded: LoadedModel, features: pd.DataFrame, config: ScoreConfig, save_rate: float) -> pd.DataFrame:
-    """Probabilities, tiers, money columns and priority for every active customer (pure)."""
+def score_customers(
+    loaded: LoadedModel, features: pd.DataFrame, config: ScoreConfig, save_rate: float, probability: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Probabilities, tiers, money columns and priority for every active customer (pure).
+
+    ``probability`` is given when the model already ran elsewhere (Spark's
+    ``spark_udf``); otherwise the model predicts here.
+    """
     model = loaded.model
-    p = model.predict_proba(features)
+    p = model.predict_proba(features) if probability is None else probability
     v = config.value
     ids = features["customer_id"].astype(str).to_numpy()
     out = pd.DataFrame(
@@ -209,7 +215,15 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     if feature_config is None:
         raise ScoringError(f"model {loaded.name} v{loaded.version} does not carry its feature configuration; retrain it")
     t_features = time.perf_counter()
-    if config.partitions > 1:
+    probability = None
+    if config.engine == "spark":
+        from models.registry import tracking_uri
+        from pipelines.spark_engine import score_inputs_spark
+
+        result, features, tables, probability = score_inputs_spark(
+            config.data, as_of, end_date, config.partitions, feature_config, config.model, tracking_uri()
+        )
+    elif config.partitions > 1:
         from pipelines.partitioned import features_partitioned
 
         result, features, tables = features_partitioned(Path(config.data), as_of, end_date, config.partitions, feature_config, Path(config.out))
@@ -227,7 +241,7 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     t_predict = time.perf_counter()
     recovery = recent_recovery(tables, as_of, config)
     save_rate, save_rate_source = save_rate_from(recovery, config)
-    scores = score_customers(loaded, features, config, save_rate)
+    scores = score_customers(loaded, features, config, save_rate, probability)
     predict_seconds = time.perf_counter() - t_predict
 
     v = config.value

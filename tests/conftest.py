@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-import os
+from pipelines.compat import skip_pyspark_pandas
+
+skip_pyspark_pandas()  # before anything imports pandera (see pipelines/compat.py)
+
+import os  # noqa: E402
 from pathlib import Path
 
 import pandas as pd

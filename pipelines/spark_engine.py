@@ -1,0 +1,374 @@
+"""``--engine spark``: the same contract and feature code, run per customer bucket on Spark.
+
+Nothing here re-implements a rule or a feature. Every table is read by Spark,
+tagged with its name and source row, unioned and grouped by a customer bucket
+(``pmod(hash(customer_id), N)``); ``applyInArrow`` then hands each bucket to
+the very functions the pandas engine runs on one machine
+(:mod:`pipelines.partitioned`). The few whole-dataset figures (latest date,
+peer-group revenue medians, readable columns) come back as small "meta" rows
+and are combined on the driver, as the partitioned engine does.
+
+Scoring uses ``mlflow.pyfunc.spark_udf`` with the registered alias; the one row
+per customer then comes to the driver for ranking, the action list, reason
+codes and the report.
+
+Paths may be anything Spark and Hadoop read (``s3a://``, ``abfss://``,
+``hdfs://``, local). The master comes from ``spark-submit`` / the environment,
+or ``CHURN_SPARK_MASTER``, else ``local[2]``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import warnings
+from functools import reduce
+
+import pandas as pd
+
+from features.config import FeatureConfig
+
+# Spark workers import this module to run the bucket functions: it must not import pandera
+# (through pipelines.contract) before skip_pyspark_pandas() has run there, so those imports are local.
+
+log = logging.getLogger(__name__)
+
+SOURCE_ROW = "_source_row"
+TABLE = "_table"
+BUCKET = "_bucket"
+DEFAULT_BUCKETS = 16
+META_SCHEMA = "kind string, tbl string, col string, text string, number double, row long"
+PANDAS_3_WARNING = "PySpark does not yet fully support pandas >= 3.0.0"
+
+
+def buckets_for(partitions: int) -> int:
+    """``--partitions`` is the bucket count; the default of 1 means "choose" on Spark."""
+    return partitions if partitions > 1 else DEFAULT_BUCKETS
+
+
+def spark_session(buckets: int):
+    """The active session, or a new one: local[2] unless spark-submit or CHURN_SPARK_MASTER says otherwise."""
+    from pipelines.compat import skip_pyspark_pandas
+
+    skip_pyspark_pandas()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers use this environment, not the system Python
+    # pyspark warns on any pandas >= 3; the parts used here (sql, Arrow UDFs, spark_udf) work on 3.1 (stack notes).
+    warnings.filterwarnings("ignore", message=PANDAS_3_WARNING, category=FutureWarning)
+    from pyspark import SparkConf
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("churn")
+    if not SparkConf().contains("spark.master"):
+        builder = builder.master(os.environ.get("CHURN_SPARK_MASTER", "local[2]"))
+    spark = (
+        builder.config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", str(buckets))
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def _fs(spark, path: str):
+    jvm = spark.sparkContext._jvm
+    p = jvm.org.apache.hadoop.fs.Path(path)
+    return p.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), p
+
+
+def _exists(spark, path: str) -> bool:
+    fs, p = _fs(spark, path)
+    return bool(fs.exists(p))
+
+
+def _write_text(spark, path: str, text: str) -> None:
+    """A small text file on any Hadoop-compatible path (reports)."""
+    fs, p = _fs(spark, path)
+    stream = fs.create(p, True)
+    try:
+        stream.write(bytearray(text.encode()))
+    finally:
+        stream.close()
+
+
+# --- reading -----------------------------------------------------------------------------
+def read_tables(spark, data: str) -> tuple[dict, dict[str, str]]:
+    """Each contract table as a Spark DataFrame with ``_source_row`` (its row in the source), and its source path."""
+    from pyspark.sql import functions as F
+
+    from pipelines.contract import TABLES, ContractError, _check_columns
+
+    data = str(data).rstrip("/")
+    if not _exists(spark, data):
+        raise ContractError(f"dataset folder {data} does not exist")
+    frames, sources = {}, {}
+    for name in TABLES:
+        pq_path, csv_path = f"{data}/{name}.parquet", f"{data}/{name}.csv"
+        found = [p for p in (pq_path, csv_path) if _exists(spark, p)]
+        if len(found) > 1:
+            raise ContractError(f"{data}: both {name}.parquet and {name}.csv exist; keep one")
+        if not found:
+            continue
+        path = found[0]
+        try:
+            if path.endswith(".parquet"):
+                df = spark.read.parquet(path)
+                # Row within the file, offset by the rows of the files before it (parts in name order).
+                df = df.select("*", F.col("_metadata.file_path").alias("_file"), F.col("_metadata.row_index").alias("_row"))
+                counts = df.groupBy("_file").count().toPandas().sort_values("_file")
+                offsets = spark.createDataFrame(
+                    pd.DataFrame({"_file": counts["_file"], "_offset": counts["count"].cumsum() - counts["count"]}), "_file string, _offset long"
+                )
+                df = df.join(F.broadcast(offsets), "_file").withColumn(SOURCE_ROW, F.col("_offset") + F.col("_row")).drop("_file", "_row", "_offset")
+            else:
+                text = spark.read.option("header", True).option("mode", "FAILFAST").csv(path)
+                # CSV carries no row index: number rows in file order.
+                df = text.rdd.zipWithIndex().map(lambda pair: (*pair[0], pair[1])).toDF([*text.columns, SOURCE_ROW])
+        except Exception as err:  # Spark's own message says what it could not read
+            raise ContractError(f"{path}: cannot be read by Spark: {err}") from err
+        _check_columns(pd.DataFrame(columns=[c for c in df.columns if c != SOURCE_ROW]), TABLES[name], path)
+        frames[name], sources[name] = df, path
+    if "customers" not in frames:
+        raise ContractError("missing required table 'customers': expected customers.parquet or customers.csv in the dataset folder")
+    return frames, sources
+
+
+def _bucketed(frames: dict, buckets: int):
+    """All tables in one frame (columns unioned by name), tagged with table and customer bucket."""
+    from pyspark.errors import AnalysisException
+    from pyspark.sql import functions as F
+
+    from pipelines.contract import ContractError
+
+    tagged = [df.withColumn(TABLE, F.lit(name)) for name, df in frames.items()]
+    try:
+        union = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), tagged)
+    except AnalysisException as err:
+        raise ContractError(f"tables share a column name with different types, which the spark engine cannot combine: {err}") from err
+    return union.withColumn(BUCKET, F.pmod(F.hash(F.coalesce(F.col("customer_id").cast("string"), F.lit(""))), F.lit(buckets)))
+
+
+def _columns(frames: dict) -> dict[str, list[str]]:
+    return {name: [c for c in df.columns if c != SOURCE_ROW] for name, df in frames.items()}
+
+
+# --- what runs in each bucket (in the Spark workers) ---------------------------------------
+def _split(table, columns: dict[str, list[str]]) -> dict[str, pd.DataFrame]:
+    """One bucket's Arrow rows back into the contract's tables, in source order, with their own columns."""
+    import pyarrow.compute as pc
+
+    out = {}
+    for name, cols in columns.items():
+        part = table.filter(pc.equal(table.column(TABLE), name)).select([*cols, SOURCE_ROW]).sort_by(SOURCE_ROW)
+        out[name] = part.to_pandas()
+    return out
+
+
+def _validate(table, columns, sources, end_date, today):
+    from pipelines.compat import skip_pyspark_pandas
+
+    skip_pyspark_pandas()
+    from pipelines.partitioned import validate_bucket
+
+    return validate_bucket(_split(table, columns), sources, end_date, today)
+
+
+def _meta_rows(result, peer_groups: tuple[str, ...], with_quarantine: bool):
+    """A bucket's accounting, latest date, readable columns, peer revenues and (optionally) quarantined row ids."""
+    import pyarrow as pa
+
+    rows: dict[str, list] = {k: [] for k in ("kind", "tbl", "col", "text", "number", "row")}
+
+    def add(kind, tbl=None, col=None, text=None, number=None, row=None):
+        for k, v in zip(rows, (kind, tbl, col, text, number, row), strict=True):
+            rows[k].append(v)
+
+    for name, rep in result.report.items():
+        add("read", name, row=rep.rows_read)
+        for reason, n in rep.by_reason.items():
+            add("reason", name, text=reason, row=n)
+    if result.data_end is not None:
+        add("end", text=result.data_end.isoformat())
+    for (name, col), message in result.unreadable.items():
+        add("unreadable", name, col, message)
+    for name, col in result.readable:
+        add("readable", name, col)
+    customers = result.tables.get("customers")
+    for col in peer_groups:
+        if customers is not None and col in customers:
+            keys = customers[col].astype(object)
+            for key, revenue in zip(keys, customers["monthly_revenue"].to_numpy(dtype=float), strict=True):
+                if pd.notna(key):
+                    add("peer", None, col, str(key), float(revenue))
+    if with_quarantine:
+        for name, q in result.quarantine.items():
+            for source_row, reason, detail in zip(q[SOURCE_ROW], q["_reason"], q["_detail"], strict=True):
+                add("quarantine", name, detail, reason, None, int(source_row))
+    schema = pa.schema([("kind", pa.string()), ("tbl", pa.string()), ("col", pa.string()), ("text", pa.string()),
+                        ("number", pa.float64()), ("row", pa.int64())])
+    return pa.table(rows, schema=schema)
+
+
+def _meta(spark, union, columns, sources, end_date, today, peer_groups, with_quarantine: bool):
+    """Run validation in every bucket; return the meta rows (cached) and the combined result, medians and data end."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    from pipelines.contract import TABLES, ValidationResult
+    from pipelines.partitioned import combine
+
+    def run(table):
+        return _meta_rows(_validate(table, columns, sources, end_date, today), peer_groups, with_quarantine)
+
+    meta = union.groupBy(BUCKET).applyInArrow(run, META_SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
+    small = meta.filter(~F.col("kind").isin("peer", "quarantine")).toPandas()
+    reference_end = pd.Timestamp(end_date) if end_date is not None else pd.Timestamp(today)
+    # Rebuild per-kind facts into one ValidationResult-shaped accounting, then combine exactly as the partitioned engine does.
+    from pipelines.contract import TableReport
+
+    report = {}
+    for name in [n for n in TABLES if n in columns]:
+        reads = small[(small["kind"] == "read") & (small["tbl"] == name)]["row"].sum()
+        reasons = small[(small["kind"] == "reason") & (small["tbl"] == name)].groupby("text")["row"].sum()
+        quarantined = int(reasons.sum())
+        report[name] = TableReport(int(reads), int(reads) - quarantined, quarantined, {str(k): int(v) for k, v in reasons.items()})
+    ends = small.loc[small["kind"] == "end", "text"]
+    unreadable = {(r.tbl, r.col): r.text for r in small[small["kind"] == "unreadable"].itertuples()}
+    readable = {(r.tbl, r.col) for r in small[small["kind"] == "readable"].itertuples()}
+    part = ValidationResult({}, {}, report, pd.Timestamp(max(ends)) if len(ends) else None, reference_end, unreadable, readable)
+    result = combine([part])
+    medians = {
+        col: group.set_index("text")["median"]
+        for col, group in meta.filter(F.col("kind") == "peer").groupBy("col", "text").agg(F.median("number").alias("median")).toPandas().groupby("col")
+    }
+    return meta, result, medians
+
+
+# --- stages ---------------------------------------------------------------------------------
+def validate_spark(data, out, end_date: pd.Timestamp | None, partitions: int, today: pd.Timestamp | None = None):
+    """``churn validate --engine spark``: kept rows and quarantine (original values, reasons) as Spark parquet folders."""
+    from pyspark.sql import functions as F
+
+    buckets = buckets_for(partitions)
+    spark = spark_session(buckets)
+    today = pd.Timestamp.today().normalize() if today is None else today  # the driver's clock, not each worker's
+    frames, sources = read_tables(spark, str(data))
+    columns = _columns(frames)
+    union = _bucketed(frames, buckets)
+    meta, result, _ = _meta(spark, union, columns, sources, end_date, today, (), with_quarantine=True)
+    bad = meta.filter(F.col("kind") == "quarantine").select(
+        F.col("tbl").alias(TABLE), F.col("row").alias(SOURCE_ROW), F.col("text").alias("_reason"), F.col("col").alias("_detail")
+    )
+    out = str(out).rstrip("/")
+    for name, cols in columns.items():
+        rows = union.filter(F.col(TABLE) == name)
+        keys = bad.filter(F.col(TABLE) == name).drop(TABLE)
+        rows.join(keys, SOURCE_ROW, "left_anti").select(*cols).write.mode("overwrite").parquet(f"{out}/tables/{name}.parquet")
+        rows.join(keys, SOURCE_ROW).select(SOURCE_ROW, *cols, "_reason", "_detail").orderBy(SOURCE_ROW).write.mode("overwrite").parquet(
+            f"{out}/quarantine/{name}.parquet"
+        )
+    meta.unpersist()
+    _write_text(spark, f"{out}/report.json", json.dumps(result.to_dict(), indent=2) + "\n")
+    _write_text(spark, f"{out}/report.txt", result.to_text() + "\n")
+    return result
+
+
+def _empty_tables(frames: dict) -> dict[str, pd.DataFrame]:
+    """Each table with no rows but its real column types (what a bucket without that table's rows sees)."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    out = {}
+    for name, df in frames.items():
+        schema = to_arrow_schema(df.drop(SOURCE_ROW).schema)
+        out[name] = schema.empty_table().to_pandas()
+    return out
+
+
+def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, build, today=None):
+    """Validate by bucket for the whole-data figures, then run ``build(tables, data_end, medians)`` in every bucket."""
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+
+    from pipelines.contract import validate_dataset
+    from pipelines.io import tables_from as tables_of
+
+    buckets = buckets_for(partitions)
+    today = pd.Timestamp.today().normalize() if today is None else today  # the driver's clock, not each worker's
+    frames, sources = read_tables(spark, str(data))
+    columns = _columns(frames)
+    union = _bucketed(frames, buckets)
+    meta, result, medians = _meta(spark, union, columns, sources, end_date, today, config.peer_groups, with_quarantine=False)
+    meta.unpersist()
+    if result.data_end is None:
+        raise ValueError("the dataset holds no dated rows after validation; nothing to build")
+    data_end = result.data_end
+
+    # The output's schema: the same build on a bucket with no rows.
+    empty = validate_dataset(_empty_tables(frames), sources, end_date=end_date, today=today)
+    spark_schema = from_arrow_schema(pa.Schema.from_pandas(build(tables_of(empty), data_end, medians), preserve_index=False))
+    arrow_schema = to_arrow_schema(spark_schema)  # Spark's own Arrow types (string, not large_string)
+
+    def run(table):  # in a worker: everything it needs is imported after _validate's skip_pyspark_pandas()
+        validated = _validate(table, columns, sources, end_date, today)
+        from pipelines.io import tables_from
+
+        frame = build(tables_from(validated), data_end, medians)
+        return pa.Table.from_pandas(frame, schema=arrow_schema, preserve_index=False)
+
+    return union.groupBy(BUCKET).applyInArrow(run, spark_schema), result
+
+
+def snapshot_spark(data, out, as_of_dates, horizon_days: int, end_date, partitions: int, config: FeatureConfig, sampler=None, progress: bool = False):
+    """``churn snapshot --engine spark``: the stacked snapshot as a Spark parquet folder at ``out``."""
+    from pyspark.sql import functions as F
+
+    if sampler is not None:
+        raise ValueError("the spark engine's snapshot does not sample non-churners")
+    spark = spark_session(buckets_for(partitions))
+    dates = sorted({pd.Timestamp(d) for d in as_of_dates})
+
+    def build(tables, data_end, medians):
+        from pipelines.snapshot import snapshot  # imported where it runs (see the note at the top)
+
+        return snapshot(tables, dates, horizon_days, data_end, config, medians=medians)
+
+    features, result = _feature_frames(spark, data, end_date, partitions, config, build)
+    features.write.mode("overwrite").parquet(str(out))
+    written = spark.read.parquet(str(out))
+    agg = written.agg(F.count("*").alias("rows"), F.count("churned").alias("labelled"), F.sum("churned").alias("positives")).first()
+    return result, {"rows": int(agg["rows"]), "labelled": int(agg["labelled"]), "positives": int(agg["positives"] or 0),
+                    "partitions": buckets_for(partitions)}
+
+
+def score_inputs_spark(data, as_of: pd.Timestamp, end_date, partitions: int, config: FeatureConfig, model_uri: str, tracking_uri: str):
+    """Features of every active customer built on Spark and scored there by ``spark_udf`` with the registered alias.
+
+    Returns the validation accounting, the features (one row per customer, on
+    the driver) with ``churn_probability``, and the small validated tables.
+    """
+    import mlflow
+    from pyspark.sql import functions as F
+
+    from features.build import build_features, feature_columns, prepare
+    from pipelines.contract import validate_dataset
+    from pipelines.io import tables_from
+
+    spark = spark_session(buckets_for(partitions))
+
+    def build(tables, _data_end, medians):
+        return build_features(prepare(tables, config, medians), as_of)
+
+    features, result = _feature_frames(spark, data, end_date, partitions, config, build)
+    mlflow.set_tracking_uri(tracking_uri)
+    predict = mlflow.pyfunc.spark_udf(spark, f"models:/{model_uri}", result_type="double", env_manager="local")
+    inputs = feature_columns(pd.DataFrame(columns=features.columns))
+    scored = features.withColumn("churn_probability", predict(F.struct(*[F.col(c) for c in inputs])))
+    frame = scored.toPandas().sort_values("customer_id", ignore_index=True)
+    # Small tables for the report and the save-rate measurement; interactions stay on the cluster.
+    frames, sources = read_tables(spark, str(data))
+    small = {name: df.drop(SOURCE_ROW).toPandas() for name, df in frames.items() if name != "interactions"}
+    tables = tables_from(validate_dataset(small, sources, end_date=end_date).tables)
+    probability = frame.pop("churn_probability").to_numpy(dtype=float)
+    return result, frame, tables, probability
