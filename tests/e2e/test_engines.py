@@ -1,0 +1,93 @@
+"""One answer from every engine: Spark and customer partitions agree with the in-memory pandas run.
+
+Spark runs in local mode. Without pyspark or Java these tests skip, unless
+``CHURN_REQUIRE_SPARK`` is set (CI sets it), in which case they fail.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.cli import main
+from tests.data.test_contract import bad_dataset
+
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
+END = "2026-06-30"
+
+
+@pytest.fixture(scope="module")
+def spark_ready():
+    missing = None
+    if importlib.util.find_spec("pyspark") is None:
+        missing = "pyspark is not installed (the spark extra)"
+    elif shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        missing = "no Java runtime for Spark"
+    if missing:
+        if os.environ.get("CHURN_REQUIRE_SPARK"):
+            pytest.fail(f"CHURN_REQUIRE_SPARK is set but {missing}")
+        pytest.skip(missing)
+
+
+def _numeric_equal(a: pd.DataFrame, b: pd.DataFrame, key: list[str], rtol: float) -> None:
+    a = a.sort_values(key, ignore_index=True)
+    b = b.sort_values(key, ignore_index=True)[list(a.columns)]
+    assert len(a) == len(b)
+    for col in a.columns:
+        x, y = a[col], b[col]
+        if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(x):
+            np.testing.assert_allclose(x.to_numpy(dtype=float), y.to_numpy(dtype=float), rtol=rtol, atol=0, equal_nan=True, err_msg=col)
+        else:
+            assert (x.isna() == y.isna()).all() and (x[x.notna()].astype(str) == y[y.notna()].astype(str)).all(), col
+
+
+def test_spark_validation_sets_aside_the_same_rows_for_the_same_reasons(spark_ready, tmp_path: Path):
+    data = tmp_path / "raw"
+    data.mkdir()
+    for name, frame in bad_dataset().items():
+        frame.to_csv(data / f"{name}.csv", index=False)
+    argv = ["validate", "--data", str(data), "--end-date", "2025-06-30"]
+    assert main([*argv, "--out", str(tmp_path / "pandas")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "spark"), "--engine", "spark", "--partitions", "3"]) == 0
+
+    assert (tmp_path / "spark" / "report.json").read_text() == (tmp_path / "pandas" / "report.json").read_text()
+    for name in bad_dataset():
+        q_pandas = pd.read_parquet(tmp_path / "pandas" / "quarantine" / f"{name}.parquet")
+        q_spark = pd.read_parquet(tmp_path / "spark" / "quarantine" / f"{name}.parquet")
+        _numeric_equal(q_pandas[["_source_row", "_reason", "_detail"]], q_spark, ["_source_row"], 0)
+        kept = pd.read_parquet(tmp_path / "spark" / "tables" / f"{name}.parquet")
+        assert len(kept) == len(pd.read_parquet(tmp_path / "pandas" / "tables" / f"{name}.parquet"))
+
+
+def test_spark_snapshot_has_the_same_features_and_labels(spark_ready, small_dataset, tmp_path: Path):
+    data, _, _ = small_dataset
+    argv = ["snapshot", "--data", str(data), "--end-date", END, "--as-of", "2026-01-01", "--as-of", "2026-04-01", "--as-of", "2026-06-01"]
+    assert main([*argv, "--out", str(tmp_path / "pandas.parquet")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "spark.parquet"), "--engine", "spark", "--partitions", "4"]) == 0
+    whole = pd.read_parquet(tmp_path / "pandas.parquet")
+    spark = pd.read_parquet(tmp_path / "spark.parquet")
+    assert whole["churned"].sum() > 50
+    _numeric_equal(whole, spark, ["customer_id", "as_of"], 1e-12)
+
+
+def test_scores_agree_across_engines(spark_ready, trained_default, small_dataset, tmp_path: Path):
+    data, _, _ = small_dataset
+    argv = ["score", "--as-of", "2026-04-01", "--data", str(data), "--end-date", END]
+    runs = {"pandas": [], "partitions": ["--partitions", "3"], "spark": ["--engine", "spark", "--partitions", "4"]}
+    scores = {}
+    for name, extra in runs.items():
+        assert main([*argv, "--out", str(tmp_path / name), *extra]) == 0
+        scores[name] = pd.read_parquet(tmp_path / name / "as_of=2026-04-01" / "scores.parquet")
+    base = scores["pandas"]
+    assert len(base) > 1000 and base["in_action_list"].sum() > 20
+    for name in ("partitions", "spark"):
+        other = scores[name]
+        np.testing.assert_allclose(other["churn_probability"], base["churn_probability"], rtol=0, atol=1e-9)
+        same = [c for c in base.columns if c not in ("churn_probability", "model_run_id")]
+        pd.testing.assert_frame_equal(other[same], base[same], check_dtype=False)
