@@ -53,15 +53,17 @@ def spark_session(buckets: int):
     from pipelines.compat import skip_pyspark_pandas
 
     skip_pyspark_pandas()
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers use this environment, not the system Python
     # pyspark warns on any pandas >= 3; the parts used here (sql, Arrow UDFs, spark_udf) work on 3.1 (stack notes).
     warnings.filterwarnings("ignore", message=PANDAS_3_WARNING, category=FutureWarning)
     from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName("churn")
-    if not SparkConf().contains("spark.master"):
-        builder = builder.master(os.environ.get("CHURN_SPARK_MASTER", "local[2]"))
+    if not SparkConf().contains("spark.master"):  # not under spark-submit or a managed service
+        master = os.environ.get("CHURN_SPARK_MASTER", "local[2]")
+        builder = builder.master(master)
+        if master.startswith("local"):
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # local workers use this environment, not the system Python
     spark = (
         builder.config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.showConsoleProgress", "false")
