@@ -106,14 +106,13 @@ def split_dataset(data: Path, work: Path, buckets: int) -> dict[str, str]:
     return sources
 
 
-def read_bucket(work: Path, bucket: int, columns: dict[str, list[str]] | None = None) -> dict[str, pd.DataFrame]:
+def read_bucket(work: Path, bucket: int) -> dict[str, pd.DataFrame]:
     """The tables of one bucket written by :func:`split_dataset` (or by :func:`validate_partitioned`)."""
     out = {}
     for name in TABLES:  # the contract's order, as the in-memory path reports it
         folder = next((f for f in (Path(work) / name, Path(work) / f"{name}.parquet") if f.is_dir()), None)
         if folder is not None:
-            cols = None if columns is None else columns.get(name)
-            out[name] = pd.read_parquet(folder / f"part-{bucket:05d}.parquet", columns=cols)
+            out[name] = pd.read_parquet(folder / f"part-{bucket:05d}.parquet")
     return out
 
 
@@ -194,7 +193,7 @@ def _workdir(beside: Path):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def whole_base_medians(validated: Path, buckets: int, config: FeatureConfig) -> dict[str, pd.Series]:
+def whole_base_medians(validated: Path, config: FeatureConfig) -> dict[str, pd.Series]:
     """Peer-group revenue medians of every validated customer (a few columns of the customers table)."""
     if not config.peer_groups:
         return {}
@@ -202,10 +201,6 @@ def whole_base_medians(validated: Path, buckets: int, config: FeatureConfig) -> 
     cols = ["monthly_revenue", *[c for c in config.peer_groups if c in schema.names]]
     customers = pd.read_parquet(Path(validated) / "customers.parquet", columns=cols)
     return peer_medians(customers, config)
-
-
-def bucket_tables(validated: Path, bucket: int) -> Tables:
-    return tables_from(read_bucket(validated, bucket))
 
 
 def for_each_bucket(
@@ -226,9 +221,9 @@ def for_each_bucket(
         result = validate_partitioned(data, target, end_date, buckets, progress=progress)
         if result.data_end is None:
             raise ValueError("the dataset holds no dated rows after validation; nothing to build")
-        medians = whole_base_medians(target / "tables", buckets, config)
+        medians = whole_base_medians(target / "tables", config)
         for b in tqdm(range(buckets), desc="features", unit="bucket", disable=not progress):
-            build(bucket_tables(target / "tables", b), result, medians)
+            build(tables_from(read_bucket(target / "tables", b)), result, medians)
     return result
 
 

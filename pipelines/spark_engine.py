@@ -35,7 +35,7 @@ from features.config import FeatureConfig
 
 log = logging.getLogger(__name__)
 
-SOURCE_ROW = "_source_row"
+SOURCE_ROW = "_source_row"  # as pipelines.partitioned.SOURCE_ROW (not imported: see the note above)
 TABLE = "_table"
 BUCKET = "_bucket"
 DEFAULT_BUCKETS = 16
