@@ -32,7 +32,7 @@ from tqdm import tqdm
 from features.build import Tables, build_features, peer_medians, prepare
 from features.config import FeatureConfig
 from pipelines.contract import TABLES, ContractError, TableReport, ValidationResult, _check_columns, validate_dataset
-from pipelines.io import ParquetAppender, dataset_files, tables_from, write_parquet, write_report, write_textual_parquet
+from pipelines.io import ParquetAppender, _atomic, dataset_files, tables_from, write_parquet, write_report, write_textual_parquet
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +262,6 @@ def snapshot_partitioned(
     progress: bool = False,
 ) -> tuple[ValidationResult, dict]:
     """Write the stacked snapshot of every bucket to one parquet file, never holding more than a bucket."""
-    from pipelines.io import _atomic
     from pipelines.snapshot import snapshot
 
     stats = {"rows": 0, "labelled": 0, "positives": 0, "partitions": buckets}
