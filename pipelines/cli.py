@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -94,7 +95,10 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
             from pipelines.partitioned import snapshot_partitioned as run
         result, stats = run(args.data, args.out, args.as_of, args.horizon_days, args.end_date, args.partitions, config, progress=True)
         if args.strict and result.quarantined_rows:
-            args.out.unlink(missing_ok=True)
+            if args.out.is_dir():  # Spark writes a folder of parts, the partitioned engine one file
+                shutil.rmtree(args.out)
+            else:
+                args.out.unlink(missing_ok=True)
             raise Fail(f"--strict: {result.quarantined_rows} row(s) quarantined; run 'churn validate' to see them", EXIT_GATE)
         prevalence = stats["positives"] / stats["labelled"] if stats["labelled"] else float("nan")
         print(f"wrote {args.out}: {stats['rows']:,} rows for {len(set(args.as_of))} as-of date(s) in {stats['partitions']} customer partition(s); "
