@@ -20,12 +20,20 @@ TYPE_NAMES = {
 }
 
 
+def _number(value) -> float:
+    """``value`` as a float; NaN when it is missing or not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return np.nan
+
+
 def describe(feature: str, value, contribution: float) -> str:
     """One reason in plain words; ``contribution`` > 0 means the feature raises risk."""
     up = contribution > 0
     direction = "raises risk" if up else "lowers risk"
     v = value
-    num = pd.to_numeric(pd.Series([v]), errors="coerce").iloc[0]
+    num = _number(v)
     if m := re.fullmatch(r"n_(.+)_(\d+)d", feature):
         kind, days = m.group(1), m.group(2)
         return f"{num:.0f} {TYPE_NAMES.get(kind, kind.replace('_', ' '))} in the last {days} days ({direction})"
@@ -82,10 +90,12 @@ def top_reasons(contributions: pd.DataFrame, values: pd.DataFrame, k: int = 3) -
     names = contributions.columns.to_numpy()
     c = contributions.to_numpy()
     order = np.argsort(-c, axis=1, kind="stable")[:, :k]
+    # One array per feature, read once: indexing the frame cell by cell costs far more than describing.
+    columns = {name: values[name].to_numpy(dtype=object) for name in np.unique(names[order])}
     out = {f"reason_{j + 1}": [] for j in range(k)}
     for i, row in enumerate(order):
         for j, col in enumerate(row):
             value = c[i, col]
             feature = names[col]
-            out[f"reason_{j + 1}"].append(describe(feature, values.iloc[i][feature], value) if value > 0 else None)
+            out[f"reason_{j + 1}"].append(describe(feature, columns[feature][i], value) if value > 0 else None)
     return pd.DataFrame(out, index=contributions.index)

@@ -373,13 +373,19 @@ def _exact_duplicates(frame: pd.DataFrame, customer: np.ndarray, time_col: str) 
     """Every copy after the first of a row equal in all columns.
 
     Equal rows share customer and timestamp, so only rows whose (customer,
-    timestamp) pair repeats are compared column by column.
+    timestamp) pair repeats are compared column by column. The pairs are found
+    by sorting one 64-bit mix of the two (a collision only adds a candidate that
+    the exact comparison rejects), which is several times faster on millions of
+    rows than a hash table over the pairs.
     """
-    key = pd.DataFrame({"c": customer, "t": frame[time_col].to_numpy(dtype="datetime64[us]").astype(np.int64)})
-    # One 64-bit hash per row; a collision only adds a candidate that the exact comparison rejects.
-    maybe = pd.Series(pd.util.hash_pandas_object(key, index=False).to_numpy()).duplicated(keep=False).to_numpy()
+    t = frame[time_col].to_numpy(dtype="datetime64[us]").astype(np.int64).view(np.uint64)
+    with np.errstate(over="ignore"):
+        key = (t * np.uint64(0x9E3779B97F4A7C15)) ^ np.asarray(customer, dtype=np.int64).view(np.uint64)
+    ordered = np.sort(key)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     out = np.zeros(len(frame), dtype=bool)
-    if maybe.any():
+    if repeated.size:
+        maybe = np.isin(key, np.unique(repeated))
         out[np.flatnonzero(maybe)] = frame.loc[maybe].duplicated(keep="first").to_numpy()
     return out
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from features.keys import positions
 from pipelines import contract as c
 from pipelines.contract import ContractError, validate_dataset
 from pipelines.io import read_dataset, write_validation
@@ -168,3 +170,23 @@ def test_csv_round_trip_and_outputs(tmp_path: Path):
     assert (tmp_path / "out" / "report.json").exists() and "accounting holds" in (tmp_path / "out" / "report.txt").read_text()
     kept = pd.read_parquet(tmp_path / "out" / "tables" / "customers.parquet")
     assert sorted(kept["customer_id"]) == ["a", "b", "late"]
+
+
+def test_exact_duplicates_match_a_full_row_comparison():
+    """The sort-based candidate search finds exactly what comparing whole rows finds, first copy kept."""
+    rng = np.random.default_rng(7)
+    n = 5_000
+    frame = pd.DataFrame(
+        {
+            "customer_id": rng.choice(["a", "b", "c", "d"], n),
+            "timestamp": pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 40, n), unit="D"),
+            "type": rng.choice(["login", "complaint"], n),
+            "value": rng.integers(0, 3, n).astype(float),
+        }
+    )
+    frame.loc[10, "timestamp"] = pd.NaT
+    frame.loc[11] = frame.loc[10]  # equal rows with a missing timestamp are duplicates too
+    customer = positions(frame["customer_id"], np.array(["a", "b", "c"]))  # "d" is unknown: -1
+    found = c._exact_duplicates(frame, customer, "timestamp")
+    expected = frame.duplicated(keep="first").to_numpy()
+    assert found.sum() > 100 and (found == expected).all()
