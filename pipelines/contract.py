@@ -210,6 +210,21 @@ class ValidationResult:
             },
         }
 
+    @classmethod
+    def from_dict(cls, report: dict, tables: dict[str, pd.DataFrame] | None = None) -> ValidationResult:
+        """The accounting as :meth:`to_dict` wrote it (``report.json``), around already validated ``tables``."""
+        data_end = report.get("data_end")
+        return cls(
+            tables or {},
+            {},
+            {
+                name: TableReport(t["rows_read"], t["rows_kept"], t["rows_quarantined"], dict(t["by_reason"]))
+                for name, t in report["tables"].items()
+            },
+            None if data_end is None else pd.Timestamp(data_end),
+            pd.Timestamp(report["reference_end"]),
+        )
+
     def to_text(self) -> str:
         lines = [
             "Validation report",
@@ -317,6 +332,26 @@ def validate_dataset(
             by_reason={str(k): int(v) for k, v in counts.items()},
         )
     return ValidationResult(tables, quarantine, report, _data_end(tables), reference_end, unreadable, readable)
+
+
+def check_validated(tables: dict[str, pd.DataFrame], sources: dict[str, str]) -> None:
+    """Tables that ``validate`` wrote must still satisfy the contract's types and checks.
+
+    Reading validated output skips the row-level work (parsing, duplicates,
+    references, quarantine); this is the type check at that boundary, and
+    anything that fails it is an error, not a quarantine.
+    """
+    for name, spec in TABLES.items():
+        if spec.required and name not in tables:
+            raise ContractError(f"validated output has no '{name}' table: expected it among {sorted(sources.values())}")
+    for name, frame in tables.items():
+        try:
+            TABLES[name].model.validate(frame)
+        except (pa.errors.SchemaError, pa.errors.SchemaErrors) as err:
+            raise ContractError(
+                f"{sources[name]}: not a table that 'churn validate' wrote, or changed since: {err}. "
+                "Validate the raw dataset again (churn validate), or pass the raw dataset folder instead"
+            ) from err
 
 
 def _data_end(tables: dict[str, pd.DataFrame]) -> pd.Timestamp | None:

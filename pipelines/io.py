@@ -14,7 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.build import Tables
-from pipelines.contract import TABLES, ContractError, ValidationResult, all_columns
+from pipelines.contract import TABLES, ContractError, ValidationResult, all_columns, check_validated
+
+BUCKETS_FILE = "_buckets.json"  # in each table folder the partitioned engine writes (readers skip "_" files)
 
 
 def dataset_files(folder: Path) -> dict[str, Path]:
@@ -50,6 +52,55 @@ def read_dataset(folder: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]
             raise ContractError(f"{path}: cannot be parsed as {path.suffix[1:]}: {err}") from err
         raw[name], sources[name] = frame, str(path)
     return raw, sources
+
+
+def is_validated_output(folder: Path) -> bool:
+    """Whether ``folder`` is what ``churn validate`` writes (``tables/`` and ``report.json``), not a raw dataset."""
+    folder = Path(folder)
+    return (folder / "report.json").is_file() and (folder / "tables").is_dir()
+
+
+def validated_report(folder: Path, end_date: pd.Timestamp | None) -> dict:
+    """``report.json`` of a validated folder; its end date must be the one this run asks for (when it asks)."""
+    report = json.loads((Path(folder) / "report.json").read_text())
+    validated_end = pd.Timestamp(report["reference_end"])
+    if end_date is not None and pd.Timestamp(end_date) != validated_end:
+        raise ContractError(
+            f"{folder} was validated with end date {validated_end.date()}, but this run asks for {pd.Timestamp(end_date).date()}: "
+            f"run 'churn validate --end-date {pd.Timestamp(end_date).date()}' again, or leave out --end-date to use {validated_end.date()}"
+        )
+    return report
+
+
+def read_validated(folder: Path, end_date: pd.Timestamp | None = None) -> ValidationResult:
+    """The tables and accounting that ``churn validate`` wrote to ``folder``, type-checked against the contract.
+
+    Row-level validation is not repeated: a scheduled job validates once and
+    then snapshots or scores from the validated folder.
+    """
+    report = validated_report(folder, end_date)
+    tables, sources = {}, {}
+    for name, path in dataset_files(Path(folder) / "tables").items():
+        if path.suffix != ".parquet":
+            raise ContractError(f"{path}: validated tables are parquet; this folder was not written by 'churn validate'")
+        tables[name], sources[name] = pd.read_parquet(path), str(path)
+    check_validated(tables, sources)
+    return ValidationResult.from_dict(report, tables)
+
+
+def bucket_layout(tables: Path) -> int | None:
+    """The number of customer buckets when every table under ``tables`` is a folder of one part per bucket,
+    as the partitioned engine writes them (``BUCKETS_FILE`` in each); ``None`` for any other layout."""
+    counts = set()
+    for path in dataset_files(Path(tables)).values():
+        marker = path / BUCKETS_FILE
+        if not marker.is_file():
+            return None
+        n = int(json.loads(marker.read_text())["buckets"])
+        if sorted(p.name for p in path.glob("part-*.parquet")) != [f"part-{b:05d}.parquet" for b in range(n)]:
+            return None
+        counts.add(n)
+    return counts.pop() if len(counts) == 1 else None
 
 
 @contextmanager

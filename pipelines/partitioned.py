@@ -16,6 +16,7 @@ functions inside ``applyInPandas``.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -31,8 +32,21 @@ from tqdm import tqdm
 
 from features.build import Tables, build_features, peer_medians, prepare
 from features.config import FeatureConfig
-from pipelines.contract import TABLES, ContractError, TableReport, ValidationResult, _check_columns, validate_dataset
-from pipelines.io import ParquetAppender, _atomic, dataset_files, tables_from, write_parquet, write_report, write_textual_parquet
+from pipelines.contract import TABLES, ContractError, TableReport, ValidationResult, _check_columns, check_validated, validate_dataset
+from pipelines.io import (
+    BUCKETS_FILE,
+    ParquetAppender,
+    _atomic,
+    bucket_layout,
+    dataset_files,
+    is_validated_output,
+    tables_from,
+    validated_report,
+    write_parquet,
+    write_report,
+    write_text,
+    write_textual_parquet,
+)
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +184,9 @@ def validate_partitioned(
                     write_textual_parquet(frame, work / "quarantine" / f"{name}.parquet" / f"part-{b:05d}.parquet")
             results.append(_accounting_only(r))
         result = combine(results)
+        for name in TABLES:  # snapshot and score read these buckets as they are (see for_each_bucket)
+            if (work / "tables" / f"{name}.parquet").is_dir():
+                write_text(json.dumps({"buckets": buckets, "key": "customer_id"}) + "\n", work / "tables" / f"{name}.parquet" / BUCKETS_FILE)
         for sub in ("tables", "quarantine"):
             if (out / sub).exists():
                 shutil.rmtree(out / sub)
@@ -211,20 +228,41 @@ def for_each_bucket(
     build: Callable[[Tables, ValidationResult, dict[str, pd.Series]], None],
     work_root: Path,
     progress: bool = False,
-) -> ValidationResult:
+) -> tuple[ValidationResult, int]:
     """Validate ``data`` by bucket, then call ``build(bucket tables, whole-data result, medians)`` for each bucket.
 
-    The validated buckets live in a work folder under ``work_root``, removed at the end.
+    The validated buckets live in a work folder under ``work_root``, removed at
+    the end. When ``data`` is the output of ``churn validate --partitions N``,
+    its N buckets are read as they are: no split and no second validation
+    (each bucket is type-checked against the contract). Returns the
+    accounting and the number of buckets used.
     """
+    data = Path(data)
+    if is_validated_output(data) and (found := bucket_layout(data / "tables")):
+        if found != buckets:
+            log.info("%s holds %d customer buckets; using them (not %d)", data, found, buckets)
+        result = ValidationResult.from_dict(validated_report(data, end_date))
+        _build_buckets(data / "tables", found, result, config, build, progress, check=True)
+        return result, found
+    if is_validated_output(data):  # validated as one table: its tables are a clean dataset to split
+        end_date = pd.Timestamp(validated_report(data, end_date)["reference_end"])
+        data = data / "tables"
     with _workdir(Path(work_root)) as work:
         target = work / "validated"
         result = validate_partitioned(data, target, end_date, buckets, progress=progress)
-        if result.data_end is None:
-            raise ValueError("the dataset holds no dated rows after validation; nothing to build")
-        medians = whole_base_medians(target / "tables", config)
-        for b in tqdm(range(buckets), desc="features", unit="bucket", disable=not progress):
-            build(tables_from(read_bucket(target / "tables", b)), result, medians)
-    return result
+        _build_buckets(target / "tables", buckets, result, config, build, progress)
+    return result, buckets
+
+
+def _build_buckets(tables: Path, buckets: int, result: ValidationResult, config: FeatureConfig, build, progress: bool, check: bool = False) -> None:
+    if result.data_end is None:
+        raise ValueError("the dataset holds no dated rows after validation; nothing to build")
+    medians = whole_base_medians(tables, config)
+    for b in tqdm(range(buckets), desc="features", unit="bucket", disable=not progress):
+        frames = read_bucket(tables, b)
+        if check:  # tables validated by an earlier run: type-check them at this boundary
+            check_validated(frames, {name: str(Path(tables) / f"{name}.parquet" / f"part-{b:05d}.parquet") for name in frames})
+        build(tables_from(frames), result, medians)
 
 
 def features_partitioned(
@@ -244,7 +282,7 @@ def features_partitioned(
         for name in ("customers", "feedback", "churn_events", "retention_actions"):
             small.setdefault(name, []).append(getattr(tables, name))
 
-    result = for_each_bucket(data, end_date, buckets, config, build, work_root, progress)
+    result, _ = for_each_bucket(data, end_date, buckets, config, build, work_root, progress)
     features = pd.concat(parts, ignore_index=True)
     tables = tables_from({name: pd.concat(frames, ignore_index=True) for name, frames in small.items()})
     return result, features, tables
@@ -277,7 +315,7 @@ def snapshot_partitioned(
             appender.append(frame)
 
         try:
-            result = for_each_bucket(data, end_date, buckets, config, build, Path(out).parent, progress)
+            result, stats["partitions"] = for_each_bucket(data, end_date, buckets, config, build, Path(out).parent, progress)
         finally:
             appender.close()
     return result, stats

@@ -13,13 +13,18 @@ from features.build import LABEL, Tables, build_features, build_labels, prepare
 from features.config import FeatureConfig
 from features.schema import Snapshot
 from pipelines.contract import ValidationResult, validate_dataset
-from pipelines.io import read_dataset, tables_from
+from pipelines.io import is_validated_output, read_dataset, read_validated, tables_from
 
 log = logging.getLogger(__name__)
 
 
 def load_validated(data: Path, end_date: pd.Timestamp | None = None) -> ValidationResult:
-    """Read a dataset folder and validate it (the same contract for training and scoring)."""
+    """Read a dataset folder and validate it (the same contract for training and scoring).
+
+    A folder that ``churn validate`` wrote is read as it is, type-checked but not validated row by row again.
+    """
+    if is_validated_output(data):
+        return read_validated(data, end_date)
     raw, sources = read_dataset(Path(data))
     result = validate_dataset(raw, sources, end_date=end_date)
     for name, report in result.report.items():
