@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("snapshot", help="build point-in-time features and labels for one or more as-of dates")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"dataset folder (default {DEFAULT_DATA})")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"dataset folder, or a folder churn validate wrote (default {DEFAULT_DATA})")
     p.add_argument("--as-of", type=_date, action="append", required=True, help="as-of date; repeat for several")
     p.add_argument("--horizon-days", type=int, default=90)
     p.add_argument("--label", choices=("events", "inactivity"), default="events", help="label source (default events)")
@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train, evaluate, log to MLflow, register and decide promotion")
     p.add_argument("--config", type=Path, default=Path("pipelines/conf/train.yaml"), help="YAML config (default pipelines/conf/train.yaml)")
-    p.add_argument("--data", type=Path, help="override: dataset folder")
+    p.add_argument("--data", type=Path, help="override: dataset folder, or a folder churn validate wrote")
     p.add_argument("--as-of", type=_date, action="append", help="override: as-of date(s); repeat for several")
     p.add_argument("--horizon-days", type=int, help="override: label horizon")
     p.add_argument("--label", choices=("events", "inactivity"), help="override: label source")
@@ -246,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="score active customers at an as-of date with a registered model; write scores, action list and report")
     p.add_argument("--as-of", type=_date, required=True, help="as-of date (features use data strictly before it)")
     p.add_argument("--config", type=Path, default=Path("pipelines/conf/score.yaml"), help="YAML config (default pipelines/conf/score.yaml)")
-    p.add_argument("--data", type=Path, help="override: dataset folder")
+    p.add_argument("--data", type=Path, help="override: dataset folder, or a folder churn validate wrote")
     p.add_argument("--model", help="override: registered model NAME@ALIAS (default churn-propensity@champion)")
     p.add_argument("--out", type=Path, help="override: output root (scores go to OUT/as_of=DATE/)")
     p.add_argument("--end-date", type=_date, help="override: the dataset's last date")
@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("recover", help="measure saved customers and revenue recovered by past retention actions (treatment vs control)")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"dataset folder (default {DEFAULT_DATA})")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"dataset folder, or a folder churn validate wrote (default {DEFAULT_DATA})")
     p.add_argument("--from", dest="from_", type=_date, required=True, help="first action date")
     p.add_argument("--to", type=_date, required=True, help="last action date")
     p.add_argument("--horizon-days", type=int, default=90, help="churn window after each action (default 90)")

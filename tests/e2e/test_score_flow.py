@@ -50,6 +50,19 @@ def test_scores_are_complete_idempotent_and_spreadsheet_safe(trained_default, de
     assert {"psi_score", "psi_max_feature", "rows_scored", "quarantined_rows_interactions", "score_mean"} <= set(runs[0].data.metrics)
 
 
+def test_scoring_a_validated_folder_gives_the_same_scores(trained_default, default_dataset, tmp_path, capsys):
+    """Validate once (in 3 customer buckets), then score from the validated folder: the same bytes as from the raw extract."""
+    data, _, _ = default_dataset
+    assert _score(data, tmp_path / "raw") == 0
+    assert main(["validate", "--data", str(data), "--out", str(tmp_path / "validated"), "--end-date", "2026-06-30", "--partitions", "3"]) == 0
+    for partitions in ("1", "3"):
+        out = tmp_path / f"from_validated_{partitions}"
+        assert _score(tmp_path / "validated", out, "--partitions", partitions) == 0
+        assert (out / f"as_of={AS_OF}" / "scores.parquet").read_bytes() == (tmp_path / "raw" / f"as_of={AS_OF}" / "scores.parquet").read_bytes()
+    assert main(["score", "--as-of", AS_OF, "--data", str(tmp_path / "validated"), "--out", str(tmp_path / "x"), "--end-date", "2026-05-31"]) == EXIT_INPUT
+    assert "validated with end date 2026-06-30" in capsys.readouterr().err
+
+
 def test_missing_alias_fails_before_writing(trained_default, default_dataset, tmp_path, capsys):
     data, _, _ = default_dataset
     assert _score(data, tmp_path, "--model", "churn-propensity@nobody") == EXIT_INPUT
