@@ -12,10 +12,12 @@ is what keeps monthly snapshots over millions of events fast.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.config import FeatureConfig
 from features.keys import positions
@@ -29,6 +31,20 @@ ID_COLUMNS = ("customer_id", "as_of")
 LABEL = "churned"
 WEIGHT = "sample_weight"  # present when non-churners were sampled for training
 NO_TIME = np.iinfo(np.int64).max
+RECENCY_BLOCK = 1 << 20  # events per block when scanning the whole history
+INTERACTION_COLUMNS = ("customer_id", "timestamp", "channel", "type", "value")  # the interaction columns features read
+
+
+@dataclass(frozen=True)
+class EventBatches:
+    """An event table handed over in batches (say, parquet row groups) so that it is never one frame in memory.
+
+    :func:`prepare` turns each batch into the few arrays the features need
+    (about 28 bytes per event) and drops it.
+    """
+
+    rows: int  # at least the number of rows the batches hold: the arrays are sized once
+    batches: Callable[[], Iterable[pd.DataFrame]]
 
 
 @dataclass(frozen=True)
@@ -36,7 +52,7 @@ class Tables:
     """Validated contract tables; optional ones are empty frames when absent."""
 
     customers: pd.DataFrame
-    interactions: pd.DataFrame
+    interactions: pd.DataFrame | EventBatches
     feedback: pd.DataFrame
     churn_events: pd.DataFrame
     retention_actions: pd.DataFrame
@@ -98,6 +114,41 @@ def _category_codes(values: pd.Series, known: tuple[str, ...]) -> np.ndarray:
     return np.where(codes < 0, len(known), codes).astype(np.int16)
 
 
+def _interaction_events(frame: pd.DataFrame, ids: pd.Index, config: FeatureConfig) -> _Events:
+    return _events(
+        frame,
+        "timestamp",
+        ids,
+        {
+            "type": _category_codes(frame["type"], config.interaction_types),
+            "channel": _category_codes(frame["channel"], config.channels),
+            "value": np.nan_to_num(frame["value"].to_numpy(dtype=float)) if "value" in frame else np.zeros(len(frame)),
+        },
+    )
+
+
+def _streamed_interactions(source: EventBatches, ids: pd.Index, config: FeatureConfig) -> _Events:
+    """The same arrays as :func:`_interaction_events`, filled batch by batch into arrays sized once."""
+    ts = np.empty(source.rows, dtype=np.int64)
+    cust = np.empty(source.rows, dtype=np.int64)
+    extra = {"type": np.empty(source.rows, dtype=np.int16), "channel": np.empty(source.rows, dtype=np.int16), "value": np.empty(source.rows)}
+    n = 0
+    for frame in source.batches():
+        part = _interaction_events(frame, ids, config)
+        k = part.ts.size
+        if n + k > source.rows:
+            raise ValueError(f"the interaction batches hold more than the {source.rows:,} rows announced")
+        ts[n : n + k], cust[n : n + k] = part.ts, part.cust
+        for key, values in part.extra.items():
+            extra[key][n : n + k] = values
+        n += k
+        del frame, part
+        pa.default_memory_pool().release_unused()  # hand the batch's Arrow buffers back before the next one
+    if n == source.rows:
+        return _Events(ts, cust, extra)
+    return _Events(ts[:n].copy(), cust[:n].copy(), {k: v[:n].copy() for k, v in extra.items()})  # rows of other customers left out
+
+
 def peer_medians(customers: pd.DataFrame, config: FeatureConfig) -> dict[str, pd.Series]:
     """Median monthly revenue within each peer group (e.g. each plan), over all the customers given."""
     revenue = customers["monthly_revenue"].astype(float)
@@ -114,16 +165,7 @@ def prepare(tables: Tables, config: FeatureConfig, medians: dict[str, pd.Series]
     customers = tables.customers.reset_index(drop=True)
     ids = pd.Index(customers["customer_id"])
     inter, fb, act, churn = tables.interactions, tables.feedback, tables.retention_actions, tables.churn_events
-    interactions = _events(
-        inter,
-        "timestamp",
-        ids,
-        {
-            "type": _category_codes(inter["type"], config.interaction_types),
-            "channel": _category_codes(inter["channel"], config.channels),
-            "value": np.nan_to_num(inter["value"].to_numpy(dtype=float)) if "value" in inter else np.zeros(len(inter)),
-        },
-    )
+    interactions = _interaction_events(inter, ids, config) if isinstance(inter, pd.DataFrame) else _streamed_interactions(inter, ids, config)
     callback = fb["callback_requested"].fillna(False).to_numpy(dtype=bool) if "callback_requested" in fb else np.zeros(len(fb), bool)
     feedback = _events(
         fb,
@@ -214,6 +256,11 @@ def _days_since_last(code: np.ndarray, ts: np.ndarray, n: int, t: int) -> np.nda
     """Days from each row's latest event to ``t``; NaN for rows with none."""
     latest = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
     np.maximum.at(latest, code, ts)
+    return _days_since(latest, t)
+
+
+def _days_since(latest: np.ndarray, t: int) -> np.ndarray:
+    """Days from each row's latest event time to ``t``; NaN where there is none (the int64 minimum)."""
     out = (t - latest) / US_PER_DAY
     out[latest == np.iinfo(np.int64).min] = np.nan
     return out
@@ -263,16 +310,22 @@ def _interaction_features(p: Prepared, pos: np.ndarray, n: int, t: int) -> dict:
     for j, name in enumerate(channel_names):
         out[f"share_{name}_{mid}d"] = by_channel[:, j] / total
 
-    # Recency looks at the whole history, not just the windows.
-    window, code, keep = _slice(ev, pos, t)
-    ts = ev.ts[window][keep]
-    code = code[keep]
-    types = ev.extra["type"][window][keep]
-    out["days_since_last_interaction"] = _days_since_last(code, ts, n, t)
-    for name in ("support_ticket", "complaint"):
-        j = type_names.index(name) if name in type_names else -1
-        m = types == j
-        out[f"days_since_last_{name}"] = _days_since_last(code[m], ts[m], n, t)
+    # Recency looks at the whole history, not just the windows: the latest event (of all, and of two types)
+    # per row, taken a block of events at a time so that no copy of the whole history is ever made.
+    recency = {"interaction": None, **{name: type_names.index(name) for name in ("support_ticket", "complaint") if name in type_names}}
+    latest = {name: np.full(n, np.iinfo(np.int64).min, dtype=np.int64) for name in recency}
+    for start in range(0, ev.ts.size, RECENCY_BLOCK):
+        block = slice(start, start + RECENCY_BLOCK)
+        ts = ev.ts[block]
+        rows = np.flatnonzero(ts < t)
+        code = pos[ev.cust[block][rows]]
+        rows, code = rows[code >= 0], code[code >= 0]
+        types = ev.extra["type"][block][rows]
+        for name, j in recency.items():
+            m = slice(None) if j is None else types == j
+            np.maximum.at(latest[name], code[m], ts[rows[m]])
+    for name in ("interaction", "support_ticket", "complaint"):
+        out[f"days_since_last_{name}"] = _days_since(latest[name], t) if name in latest else np.full(n, np.nan)
     return out
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from features.build import INTERACTION_COLUMNS
 from features.config import FeatureConfig
 
 BENCH_DIR = Path("data/bench")
@@ -33,28 +34,19 @@ END = "2026-06-30"
 AS_OF = "2026-04-01"
 SCORE_AS_OF = "2026-07-01"
 SCORE_MODEL = "bench-churn@challenger"
-INTERACTION_COLUMNS = ["customer_id", "timestamp", "channel", "type", "value"]
 
 
 # --- the two feature engines measured against each other ------------------------------------
-def feature_tables(data: str):
-    """The columns the feature stage needs, read from the parquet files (validation excluded)."""
-    from features.build import Tables
-
-    return Tables(
-        customers=pd.read_parquet(Path(data) / "customers.parquet"),
-        interactions=pd.read_parquet(Path(data) / "interactions.parquet", columns=INTERACTION_COLUMNS),
-        feedback=pd.read_parquet(Path(data) / "feedback.parquet", columns=["customer_id", "timestamp", "survey", "score", "callback_requested"]),
-        churn_events=pd.read_parquet(Path(data) / "churn_events.parquet"),
-        retention_actions=pd.read_parquet(Path(data) / "retention_actions.parquet", columns=["customer_id", "action_date", "group"]),
-    )
-
-
 def feature_stage(data: str, as_of: str) -> int:
-    """Our feature stage for one as-of date, from the parquet files (validation excluded)."""
-    from features.build import build_features, prepare
+    """Our feature stage for one as-of date, from the parquet files (validation excluded).
 
-    return len(build_features(prepare(feature_tables(data), FeatureConfig()), pd.Timestamp(as_of)))
+    The same reader and feature code as scoring from a validated folder: the
+    interactions are streamed into the feature arrays, never one frame.
+    """
+    from features.build import build_features, prepare
+    from pipelines.io import dataset_files, feature_tables
+
+    return len(build_features(prepare(feature_tables(dataset_files(Path(data))), FeatureConfig()), pd.Timestamp(as_of)))
 
 
 def duckdb_sql(data: str, as_of: str, config: FeatureConfig) -> str:
@@ -122,10 +114,11 @@ def plain_predict_stage(data: str, as_of: str, plain_model: str) -> int:
     import pickle
 
     from features.build import build_features, prepare
+    from pipelines.io import dataset_files, feature_tables
 
     with open(plain_model, "rb") as handle:
         pre, booster, spec, config = pickle.load(handle)
-    features = build_features(prepare(feature_tables(data), config), pd.Timestamp(as_of))
+    features = build_features(prepare(feature_tables(dataset_files(Path(data))), config), pd.Timestamp(as_of))
     return len(booster.predict(pre.transform(spec.frame(features))))
 
 
@@ -144,6 +137,8 @@ def _child(name: str, code: str, env: dict | None = None) -> dict:
         """
         import json, resource, sys, time
         t = time.perf_counter()
+        from pipelines.compat import skip_pyspark_pandas
+        skip_pyspark_pandas()  # as the churn command does
         {code}
         u = resource.getrusage(resource.RUSAGE_SELF)
         print("BENCH" + json.dumps({{"wall_s": time.perf_counter() - t, "cpu_s": u.ru_utime + u.ru_stime, "peak_rss_mb": u.ru_maxrss / 1024}}), file=sys.stderr)

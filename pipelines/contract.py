@@ -341,17 +341,26 @@ def check_validated(tables: dict[str, pd.DataFrame], sources: dict[str, str]) ->
     references, quarantine); this is the type check at that boundary, and
     anything that fails it is an error, not a quarantine.
     """
+    require_tables(tables, sources)
+    for name, frame in tables.items():
+        check_table(name, frame, sources[name])
+
+
+def require_tables(tables, sources: dict[str, str]) -> None:
     for name, spec in TABLES.items():
         if spec.required and name not in tables:
             raise ContractError(f"validated output has no '{name}' table: expected it among {sorted(sources.values())}")
-    for name, frame in tables.items():
-        try:
-            TABLES[name].model.validate(frame)
-        except (pa.errors.SchemaError, pa.errors.SchemaErrors) as err:
-            raise ContractError(
-                f"{sources[name]}: not a table that 'churn validate' wrote, or changed since: {err}. "
-                "Validate the raw dataset again (churn validate), or pass the raw dataset folder instead"
-            ) from err
+
+
+def check_table(name: str, frame: pd.DataFrame, source: str) -> None:
+    """One validated table (or one batch of it) against the contract; see :func:`check_validated`."""
+    try:
+        TABLES[name].model.validate(frame)
+    except (pa.errors.SchemaError, pa.errors.SchemaErrors) as err:
+        raise ContractError(
+            f"{source}: not a table that 'churn validate' wrote, or changed since: {err}. "
+            "Validate the raw dataset again (churn validate), or pass the raw dataset folder instead"
+        ) from err
 
 
 def _data_end(tables: dict[str, pd.DataFrame]) -> pd.Timestamp | None:

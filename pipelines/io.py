@@ -6,17 +6,20 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.build import Tables
-from pipelines.contract import TABLES, ContractError, ValidationResult, all_columns, check_validated
+from features.build import INTERACTION_COLUMNS, EventBatches, Tables
+from pipelines.contract import TABLES, ContractError, ValidationResult, all_columns, check_table, check_validated, require_tables
 
 BUCKETS_FILE = "_buckets.json"  # in each table folder the partitioned engine writes (readers skip "_" files)
+BATCH_ROWS = 500_000
 
 
 def dataset_files(folder: Path) -> dict[str, Path]:
@@ -86,6 +89,54 @@ def read_validated(folder: Path, end_date: pd.Timestamp | None = None) -> Valida
         tables[name], sources[name] = pd.read_parquet(path), str(path)
     check_validated(tables, sources)
     return ValidationResult.from_dict(report, tables)
+
+
+def parquet_parts(path: Path) -> list[Path]:
+    """The parquet files of a table: the file itself, or the parts of a folder in name order (as pandas and Spark read it)."""
+    path = Path(path)
+    if not path.is_dir():
+        return [path]
+    return [p for p in sorted(path.glob("*.parquet")) if not p.name.startswith(("_", "."))]
+
+
+def feature_tables(files: dict[str, Path], check: bool = False) -> Tables:
+    """The feature stage's input from parquet tables (a file or a folder of parts each).
+
+    Interactions stay on disk and are streamed in batches of the columns the
+    features use (:class:`features.build.EventBatches`); the other tables,
+    one row per customer, survey answer or action, are read as frames.
+    ``check`` type-checks every table, and every batch of interactions,
+    against the contract: for tables an earlier ``churn validate`` wrote.
+    """
+    sources = {name: str(path) for name, path in files.items()}
+    for name, path in files.items():
+        if Path(path).suffix != ".parquet":
+            raise ContractError(f"{path}: the feature stage reads parquet tables; validate the dataset first (churn validate)")
+    if check:
+        require_tables(files, sources)
+    frames = {}
+    for name, path in files.items():
+        if name != "interactions":
+            frames[name] = pd.read_parquet(path)
+            if check:
+                check_table(name, frames[name], sources[name])
+    tables = tables_from(frames)
+    if "interactions" not in files:
+        return tables
+    parts = parquet_parts(files["interactions"])
+    present = pq.read_schema(parts[0]).names if parts else []
+    columns = [c for c in INTERACTION_COLUMNS if c in present]
+
+    def batches() -> Iterator[pd.DataFrame]:
+        for part in parts:
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=BATCH_ROWS, columns=columns):
+                frame = batch.to_pandas()
+                if check:
+                    check_table("interactions", frame, str(part))
+                yield frame
+
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+    return replace(tables, interactions=EventBatches(rows, batches))
 
 
 def bucket_layout(tables: Path) -> int | None:

@@ -32,14 +32,16 @@ from tqdm import tqdm
 
 from features.build import Tables, build_features, peer_medians, prepare
 from features.config import FeatureConfig
-from pipelines.contract import TABLES, ContractError, TableReport, ValidationResult, _check_columns, check_validated, validate_dataset
+from pipelines.contract import TABLES, ContractError, TableReport, ValidationResult, _check_columns, validate_dataset
 from pipelines.io import (
     BUCKETS_FILE,
     ParquetAppender,
     _atomic,
     bucket_layout,
     dataset_files,
+    feature_tables,
     is_validated_output,
+    parquet_parts,
     tables_from,
     validated_report,
     write_parquet,
@@ -63,8 +65,7 @@ def bucket_of(ids: pd.Series, buckets: int) -> np.ndarray:
 def _chunks(path: Path) -> Iterator[pd.DataFrame]:
     """A table file in chunks of rows, read as :func:`pipelines.io.read_dataset` reads it whole."""
     if path.suffix == ".parquet":
-        files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
-        for f in files:
+        for f in parquet_parts(path):
             for batch in pq.ParquetFile(f).iter_batches(batch_size=CHUNK_ROWS):
                 yield batch.to_pandas()
     else:
@@ -258,11 +259,10 @@ def _build_buckets(tables: Path, buckets: int, result: ValidationResult, config:
     if result.data_end is None:
         raise ValueError("the dataset holds no dated rows after validation; nothing to build")
     medians = whole_base_medians(tables, config)
+    folders = {name: Path(tables) / f"{name}.parquet" for name in TABLES if (Path(tables) / f"{name}.parquet").is_dir()}
     for b in tqdm(range(buckets), desc="features", unit="bucket", disable=not progress):
-        frames = read_bucket(tables, b)
-        if check:  # tables validated by an earlier run: type-check them at this boundary
-            check_validated(frames, {name: str(Path(tables) / f"{name}.parquet" / f"part-{b:05d}.parquet") for name in frames})
-        build(tables_from(frames), result, medians)
+        # check: tables validated by an earlier run are type-checked at this boundary
+        build(feature_tables({name: folder / f"part-{b:05d}.parquet" for name, folder in folders.items()}, check), result, medians)
 
 
 def features_partitioned(

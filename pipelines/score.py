@@ -20,7 +20,8 @@ from models import value as val
 from models.drift import drift_table
 from models.reasons import top_reasons
 from pipelines.config import ScoreConfig
-from pipelines.io import tables_from
+from pipelines.contract import ValidationResult
+from pipelines.io import dataset_files, feature_tables, is_validated_output, tables_from, validated_report
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +228,11 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
         from pipelines.partitioned import features_partitioned
 
         result, features, tables = features_partitioned(Path(config.data), as_of, end_date, config.partitions, feature_config, Path(config.out))
+    elif is_validated_output(Path(config.data)):
+        # Validated earlier: the accounting from its report, interactions streamed into the feature arrays.
+        result = ValidationResult.from_dict(validated_report(Path(config.data), end_date))
+        tables = feature_tables(dataset_files(Path(config.data) / "tables"), check=True)
+        features = build_features(prepare(tables, feature_config), as_of)
     else:
         result = load_validated(Path(config.data), end_date)
         tables = tables_from(result)

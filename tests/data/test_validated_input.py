@@ -65,3 +65,17 @@ def test_validated_table_changed_afterwards_fails_the_contract_check(from_raw, t
     customers.to_parquet(path, index=False)
     with pytest.raises(ContractError, match=r"customers\.parquet: not a table that 'churn validate' wrote"):
         load_validated(tmp_path / "v", SYNTH_END)
+
+
+def test_streamed_interactions_are_type_checked_batch_by_batch(from_raw, tmp_path: Path):
+    from features.build import build_features, prepare
+    from pipelines.io import dataset_files, feature_tables
+
+    write_validation(from_raw[0], tmp_path / "v")
+    path = tmp_path / "v" / "tables" / "interactions.parquet"
+    interactions = pd.read_parquet(path)
+    interactions.loc[len(interactions) - 1, "channel"] = None
+    interactions.to_parquet(path, index=False)
+    tables = feature_tables(dataset_files(tmp_path / "v" / "tables"), check=True)
+    with pytest.raises(ContractError, match=r"interactions\.parquet: not a table that 'churn validate' wrote"):
+        build_features(prepare(tables, FeatureConfig()), DATES[0])

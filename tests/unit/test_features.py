@@ -126,3 +126,46 @@ def test_inactivity_labels(tables):
     labels = build_labels(p, f, 30, pd.Timestamp("2025-12-31")).set_axis(f["customer_id"])
     assert labels["a"] == 0  # interacts at T
     assert labels["b"] == 1  # silent in [T, T+30)
+
+
+def test_streamed_interactions_and_blocked_recency_give_the_same_features(small_dataset, tmp_path, monkeypatch):
+    """Interactions read in small parquet batches (never one frame), recency scanned in small blocks: same features."""
+    import features.build as fb
+    import pipelines.io as io
+    from pipelines.contract import validate_dataset
+
+    data, _, _ = small_dataset
+    raw, sources = io.read_dataset(data)
+    result = validate_dataset(raw, sources, end_date=pd.Timestamp("2026-06-30"))
+    io.write_validation(result, tmp_path / "v")
+    config = FeatureConfig()
+    dates = [pd.Timestamp("2026-01-01"), pd.Timestamp("2026-06-01")]
+    expected = [build_features(prepare(io.tables_from(result), config), d) for d in dates]
+
+    monkeypatch.setattr(io, "BATCH_ROWS", 997)
+    monkeypatch.setattr(fb, "RECENCY_BLOCK", 1013)
+    tables = io.feature_tables(io.dataset_files(tmp_path / "v" / "tables"), check=True)
+    assert isinstance(tables.interactions, fb.EventBatches) and tables.interactions.rows == len(result.tables["interactions"])
+    prepared = prepare(tables, config)
+    for d, want in zip(dates, expected, strict=True):
+        pd.testing.assert_frame_equal(build_features(prepared, d), want)
+
+
+def test_event_batches_holding_more_rows_than_announced_fail_clearly(tables):
+    from features.build import EventBatches, Tables
+
+    source = EventBatches(rows=2, batches=lambda: iter([tables.interactions, tables.interactions]))
+    with pytest.raises(ValueError, match="more than the 2 rows announced"):
+        prepare(Tables(tables.customers, source, tables.feedback, tables.churn_events, tables.retention_actions), FeatureConfig())
+
+
+def test_event_batches_of_other_customers_are_left_out(tables):
+    """Rows of customers outside the table are dropped; the arrays shrink to the rows kept."""
+    from features.build import EventBatches, Tables
+
+    frame = tables.interactions
+    source = EventBatches(rows=len(frame) + 5, batches=lambda: iter([frame.iloc[:3], frame.iloc[3:]]))
+    streamed = prepare(Tables(tables.customers, source, tables.feedback, tables.churn_events, tables.retention_actions), FeatureConfig())
+    whole = prepare(tables, FeatureConfig())
+    assert np.array_equal(streamed.interactions.ts, whole.interactions.ts) and np.array_equal(streamed.interactions.cust, whole.interactions.cust)
+    pd.testing.assert_frame_equal(build_features(streamed, T), build_features(whole, T))
