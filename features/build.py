@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from features.config import FeatureConfig
-from features.keys import positions
+from features.keys import KeyLookup, positions
 
 US_PER_DAY = 86_400_000_000
 SURVEYS = ("NPS", "CSAT", "CES")
@@ -99,8 +99,8 @@ def _micros(values: pd.Series) -> np.ndarray:
     return values.to_numpy(dtype="datetime64[us]").astype(np.int64)
 
 
-def _events(frame: pd.DataFrame, time_col: str, ids: pd.Index, extra: dict[str, np.ndarray]) -> _Events:
-    cust = positions(frame["customer_id"], ids)
+def _events(frame: pd.DataFrame, time_col: str, ids: pd.Index | KeyLookup, extra: dict[str, np.ndarray]) -> _Events:
+    cust = ids(frame["customer_id"]) if isinstance(ids, KeyLookup) else positions(frame["customer_id"], ids)
     ts = _micros(frame[time_col]) if len(frame) else np.zeros(0, dtype=np.int64)
     keep = cust >= 0
     if keep.all():
@@ -114,7 +114,7 @@ def _category_codes(values: pd.Series, known: tuple[str, ...]) -> np.ndarray:
     return np.where(codes < 0, len(known), codes).astype(np.int16)
 
 
-def _interaction_events(frame: pd.DataFrame, ids: pd.Index, config: FeatureConfig) -> _Events:
+def _interaction_events(frame: pd.DataFrame, ids: pd.Index | KeyLookup, config: FeatureConfig) -> _Events:
     return _events(
         frame,
         "timestamp",
@@ -133,8 +133,9 @@ def _streamed_interactions(source: EventBatches, ids: pd.Index, config: FeatureC
     cust = np.empty(source.rows, dtype=np.int64)
     extra = {"type": np.empty(source.rows, dtype=np.int16), "channel": np.empty(source.rows, dtype=np.int16), "value": np.empty(source.rows)}
     n = 0
+    lookup = KeyLookup(ids)
     for frame in source.batches():
-        part = _interaction_events(frame, ids, config)
+        part = _interaction_events(frame, lookup, config)
         k = part.ts.size
         if n + k > source.rows:
             raise ValueError(f"the interaction batches hold more than the {source.rows:,} rows announced")

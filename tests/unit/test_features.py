@@ -169,3 +169,13 @@ def test_event_batches_of_other_customers_are_left_out(tables):
     whole = prepare(tables, FeatureConfig())
     assert np.array_equal(streamed.interactions.ts, whole.interactions.ts) and np.array_equal(streamed.interactions.cust, whole.interactions.cust)
     pd.testing.assert_frame_equal(build_features(streamed, T), build_features(whole, T))
+
+
+@pytest.mark.parametrize("universe", [["a", "b", "c"], ["a", "b", "a"], []])
+def test_key_lookup_agrees_with_positions(universe):
+    """The hashed-once lookup used for streamed batches gives what positions() gives, missing and unknown keys included."""
+    from features.keys import KeyLookup, positions
+
+    lookup = KeyLookup(universe)
+    for values in (pd.Series(["b", None, "zz", "a", "b", "c"], dtype="str"), pd.Series([], dtype="str"), pd.Series(["a"] * 4)):
+        assert np.array_equal(lookup(values), positions(values, universe))
