@@ -7,7 +7,10 @@ a new frame out.
 The tables are first *prepared* once (customer ids to integer positions and
 types and channels to small integer codes, hashed in Arrow); each as-of date is
 then a few boolean masks over int64 timestamps and ``np.bincount`` calls, which
-is what keeps monthly snapshots over millions of events fast.
+is what keeps monthly snapshots over millions of events fast. Interactions may
+arrive as :class:`EventBatches` (parquet batches, see
+``pipelines.io.feature_tables``): each batch becomes its rows of those arrays
+and is dropped, so the event table is never one frame in memory.
 """
 
 from __future__ import annotations

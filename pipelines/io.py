@@ -127,12 +127,15 @@ def feature_tables(files: dict[str, Path], check: bool = False) -> Tables:
     present = pq.read_schema(parts[0]).names if parts else []
     columns = [c for c in INTERACTION_COLUMNS if c in present]
 
+    # Text columns arrive dictionary-encoded (categoricals): ids and codes are then looked up once per distinct value.
+    text = [c for c in ("customer_id", "channel", "type") if c in columns]
+
     def batches() -> Iterator[pd.DataFrame]:
         for part in parts:
-            for batch in pq.ParquetFile(part).iter_batches(batch_size=BATCH_ROWS, columns=columns):
+            for batch in pq.ParquetFile(part, read_dictionary=text).iter_batches(batch_size=BATCH_ROWS, columns=columns):
                 frame = batch.to_pandas()
-                if check:
-                    check_table("interactions", frame, str(part))
+                if check:  # the contract types text as str
+                    check_table("interactions", frame.astype(dict.fromkeys(text, "str")), str(part))
                 yield frame
 
     rows = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)

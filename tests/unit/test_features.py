@@ -177,5 +177,10 @@ def test_key_lookup_agrees_with_positions(universe):
     from features.keys import KeyLookup, positions
 
     lookup = KeyLookup(universe)
-    for values in (pd.Series(["b", None, "zz", "a", "b", "c"], dtype="str"), pd.Series([], dtype="str"), pd.Series(["a"] * 4)):
+    text = pd.Series(["b", None, "zz", "a", "b", "c"], dtype="str")
+    expected = positions(text, universe)
+    for values in (text, text.astype("category"), pd.Series([], dtype="str"), pd.Series(["a"] * 4)):
         assert np.array_equal(lookup(values), positions(values, universe))
+    # Dictionary-encoded batches (categoricals) give the same positions as plain text.
+    assert np.array_equal(positions(text.astype("category"), universe), expected)
+    assert np.array_equal(lookup(text.astype("category")), expected)
