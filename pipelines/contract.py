@@ -10,6 +10,7 @@ reason and never stop the run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Optional
 
 import numpy as np
@@ -353,14 +354,30 @@ def require_tables(tables, sources: dict[str, str]) -> None:
 
 
 def check_table(name: str, frame: pd.DataFrame, source: str) -> None:
-    """One validated table (or one batch of it) against the contract; see :func:`check_validated`."""
+    """One validated table (or one batch of it) against the contract; see :func:`check_validated`.
+
+    Text columns may arrive dictionary-encoded (categoricals of text, as
+    ``pipelines.io.feature_tables`` reads them): their categories must be text,
+    and every other check of the contract runs on them as it is.
+    """
+    encoded = tuple(c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype))
+    for col in encoded:
+        if not pd.api.types.is_string_dtype(frame[col].cat.categories):
+            raise ContractError(f"{source}: column '{col}' holds {frame[col].cat.categories.dtype} values; the contract expects text")
     try:
-        TABLES[name].model.validate(frame)
+        _schema_for(name, encoded).validate(frame)
     except (pa.errors.SchemaError, pa.errors.SchemaErrors) as err:
         raise ContractError(
             f"{source}: not a table that 'churn validate' wrote, or changed since: {err}. "
             "Validate the raw dataset again (churn validate), or pass the raw dataset folder instead"
         ) from err
+
+
+@lru_cache(maxsize=None)
+def _schema_for(name: str, encoded: tuple[str, ...]) -> pa.DataFrameSchema:
+    """The table's contract, with the dtype of dictionary-encoded text columns checked apart (by :func:`check_table`)."""
+    schema = TABLES[name].model.to_schema()
+    return schema.update_columns({c: {"dtype": None} for c in encoded if c in schema.columns}) if encoded else schema
 
 
 def _data_end(tables: dict[str, pd.DataFrame]) -> pd.Timestamp | None:

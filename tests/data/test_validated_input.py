@@ -79,3 +79,17 @@ def test_streamed_interactions_are_type_checked_batch_by_batch(from_raw, tmp_pat
     tables = feature_tables(dataset_files(tmp_path / "v" / "tables"), check=True)
     with pytest.raises(ContractError, match=r"interactions\.parquet: not a table that 'churn validate' wrote"):
         build_features(prepare(tables, FeatureConfig()), DATES[0])
+
+
+def test_dictionary_encoded_text_columns_must_hold_text(from_raw, tmp_path: Path):
+    from features.build import build_features, prepare
+    from pipelines.io import dataset_files, feature_tables
+
+    write_validation(from_raw[0], tmp_path / "v")
+    path = tmp_path / "v" / "tables" / "interactions.parquet"
+    interactions = pd.read_parquet(path)
+    interactions["type"] = 7  # numbers where the contract has text
+    interactions.to_parquet(path, index=False)
+    tables = feature_tables(dataset_files(tmp_path / "v" / "tables"), check=True)
+    with pytest.raises(ContractError, match=r"interactions\.parquet: not a table that 'churn validate' wrote.*'type'.*got int64"):
+        build_features(prepare(tables, FeatureConfig()), DATES[0])
