@@ -25,10 +25,15 @@ class ChurnModel(mlflow.pyfunc.PythonModel):
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.estimator.predict_proba(self.spec.frame(frame))[:, 1]
 
+    @property
+    def pipeline(self):
+        """The fitted (uncalibrated) preprocessing + LightGBM pipeline inside the calibration wrapper."""
+        fitted = self.estimator.calibrated_classifiers_[0].estimator  # FrozenEstimator around the pipeline
+        return getattr(fitted, "estimator", fitted)
+
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Per-row TreeSHAP contributions (log-odds, before calibration) of each feature, for reason codes."""
-        fitted = self.estimator.calibrated_classifiers_[0].estimator  # FrozenEstimator around the pipeline
-        pipeline = getattr(fitted, "estimator", fitted)
+        pipeline = self.pipeline
         Xt = pipeline.named_steps["pre"].transform(self.spec.frame(frame))
         contrib = pipeline.named_steps["lgbm"].booster_.predict(Xt, pred_contrib=True)
         return pd.DataFrame(contrib[:, :-1], columns=list(Xt.columns), index=frame.index)

@@ -99,8 +99,7 @@ def export_plain_model(model_uri: str, path: str) -> None:
     from pipelines.score import load_model
 
     model = load_model(model_uri).model
-    fitted = model.estimator.calibrated_classifiers_[0].estimator
-    pipeline = getattr(fitted, "estimator", fitted)
+    pipeline = model.pipeline
     with open(path, "wb") as handle:
         pickle.dump((pipeline.named_steps["pre"], pipeline.named_steps["lgbm"].booster_, model.spec, model.feature_config), handle)
 

@@ -215,7 +215,7 @@ def whole_base_medians(validated: Path, config: FeatureConfig) -> dict[str, pd.S
     """Peer-group revenue medians of every validated customer (a few columns of the customers table)."""
     if not config.peer_groups:
         return {}
-    schema = pq.read_schema(next((Path(validated) / "customers.parquet").glob("*.parquet")))
+    schema = pq.read_schema(parquet_parts(Path(validated) / "customers.parquet")[0])
     cols = ["monthly_revenue", *[c for c in config.peer_groups if c in schema.names]]
     customers = pd.read_parquet(Path(validated) / "customers.parquet", columns=cols)
     return peer_medians(customers, config)
