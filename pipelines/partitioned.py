@@ -239,15 +239,17 @@ def for_each_bucket(
     accounting and the number of buckets used.
     """
     data = Path(data)
-    if is_validated_output(data) and (found := bucket_layout(data / "tables")):
-        if found != buckets:
-            log.info("%s holds %d customer buckets; using them (not %d)", data, found, buckets)
-        result = ValidationResult.from_dict(validated_report(data, end_date))
-        _build_buckets(data / "tables", found, result, config, build, progress, check=True)
-        return result, found
-    if is_validated_output(data):  # validated as one table: its tables are a clean dataset to split
-        end_date = pd.Timestamp(validated_report(data, end_date)["reference_end"])
-        data = data / "tables"
+    if is_validated_output(data):
+        report = validated_report(data, end_date)
+        found = bucket_layout(data / "tables")
+        if found:
+            if found != buckets:
+                log.info("%s holds %d customer buckets; using them (not %d)", data, found, buckets)
+            result = ValidationResult.from_dict(report)
+            _build_buckets(data / "tables", found, result, config, build, progress, check=True)
+            return result, found
+        # Validated as one table: its tables are a clean dataset to split.
+        end_date, data = pd.Timestamp(report["reference_end"]), data / "tables"
     with _workdir(Path(work_root)) as work:
         target = work / "validated"
         result = validate_partitioned(data, target, end_date, buckets, progress=progress)
