@@ -30,6 +30,7 @@ SURVEYS = ("NPS", "CSAT", "CES")
 # Scores at or below these are "bad" answers (NPS detractor, CSAT 1-2, CES 1-3).
 BAD_SCORE = {"NPS": 6, "CSAT": 2, "CES": 3}
 CONTRACT_CUSTOMER_COLUMNS = ("customer_id", "signup_date", "monthly_revenue")
+CONTRACT_TEXT_ATTRIBUTES = ("location_id",)  # optional contract columns that are categories
 ID_COLUMNS = ("customer_id", "as_of")
 LABEL = "churned"
 WEIGHT = "sample_weight"  # present when non-churners were sampled for training
@@ -198,15 +199,40 @@ def prepare(tables: Tables, config: FeatureConfig, medians: dict[str, pd.Series]
 
 
 def attribute_columns(customers: pd.DataFrame, config: FeatureConfig) -> list[str]:
-    """Customer columns that become features as they are (numeric) or as categories (text)."""
+    """Customer columns that become features: those ``config.attribute_types`` names, else every extra column."""
     skip = set(CONTRACT_CUSTOMER_COLUMNS) | set(config.exclude_columns)
+    if config.attribute_types is not None:
+        contract_text = [c for c in CONTRACT_TEXT_ATTRIBUTES if c in customers and c not in skip]
+        return contract_text + [c for c, _ in config.attribute_types if c not in skip and c not in contract_text]
     return [c for c in customers.columns if c not in skip and not c.startswith("_")]
+
+
+def _attribute_features(customers: pd.DataFrame, config: FeatureConfig, t: int) -> dict[str, object]:
+    """Attributes as model inputs: numbers and booleans as floats, dates as days before T (NaN if not before T), text as text."""
+    types = dict(config.attribute_types or ())
+    out: dict[str, object] = {}
+    for col in attribute_columns(customers, config):
+        if col not in customers:
+            raise ValueError(f"customers has no column '{col}', which the feature configuration (the model) expects")
+        values = customers[col]
+        kind = types.get(col)
+        if kind == "date" or (kind is None and pd.api.types.is_datetime64_any_dtype(values)):
+            days = (t - values.to_numpy(dtype="datetime64[us]").astype(np.int64)) / US_PER_DAY
+            # A date on or after T had not happened at T (and NaT reads as the int64 minimum).
+            out[f"days_since_{col}"] = np.where(values.notna().to_numpy() & (days > 0), days, np.nan)
+        elif kind in ("number", "boolean") or (
+            kind is None and (pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values))
+        ):
+            out[col] = values.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        else:
+            out[col] = values.astype("str").array  # str dtype, also when there are no rows
+    return out
 
 
 def _active(p: Prepared, t: int) -> np.ndarray:
     """Positions of customers signed up before ``t`` and not churned before it."""
     active = (p.signup < t) & (p.first_churn >= t)
-    if p.config.label_source == "inactivity":
+    if p.config.label_source == "inactivity" and p.config.inactivity_active_days is not None:
         window = p.interactions.before(t, t - p.config.inactivity_active_days * US_PER_DAY)
         seen = np.zeros(len(active), dtype=bool)
         seen[p.interactions.cust[window]] = True
@@ -240,12 +266,8 @@ def build_features(tables: Tables | Prepared, as_of: pd.Timestamp, config: Featu
     for col in config.peer_groups:
         if col in p.customers and col not in config.exclude_columns:
             frame[f"revenue_vs_{col}_median"] = p.peer_revenue[col][rows]
-    for col in attribute_columns(customers, config):
-        values = customers[col]
-        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-            frame[col] = values.astype(float).to_numpy()
-        else:
-            frame[col] = values.astype("str").array  # str dtype, also when there are no rows
+    for col, values in _attribute_features(customers, config, t).items():
+        frame[col] = values
     return frame
 
 

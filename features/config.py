@@ -20,8 +20,16 @@ class FeatureConfig:
         exclude_columns: customer attribute columns that must not be features.
         label_source: ``events`` (churn_events) or ``inactivity`` (no
             interaction in the horizon).
-        inactivity_active_days: with ``inactivity`` labels, a customer counts
-            as active at T only with an interaction in this many days before T.
+        inactivity_active_days: with ``inactivity`` labels, a customer is in
+            the population at T only with an interaction in this many days
+            before T; ``None``: every customer who signed up before T (the
+            population of published transaction-log benchmarks).
+        attribute_types: the customer attribute columns that become features
+            and the type of each (``number``, ``boolean``, ``date``,
+            ``category``; see ``pipelines.attributes``), as validation decided
+            them. The model carries these, so scoring builds exactly the
+            features it was trained on. ``None`` (tests and frames built by
+            hand): every extra column, typed by its dtype.
         peer_groups: text attributes (e.g. ``plan``) within which revenue is
             compared: ``revenue_vs_<col>_median`` is the log of a customer's
             monthly revenue over the median of customers with the same value.
@@ -39,8 +47,9 @@ class FeatureConfig:
     channels: tuple[str, ...] = ("web", "app", "phone", "email", "chat", "store", "social")
     exclude_columns: tuple[str, ...] = ()
     label_source: Literal["events", "inactivity"] = "events"
-    inactivity_active_days: int = 180
+    inactivity_active_days: int | None = 180
     peer_groups: tuple[str, ...] = ("plan",)
+    attribute_types: tuple[tuple[str, str], ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.windows_days) < 2 or list(self.windows_days) != sorted(set(self.windows_days)):

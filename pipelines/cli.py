@@ -66,14 +66,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.engine == "spark":
         from pipelines.spark_engine import validate_spark
 
-        result = validate_spark(args.data, args.out, args.end_date, args.partitions)
+        result = validate_spark(args.data, args.out, args.end_date, args.partitions, attribute_types=dict(args.attribute or []))
     elif args.partitions > 1:
         from pipelines.partitioned import validate_partitioned
 
-        result = validate_partitioned(args.data, args.out, args.end_date, args.partitions, progress=True)
+        result = validate_partitioned(args.data, args.out, args.end_date, args.partitions, progress=True, attribute_types=dict(args.attribute or []))
     else:
         raw, sources = read_dataset(args.data)
-        result = validate_dataset(raw, sources, end_date=args.end_date)
+        result = validate_dataset(raw, sources, end_date=args.end_date, attribute_types=dict(args.attribute or []))
         write_validation(result, args.out)
     print(result.to_text())
     print(f"wrote validated tables, quarantine and report to {args.out}")
@@ -87,8 +87,15 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     from pipelines.io import write_parquet
     from pipelines.snapshot import load_validated, snapshot_from_result
 
-    config = FeatureConfig(label_source=args.label)
+    config = FeatureConfig(
+        label_source=args.label,
+        inactivity_active_days=args.active_within_days,
+        attribute_types=None,  # as validation decides them (with --attribute)
+    )
     if args.engine == "spark" or args.partitions > 1:
+        if args.attribute:
+            raise Fail("--attribute is read by the in-memory engine; with partitions or Spark, validate with --attribute first "
+                       "(churn validate), then snapshot from the validated folder")
         if args.engine == "spark":
             from pipelines.spark_engine import snapshot_spark as run
         else:
@@ -104,7 +111,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}: {stats['rows']:,} rows for {len(set(args.as_of))} as-of date(s) in {stats['partitions']} customer partition(s); "
               f"{stats['labelled']:,} labelled, prevalence {prevalence:.3%}")
         return EXIT_OK
-    result = load_validated(args.data, args.end_date)
+    result = load_validated(args.data, args.end_date, dict(args.attribute or []))
     if args.strict and result.quarantined_rows:
         raise Fail(f"--strict: {result.quarantined_rows} row(s) quarantined; run 'churn validate' to see them", EXIT_GATE)
     table = snapshot_from_result(result, args.as_of, args.horizon_days, config, progress=True)
@@ -125,6 +132,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     overrides = {
         "data": str(args.data) if args.data else None,
+        "end_date": args.end_date.date().isoformat() if args.end_date else None,
         "horizon_days": args.horizon_days,
         "label": args.label,
         "mlflow.experiment": args.experiment,
@@ -191,6 +199,27 @@ def _positive(text: str) -> int:
     return value
 
 
+def _attribute_type(text: str) -> tuple[str, str]:
+    from pipelines.attributes import ATTRIBUTE_TYPES
+
+    column, sep, kind = text.partition("=")
+    if not sep or not column or kind not in ATTRIBUTE_TYPES:
+        raise argparse.ArgumentTypeError(f"expected COLUMN=TYPE with TYPE one of {', '.join(ATTRIBUTE_TYPES)}, got {text!r}")
+    return column, kind
+
+
+def _attribute_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--attribute", type=_attribute_type, action="append", metavar="COLUMN=TYPE",
+                   help="type of a customer attribute column instead of the inferred one (number, boolean, date, category, "
+                   "identifier, exclude); repeat for several")
+
+
+def _days_or_none(text: str) -> int | None:
+    if text.lower() in ("none", "null", "all"):
+        return None
+    return _positive(text)
+
+
 def _scale_options(p: argparse.ArgumentParser, default_partitions: int | None = 1) -> None:
     p.add_argument("--partitions", type=_positive, default=default_partitions,
                    help="customer buckets processed one at a time, for data larger than memory (default 1: all at once; "
@@ -220,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("data/validated"), help="output folder (default data/validated)")
     p.add_argument("--end-date", type=_date, help="the dataset's last date (extract date); later timestamps are impossible (default: today)")
     p.add_argument("--strict", action="store_true", help="exit 1 if any row is quarantined (after writing the report)")
+    _attribute_options(p)
     _scale_options(p)
     p.set_defaults(func=cmd_validate)
 
@@ -228,8 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=_date, action="append", required=True, help="as-of date; repeat for several")
     p.add_argument("--horizon-days", type=int, default=90)
     p.add_argument("--label", choices=("events", "inactivity"), default="events", help="label source (default events)")
-    p.add_argument("--end-date", type=_date, help="the dataset's last date (default: today)")
+    p.add_argument("--active-within-days", type=_days_or_none, default=180, metavar="N|none",
+                   help="with --label inactivity: customers with an interaction in the N days before T (default 180); "
+                   "none: every customer signed up before T")
+    p.add_argument("--end-date", type=_date, help="the extract date: outcomes are observed up to it "
+                   "(default: the latest row seen)")
     p.add_argument("--strict", action="store_true", help="fail if any row is quarantined")
+    _attribute_options(p)
     p.add_argument("--out", type=Path, required=True, help="output parquet file")
     _scale_options(p)
     p.set_defaults(func=cmd_snapshot)
@@ -238,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=Path("pipelines/conf/train.yaml"), help="YAML config (default pipelines/conf/train.yaml)")
     p.add_argument("--data", type=Path, help="override: dataset folder, or a folder churn validate wrote")
     p.add_argument("--as-of", type=_date, action="append", help="override: as-of date(s); repeat for several")
+    p.add_argument("--end-date", type=_date, help="override: the extract date; outcomes are observed up to it")
     p.add_argument("--horizon-days", type=int, help="override: label horizon")
     p.add_argument("--label", choices=("events", "inactivity"), help="override: label source")
     p.add_argument("--experiment", help="override: MLflow experiment name")
@@ -259,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_", type=_date, required=True, help="first action date")
     p.add_argument("--to", type=_date, required=True, help="last action date")
     p.add_argument("--horizon-days", type=int, default=90, help="churn window after each action (default 90)")
-    p.add_argument("--end-date", type=_date, help="the dataset's last date (default: today)")
+    p.add_argument("--end-date", type=_date, help="the extract date: outcomes are observed up to it (default: the latest row seen)")
     p.add_argument("--model", default="churn-propensity@champion", help="model whose risk tiers split the result (default churn-propensity@champion)")
     p.add_argument("--no-tiers", action="store_true", help="skip the risk-tier breakdown")
     p.add_argument("--out", type=Path, default=Path("data/recovery"), help="output root (default data/recovery)")

@@ -10,6 +10,8 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 import pandas as pd
 import yaml
 
+from features.config import FeatureConfig
+
 
 class ConfigError(ValueError):
     """The config file says something the pipeline cannot use; names the key."""
@@ -34,6 +36,25 @@ class AsOfConfig:
 class FeaturesSection:
     windows_days: tuple[int, ...] = (30, 90, 180)
     exclude_columns: tuple[str, ...] = ()
+    attribute_types: dict[str, str] = field(default_factory=dict)  # customer column -> number|boolean|date|category|identifier|exclude
+
+    def __post_init__(self) -> None:
+        from pipelines.attributes import ATTRIBUTE_TYPES
+
+        wrong = {c: t for c, t in self.attribute_types.items() if t not in ATTRIBUTE_TYPES}
+        if wrong:
+            raise ConfigError(f"features.attribute_types: {wrong}: each type must be one of {list(ATTRIBUTE_TYPES)}")
+
+
+@dataclass(frozen=True)
+class PopulationConfig:
+    """Who is scored and labelled at T with an ``inactivity`` label (``events`` labels: everyone signed up and not churned)."""
+
+    active_within_days: int | None = 180  # an interaction in the N days before T; null = every customer who signed up before T
+
+    def __post_init__(self) -> None:
+        if self.active_within_days is not None and self.active_within_days < 1:
+            raise ConfigError(f"population.active_within_days: expected at least 1 or null, got {self.active_within_days}")
 
 
 @dataclass(frozen=True)
@@ -79,6 +100,7 @@ class TrainConfig:
     as_of: AsOfConfig = field(default_factory=AsOfConfig)
     horizon_days: int = 90
     label: Literal["events", "inactivity"] = "events"
+    population: PopulationConfig = field(default_factory=PopulationConfig)
     features: FeaturesSection = field(default_factory=FeaturesSection)
     split: SplitConfig = field(default_factory=SplitConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -90,6 +112,22 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def feature_config(self, attribute_types: dict[str, str]) -> FeatureConfig:
+        """The feature stage's settings: the one place where the training config becomes them.
+
+        ``attribute_types`` are the customer attribute types validation decided
+        (with this config's ``features.attribute_types`` applied).
+        """
+        from pipelines.attributes import usable_features
+
+        return FeatureConfig(
+            windows_days=self.features.windows_days,
+            exclude_columns=self.features.exclude_columns,
+            label_source=self.label,
+            inactivity_active_days=self.population.active_within_days,
+            attribute_types=tuple(usable_features(attribute_types, self.features.exclude_columns).items()),
+        )
 
 
 @dataclass(frozen=True)
@@ -124,6 +162,7 @@ class ScoreConfig:
     experiment: str = "churn-scoring"
     partitions: int = 1  # customer buckets processed one at a time (1 = whole dataset in memory)
     engine: str = "pandas"  # "pandas" on this machine, or "spark" (needs the spark extra)
+    population: PopulationConfig | None = None  # None: the population the model was trained on
     value: ValueConfig = field(default_factory=ValueConfig)
     risk_tiers: TierConfig = field(default_factory=TierConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
@@ -173,6 +212,8 @@ def _value(hint: Any, value: Any, where: str) -> Any:
         if type(None) in get_args(hint):
             return None
         raise ConfigError(f"{where}: a value is required")
+    if len(args) == 1 and get_origin(hint) is not None and dataclasses.is_dataclass(args[0]):
+        return _build(args[0], value, where)
     if len(args) == 1 and get_origin(hint) is not None and get_origin(args[0]) is Literal:
         return _value(args[0], value, where)
     if hint is bool:

@@ -19,6 +19,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from features.keys import positions
+from pipelines.attributes import attribute_columns, type_attributes
 
 SCORE_RANGE = {"NPS": (0, 10), "CSAT": (1, 5), "CES": (1, 7)}
 GROUPS = ("treatment", "control")
@@ -190,6 +191,21 @@ class ValidationResult:
     # here, and the (table, column) pairs that had a readable value. A partitioned run decides on the whole.
     unreadable: dict[tuple[str, str], str] = field(default_factory=dict)
     readable: set[tuple[str, str]] = field(default_factory=set)
+    # Whether ``reference_end`` is an end date the user gave (the extract date) rather than today's date.
+    end_given: bool = False
+    # Type of each extra column of ``customers`` (see pipelines.attributes), decided once here.
+    attribute_types: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def observation_end(self) -> pd.Timestamp | None:
+        """The last day outcomes are observed: the extract date when one was given, else the latest row seen.
+
+        A customer with no churn event by the extract date has not churned, so
+        a label window that closes by then is fully observed even when the
+        latest churn event is earlier. Without an end date, the latest dated
+        row stands in (today would call every recent window observed).
+        """
+        return self.reference_end if self.end_given else self.data_end
 
     @property
     def quarantined_rows(self) -> int:
@@ -199,6 +215,9 @@ class ValidationResult:
         return {
             "data_end": None if self.data_end is None else self.data_end.isoformat(),
             "reference_end": self.reference_end.isoformat(),
+            "end_date_given": self.end_given,
+            "observation_end": None if self.observation_end is None else self.observation_end.isoformat(),
+            "attribute_types": dict(self.attribute_types),
             "tables": {
                 name: {
                     "rows_read": r.rows_read,
@@ -224,6 +243,8 @@ class ValidationResult:
             },
             None if data_end is None else pd.Timestamp(data_end),
             pd.Timestamp(report["reference_end"]),
+            end_given=bool(report.get("end_date_given", False)),
+            attribute_types=dict(report.get("attribute_types", {})),
         )
 
     def to_text(self) -> str:
@@ -231,12 +252,19 @@ class ValidationResult:
             "Validation report",
             f"  data ends {self.data_end.date() if self.data_end is not None else 'n/a'}; "
             f"timestamps later than {self.reference_end.date()} + 1 day are impossible",
+            f"  outcomes observed up to {self.observation_end.date() if self.observation_end is not None else 'n/a'} "
+            f"({'the end date given' if self.end_given else 'no end date given: the latest row seen'})",
             f"  {'table':<18}{'read':>12}{'kept':>12}{'quarantined':>13}",
         ]
         for name, r in self.report.items():
             lines.append(f"  {name:<18}{r.rows_read:>12,}{r.rows_kept:>12,}{r.rows_quarantined:>13,}")
             for reason, count in sorted(r.by_reason.items()):
                 lines.append(f"  {'':<18}  - {reason}: {count:,}")
+        if self.attribute_types:
+            by_type: dict[str, list[str]] = {}
+            for col, kind in self.attribute_types.items():
+                by_type.setdefault(kind, []).append(col)
+            lines.append("  customer attributes: " + "; ".join(f"{kind} {', '.join(cols)}" for kind, cols in by_type.items()))
         ok = all(r.balanced() for r in self.report.values())
         lines.append(f"  accounting {'holds' if ok else 'DOES NOT HOLD'}: read = kept + quarantined for every table")
         return "\n".join(lines)
@@ -250,6 +278,7 @@ def validate_dataset(
     today: pd.Timestamp | None = None,
     source_rows: dict[str, np.ndarray] | None = None,
     defer_unreadable: bool = False,
+    attribute_types: dict[str, str] | None = None,
 ) -> ValidationResult:
     """Check raw tables against the contract.
 
@@ -264,6 +293,11 @@ def validate_dataset(
             reports these as ``_source_row``.
         defer_unreadable: record, rather than raise, a column none of whose
             values can be read: in one partition that is not yet an error.
+        attribute_types: types of extra ``customers`` columns that are not
+            inferred from their values (from the config, from the model being
+            scored, or decided once for all partitions); see
+            :mod:`pipelines.attributes`. A given value that does not read as
+            its column's type is quarantined as unparseable.
     """
     sources = sources or {name: name for name in raw}
     today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
@@ -291,6 +325,11 @@ def validate_dataset(
         readable.update((name, col) for col in good)
         typed[name] = coerced
         reasons[name] = _Reasons(len(frame))
+        if name == "customers":
+            typed_attributes = type_attributes(frame, attribute_columns(frame, tuple(all_columns(spec.model))), attribute_types)
+            for col in typed_attributes.types:
+                coerced[col] = typed_attributes.frame[col]
+            unparseable = {**unparseable, **typed_attributes.unparseable}
         for col, mask in unparseable.items():
             reasons[name].add(mask, UNPARSEABLE, col)
         _schema_reasons(coerced, spec, reasons[name], unparseable)
@@ -332,7 +371,9 @@ def validate_dataset(
             rows_quarantined=int(bad.sum()),
             by_reason={str(k): int(v) for k, v in counts.items()},
         )
-    return ValidationResult(tables, quarantine, report, _data_end(tables), reference_end, unreadable, readable)
+    return ValidationResult(
+        tables, quarantine, report, _data_end(tables), reference_end, unreadable, readable, end_date is not None, typed_attributes.types
+    )
 
 
 def check_validated(tables: dict[str, pd.DataFrame], sources: dict[str, str]) -> None:

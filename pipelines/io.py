@@ -63,9 +63,18 @@ def is_validated_output(folder: Path) -> bool:
     return (folder / "report.json").is_file() and (folder / "tables").is_dir()
 
 
-def validated_report(folder: Path, end_date: pd.Timestamp | None) -> dict:
-    """``report.json`` of a validated folder; its end date must be the one this run asks for (when it asks)."""
+def validated_report(folder: Path, end_date: pd.Timestamp | None, attribute_types: dict[str, str] | None = None) -> dict:
+    """``report.json`` of a validated folder; its end date and customer attribute types must be the ones this run
+    asks for (when it asks)."""
     report = json.loads((Path(folder) / "report.json").read_text())
+    found = report.get("attribute_types", {})
+    differ = {col: (found.get(col, "absent"), kind) for col, kind in (attribute_types or {}).items() if found.get(col) != kind}
+    if differ:
+        detail = "; ".join(f"'{col}' is {was} there, {kind} here" for col, (was, kind) in differ.items())
+        raise ContractError(
+            f"{folder} was validated with other customer attribute types than this run needs ({detail}): "
+            "validate the raw dataset again with these types (churn validate --attribute COLUMN=TYPE), or pass the raw dataset folder"
+        )
     validated_end = pd.Timestamp(report["reference_end"])
     if end_date is not None and pd.Timestamp(end_date) != validated_end:
         raise ContractError(
@@ -75,13 +84,13 @@ def validated_report(folder: Path, end_date: pd.Timestamp | None) -> dict:
     return report
 
 
-def read_validated(folder: Path, end_date: pd.Timestamp | None = None) -> ValidationResult:
+def read_validated(folder: Path, end_date: pd.Timestamp | None = None, attribute_types: dict[str, str] | None = None) -> ValidationResult:
     """The tables and accounting that ``churn validate`` wrote to ``folder``, type-checked against the contract.
 
     Row-level validation is not repeated: a scheduled job validates once and
     then snapshots or scores from the validated folder.
     """
-    report = validated_report(folder, end_date)
+    report = validated_report(folder, end_date, attribute_types)
     tables, sources = {}, {}
     for name, path in dataset_files(Path(folder) / "tables").items():
         if path.suffix != ".parquet":

@@ -32,7 +32,8 @@ from tqdm import tqdm
 
 from features.build import Tables, build_features, peer_medians, prepare
 from features.config import FeatureConfig
-from pipelines.contract import TABLES, ContractError, TableReport, ValidationResult, _check_columns, validate_dataset
+from pipelines.attributes import decide_types, with_attribute_types
+from pipelines.contract import TABLES, ContractError, TableReport, ValidationResult, _check_columns, all_columns, validate_dataset
 from pipelines.io import (
     BUCKETS_FILE,
     ParquetAppender,
@@ -132,12 +133,27 @@ def read_bucket(work: Path, bucket: int) -> dict[str, pd.DataFrame]:
 
 
 def validate_bucket(
-    raw: dict[str, pd.DataFrame], sources: dict[str, str], end_date: pd.Timestamp | None, today: pd.Timestamp | None = None
+    raw: dict[str, pd.DataFrame],
+    sources: dict[str, str],
+    end_date: pd.Timestamp | None,
+    today: pd.Timestamp | None = None,
+    attribute_types: dict[str, str] | None = None,
 ) -> ValidationResult:
-    """Validate one bucket; ``_source_row`` (from the split) becomes the quarantine's row numbers."""
+    """Validate one bucket; ``_source_row`` (from the split) becomes the quarantine's row numbers.
+
+    ``attribute_types`` must type every customer attribute (see :func:`whole_attribute_types`), so that every
+    bucket types a column the same way.
+    """
     rows = {name: frame[SOURCE_ROW].to_numpy() for name, frame in raw.items()}
     frames = {name: frame.drop(columns=SOURCE_ROW) for name, frame in raw.items()}
-    return validate_dataset(frames, sources, end_date=end_date, today=today, source_rows=rows, defer_unreadable=True)
+    return validate_dataset(
+        frames, sources, end_date=end_date, today=today, source_rows=rows, defer_unreadable=True, attribute_types=attribute_types
+    )
+
+
+def whole_attribute_types(customers: pd.DataFrame, forced: dict[str, str] | None) -> dict[str, str]:
+    """Customer attribute types decided on the whole customers table (one row per customer), before any bucket."""
+    return decide_types(customers.drop(columns=[SOURCE_ROW], errors="ignore"), tuple(all_columns(TABLES["customers"].model)), forced)
 
 
 def combine(results: list[ValidationResult]) -> ValidationResult:
@@ -156,12 +172,20 @@ def combine(results: list[ValidationResult]) -> ValidationResult:
             for reason, n in t.by_reason.items():
                 acc.by_reason[reason] = acc.by_reason.get(reason, 0) + n
     ends = [r.data_end for r in results if r.data_end is not None]
-    reference_end = results[0].reference_end
-    return ValidationResult({}, {}, report, max(ends) if ends else None, reference_end)
+    first = results[0]
+    return ValidationResult(
+        {}, {}, report, max(ends) if ends else None, first.reference_end, end_given=first.end_given, attribute_types=first.attribute_types
+    )
 
 
 def validate_partitioned(
-    data: Path, out: Path, end_date: pd.Timestamp | None, buckets: int, today: pd.Timestamp | None = None, progress: bool = False
+    data: Path,
+    out: Path,
+    end_date: pd.Timestamp | None,
+    buckets: int,
+    today: pd.Timestamp | None = None,
+    progress: bool = False,
+    attribute_types: dict[str, str] | None = None,
 ) -> ValidationResult:
     """Validate ``data`` bucket by bucket into ``OUT/tables/NAME.parquet/`` and ``OUT/quarantine/NAME.parquet/``.
 
@@ -174,9 +198,10 @@ def validate_partitioned(
     out.mkdir(parents=True, exist_ok=True)
     with _workdir(out) as work:
         sources = split_dataset(data, work / "raw", buckets)
+        types = whole_attribute_types(pd.read_parquet(work / "raw" / "customers"), attribute_types)
         results = []
         for b in tqdm(range(buckets), desc="validate", unit="bucket", disable=not progress):
-            r = validate_bucket(read_bucket(work / "raw", b), sources, end_date, today)
+            r = validate_bucket(read_bucket(work / "raw", b), sources, end_date, today, types)
             for name, frame in r.tables.items():
                 write_parquet(frame, work / "tables" / f"{name}.parquet" / f"part-{b:05d}.parquet")
             for name, frame in r.quarantine.items():
@@ -198,7 +223,7 @@ def validate_partitioned(
 
 def _accounting_only(r: ValidationResult) -> ValidationResult:
     """Drop a bucket's frames once written, so that memory holds one bucket at a time."""
-    return ValidationResult({}, {}, r.report, r.data_end, r.reference_end, r.unreadable, r.readable)
+    return ValidationResult({}, {}, r.report, r.data_end, r.reference_end, r.unreadable, r.readable, r.end_given, r.attribute_types)
 
 
 @contextmanager
@@ -239,8 +264,9 @@ def for_each_bucket(
     accounting and the number of buckets used.
     """
     data = Path(data)
+    attribute_types = dict(config.attribute_types or ())  # the model's (scoring) or the config's (snapshot)
     if is_validated_output(data):
-        report = validated_report(data, end_date)
+        report = validated_report(data, end_date, attribute_types)
         found = bucket_layout(data / "tables")
         if found:
             if found != buckets:
@@ -252,14 +278,14 @@ def for_each_bucket(
         end_date, data = pd.Timestamp(report["reference_end"]), data / "tables"
     with _workdir(Path(work_root)) as work:
         target = work / "validated"
-        result = validate_partitioned(data, target, end_date, buckets, progress=progress)
+        result = validate_partitioned(data, target, end_date, buckets, progress=progress, attribute_types=attribute_types)
         _build_buckets(target / "tables", buckets, result, config, build, progress)
     return result, buckets
 
 
 def _build_buckets(tables: Path, buckets: int, result: ValidationResult, config: FeatureConfig, build, progress: bool, check: bool = False) -> None:
-    if result.data_end is None:
-        raise ValueError("the dataset holds no dated rows after validation; nothing to build")
+    if result.observation_end is None:
+        raise ValueError("the dataset holds no dated rows after validation and no end date was given; nothing to build")
     medians = whole_base_medians(tables, config)
     folders = {name: Path(tables) / f"{name}.parquet" for name in TABLES if (Path(tables) / f"{name}.parquet").is_dir()}
     for b in tqdm(range(buckets), desc="features", unit="bucket", disable=not progress):
@@ -279,8 +305,8 @@ def features_partitioned(
     parts: list[pd.DataFrame] = []
     small: dict[str, list[pd.DataFrame]] = {}
 
-    def build(tables: Tables, _result: ValidationResult, medians: dict[str, pd.Series]) -> None:
-        parts.append(build_features(prepare(tables, config, medians), as_of))
+    def build(tables: Tables, result: ValidationResult, medians: dict[str, pd.Series]) -> None:
+        parts.append(build_features(prepare(tables, with_attribute_types(config, result.attribute_types), medians), as_of))
         for name in ("customers", "feedback", "churn_events", "retention_actions"):
             small.setdefault(name, []).append(getattr(tables, name))
 
@@ -309,7 +335,8 @@ def snapshot_partitioned(
         appender = ParquetAppender(Path(tmp))
 
         def build(tables: Tables, result: ValidationResult, medians: dict[str, pd.Series]) -> None:
-            frame = snapshot(tables, as_of_dates, horizon_days, result.data_end, config, sampler=sampler, medians=medians)
+            typed = with_attribute_types(config, result.attribute_types)
+            frame = snapshot(tables, as_of_dates, horizon_days, result.observation_end, typed, sampler=sampler, medians=medians)
             labelled = frame["churned"].notna()
             stats["rows"] += len(frame)
             stats["labelled"] += int(labelled.sum())

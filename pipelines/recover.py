@@ -73,10 +73,10 @@ def run_recover(data: Path, start: pd.Timestamp, end: pd.Timestamp, horizon_days
     from models.registry import use_experiment
     from pipelines.io import write_parquet, write_text
     from pipelines.report import recovery_report
-    from pipelines.snapshot import load_validated
+    from pipelines.snapshot import load_validated, observation_end
 
     result = load_validated(Path(data), end_date)
-    table, notes = recover(tables_from(result), result.data_end, start, end, horizon_days, model_uri)
+    table, notes = recover(tables_from(result), observation_end(result), start, end, horizon_days, model_uri)
     for note in notes:
         log.warning(note)
     folder = Path(out) / f"recover_{start.date()}_{end.date()}"

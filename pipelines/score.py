@@ -6,7 +6,7 @@ import fcntl
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -215,6 +215,9 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     feature_config = loaded.model.feature_config
     if feature_config is None:
         raise ScoringError(f"model {loaded.name} v{loaded.version} does not carry its feature configuration; retrain it")
+    if config.population is not None:
+        feature_config = replace(feature_config, inactivity_active_days=config.population.active_within_days)
+    attribute_types = dict(feature_config.attribute_types or ())  # scoring reads customer attributes as the model was trained
     t_features = time.perf_counter()
     probability = None
     if config.engine == "spark":
@@ -230,11 +233,11 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
         result, features, tables = features_partitioned(Path(config.data), as_of, end_date, config.partitions, feature_config, Path(config.out))
     elif is_validated_output(Path(config.data)):
         # Validated earlier: the accounting from its report, interactions streamed into the feature arrays.
-        result = ValidationResult.from_dict(validated_report(Path(config.data), end_date))
+        result = ValidationResult.from_dict(validated_report(Path(config.data), end_date, attribute_types))
         tables = feature_tables(dataset_files(Path(config.data) / "tables"), check=True)
         features = build_features(prepare(tables, feature_config), as_of)
     else:
-        result = load_validated(Path(config.data), end_date)
+        result = load_validated(Path(config.data), end_date, attribute_types)
         tables = tables_from(result)
         t_features = time.perf_counter()  # validation is timed apart on this path
         features = build_features(prepare(tables, feature_config), as_of)

@@ -12,21 +12,24 @@ from tqdm import tqdm
 from features.build import LABEL, Tables, build_features, build_labels, prepare
 from features.config import FeatureConfig
 from features.schema import Snapshot
+from pipelines.attributes import with_attribute_types
 from pipelines.contract import ValidationResult, validate_dataset
 from pipelines.io import is_validated_output, read_dataset, read_validated, tables_from
 
 log = logging.getLogger(__name__)
 
 
-def load_validated(data: Path, end_date: pd.Timestamp | None = None) -> ValidationResult:
+def load_validated(data: Path, end_date: pd.Timestamp | None = None, attribute_types: dict[str, str] | None = None) -> ValidationResult:
     """Read a dataset folder and validate it (the same contract for training and scoring).
 
-    A folder that ``churn validate`` wrote is read as it is, type-checked but not validated row by row again.
+    A folder that ``churn validate`` wrote is read as it is, type-checked but
+    not validated row by row again. ``attribute_types`` fix the types of
+    customer attribute columns (from the config, or the model being scored).
     """
     if is_validated_output(data):
-        return read_validated(data, end_date)
+        return read_validated(data, end_date, attribute_types)
     raw, sources = read_dataset(Path(data))
-    result = validate_dataset(raw, sources, end_date=end_date)
+    result = validate_dataset(raw, sources, end_date=end_date, attribute_types=attribute_types)
     for name, report in result.report.items():
         if report.rows_quarantined:
             log.warning("%s: %d of %d rows quarantined %s", name, report.rows_quarantined, report.rows_read, report.by_reason)
@@ -63,12 +66,22 @@ def snapshot(
         parts.append(frame)
         unlabelled = int(frame[LABEL].isna().sum())
         if unlabelled:
-            log.info("as-of %s: label window [%s, +%dd) not fully observed (data ends %s): %d rows unlabelled",
+            log.info("as-of %s: label window [%s, +%dd) not fully observed (observed up to %s): %d rows unlabelled",
                      as_of.date(), as_of.date(), horizon_days, data_end.date(), unlabelled)
     return Snapshot.validate(pd.concat(parts, ignore_index=True))
 
 
 def snapshot_from_result(result: ValidationResult, as_of_dates, horizon_days: int, config: FeatureConfig, progress: bool = False, sampler=None) -> pd.DataFrame:
-    if result.data_end is None:
-        raise ValueError("the dataset holds no dated rows after validation; nothing to snapshot")
-    return snapshot(tables_from(result), as_of_dates, horizon_days, result.data_end, config, progress, sampler)
+    end = observation_end(result)
+    return snapshot(tables_from(result), as_of_dates, horizon_days, end, with_attribute_types(config, result.attribute_types), progress, sampler)
+
+
+def observation_end(result: ValidationResult) -> pd.Timestamp:
+    """The last day labels are observed (see :attr:`ValidationResult.observation_end`); says in the log which rule chose it."""
+    end = result.observation_end
+    if end is None:
+        raise ValueError("the dataset holds no dated rows after validation and no end date was given; nothing to snapshot")
+    if not result.end_given:
+        log.info("no end date given: outcomes are taken as observed up to the latest row seen, %s "
+                 "(give --end-date, the extract date, when the extract was taken later)", end.date())
+    return end

@@ -29,6 +29,7 @@ from functools import reduce
 import pandas as pd
 
 from features.config import FeatureConfig
+from pipelines.attributes import with_attribute_types
 
 # Spark workers import this module to run the bucket functions: it must not import pandera
 # (through pipelines.contract) before skip_pyspark_pandas() has run there, so those imports are local.
@@ -170,13 +171,20 @@ def _split(table, columns: dict[str, list[str]]) -> dict[str, pd.DataFrame]:
     return out
 
 
-def _validate(table, columns, sources, end_date, today):
+def _validate(table, columns, sources, end_date, today, attribute_types):
     from pipelines.compat import skip_pyspark_pandas
 
     skip_pyspark_pandas()
     from pipelines.partitioned import validate_bucket
 
-    return validate_bucket(_split(table, columns), sources, end_date, today)
+    return validate_bucket(_split(table, columns), sources, end_date, today, attribute_types)
+
+
+def _attribute_types(frames, forced: dict[str, str] | None) -> dict[str, str]:
+    """Customer attribute types decided on the driver from the whole customers table, so that every bucket agrees."""
+    from pipelines.partitioned import whole_attribute_types
+
+    return whole_attribute_types(frames["customers"].drop(SOURCE_ROW).toPandas(), forced)
 
 
 def _meta_rows(result, peer_groups: tuple[str, ...], with_quarantine: bool):
@@ -215,7 +223,7 @@ def _meta_rows(result, peer_groups: tuple[str, ...], with_quarantine: bool):
     return pa.table(rows, schema=schema)
 
 
-def _meta(spark, union, columns, sources, end_date, today, peer_groups, with_quarantine: bool):
+def _meta(spark, union, columns, sources, end_date, today, peer_groups, with_quarantine: bool, attribute_types: dict[str, str]):
     """Run validation in every bucket; return the meta rows (cached) and the combined result, medians and data end."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -224,7 +232,7 @@ def _meta(spark, union, columns, sources, end_date, today, peer_groups, with_qua
     from pipelines.partitioned import combine
 
     def run(table):
-        return _meta_rows(_validate(table, columns, sources, end_date, today), peer_groups, with_quarantine)
+        return _meta_rows(_validate(table, columns, sources, end_date, today, attribute_types), peer_groups, with_quarantine)
 
     meta = union.groupBy(BUCKET).applyInArrow(run, META_SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
     small = meta.filter(~F.col("kind").isin("peer", "quarantine")).toPandas()
@@ -241,7 +249,9 @@ def _meta(spark, union, columns, sources, end_date, today, peer_groups, with_qua
     ends = small.loc[small["kind"] == "end", "text"]
     unreadable = {(r.tbl, r.col): r.text for r in small[small["kind"] == "unreadable"].itertuples()}
     readable = {(r.tbl, r.col) for r in small[small["kind"] == "readable"].itertuples()}
-    part = ValidationResult({}, {}, report, pd.Timestamp(max(ends)) if len(ends) else None, reference_end, unreadable, readable)
+    part = ValidationResult(
+        {}, {}, report, pd.Timestamp(max(ends)) if len(ends) else None, reference_end, unreadable, readable, end_date is not None, attribute_types
+    )
     result = combine([part])
     medians = {
         col: group.set_index("text")["median"]
@@ -251,7 +261,7 @@ def _meta(spark, union, columns, sources, end_date, today, peer_groups, with_qua
 
 
 # --- stages ---------------------------------------------------------------------------------
-def validate_spark(data, out, end_date: pd.Timestamp | None, partitions: int, today: pd.Timestamp | None = None):
+def validate_spark(data, out, end_date: pd.Timestamp | None, partitions: int, today: pd.Timestamp | None = None, attribute_types=None):
     """``churn validate --engine spark``: kept rows and quarantine (original values, reasons) as Spark parquet folders."""
     from pyspark.sql import functions as F
 
@@ -261,7 +271,8 @@ def validate_spark(data, out, end_date: pd.Timestamp | None, partitions: int, to
     frames, sources = read_tables(spark, str(data))
     columns = _columns(frames)
     union = _bucketed(frames, buckets)
-    meta, result, _ = _meta(spark, union, columns, sources, end_date, today, (), with_quarantine=True)
+    types = _attribute_types(frames, attribute_types)
+    meta, result, _ = _meta(spark, union, columns, sources, end_date, today, (), with_quarantine=True, attribute_types=types)
     bad = meta.filter(F.col("kind") == "quarantine").select(
         F.col("tbl").alias(TABLE), F.col("row").alias(SOURCE_ROW), F.col("text").alias("_reason"), F.col("col").alias("_detail")
     )
@@ -291,7 +302,7 @@ def _empty_tables(frames: dict) -> dict[str, pd.DataFrame]:
 
 
 def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, build, today=None):
-    """Validate by bucket for the whole-data figures, then run ``build(tables, data_end, medians)`` in every bucket."""
+    """Validate by bucket for the whole-data figures, then run ``build(tables, data_end, medians, config with attribute types)`` in every bucket."""
     import pyarrow as pa
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
@@ -303,22 +314,24 @@ def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, bu
     frames, sources = read_tables(spark, str(data))
     columns = _columns(frames)
     union = _bucketed(frames, buckets)
-    meta, result, medians = _meta(spark, union, columns, sources, end_date, today, config.peer_groups, with_quarantine=False)
+    types = _attribute_types(frames, dict(config.attribute_types or ()))
+    meta, result, medians = _meta(spark, union, columns, sources, end_date, today, config.peer_groups, with_quarantine=False, attribute_types=types)
+    config = with_attribute_types(config, types)
     meta.unpersist()
-    if result.data_end is None:
-        raise ValueError("the dataset holds no dated rows after validation; nothing to build")
-    data_end = result.data_end
+    if result.observation_end is None:
+        raise ValueError("the dataset holds no dated rows after validation and no end date was given; nothing to build")
+    data_end = result.observation_end  # labels are observed up to the extract date (see ValidationResult.observation_end)
 
     # The output's schema: the same build on a bucket with no rows.
-    empty = validate_dataset(_empty_tables(frames), sources, end_date=end_date, today=today)
-    spark_schema = from_arrow_schema(pa.Schema.from_pandas(build(tables_of(empty), data_end, medians), preserve_index=False))
+    empty = validate_dataset(_empty_tables(frames), sources, end_date=end_date, today=today, attribute_types=types)
+    spark_schema = from_arrow_schema(pa.Schema.from_pandas(build(tables_of(empty), data_end, medians, config), preserve_index=False))
     arrow_schema = to_arrow_schema(spark_schema)  # Spark's own Arrow types (string, not large_string)
 
     def run(table):  # in a worker: everything it needs is imported after _validate's skip_pyspark_pandas()
-        validated = _validate(table, columns, sources, end_date, today)
+        validated = _validate(table, columns, sources, end_date, today, types)
         from pipelines.io import tables_from
 
-        frame = build(tables_from(validated), data_end, medians)
+        frame = build(tables_from(validated), data_end, medians, config)
         return pa.Table.from_pandas(frame, schema=arrow_schema, preserve_index=False)
 
     return union.groupBy(BUCKET).applyInArrow(run, spark_schema), result
@@ -333,10 +346,10 @@ def snapshot_spark(data, out, as_of_dates, horizon_days: int, end_date, partitio
     spark = spark_session(buckets_for(partitions))
     dates = sorted({pd.Timestamp(d) for d in as_of_dates})
 
-    def build(tables, data_end, medians):
+    def build(tables, data_end, medians, typed_config):
         from pipelines.snapshot import snapshot  # imported where it runs (see the note at the top)
 
-        return snapshot(tables, dates, horizon_days, data_end, config, medians=medians)
+        return snapshot(tables, dates, horizon_days, data_end, typed_config, medians=medians)
 
     features, result = _feature_frames(spark, data, end_date, partitions, config, build)
     features.write.mode("overwrite").parquet(str(out))
@@ -361,8 +374,8 @@ def score_inputs_spark(data, as_of: pd.Timestamp, end_date, partitions: int, con
 
     spark = spark_session(buckets_for(partitions))
 
-    def build(tables, _data_end, medians):
-        return build_features(prepare(tables, config, medians), as_of)
+    def build(tables, _data_end, medians, typed_config):
+        return build_features(prepare(tables, typed_config, medians), as_of)
 
     features, result = _feature_frames(spark, data, end_date, partitions, config, build)
     mlflow.set_tracking_uri(tracking_uri)
@@ -373,6 +386,6 @@ def score_inputs_spark(data, as_of: pd.Timestamp, end_date, partitions: int, con
     # Small tables for the report and the save-rate measurement; interactions stay on the cluster.
     frames, sources = read_tables(spark, str(data))
     small = {name: df.drop(SOURCE_ROW).toPandas() for name, df in frames.items() if name != "interactions"}
-    tables = tables_from(validate_dataset(small, sources, end_date=end_date).tables)
+    tables = tables_from(validate_dataset(small, sources, end_date=end_date, attribute_types=dict(config.attribute_types or ())).tables)
     probability = frame.pop("churn_probability").to_numpy(dtype=float)
     return result, frame, tables, probability

@@ -14,13 +14,12 @@ import numpy as np
 import pandas as pd
 
 from features.build import LABEL, WEIGHT, feature_columns
-from features.config import FeatureConfig
 from models import evaluate as ev
 from models.drift import build_reference
 from models.estimators import FeatureSpec, baseline_pipeline, calibrate, fit_lightgbm, lightgbm_pipeline
 from pipelines.config import TrainConfig
 from pipelines.contract import ValidationResult
-from pipelines.snapshot import load_validated, snapshot_from_result
+from pipelines.snapshot import load_validated, observation_end, snapshot_from_result
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +182,7 @@ def model_card(config: TrainConfig, split: Split, snap: pd.DataFrame, metrics: d
     return f"""# Model card: {config.mlflow.registered_model}
 
 ## Data
-- Dataset `{config.data}`, data up to {pd.Timestamp(data_end).date()}; {len(snap):,} labelled snapshot rows over {snap['as_of'].nunique()} as-of dates ({pd.Timestamp(snap['as_of'].min()).date()} .. {pd.Timestamp(snap['as_of'].max()).date()}).
+- Dataset `{config.data}`, outcomes observed up to {pd.Timestamp(data_end).date()}; {len(snap):,} labelled snapshot rows over {snap['as_of'].nunique()} as-of dates ({pd.Timestamp(snap['as_of'].min()).date()} .. {pd.Timestamp(snap['as_of'].max()).date()}).
 - Features: {len(spec.numeric)} numeric and {len(spec.categorical)} categorical ({', '.join(spec.categorical) or 'none'}), computed only from rows stamped before each as-of date.
 
 ## Label
@@ -223,26 +222,23 @@ def run_training(config: TrainConfig) -> dict:
     from models.registry import CHALLENGER, CHAMPION, decide, tracking_uri, use_experiment
 
     started = time.perf_counter()
-    feature_config = FeatureConfig(
-        windows_days=config.features.windows_days, exclude_columns=config.features.exclude_columns, label_source=config.label
-    )
     end_date = pd.Timestamp(config.end_date) if config.end_date else None
-    result: ValidationResult = load_validated(Path(config.data), end_date)
+    result: ValidationResult = load_validated(Path(config.data), end_date, config.features.attribute_types)
+    feature_config = config.feature_config(result.attribute_types)
     dates = config.as_of.resolve()
-    if result.data_end is not None:
-        labelled = [d for d in dates if d + pd.Timedelta(days=config.horizon_days - 1) <= result.data_end]
-        roles = date_roles(labelled, config.horizon_days)
-        if roles is not None:
-            # Only dates with a role are built; non-churners on training dates may be sampled as they are built.
-            dates = sorted({*roles.train, roles.val, roles.test, *(d for d in dates if d not in labelled)})
-    else:
-        roles = None
+    observed_to = observation_end(result)
+    labelled = [d for d in dates if d + pd.Timedelta(days=config.horizon_days - 1) <= observed_to]
+    roles = date_roles(labelled, config.horizon_days)
+    if roles is not None:
+        # Only dates with a role are built; non-churners on training dates may be sampled as they are built.
+        dates = sorted({*roles.train, roles.val, roles.test, *(d for d in dates if d not in labelled)})
     sampler = negative_sampler(roles.train if roles else (), config.model.negative_sample_rate, config.seed)
     snap_all = snapshot_from_result(result, dates, config.horizon_days, feature_config, progress=True, sampler=sampler)
     snap = snap_all[snap_all[LABEL].notna()].reset_index(drop=True)
     if snap.empty:
         raise ValueError(
-            f"no as-of date has a fully observed {config.horizon_days}-day label window (data ends {result.data_end.date()}); "
+            f"no as-of date has a fully observed {config.horizon_days}-day label window (outcomes observed up to {observed_to.date()}"
+            f"{'' if result.end_given else ', the latest row seen: give end_date, the extract date, if the extract was taken later'}); "
             "choose earlier as-of dates"
         )
     dropped = sorted({str(pd.Timestamp(d).date()) for d in snap_all.loc[snap_all[LABEL].isna(), "as_of"].unique()})
@@ -397,7 +393,7 @@ def run_training(config: TrainConfig) -> dict:
         for k, v in tags.items():
             client.set_model_version_tag(name, version.version, k, v)
         client.set_model_version_tag(name, version.version, "test_as_of", str(split.test_as_of.date()))
-        mlflow.log_text(model_card(config, split, snap, metrics, decision, result.data_end, spec, trials), "model_card.md")
+        mlflow.log_text(model_card(config, split, snap, metrics, decision, observed_to, spec, trials), "model_card.md")
         elapsed = time.perf_counter() - started
         mlflow.log_metric("train_job_seconds", elapsed)
         experiment_id = run.info.experiment_id

@@ -1,0 +1,174 @@
+"""Customer attributes: the extra columns of ``customers``, typed once at validation.
+
+A warehouse CSV carries every column as text. Left as text, ``Age`` or
+``Balance`` would become categories with thousands of levels; so each extra
+column is given one type here, from its values or from the config, and every
+later stage (features, training, scoring) reads that type instead of guessing
+again:
+
+* ``number``: every given value reads as a number (integers, decimals, ``0/1``);
+* ``boolean``: every given value is one of ``true/false``, ``yes/no``, ``t/f``, ``y/n``;
+* ``date``: every given value is an ISO 8601 date or timestamp (a feature
+  becomes the days between it and the as-of date);
+* ``category``: any other text (rare levels are grouped inside the model);
+* ``identifier``: text different for every customer (a name, an account
+  code), or unique whole numbers that run consecutively or are all 10,000 or
+  more (a row number, an account number): reported and left out of the features;
+* ``exclude``: set in the config; kept in the data, never a feature.
+
+Inference is deliberately strict (every given value must read as the type):
+one stray word in a column of numbers makes it a category, and the report
+says so; the config can then force ``number``, and the values that do not
+read are quarantined like any unreadable contract value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from features.config import FeatureConfig
+
+NUMBER, BOOLEAN, DATE, CATEGORY, IDENTIFIER, EXCLUDE = "number", "boolean", "date", "category", "identifier", "exclude"
+ATTRIBUTE_TYPES = (NUMBER, BOOLEAN, DATE, CATEGORY, IDENTIFIER, EXCLUDE)
+FEATURE_TYPES = (NUMBER, BOOLEAN, DATE, CATEGORY)  # the types that become model features
+# Text a warehouse or spreadsheet writes for "no value".
+NULL_TOKENS = frozenset({"", "null", "n/a", "na", "nan", "none", "#n/a", "nil"})
+TRUE_TOKENS = frozenset({"true", "yes", "t", "y"})
+FALSE_TOKENS = frozenset({"false", "no", "f", "n"})
+MIN_ROWS_FOR_IDENTIFIER = 20  # below this, every column of a tiny table would look unique
+
+
+@dataclass(frozen=True)
+class TypedAttributes:
+    """Attribute columns in their types, the type of each, and the given values that did not read as a forced type."""
+
+    frame: pd.DataFrame
+    types: dict[str, str]
+    unparseable: dict[str, np.ndarray]
+
+
+def attribute_columns(frame: pd.DataFrame, contract_columns: tuple[str, ...]) -> list[str]:
+    """The extra columns of a customers table (internal ``_`` columns are not attributes)."""
+    return [c for c in frame.columns if c not in contract_columns and not str(c).startswith("_")]
+
+
+def decide_types(frame: pd.DataFrame, contract_columns: tuple[str, ...], forced: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The type of every attribute column of a whole customers table (for engines that validate it in parts)."""
+    forced = dict(forced or {})
+    return {col: forced.get(col) or infer_type(frame[col]) for col in attribute_columns(frame, contract_columns)}
+
+
+def type_attributes(frame: pd.DataFrame, columns: list[str], forced: Mapping[str, str] | None = None) -> TypedAttributes:
+    """Type each of ``columns``: as ``forced`` says where it names the column, else as its values show."""
+    forced = dict(forced or {})
+    unknown = {c: t for c, t in forced.items() if t not in ATTRIBUTE_TYPES}
+    if unknown:
+        raise ValueError(f"attribute types {unknown}: expected one of {list(ATTRIBUTE_TYPES)}")
+    out: dict[str, pd.Series] = {}
+    types: dict[str, str] = {}
+    unparseable: dict[str, np.ndarray] = {}
+    for col in columns:
+        values = frame[col]
+        kind = forced.get(col) or infer_type(values)
+        typed, failed = coerce(values, kind)
+        out[col], types[col] = typed, kind
+        if failed.any():
+            unparseable[col] = failed
+    return TypedAttributes(pd.DataFrame(out, index=frame.index), types, unparseable)
+
+
+def infer_type(values: pd.Series) -> str:
+    """The narrowest type every given value of ``values`` reads as (see the module docstring)."""
+    if pd.api.types.is_bool_dtype(values):
+        return BOOLEAN
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return DATE
+    if pd.api.types.is_numeric_dtype(values):
+        return IDENTIFIER if _whole_and_unique(values.dropna()) else NUMBER
+    text = _given_text(values)
+    if text.empty:
+        return CATEGORY
+    lowered = text.str.lower()
+    if lowered.isin(TRUE_TOKENS | FALSE_TOKENS).all() and lowered.nunique() <= 2:
+        return BOOLEAN
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.notna().all():
+        return IDENTIFIER if _whole_and_unique(numbers) else NUMBER
+    if _dates(text).notna().all():
+        return DATE
+    return IDENTIFIER if len(text) >= MIN_ROWS_FOR_IDENTIFIER and text.is_unique else CATEGORY
+
+
+def coerce(values: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
+    """``values`` in the dtype of ``kind``, and which given values did not read as it.
+
+    Numbers are float64, booleans pandas ``boolean``, dates ``datetime64[us]``
+    (offsets converted to UTC), everything else text with missing values as NA.
+    """
+    missing = _missing(values)
+    if kind == NUMBER:
+        typed = values if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values) else pd.to_numeric(
+            _text(values).where(~missing), errors="coerce"
+        )
+        typed = typed.astype("float64")
+        typed = typed.where(np.isfinite(typed.to_numpy()), np.nan)  # an infinite attribute is unreadable, not a number
+    elif kind == BOOLEAN:
+        if pd.api.types.is_bool_dtype(values):
+            typed = values.astype("boolean")
+        else:
+            lowered = _text(values).str.lower()
+            typed = pd.Series(pd.NA, index=values.index, dtype="boolean")
+            typed[lowered.isin(TRUE_TOKENS | {"1"}).to_numpy()] = True
+            typed[lowered.isin(FALSE_TOKENS | {"0"}).to_numpy()] = False
+    elif kind == DATE:
+        typed = values if pd.api.types.is_datetime64_any_dtype(values) else _dates(_text(values).where(~missing))
+        if getattr(typed.dt, "tz", None) is not None:
+            typed = typed.dt.tz_convert("UTC").dt.tz_localize(None)
+        typed = typed.astype("datetime64[us]")
+    else:
+        typed = _text(values).where(~missing).astype("str")
+    failed = (~missing & typed.isna()).to_numpy()
+    return typed, failed
+
+
+def usable_features(types: Mapping[str, str], exclude: tuple[str, ...] = ()) -> dict[str, str]:
+    """The attribute columns that become features, with their types."""
+    return {c: t for c, t in types.items() if t in FEATURE_TYPES and c not in exclude}
+
+
+def _text(values: pd.Series) -> pd.Series:
+    return values.astype("str").str.strip()
+
+
+def _missing(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return values.isna()
+    return values.isna() | _text(values).str.lower().isin(NULL_TOKENS)
+
+
+def _given_text(values: pd.Series) -> pd.Series:
+    return _text(values[~_missing(values)])
+
+
+def _whole_and_unique(numbers: pd.Series) -> bool:
+    """Whole numbers different for every customer that run consecutively (a row number) or are large (an account
+    number); a measurement such as age can be unique in a small table, but is neither."""
+    n = numbers.to_numpy(dtype=float)
+    if len(n) < MIN_ROWS_FOR_IDENTIFIER or not np.all(n == np.round(n)) or not numbers.is_unique:
+        return False
+    return bool(n.max() - n.min() == len(n) - 1 or n.min() >= 10_000)
+
+
+def _dates(text: pd.Series) -> pd.Series:
+    return pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
+
+
+def with_attribute_types(config: FeatureConfig, types: Mapping[str, str]) -> FeatureConfig:
+    """``config`` with the attribute features validation decided, unless it already names them (a trained model's)."""
+    if config.attribute_types is not None:
+        return config
+    return replace(config, attribute_types=tuple(usable_features(types, config.exclude_columns).items()))
