@@ -15,7 +15,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_LINK_MODE := copy
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data validate snapshot train score recover ui test test-fast bench clean
+.PHONY: help setup data validate snapshot train score recover ui test test-fast bench clean telco
 
 ## Show this help
 help:
@@ -53,6 +53,10 @@ snapshot: data
 train: data
 	$(CHURN) train
 
+## Convert the public Telco customer table (../shared/data/telco, or TELCO_CSV=...) into the contract in data/telco
+telco: | $(VENV)/.synced
+	$(VENV)/bin/python -m pipelines.extracts.telco --source $${TELCO_CSV:-../shared/data/telco/Telco-Customer-Churn.csv} --out data/telco
+
 ## Score active customers on the default data at its latest date (needs a champion: run `make train` first)
 score: data
 	$(CHURN) score --as-of 2026-07-01 --csv
@@ -80,4 +84,4 @@ bench: setup
 
 ## Remove the environment, generated data and the local MLflow store
 clean:
-	rm -rf $(VENV) $(TOOLS) data/synthetic data/synthetic_truth data/validated data/snapshots data/scores data/recovery data/bench mlflow.db mlartifacts
+	rm -rf $(VENV) $(TOOLS) data/telco data/synthetic data/synthetic_truth data/validated data/snapshots data/scores data/recovery data/bench mlflow.db mlartifacts

@@ -68,7 +68,7 @@ def _figure(w=6.0, h=3.4):
 
 
 def _reason_kind(text: str | None) -> str | None:
-    if not text:
+    if not isinstance(text, str) or not text:  # no reason: None, or NaN once the column holds text
         return None
     return re.sub(r"[-+]?\d[\d.,%]*", "N", text)
 
