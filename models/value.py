@@ -180,17 +180,56 @@ def measure_recovery(
     )
 
 
-def action_outcomes(actions: pd.DataFrame, churn_events: pd.DataFrame, customers: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
-    """One row per action: did the customer churn within ``[action_date, action_date + H)``?"""
-    first_churn = churn_events.groupby("customer_id")["churn_date"].min()
+def action_outcomes(
+    actions: pd.DataFrame,
+    churn_events: pd.DataFrame,
+    customers: pd.DataFrame,
+    horizon_days: int,
+    label: str = "events",
+    interactions=None,
+) -> pd.DataFrame:
+    """One row per action: did the customer churn within ``[action_date, action_date + H)``?
+
+    Churn is defined as the model's label is: ``events``, a churn event in the
+    window; ``inactivity``, no interaction in it (a transaction log has no
+    cancellations). ``interactions`` (a frame, or ``features.build.EventBatches``)
+    are needed for the latter.
+    """
     out = actions[["customer_id", "action_date", "group"]].copy()
-    churn = out["customer_id"].map(first_churn)
-    out["churned"] = ((churn >= out["action_date"]) & (churn < out["action_date"] + pd.Timedelta(days=horizon_days))).to_numpy()
+    start = out["action_date"].to_numpy(dtype="datetime64[us]")
+    end = start + np.timedelta64(horizon_days, "D")
+    if label == "inactivity":
+        out["churned"] = ~_interaction_between(out["customer_id"], start, end, interactions)
+    else:
+        first_churn = churn_events.groupby("customer_id")["churn_date"].min()
+        # reindex keeps the datetime dtype (NaT for no churn) even when there are no churn events at all
+        churn = first_churn.reindex(out["customer_id"]).to_numpy(dtype="datetime64[us]")
+        out["churned"] = (churn >= start) & (churn < end)
     attrs = customers.set_index("customer_id")
     out["monthly_revenue"] = out["customer_id"].map(attrs["monthly_revenue"]).to_numpy(dtype=float)
     if "location_id" in attrs:
         out["location_id"] = out["customer_id"].map(attrs["location_id"]).astype(object).to_numpy()
     return out.reset_index(drop=True)
+
+
+def _interaction_between(customer_ids: pd.Series, start: np.ndarray, end: np.ndarray, interactions) -> np.ndarray:
+    """Whether each (customer, window) has an interaction stamped in ``[start, end)``."""
+    if interactions is None:
+        raise ValueError("inactivity outcomes need the interactions table")
+    wanted = pd.Index(customer_ids.astype(str).unique())
+    frames = [interactions] if isinstance(interactions, pd.DataFrame) else interactions.batches()
+    seen = []
+    for frame in frames:
+        ids = frame["customer_id"].astype(str)
+        keep = ids.isin(wanted).to_numpy()
+        seen.append(pd.DataFrame({"customer_id": ids[keep].to_numpy(), "t": frame["timestamp"].to_numpy(dtype="datetime64[us]")[keep]}))
+    events = pd.concat(seen, ignore_index=True) if seen else pd.DataFrame({"customer_id": [], "t": np.array([], dtype="datetime64[us]")})
+    rows = pd.DataFrame({"customer_id": customer_ids.astype(str).to_numpy(), "start": start, "end": end, "row": np.arange(len(start))})
+    pairs = rows.merge(events, on="customer_id", how="inner")
+    hit = pairs.loc[(pairs["t"] >= pairs["start"]) & (pairs["t"] < pairs["end"]), "row"].to_numpy()
+    out = np.zeros(len(start), dtype=bool)
+    out[hit] = True
+    return out
 
 
 def recovery_table(outcomes: pd.DataFrame, by: tuple[str, ...], n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:

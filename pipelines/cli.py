@@ -177,7 +177,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
     if args.to < args.from_:
         raise Fail(f"--to {args.to.date()} is before --from {args.from_.date()}")
-    r = run_recover(args.data, args.from_, args.to, args.horizon_days, args.end_date, None if args.no_tiers else args.model, args.out, args.experiment)
+    r = run_recover(args.data, args.from_, args.to, args.horizon_days, args.end_date, None if args.no_tiers else args.model, args.out,
+                    args.experiment, args.label)
     o = r["overall"]
     print(
         f"retention actions {args.from_.date()}..{args.to.date()}: {int(o['treated']):,} treated, {int(o['control']):,} control\n"
@@ -298,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end-date", type=_date, help="the extract date: outcomes are observed up to it (default: the latest row seen)")
     p.add_argument("--model", default="churn-propensity@champion", help="model whose risk tiers split the result (default churn-propensity@champion)")
     p.add_argument("--no-tiers", action="store_true", help="skip the risk-tier breakdown")
+    p.add_argument("--label", choices=("events", "inactivity"), default="events",
+                   help="churn after an action: a churn event (default) or no interaction within the horizon (transaction logs)")
     p.add_argument("--out", type=Path, default=Path("data/recovery"), help="output root (default data/recovery)")
     p.add_argument("--experiment", default="churn-recovery", help="MLflow experiment (default churn-recovery)")
     p.set_defaults(func=cmd_recover)

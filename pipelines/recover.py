@@ -41,8 +41,10 @@ def recover(
     medium: float = 0.20,
     n_boot: int = 2000,
     seed: int = 0,
+    label: str = "events",
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Recovery overall, by location and by risk tier, for actions dated in ``[start, end]``."""
+    """Recovery overall, by location and by risk tier, for actions dated in ``[start, end]``; churn after an action
+    is a churn event (``label`` events) or no interaction (inactivity) within the horizon."""
     notes = []
     actions = tables.retention_actions
     actions = actions[(actions["action_date"] >= start) & (actions["action_date"] <= end)]
@@ -52,7 +54,7 @@ def recover(
     actions = actions[observed]
     if actions.empty:
         raise ValueError(f"no retention action between {start.date()} and {end.date()} has a fully observed {horizon_days}-day outcome")
-    outcomes = val.action_outcomes(actions, tables.churn_events, tables.customers, horizon_days)
+    outcomes = val.action_outcomes(actions, tables.churn_events, tables.customers, horizon_days, label, tables.interactions)
     by = ["location_id"]
     if tiers_from_model:
         try:
@@ -67,7 +69,10 @@ def recover(
     return table, notes
 
 
-def run_recover(data: Path, start: pd.Timestamp, end: pd.Timestamp, horizon_days: int, end_date, model_uri: str | None, out: Path, experiment: str) -> dict:
+def run_recover(
+    data: Path, start: pd.Timestamp, end: pd.Timestamp, horizon_days: int, end_date, model_uri: str | None, out: Path, experiment: str,
+    label: str = "events",
+) -> dict:
     import mlflow
 
     from models.registry import use_experiment
@@ -76,7 +81,13 @@ def run_recover(data: Path, start: pd.Timestamp, end: pd.Timestamp, horizon_days
     from pipelines.snapshot import load_validated, observation_end
 
     result = load_validated(Path(data), end_date)
-    table, notes = recover(tables_from(result), observation_end(result), start, end, horizon_days, model_uri)
+    needed = "churn_events" if label == "events" else "interactions"
+    if needed not in result.report:
+        raise ValueError(
+            f"{data} has no {needed} table, so churn after an action cannot be seen"
+            + (": for a transaction log, measure churn as inactivity (--label inactivity)" if label == "events" else "")
+        )
+    table, notes = recover(tables_from(result), observation_end(result), start, end, horizon_days, model_uri, label=label)
     for note in notes:
         log.warning(note)
     folder = Path(out) / f"recover_{start.date()}_{end.date()}"
@@ -85,7 +96,7 @@ def run_recover(data: Path, start: pd.Timestamp, end: pd.Timestamp, horizon_days
     overall = table.iloc[0].to_dict()
     use_experiment(experiment)
     with mlflow.start_run(run_name=f"recover-{start.date()}-{end.date()}"):
-        mlflow.log_params({"from": str(start.date()), "to": str(end.date()), "horizon_days": horizon_days, "data": str(data)})
+        mlflow.log_params({"from": str(start.date()), "to": str(end.date()), "horizon_days": horizon_days, "data": str(data), "label": label})
         mlflow.log_metrics({k: float(overall[k]) for k in ("treated", "control", "saved_customers", "saved_low", "saved_high",
                                                             "revenue_recovered", "revenue_low", "revenue_high", "naive_revenue")
                             if pd.notna(overall[k])})

@@ -113,15 +113,16 @@ def risk_tiers(probability: np.ndarray, high: float, medium: float, ids: np.ndar
     return np.select([rank < round(high * n), rank < round((high + medium) * n)], ["high", "medium"], "low")
 
 
-def recent_recovery(tables, as_of: pd.Timestamp, config: ScoreConfig) -> pd.DataFrame:
-    """Measured recovery (overall, by location) of campaigns whose outcome window closed before ``as_of``."""
+def recent_recovery(tables, as_of: pd.Timestamp, config: ScoreConfig, label: str = "events") -> pd.DataFrame:
+    """Measured recovery (overall, by location) of campaigns whose outcome window closed before ``as_of``; churn is
+    defined as the model's ``label`` defines it."""
     v = config.value
     actions = tables.retention_actions
     start, last = as_of - pd.Timedelta(days=v.measurement_days), as_of - pd.Timedelta(days=v.horizon_days)
     window = actions[(actions["action_date"] >= start) & (actions["action_date"] <= last)]
     if window.empty:
         return pd.DataFrame()
-    outcomes = val.action_outcomes(window, tables.churn_events, tables.customers, v.horizon_days)
+    outcomes = val.action_outcomes(window, tables.churn_events, tables.customers, v.horizon_days, label, tables.interactions)
     return val.recovery_table(outcomes, ("location_id",), n_boot=1000)
 
 
@@ -248,7 +249,7 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     feature_seconds = time.perf_counter() - t_features
 
     t_predict = time.perf_counter()
-    recovery = recent_recovery(tables, as_of, config)
+    recovery = recent_recovery(tables, as_of, config, feature_config.label_source)
     save_rate, save_rate_source = save_rate_from(recovery, config)
     scores = score_customers(loaded, features, config, save_rate, probability)
     predict_seconds = time.perf_counter() - t_predict
