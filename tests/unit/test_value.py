@@ -107,3 +107,17 @@ def test_reasons_are_words_and_only_raise_risk():
     reasons = top_reasons(contrib, values)
     assert reasons.iloc[0].tolist() == ["3 complaint(s) in the last 90 days (raises risk)", "new customer (40 days) (raises risk)", None]
     assert reasons.iloc[1].isna().all()
+
+
+def test_outcomes_follow_the_label_definition_of_churn():
+    actions = pd.DataFrame({"customer_id": ["a", "b", "c"], "action_date": pd.to_datetime(["2025-01-01"] * 3).astype("datetime64[us]"),
+                            "group": ["treatment", "control", "treatment"]})
+    customers = pd.DataFrame({"customer_id": ["a", "b", "c"], "monthly_revenue": [10.0, 20.0, 30.0]})
+    no_churn = pd.DataFrame({"customer_id": pd.Series([], dtype="str"), "churn_date": pd.Series([], dtype="datetime64[us]")})
+    # No churn events at all: nobody churned (and no crash on the empty table).
+    assert not val.action_outcomes(actions, no_churn, customers, 30)["churned"].any()
+    interactions = pd.DataFrame({"customer_id": ["a", "b", "b"],
+                                 "timestamp": pd.to_datetime(["2025-01-10", "2024-12-31", "2025-01-31"]).astype("datetime64[us]")})
+    # Inactivity: churned = no interaction in [action, action + 30d); b's are just outside on both sides, c has none.
+    out = val.action_outcomes(actions, no_churn, customers, 30, "inactivity", interactions)
+    assert out["churned"].tolist() == [False, True, True]
