@@ -91,3 +91,31 @@ def test_scores_agree_across_engines(spark_ready, trained_default, small_dataset
         np.testing.assert_allclose(other["churn_probability"], base["churn_probability"], rtol=0, atol=1e-9)
         same = [c for c in base.columns if c not in ("churn_probability", "model_run_id")]
         pd.testing.assert_frame_equal(other[same], base[same], check_dtype=False)
+
+
+def test_every_engine_labels_up_to_the_extract_date_and_types_attributes_alike(spark_ready, tmp_path: Path):
+    """A static extract whose latest churn is 2024-06-11, taken 2024-07-01, with CSV attributes (one a stray word
+    among numbers): the same labels and attribute features from pandas, partitions and Spark."""
+    data = tmp_path / "static"
+    data.mkdir()
+    n = 60
+    pd.DataFrame({
+        "customer_id": [f"K{i:03d}" for i in range(n)],
+        "signup_date": ["2023-01-15"] * n,
+        "monthly_revenue": [f"{20 + i % 7}.50" for i in range(n)],
+        "Age": [str(30 + i % 10) for i in range(n - 1)] + ["forty"],
+        "Balance": [f"{100.5 * (i % 5):.2f}" for i in range(n)],
+        "Plan": ["a", "b", "c"] * (n // 3),
+    }).to_csv(data / "customers.csv", index=False)
+    pd.DataFrame({"customer_id": ["K001", "K002", "K003"], "churn_date": ["2024-06-03", "2024-06-08", "2024-06-11"]}).to_csv(
+        data / "churn_events.csv", index=False)
+    snaps = {}
+    for name, extra in {"pandas": [], "partitions": ["--partitions", "3"], "spark": ["--engine", "spark", "--partitions", "2"]}.items():
+        out = tmp_path / f"{name}.parquet"
+        assert main(["snapshot", "--data", str(data), "--as-of", "2024-06-01", "--horizon-days", "30", "--end-date", "2024-07-01",
+                     "--out", str(out), *extra]) == 0, name
+        snaps[name] = pd.read_parquet(out)
+    assert snaps["pandas"]["churned"].notna().all() and int(snaps["pandas"]["churned"].sum()) == 3
+    assert snaps["pandas"]["Balance"].dtype == "float64" and snaps["pandas"]["Age"].dtype == "str"  # decided on the whole table
+    for name in ("partitions", "spark"):
+        _numeric_equal(snaps["pandas"], snaps[name], ["customer_id", "as_of"], rtol=1e-12)
