@@ -15,7 +15,7 @@ and is dropped, so the event table is never one frame in memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from features.config import FeatureConfig
 from features.keys import KeyLookup, positions
+from features.transactions import BGNBDParams, purchase_features
 
 US_PER_DAY = 86_400_000_000
 SURVEYS = ("NPS", "CSAT", "CES")
@@ -97,6 +98,9 @@ class Prepared:
     actions: _Events
     config: FeatureConfig
     peer_revenue: dict[str, np.ndarray]
+    # BG/NBD parameters by as-of date, fitted on the whole customer base, for tables that hold one customer
+    # partition (see features.transactions.purchase_calibration); dates not in it are fitted on these tables.
+    btyd_params: Mapping[pd.Timestamp, BGNBDParams] | None = None
 
 
 def _micros(values: pd.Series) -> np.ndarray:
@@ -259,6 +263,8 @@ def build_features(tables: Tables | Prepared, as_of: pd.Timestamp, config: Featu
         "monthly_revenue": customers["monthly_revenue"].to_numpy(dtype=float),
     }
     out.update(_interaction_features(p, pos, n, t))
+    btyd = (p.btyd_params or {}).get(pd.Timestamp(t, unit="us"))
+    out.update(purchase_features(p.interactions, len(p.customers), rows, t, config, RECENCY_BLOCK, btyd))
     out.update(_feedback_features(p, pos, n, t))
     out.update(_action_features(p, pos, n, t))
     out["open_callback_request"] = _open_callback(out["days_since_callback_request"], out["days_since_last_retention_action"])

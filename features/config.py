@@ -33,6 +33,18 @@ class FeatureConfig:
         peer_groups: text attributes (e.g. ``plan``) within which revenue is
             compared: ``revenue_vs_<col>_median`` is the log of a customer's
             monthly revenue over the median of customers with the same value.
+        purchase_types: interaction types that are purchases (``value`` is
+            the amount), for the transaction features of
+            ``features.transactions``; each must be one of
+            ``interaction_types``. Empty: no transaction features.
+        transaction_windows_days: look-back windows for distinct purchase
+            days and spend, shortest first.
+        btyd_horizon_days: the BG/NBD feature
+            ``btyd_expected_purchases_<N>d`` counts expected purchase days in
+            the next N days (say, the label horizon).
+        btyd_fit_customers: the BG/NBD is fitted on at most this many
+            customers (a seeded sample when there are more), which bounds its
+            cost on large bases.
     """
 
     windows_days: tuple[int, ...] = (30, 90, 180)
@@ -49,6 +61,10 @@ class FeatureConfig:
     label_source: Literal["events", "inactivity"] = "events"
     inactivity_active_days: int | None = 180
     peer_groups: tuple[str, ...] = ("plan",)
+    purchase_types: tuple[str, ...] = ("purchase",)
+    transaction_windows_days: tuple[int, ...] = (90, 180, 365)
+    btyd_horizon_days: int = 90
+    btyd_fit_customers: int = 50_000
     attribute_types: tuple[tuple[str, str], ...] | None = None
 
     def __post_init__(self) -> None:
@@ -56,3 +72,13 @@ class FeatureConfig:
             raise ValueError(f"windows_days must hold at least two increasing windows, got {self.windows_days}")
         if self.label_source not in ("events", "inactivity"):
             raise ValueError(f"label_source must be 'events' or 'inactivity', got {self.label_source!r}")
+        unknown = [t for t in self.purchase_types if t not in self.interaction_types]
+        if unknown:
+            raise ValueError(f"purchase_types must be among interaction_types {self.interaction_types}, got {unknown}")
+        windows = list(self.transaction_windows_days)
+        if not windows or windows != sorted(set(windows)) or windows[0] < 1:
+            raise ValueError(f"transaction_windows_days must hold increasing positive windows, got {self.transaction_windows_days}")
+        if self.btyd_horizon_days < 1:
+            raise ValueError(f"btyd_horizon_days must be at least 1, got {self.btyd_horizon_days}")
+        if self.btyd_fit_customers < 100:
+            raise ValueError(f"btyd_fit_customers must be at least 100, got {self.btyd_fit_customers}")
