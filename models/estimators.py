@@ -13,9 +13,8 @@ from sklearn.compose import ColumnTransformer
 from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 log = logging.getLogger(__name__)
 
@@ -68,54 +67,99 @@ def lightgbm_pipeline(spec: FeatureSpec, params: dict, seed: int, class_weight: 
     return Pipeline([("pre", pre), ("lgbm", model)]).set_output(transform="pandas")
 
 
-def baseline_pipeline(spec: FeatureSpec, C: float, seed: int) -> Pipeline:
-    """Logistic regression: median-imputed (with missing indicators), scaled numerics and one-hot categories."""
-    numeric = Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)), ("scale", StandardScaler())])
+def baseline_pipeline(spec: FeatureSpec, C: float, seed: int, min_frequency: int = 50) -> Pipeline:
+    """Logistic regression: median-imputed (with missing indicators), scaled and clipped numerics, one-hot categories.
+
+    Every input column is centred on its training mean before the regression
+    (``center``): the fit is the same (the intercept is not penalised), and each
+    coefficient times a centred value is that feature's contribution to the
+    log-odds, with the intercept as the average, as TreeSHAP gives for trees.
+    One-hot levels seen fewer than ``min_frequency`` times share one column.
+    """
+    numeric = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+            ("scale", StandardScaler()),
+            # A value far outside the training range (a recency that only later dates can reach) would otherwise
+            # swing the log-odds without bound; beyond 5 standard deviations it counts as 5.
+            ("clip", FunctionTransformer(np.clip, kw_args={"a_min": -5.0, "a_max": 5.0}, feature_names_out="one-to-one")),
+        ]
+    )
     pre = ColumnTransformer(
         [
             ("num", numeric, list(spec.numeric)),
-            ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=50, sparse_output=False), list(spec.categorical)),
+            ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=min_frequency, sparse_output=False), list(spec.categorical)),
         ]
     )
-    return Pipeline([("pre", pre), ("logreg", LogisticRegression(C=C, max_iter=2000, random_state=seed))])
+    return Pipeline(
+        [("pre", pre), ("center", StandardScaler(with_std=False)), ("logreg", LogisticRegression(C=C, max_iter=2000, random_state=seed))]
+    )
 
 
-def fit_lightgbm(
-    spec: FeatureSpec,
-    X_train: pd.DataFrame,
-    y_train: np.ndarray,
-    X_val: pd.DataFrame,
-    y_val: np.ndarray,
-    params: dict,
-    search: tuple[dict, ...],
-    early_stopping_rounds: int,
-    seed: int,
-    class_weight: str | None,
-    sample_weight: np.ndarray | None = None,
-) -> tuple[Pipeline, list[dict]]:
-    """Try each candidate with early stopping on the validation rows; keep the lowest validation log loss."""
-    trials = []
-    best: tuple[float, Pipeline] | None = None
-    for i, candidate in enumerate(search):
-        pipe = lightgbm_pipeline(spec, {**params, **candidate}, seed, class_weight)
-        pre = pipe.named_steps["pre"].fit(X_train)
-        pipe.named_steps["lgbm"].fit(
-            pre.transform(X_train),
-            y_train,
-            sample_weight=sample_weight,
-            eval_X=(pre.transform(X_val),),
-            eval_y=(y_val,),
-            eval_metric="binary_logloss",
-            callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)],
-        )
-        loss = log_loss(y_val, pipe.predict_proba(X_val)[:, 1])
-        rounds = int(pipe.named_steps["lgbm"].best_iteration_ or params.get("n_estimators", 100))
-        trials.append({"candidate": i, **candidate, "val_log_loss_uncalibrated": loss, "best_iteration": rounds})
-        log.info("candidate %d %s: validation log loss %.5f after %d rounds", i, candidate, loss, rounds)
-        if best is None or loss < best[0]:
-            best = (loss, pipe)
-    assert best is not None
-    return best[1], trials
+FAMILIES = ("lightgbm", "logistic_regression")
+
+
+def family(pipeline: Pipeline) -> str:
+    """``lightgbm`` or ``logistic_regression``: which of the two pipelines this is."""
+    if "lgbm" in pipeline.named_steps:
+        return "lightgbm"
+    if "logreg" in pipeline.named_steps:
+        return "logistic_regression"
+    raise ValueError(f"not one of the model pipelines {FAMILIES}: steps {list(pipeline.named_steps)}")
+
+
+def explain(pipeline: Pipeline, spec: FeatureSpec, X: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Each feature's contribution to each row's log-odds (before calibration), and the rows' base value.
+
+    Contributions plus the base value add up to the pipeline's log-odds.
+    LightGBM: TreeSHAP (``pred_contrib``). Logistic regression: coefficient
+    times the centred input column, summed back to the source feature (a
+    numeric value with its missing indicator; a category's one-hot levels); the
+    base value is the intercept. Columns are ``spec.columns``.
+    """
+    X = spec.frame(X)
+    kind = family(pipeline)
+    if kind == "lightgbm":
+        Xt = pipeline.named_steps["pre"].transform(X)
+        contrib = pipeline.named_steps["lgbm"].booster_.predict(Xt, pred_contrib=True)
+        return pd.DataFrame(contrib[:, :-1], columns=list(Xt.columns), index=X.index)[spec.columns], contrib[:, -1]
+    pre, logreg = pipeline.named_steps["pre"], pipeline.named_steps["logreg"]
+    Xt = np.asarray(pipeline.named_steps["center"].transform(pre.transform(X)), dtype=float)
+    terms = Xt * logreg.coef_[0]
+    source = source_columns(list(pre.get_feature_names_out()), spec)
+    out = pd.DataFrame(0.0, index=X.index, columns=spec.columns)
+    for j, column in enumerate(source):
+        out[column] += terms[:, j]
+    return out, np.full(len(X), float(logreg.intercept_[0]))
+
+
+def source_columns(names: list[str], spec: FeatureSpec) -> list[str]:
+    """The input column behind each output column of the baseline's ``pre`` step (``num__x``, ``num__missingindicator_x``, ``cat__x_level``)."""
+    out = []
+    for name in names:
+        block, _, rest = name.partition("__")
+        if block == "num":
+            column = rest if rest in spec.numeric else rest.removeprefix("missingindicator_")
+            if column not in spec.numeric:
+                raise ValueError(f"cannot tell which numeric column {name!r} comes from")
+        elif block == "cat":
+            matches = [c for c in spec.categorical if rest.startswith(f"{c}_")]
+            if not matches:
+                raise ValueError(f"cannot tell which categorical column {name!r} comes from")
+            column = max(matches, key=len)  # 'plan_type_x' belongs to 'plan_type', not to 'plan'
+        else:
+            raise ValueError(f"unexpected block {block!r} in baseline output column {name!r}")
+        out.append(column)
+    return out
+
+
+def feature_importance(pipeline: Pipeline, spec: FeatureSpec, X_sample: pd.DataFrame) -> tuple[pd.Series, str]:
+    """Importance of each input feature and what it measures (LightGBM: total split gain; logistic regression: mean |contribution|)."""
+    if family(pipeline) == "lightgbm":
+        booster = pipeline.named_steps["lgbm"].booster_
+        return pd.Series(booster.feature_importance("gain"), index=booster.feature_name(), dtype=float), "total gain"
+    contrib, _ = explain(pipeline, spec, X_sample)
+    return contrib.abs().mean(), "mean |contribution| (log-odds)"
 
 
 def calibrate(fitted: Pipeline, X_cal: pd.DataFrame, y_cal: np.ndarray, method: str) -> CalibratedClassifierCV:

@@ -162,11 +162,12 @@ def plot_gains(y, curves: dict[str, np.ndarray]):
     return fig
 
 
-def plot_importance(importance: pd.Series, top: int = 25):
+def plot_importance(importance: pd.Series, measure: str = "total gain", family: str = "lightgbm", top: int = 25):
     fig, ax = _figure()
     imp = importance.sort_values().tail(top)
     ax.barh(imp.index, imp.to_numpy())
-    ax.set(xlabel="total gain", title="LightGBM feature importance")
+    name = {"lightgbm": "LightGBM", "logistic_regression": "Logistic regression"}.get(family, family)
+    ax.set(xlabel=measure, title=f"{name} feature importance")
     ax.tick_params(axis="y", labelsize=7)
     fig.set_size_inches(6.5, 7)
     fig.tight_layout()

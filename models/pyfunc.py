@@ -1,4 +1,4 @@
-"""The logged model: one MLflow pyfunc carrying the feature spec and the calibrated pipeline."""
+"""The logged model: one MLflow pyfunc carrying the feature spec, the fitted pipeline and its calibration."""
 
 from __future__ import annotations
 
@@ -6,37 +6,52 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from models.estimators import FeatureSpec
+from models.estimators import FeatureSpec, explain, family
 
 
 class ChurnModel(mlflow.pyfunc.PythonModel):
-    """``predict`` takes raw snapshot rows (extra columns such as ids are ignored) and returns churn probabilities."""
+    """``predict`` takes raw snapshot rows (extra columns such as ids are ignored) and returns churn probabilities.
 
-    def __init__(self, estimator, spec: FeatureSpec, reference: dict | None = None, feature_config=None) -> None:
+    ``estimator`` is the calibrated model; ``pipeline`` the fitted, uncalibrated
+    preprocessing + model pipeline inside it (LightGBM or logistic regression),
+    kept for reason codes.
+    """
+
+    def __init__(self, estimator, spec: FeatureSpec, reference: dict | None = None, feature_config=None, *, pipeline) -> None:
         self.estimator = estimator
         self.spec = spec
         self.reference = reference or {}
         self.feature_config = feature_config  # features.config.FeatureConfig the model was trained with
+        self.pipeline = pipeline
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "pipeline" not in state:
+            # Logged before the pipeline was kept beside the calibrated model (LightGBM only then): take it from the
+            # calibration wrapper once, so champions registered earlier still give reason codes.
+            fitted = self.estimator.calibrated_classifiers_[0].estimator
+            self.pipeline = getattr(fitted, "estimator", fitted)
 
     @property
     def feature_names(self) -> list[str]:
         return self.spec.columns
 
+    @property
+    def family(self) -> str:
+        """``lightgbm`` or ``logistic_regression``."""
+        return family(self.pipeline)
+
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.estimator.predict_proba(self.spec.frame(frame))[:, 1]
 
-    @property
-    def pipeline(self):
-        """The fitted (uncalibrated) preprocessing + LightGBM pipeline inside the calibration wrapper."""
-        fitted = self.estimator.calibrated_classifiers_[0].estimator  # FrozenEstimator around the pipeline
-        return getattr(fitted, "estimator", fitted)
-
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Per-row TreeSHAP contributions (log-odds, before calibration) of each feature, for reason codes."""
-        pipeline = self.pipeline
-        Xt = pipeline.named_steps["pre"].transform(self.spec.frame(frame))
-        contrib = pipeline.named_steps["lgbm"].booster_.predict(Xt, pred_contrib=True)
-        return pd.DataFrame(contrib[:, :-1], columns=list(Xt.columns), index=frame.index)
+        """Per-row contributions (log-odds, before calibration) of each feature, for reason codes.
+
+        LightGBM: TreeSHAP; logistic regression: coefficient times the centred
+        input, one-hot levels and missing indicators summed to their column.
+        """
+        contrib, _ = explain(self.pipeline, self.spec, frame)
+        return contrib
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:  # noqa: ARG002 - pyfunc API
         return pd.DataFrame({"churn_probability": self.predict_proba(model_input)}, index=model_input.index)

@@ -99,6 +99,8 @@ def export_plain_model(model_uri: str, path: str) -> None:
     from pipelines.score import load_model
 
     model = load_model(model_uri).model
+    if model.family != "lightgbm":
+        raise ValueError(f"{model_uri} is a {model.family} model; the plain-predict reference needs a LightGBM booster")
     pipeline = model.pipeline
     with open(path, "wb") as handle:
         pickle.dump((pipeline.named_steps["pre"], pipeline.named_steps["lgbm"].booster_, model.spec, model.feature_config), handle)
@@ -171,8 +173,10 @@ def _bench_config(folder: Path, data: Path, negative_sample_rate: float) -> Path
             as_of: {{start: 2025-04-01, end: 2026-04-01, step_months: 1}}
             model:
               negative_sample_rate: {negative_sample_rate}
-              params: {{n_estimators: 2000, learning_rate: 0.05, subsample: 0.8, subsample_freq: 1, colsample_bytree: 0.7, reg_lambda: 5.0, n_jobs: 2}}
-              search: [{{num_leaves: 15, min_child_samples: 200}}]
+              params: {{n_estimators: 2000, learning_rate: 0.05, subsample: 0.8, subsample_freq: 1, colsample_bytree: 0.7, reg_lambda: 5.0, n_jobs: 2,
+                        num_leaves: 15, min_child_samples: 200}}
+              search: {{trials: 1}}   # every tuned parameter is fixed above: one LightGBM fit, timed the same on every run
+            baseline: {{C: 0.1}}
             mlflow: {{experiment: bench, registered_model: bench-churn}}
             shap_sample: 500
             """

@@ -65,18 +65,38 @@ class SplitConfig:
 
 
 @dataclass(frozen=True)
+class SearchConfig:
+    """The LightGBM search's budget: it stops at ``trials`` trials or after ``timeout_seconds``, whichever comes first."""
+
+    trials: int = 30
+    timeout_seconds: float = 60.0
+    seed: int | None = None  # None: the top-level seed
+
+    def __post_init__(self) -> None:
+        if self.trials < 1:
+            raise ConfigError(f"model.search.trials: expected at least 1, got {self.trials}")
+        if self.timeout_seconds <= 0:
+            raise ConfigError(f"model.search.timeout_seconds: expected a positive number, got {self.timeout_seconds}")
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     calibration: Literal["sigmoid", "isotonic"] = "sigmoid"
     class_weight: Literal["balanced"] | None = None
     early_stopping_rounds: int = 50
     negative_sample_rate: float = 1.0
-    params: dict[str, Any] = field(default_factory=dict)
-    search: tuple[dict[str, Any], ...] = ({},)
+    # LightGBM's own default of 100 trees would cap early stopping; bagging needs subsample_freq
+    params: dict[str, Any] = field(default_factory=lambda: {"n_estimators": 3000, "subsample_freq": 1})
+    search: SearchConfig = field(default_factory=SearchConfig)
 
 
 @dataclass(frozen=True)
 class BaselineConfig:
-    C: float = 0.1
+    C: tuple[float, ...] = (0.01, 0.1, 1.0)  # tried on the validation rows; one number is a list of one
+
+    def __post_init__(self) -> None:
+        if not self.C or any(isinstance(c, bool) or not isinstance(c, (int, float)) or c <= 0 for c in self.C):
+            raise ConfigError(f"baseline.C: expected positive numbers, got {list(self.C)}")
 
 
 @dataclass(frozen=True)
@@ -204,6 +224,8 @@ def _value(hint: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         return dict(value)
     if origin is tuple:
+        if hint == tuple[float, ...] and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return (float(value),)  # a list of numbers may be written as one number
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         return tuple(value)

@@ -16,7 +16,8 @@ import pandas as pd
 from features.build import LABEL, WEIGHT, feature_columns
 from models import evaluate as ev
 from models.drift import build_reference
-from models.estimators import FeatureSpec, baseline_pipeline, calibrate, fit_lightgbm, lightgbm_pipeline
+from models.estimators import FeatureSpec, calibrate, explain, feature_importance
+from models.search import SearchResult, fit_baseline, search_lightgbm
 from pipelines.config import TrainConfig
 from pipelines.contract import ValidationResult
 from pipelines.snapshot import load_validated, observation_end, snapshot_from_result
@@ -133,6 +134,63 @@ def table_digest(frame: pd.DataFrame) -> str:
     return h.hexdigest()[:16]
 
 
+@dataclass
+class Selection:
+    """The model family chosen on the validation rows, both families' fits, and what the choice saw."""
+
+    family: str  # lightgbm | logistic_regression
+    pipeline: object  # the chosen family's fitted, uncalibrated pipeline (training rows)
+    model: object  # the chosen pipeline, calibrated on the validation rows
+    baseline: object  # the logistic regression, calibrated (the baseline metrics, shipped when it wins)
+    search: SearchResult  # the LightGBM search
+    baseline_trials: pd.DataFrame  # C tried for the logistic regression
+    val_log_loss: dict[str, float]  # calibrated validation log loss of each family: the choice
+
+    @property
+    def baseline_C(self) -> float:
+        return float(self.baseline_trials.loc[self.baseline_trials["selected"], "C"].iloc[0])
+
+
+def select_model(
+    spec: FeatureSpec,
+    X_train: pd.DataFrame,
+    y_train: np.ndarray,
+    w_train: np.ndarray | None,
+    X_val: pd.DataFrame,
+    y_val: np.ndarray,
+    config: TrainConfig,
+    timeout_seconds: float | None = None,
+) -> Selection:
+    """Search LightGBM, fit the logistic regression, calibrate both on the validation rows, keep the better.
+
+    Only training and validation rows come in. The family with the lower
+    validation log loss *after calibration* ships: those are the probabilities
+    a scorer gets, and with ``class_weight: balanced`` the uncalibrated losses
+    are not comparable. Calibration has a handful of parameters fitted on
+    thousands of rows, so its in-sample advantage is small and the same for
+    both. A tie keeps LightGBM.
+    """
+    from sklearn.metrics import log_loss
+
+    m = config.model
+    search = search_lightgbm(
+        spec, X_train, y_train, X_val, y_val, m.params, m.search.trials,
+        m.search.timeout_seconds if timeout_seconds is None else timeout_seconds,
+        config.seed if m.search.seed is None else m.search.seed, m.early_stopping_rounds, m.class_weight, sample_weight=w_train,
+    )
+    lr_pipeline, lr_trials = fit_baseline(spec, X_train, y_train, X_val, y_val, config.baseline.C, config.seed, sample_weight=w_train)
+    calibrated = {
+        "lightgbm": (search.pipeline, calibrate(search.pipeline, X_val, y_val, m.calibration)),
+        "logistic_regression": (lr_pipeline, calibrate(lr_pipeline, X_val, y_val, m.calibration)),
+    }
+    losses = {k: float(log_loss(y_val, cal.predict_proba(X_val)[:, 1], labels=[0, 1])) for k, (_, cal) in calibrated.items()}
+    family = "logistic_regression" if losses["logistic_regression"] < losses["lightgbm"] else "lightgbm"
+    log.info("validation log loss after calibration: LightGBM %.5f, logistic regression %.5f: shipping %s",
+             losses["lightgbm"], losses["logistic_regression"], family)
+    pipeline, model = calibrated[family]
+    return Selection(family, pipeline, model, calibrated["logistic_regression"][1], search, lr_trials, losses)
+
+
 def _truth_dir(config: TrainConfig) -> Path | None:
     if config.truth in (None, "", "none"):
         return None
@@ -143,13 +201,25 @@ def _truth_dir(config: TrainConfig) -> Path | None:
     return Path(config.truth)
 
 
-def _cv_metrics(spec: FeatureSpec, X: pd.DataFrame, y: np.ndarray, params: dict, folds: int, seed: int, class_weight) -> dict[str, float]:
-    from sklearn.model_selection import StratifiedKFold
+def _cv_metrics(spec: FeatureSpec, X: pd.DataFrame, y: np.ndarray, w: np.ndarray, config: TrainConfig) -> dict[str, float]:
+    """Cross-validated metrics of the whole procedure: in each fold, search, choose and calibrate anew.
 
+    Each fold's training part is split again into training and validation
+    rows (``split.validation_share``) and runs :func:`select_model` there, so
+    nothing is tuned on the held-out fold; the rows may therefore be every
+    labelled row of the date, test rows included (the test metrics come from
+    the main model, which never saw them). The folds share the search's time
+    budget (``timeout_seconds / cv_folds`` each).
+    """
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+
+    folds = config.split.cv_folds
     roc, pr = [], []
-    for fit_idx, hold_idx in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
-        pipe = lightgbm_pipeline(spec, params, seed, class_weight).fit(X.iloc[fit_idx], y[fit_idx])
-        m = ev.classification_metrics(y[hold_idx], pipe.predict_proba(X.iloc[hold_idx])[:, 1], "")
+    for fold, (fit_idx, hold_idx) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=config.seed).split(X, y)):
+        tr, va = train_test_split(fit_idx, test_size=config.split.validation_share, stratify=y[fit_idx], random_state=config.seed)
+        chosen = select_model(spec, X.iloc[tr], y[tr], w[tr], X.iloc[va], y[va], config, config.model.search.timeout_seconds / folds)
+        m = ev.classification_metrics(y[hold_idx], chosen.model.predict_proba(X.iloc[hold_idx])[:, 1], "")
+        log.info("cross-validation fold %d/%d: %s, ROC AUC %.4f", fold + 1, folds, chosen.family, m["roc_auc"])
         roc.append(m["roc_auc"])
         pr.append(m["pr_auc"])
     return {
@@ -160,15 +230,18 @@ def _cv_metrics(spec: FeatureSpec, X: pd.DataFrame, y: np.ndarray, params: dict,
     }
 
 
-def _shap(pipe, X: pd.DataFrame, sample: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-row contributions from LightGBM's own TreeSHAP (``pred_contrib``) on a sample."""
+def _shap(pipeline, spec: FeatureSpec, X: pd.DataFrame, sample: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-row contributions on a sample (TreeSHAP for LightGBM, coefficient x centred value for logistic regression).
+
+    The values colour the summary plot: categories as their codes.
+    """
     rows = X.sample(min(sample, len(X)), random_state=seed)
-    Xt = pipe.named_steps["pre"].transform(rows)
-    contrib = pipe.named_steps["lgbm"].booster_.predict(Xt, pred_contrib=True)
-    return pd.DataFrame(contrib[:, :-1], columns=Xt.columns, index=rows.index), Xt
+    contrib, _ = explain(pipeline, spec, rows)
+    values = rows.assign(**{c: rows[c].astype("category").cat.codes for c in spec.categorical})
+    return contrib, values
 
 
-def model_card(config: TrainConfig, split: Split, snap: pd.DataFrame, metrics: dict, decision, data_end, spec: FeatureSpec, trials) -> str:
+def model_card(config: TrainConfig, split: Split, snap: pd.DataFrame, metrics: dict, decision, data_end, spec: FeatureSpec, chosen: Selection) -> str:
     def row(name: str) -> str:
         champ = metrics.get(f"champion_{name}")
         return (
@@ -179,6 +252,10 @@ def model_card(config: TrainConfig, split: Split, snap: pd.DataFrame, metrics: d
     oracle = ""
     if "oracle_roc_auc" in metrics:
         oracle = f"\nOracle ROC AUC (true probabilities, synthetic data): {metrics['oracle_roc_auc']:.4f}; model reaches {metrics['test_roc_auc_to_oracle']:.1%} of it.\n"
+    search = chosen.search
+    names = {"lightgbm": "LightGBM", "logistic_regression": "Logistic regression"}
+    fixed = {k: v for k, v in config.model.params.items() if k != "n_jobs"}
+    tuned = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in search.params.items())
     return f"""# Model card: {config.mlflow.registered_model}
 
 ## Data
@@ -193,8 +270,11 @@ def model_card(config: TrainConfig, split: Split, snap: pd.DataFrame, metrics: d
 - Rows: train {int(split.train.sum()):,}, validation {int(split.val.sum()):,}, test {int(split.test.sum()):,}.
 
 ## Model
-- LightGBM (one scikit-learn pipeline with its preprocessing) with {config.model.calibration} calibration fitted on the validation rows; candidates tried: {len(trials)}; class weights: {config.model.class_weight or 'none (probabilities stay honest)'}.
-- Baseline: logistic regression (C={config.baseline.C}), calibrated the same way.
+- Family: **{names[chosen.family]}** (`model_family: {chosen.family}`), one scikit-learn pipeline with its preprocessing, with {config.model.calibration} calibration fitted on the validation rows; class weights: {config.model.class_weight or 'none (probabilities stay honest)'}.
+- Chosen on validation log loss after calibration: LightGBM {chosen.val_log_loss['lightgbm']:.5f}, logistic regression {chosen.val_log_loss['logistic_regression']:.5f} (the lower ships; a tie keeps LightGBM).
+- LightGBM search: Optuna TPE (seed {config.seed if config.model.search.seed is None else config.model.search.seed}), {len(search.trials)} trial(s) of at most {config.model.search.trials} in {search.seconds:.0f} s (budget {config.model.search.timeout_seconds:g} s), each with early stopping ({config.model.early_stopping_rounds} rounds) on the validation rows; lowest validation log loss (uncalibrated) wins: {tuned}, {search.best_iteration} trees.
+- Search space for {int(split.train.sum()):,} training rows: {search.space.describe(config.model.params)}; fixed: {fixed}.
+- Logistic regression (baseline): C chosen on validation log loss among {sorted(chosen.baseline_trials['C'])}: C={chosen.baseline_C:g}; calibrated the same way.
 
 ## Test metrics (never seen by any fitting or tuning step)
 | metric | model | baseline | champion |
@@ -205,7 +285,7 @@ def model_card(config: TrainConfig, split: Split, snap: pd.DataFrame, metrics: d
 - {'Promoted to champion' if decision.promote else 'Not promoted'}: {decision.reason}.
 
 ## Known limits
-- Validation metrics are optimistic: the validation snapshot chose the candidate, the number of trees and the calibration.
+- Validation metrics are optimistic: the validation snapshot chose the model family, the search's trial, the number of trees, C and the calibration.
 - `monthly_revenue` and customer attributes are the values in the extract, not as they were at each as-of date.
 - Probabilities describe customers as they were treated historically, retention contacts included; they are not uplift.
 - Segment metrics with few churners are noisy; read them with their row counts.
@@ -254,14 +334,9 @@ def run_training(config: TrainConfig) -> dict:
     wtr = snap[WEIGHT].to_numpy(dtype=float)[split.train]
     log.info("%s; rows train %d, validation %d, test %d", split.description, len(ytr), len(yva), len(yte))
 
-    lgbm, trials = fit_lightgbm(
-        spec, Xtr, ytr, Xva, yva, config.model.params, config.model.search, config.model.early_stopping_rounds, config.seed,
-        config.model.class_weight, sample_weight=wtr,
-    )
-    model = calibrate(lgbm, Xva, yva, config.model.calibration)
-    baseline = calibrate(
-        baseline_pipeline(spec, config.baseline.C, config.seed).fit(Xtr, ytr, logreg__sample_weight=wtr), Xva, yva, config.model.calibration
-    )
+    chosen = select_model(spec, Xtr, ytr, wtr, Xva, yva, config)
+    model, baseline = chosen.model, chosen.baseline
+    search = chosen.search
 
     p_test, p_val = model.predict_proba(Xte)[:, 1], model.predict_proba(Xva)[:, 1]
     b_test, b_val = baseline.predict_proba(Xte)[:, 1], baseline.predict_proba(Xva)[:, 1]
@@ -271,13 +346,14 @@ def run_training(config: TrainConfig) -> dict:
         **{f"baseline_{k}": v for k, v in ev.classification_metrics(yva, b_val, "val_").items()},
     }
     metrics.update(baseline_metrics)
-    best = min(trials, key=lambda t: t["val_log_loss_uncalibrated"])
-    best_params = {k: v for k, v in best.items() if k not in ("candidate", "val_log_loss_uncalibrated", "best_iteration")}
-    metrics["best_iteration"] = float(best["best_iteration"])
+    metrics["best_iteration"] = float(search.best_iteration)
+    metrics["search_trials"] = float(len(search.trials))
+    metrics["search_seconds"] = search.seconds
+    for family, loss in chosen.val_log_loss.items():
+        metrics[f"selection_val_log_loss_{family}"] = loss
     if split.method == "stratified":
-        rest = split.train | split.val
-        params = {**config.model.params, **best_params, "n_estimators": best["best_iteration"]}
-        metrics.update(_cv_metrics(spec, X[rest], y[rest], params, config.split.cv_folds, config.seed, config.model.class_weight))
+        labelled = split.train | split.val | split.test  # every row of the date: nothing is tuned on a fold's held-out rows
+        metrics.update(_cv_metrics(spec, X[labelled], y[labelled], snap[WEIGHT].to_numpy(dtype=float)[labelled], config))
 
     truth_dir = _truth_dir(config)
     test_rows = snap[split.test]
@@ -313,8 +389,11 @@ def run_training(config: TrainConfig) -> dict:
                 "seed": config.seed,
                 "negative_sample_rate": config.model.negative_sample_rate,
                 "n_features": len(spec.columns),
-                **{f"lgbm_{k}": v for k, v in {**config.model.params, **best_params, "best_iteration": best["best_iteration"]}.items()},
-                "baseline_C": config.baseline.C,
+                "model_family": chosen.family,
+                **{f"lgbm_{k}": v for k, v in {**config.model.params, **search.params, "best_iteration": search.best_iteration}.items()},
+                "search_max_trials": config.model.search.trials,
+                "search_timeout_seconds": config.model.search.timeout_seconds,
+                "baseline_C": chosen.baseline_C,
             }
         )
         mlflow.log_metrics(metrics)
@@ -341,10 +420,13 @@ def run_training(config: TrainConfig) -> dict:
             mlflow.log_input(training, context="training", tags={"rows": str(len(snap))})
 
         _log_table(segment_table, "evaluation/segments.json")
-        _log_table(pd.DataFrame(trials), "evaluation/candidates.json")
+        _log_table(search.trials, "evaluation/search_trials.json")
+        _log_table(chosen.baseline_trials, "evaluation/baseline_C.json")
+        mlflow.log_dict({"rows": int(split.train.sum()), "positives": int(ytr.sum()), "ranges": search.space.to_dict(),
+                         "fixed": dict(config.model.params)}, "evaluation/search_space.json")
         _log_table(ev.reliability(yte, p_test), "evaluation/reliability.json")
         _log_table(ev.gains(yte, p_test), "evaluation/gains.json")
-        curves = {"LightGBM": p_test, "baseline": b_test}
+        curves = {f"model ({chosen.family})": p_test, "baseline": b_test}
         import matplotlib.pyplot as plt
 
         figures = {
@@ -353,19 +435,18 @@ def run_training(config: TrainConfig) -> dict:
             "plots/calibration.png": ev.plot_calibration(yte, curves),
             "plots/gains.png": ev.plot_gains(yte, curves),
         }
-        booster = lgbm.named_steps["lgbm"].booster_
-        importance = pd.Series(booster.feature_importance("gain"), index=booster.feature_name())
-        figures["plots/feature_importance.png"] = ev.plot_importance(importance)
-        contrib, values = _shap(lgbm, Xte, config.shap_sample, config.seed)
+        contrib, values = _shap(chosen.pipeline, spec, Xte, config.shap_sample, config.seed)
+        importance, measure = feature_importance(chosen.pipeline, spec, Xte.loc[contrib.index])
+        figures["plots/feature_importance.png"] = ev.plot_importance(importance, measure, chosen.family)
         figures["plots/shap_summary.png"] = ev.plot_shap_summary(contrib, values)
         for path, fig in figures.items():
             mlflow.log_figure(fig, path)
             plt.close(fig)
-        _log_table(importance.rename("gain").rename_axis("feature").reset_index(), "evaluation/feature_importance.json")
+        _log_table(importance.rename("importance").rename_axis("feature").reset_index().assign(measure=measure), "evaluation/feature_importance.json")
 
         example = spec.frame(snap_all.head(5)).reset_index(drop=True)  # feature columns only: no customer ids
         reference = build_reference(Xtr, model.predict_proba(Xtr)[:, 1], spec.categorical)
-        pyfunc = ChurnModel(model, spec, reference, feature_config)
+        pyfunc = ChurnModel(model, spec, reference, feature_config, pipeline=chosen.pipeline)
         signature = infer_signature(example, pyfunc.predict(None, example))
         info = mlflow.pyfunc.log_model(
             name="model",
@@ -388,12 +469,12 @@ def run_training(config: TrainConfig) -> dict:
         if decision.promote:
             client.set_registered_model_alias(name, CHAMPION, version.version)
         tags = {"promotion_decision": "promoted" if decision.promote else "not_promoted", "promotion_reason": decision.reason,
-                "previous_champion_version": decision.champion_version or "none"}
+                "previous_champion_version": decision.champion_version or "none", "model_family": chosen.family}
         mlflow.set_tags(tags)
         for k, v in tags.items():
             client.set_model_version_tag(name, version.version, k, v)
         client.set_model_version_tag(name, version.version, "test_as_of", str(split.test_as_of.date()))
-        mlflow.log_text(model_card(config, split, snap, metrics, decision, observed_to, spec, trials), "model_card.md")
+        mlflow.log_text(model_card(config, split, snap, metrics, decision, observed_to, spec, chosen), "model_card.md")
         elapsed = time.perf_counter() - started
         mlflow.log_metric("train_job_seconds", elapsed)
         experiment_id = run.info.experiment_id
@@ -403,6 +484,7 @@ def run_training(config: TrainConfig) -> dict:
         "run_id": run_id,
         "experiment_id": experiment_id,
         "model_version": version.version,
+        "model_family": chosen.family,
         "promoted": decision.promote,
         "reason": decision.reason,
         "metrics": metrics,
@@ -434,13 +516,15 @@ def _pip_requirements() -> list[str]:
 def format_summary(summary: dict) -> str:
     m = summary["metrics"]
     lines = [
-        f"run {summary['run_id']} (model version {summary['model_version']}); {summary['split']}",
+        f"run {summary['run_id']} (model version {summary['model_version']}, {summary['model_family']}); {summary['split']}",
         f"  test ROC AUC {m['test_roc_auc']:.4f} (baseline {m['baseline_test_roc_auc']:.4f})   PR AUC {m['test_pr_auc']:.4f} "
         f"(baseline {m['baseline_test_pr_auc']:.4f})",
         f"  test ECE {m['test_ece']:.4f}   Brier {m['test_brier']:.4f}   lift@10 {m['test_lift_at_10']:.2f}   capture@10 {m['test_capture_at_10']:.1%}",
     ]
     if "oracle_roc_auc" in m:
         lines.append(f"  oracle ROC AUC {m['oracle_roc_auc']:.4f}: model reaches {m['test_roc_auc_to_oracle']:.1%} of it")
+    family = "logistic regression (better on validation than LightGBM)" if summary["model_family"] == "logistic_regression" else "LightGBM"
+    lines.append(f"  model: {family}; LightGBM search {m['search_trials']:.0f} trial(s) in {m['search_seconds']:.0f} s")
     if "cv_roc_auc_mean" in m:
         lines.append(f"  5-fold CV ROC AUC {m['cv_roc_auc_mean']:.4f} ± {m['cv_roc_auc_std']:.4f}")
     lines += [
