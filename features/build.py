@@ -164,12 +164,18 @@ def peer_medians(customers: pd.DataFrame, config: FeatureConfig) -> dict[str, pd
     return {col: revenue.groupby(customers[col].astype(object)).median() for col in config.peer_groups if col in customers}
 
 
-def prepare(tables: Tables, config: FeatureConfig, medians: dict[str, pd.Series] | None = None) -> Prepared:
+def prepare(
+    tables: Tables,
+    config: FeatureConfig,
+    medians: dict[str, pd.Series] | None = None,
+    btyd_params: Mapping[pd.Timestamp, BGNBDParams] | None = None,
+) -> Prepared:
     """Turn validated tables into arrays once, for any number of as-of dates.
 
-    ``medians`` are the peer-group revenue medians of the whole customer base;
-    pass them when ``tables`` hold one customer partition (defaults to the
-    medians of the customers in ``tables``).
+    ``medians`` are the peer-group revenue medians of the whole customer base,
+    and ``btyd_params`` its BG/NBD parameters by as-of date; pass them when
+    ``tables`` hold one customer partition (by default both come from the
+    customers in ``tables``).
     """
     customers = tables.customers.reset_index(drop=True)
     ids = pd.Index(customers["customer_id"])
@@ -198,7 +204,8 @@ def prepare(tables: Tables, config: FeatureConfig, medians: dict[str, pd.Series]
         if col in customers
     }
     return Prepared(
-        customers, _micros(customers["signup_date"]), first_churn, churn_times, interactions, feedback, actions, config, peer_revenue
+        customers, _micros(customers["signup_date"]), first_churn, churn_times, interactions, feedback, actions, config, peer_revenue,
+        btyd_params,
     )
 
 

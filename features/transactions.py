@@ -31,6 +31,7 @@ Reference:
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -386,7 +387,7 @@ def purchase_features(
         out[f"purchase_days_{w}d"] = h.days_in[w][rows].astype(float)
     out["purchase_days_total"] = n_days.astype(float)
     for w in config.transaction_windows_days:
-        out[f"purchase_value_{w}d"] = h.value_in[w][rows]
+        out[f"purchase_value_{w}d"] = h.value_in[w][rows].astype(float)  # bincount of no rows is int64
     n_purchases = h.n_purchases[rows]
     with np.errstate(invalid="ignore", divide="ignore"):
         out["purchase_value_mean"] = np.where(n_purchases > 0, h.value_total[rows] / n_purchases, np.nan)
@@ -423,3 +424,10 @@ def _btyd_features(h: _History, rows: np.ndarray, has: np.ndarray, t: int, confi
     if np.isnan(expected[has]).any():
         log.warning("BG/NBD expected purchases undefined for %d customer(s) (parameters %s); left NaN", int(np.isnan(expected[has]).sum()), params)
     return dict(zip(names, (alive, expected), strict=True))
+
+
+def whole_base_parameters(
+    calibrations: Mapping[pd.Timestamp, list[Calibration]], config: FeatureConfig
+) -> dict[pd.Timestamp, BGNBDParams | None]:
+    """BG/NBD parameters for each as-of date, fitted once on the pooled calibrations of every customer partition."""
+    return {as_of: fit_bgnbd(pool_calibrations(parts), config.btyd_fit_customers) for as_of, parts in calibrations.items()}

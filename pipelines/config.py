@@ -37,6 +37,8 @@ class FeaturesSection:
     windows_days: tuple[int, ...] = (30, 90, 180)
     exclude_columns: tuple[str, ...] = ()
     attribute_types: dict[str, str] = field(default_factory=dict)  # customer column -> number|boolean|date|category|identifier|exclude
+    purchase_types: tuple[str, ...] = ("purchase",)  # interaction types that are purchases (transaction features); [] = none
+    transaction_windows_days: tuple[int, ...] = (90, 180, 365)  # purchase-day and spend windows
 
     def __post_init__(self) -> None:
         from pipelines.attributes import ATTRIBUTE_TYPES
@@ -147,6 +149,9 @@ class TrainConfig:
             label_source=self.label,
             inactivity_active_days=self.population.active_within_days,
             attribute_types=tuple(usable_features(attribute_types, self.features.exclude_columns).items()),
+            purchase_types=self.features.purchase_types,
+            transaction_windows_days=self.features.transaction_windows_days,
+            btyd_horizon_days=self.horizon_days,  # expected purchases over the label's horizon
         )
 
 

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from features.build import Tables, build_features, peer_medians, prepare
+from features.transactions import purchase_calibration, whole_base_parameters
 from features.config import FeatureConfig
 from pipelines.attributes import decide_types, with_attribute_types
 from pipelines.contract import TABLES, ContractError, TableReport, ValidationResult, _check_columns, all_columns, validate_dataset
@@ -246,16 +247,35 @@ def whole_base_medians(validated: Path, config: FeatureConfig) -> dict[str, pd.S
     return peer_medians(customers, config)
 
 
+def whole_base_btyd(folders: dict[str, Path], buckets: int, config: FeatureConfig, as_of_dates, check: bool) -> dict:
+    """BG/NBD parameters of the whole customer base for each as-of date: each bucket's purchase calibration, pooled, fitted once.
+
+    A first pass over the buckets' interactions (streamed), so that every
+    bucket scores with the parameters the in-memory run fits.
+    """
+    if not config.purchase_types or "interactions" not in folders:
+        return {}
+    dates = sorted({pd.Timestamp(d) for d in as_of_dates})
+    calibrations: dict[pd.Timestamp, list] = {d: [] for d in dates}
+    for b in range(buckets):
+        prepared = prepare(feature_tables({name: folder / f"part-{b:05d}.parquet" for name, folder in folders.items()}, check), config)
+        for d in dates:
+            calibrations[d].append(purchase_calibration(prepared.interactions, len(prepared.customers), d, config))
+    return whole_base_parameters(calibrations, config)
+
+
 def for_each_bucket(
     data: Path,
     end_date: pd.Timestamp | None,
     buckets: int,
     config: FeatureConfig,
-    build: Callable[[Tables, ValidationResult, dict[str, pd.Series]], None],
+    build: Callable[[Tables, ValidationResult, dict[str, pd.Series], dict], None],
     work_root: Path,
     progress: bool = False,
+    as_of_dates=(),
 ) -> tuple[ValidationResult, int]:
-    """Validate ``data`` by bucket, then call ``build(bucket tables, whole-data result, medians)`` for each bucket.
+    """Validate ``data`` by bucket, then call ``build(bucket tables, whole-data result, medians, BG/NBD parameters)``
+    for each bucket (the last two are whole-base figures; the parameters are fitted for each of ``as_of_dates``).
 
     The validated buckets live in a work folder under ``work_root``, removed at
     the end. When ``data`` is the output of ``churn validate --partitions N``,
@@ -272,25 +292,28 @@ def for_each_bucket(
             if found != buckets:
                 log.info("%s holds %d customer buckets; using them (not %d)", data, found, buckets)
             result = ValidationResult.from_dict(report)
-            _build_buckets(data / "tables", found, result, config, build, progress, check=True)
+            _build_buckets(data / "tables", found, result, config, build, progress, as_of_dates, check=True)
             return result, found
         # Validated as one table: its tables are a clean dataset to split.
         end_date, data = pd.Timestamp(report["reference_end"]), data / "tables"
     with _workdir(Path(work_root)) as work:
         target = work / "validated"
         result = validate_partitioned(data, target, end_date, buckets, progress=progress, attribute_types=attribute_types)
-        _build_buckets(target / "tables", buckets, result, config, build, progress)
+        _build_buckets(target / "tables", buckets, result, config, build, progress, as_of_dates)
     return result, buckets
 
 
-def _build_buckets(tables: Path, buckets: int, result: ValidationResult, config: FeatureConfig, build, progress: bool, check: bool = False) -> None:
+def _build_buckets(
+    tables: Path, buckets: int, result: ValidationResult, config: FeatureConfig, build, progress: bool, as_of_dates, check: bool = False
+) -> None:
     if result.observation_end is None:
         raise ValueError("the dataset holds no dated rows after validation and no end date was given; nothing to build")
     medians = whole_base_medians(tables, config)
     folders = {name: Path(tables) / f"{name}.parquet" for name in TABLES if (Path(tables) / f"{name}.parquet").is_dir()}
+    # check: tables validated by an earlier run are type-checked at this boundary
+    btyd = whole_base_btyd(folders, buckets, config, as_of_dates, check)
     for b in tqdm(range(buckets), desc="features", unit="bucket", disable=not progress):
-        # check: tables validated by an earlier run are type-checked at this boundary
-        build(feature_tables({name: folder / f"part-{b:05d}.parquet" for name, folder in folders.items()}, check), result, medians)
+        build(feature_tables({name: folder / f"part-{b:05d}.parquet" for name, folder in folders.items()}, check), result, medians, btyd)
 
 
 def features_partitioned(
@@ -305,12 +328,12 @@ def features_partitioned(
     parts: list[pd.DataFrame] = []
     small: dict[str, list[pd.DataFrame]] = {}
 
-    def build(tables: Tables, result: ValidationResult, medians: dict[str, pd.Series]) -> None:
-        parts.append(build_features(prepare(tables, with_attribute_types(config, result.attribute_types), medians), as_of))
+    def build(tables: Tables, result: ValidationResult, medians: dict[str, pd.Series], btyd: dict) -> None:
+        parts.append(build_features(prepare(tables, with_attribute_types(config, result.attribute_types), medians, btyd), as_of))
         for name in ("customers", "feedback", "churn_events", "retention_actions"):
             small.setdefault(name, []).append(getattr(tables, name))
 
-    result, _ = for_each_bucket(data, end_date, buckets, config, build, work_root, progress)
+    result, _ = for_each_bucket(data, end_date, buckets, config, build, work_root, progress, [as_of])
     features = pd.concat(parts, ignore_index=True)
     tables = tables_from({name: pd.concat(frames, ignore_index=True) for name, frames in small.items()})
     return result, features, tables
@@ -334,9 +357,9 @@ def snapshot_partitioned(
     with _atomic(Path(out)) as tmp:
         appender = ParquetAppender(Path(tmp))
 
-        def build(tables: Tables, result: ValidationResult, medians: dict[str, pd.Series]) -> None:
+        def build(tables: Tables, result: ValidationResult, medians: dict[str, pd.Series], btyd: dict) -> None:
             typed = with_attribute_types(config, result.attribute_types)
-            frame = snapshot(tables, as_of_dates, horizon_days, result.observation_end, typed, sampler=sampler, medians=medians)
+            frame = snapshot(tables, as_of_dates, horizon_days, result.observation_end, typed, sampler=sampler, medians=medians, btyd_params=btyd)
             labelled = frame["churned"].notna()
             stats["rows"] += len(frame)
             stats["labelled"] += int(labelled.sum())
@@ -344,7 +367,7 @@ def snapshot_partitioned(
             appender.append(frame)
 
         try:
-            result, stats["partitions"] = for_each_bucket(data, end_date, buckets, config, build, Path(out).parent, progress)
+            result, stats["partitions"] = for_each_bucket(data, end_date, buckets, config, build, Path(out).parent, progress, as_of_dates)
         finally:
             appender.close()
     return result, stats

@@ -45,18 +45,20 @@ def snapshot(
     progress: bool = False,
     sampler: Callable[[pd.Timestamp, pd.DataFrame], pd.DataFrame] | None = None,
     medians: dict[str, pd.Series] | None = None,
+    btyd_params: dict | None = None,
 ) -> pd.DataFrame:
     """Features and labels for each as-of date, stacked; labels are NA where the window is not fully observed.
 
     ``sampler`` may thin each date's rows as soon as they are built, so that
     many dates over many customers never sit in memory in full. ``medians``
-    are the whole customer base's peer-group revenue medians, given when
-    ``tables`` hold one customer partition.
+    and ``btyd_params`` are the whole customer base's peer-group revenue
+    medians and BG/NBD parameters by date, given when ``tables`` hold one
+    customer partition.
     """
     dates = sorted({pd.Timestamp(d) for d in as_of_dates})
     if not dates:
         raise ValueError("snapshot needs at least one as-of date")
-    prepared = prepare(tables, config, medians)
+    prepared = prepare(tables, config, medians, btyd_params)
     parts = []
     for as_of in tqdm(dates, desc="snapshot", unit="as-of", disable=not progress):
         frame = build_features(prepared, as_of)

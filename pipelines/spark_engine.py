@@ -223,8 +223,46 @@ def _meta_rows(result, peer_groups: tuple[str, ...], with_quarantine: bool):
     return pa.table(rows, schema=schema)
 
 
-def _meta(spark, union, columns, sources, end_date, today, peer_groups, with_quarantine: bool, attribute_types: dict[str, str]):
-    """Run validation in every bucket; return the meta rows (cached) and the combined result, medians and data end."""
+def _btyd_rows(validated, config: FeatureConfig, dates):
+    """A bucket's BG/NBD calibration for each as-of date, as meta rows (``x|t_x|age`` in ``text``, customers in ``row``)."""
+    import pyarrow as pa
+
+    from features.build import prepare
+    from features.transactions import purchase_calibration
+    from pipelines.io import tables_from
+
+    rows: dict[str, list] = {k: [] for k in ("kind", "tbl", "col", "text", "number", "row")}
+    prepared = prepare(tables_from(validated), config)
+    for d in dates:
+        cal = purchase_calibration(prepared.interactions, len(prepared.customers), d, config)
+        for x, t_x, age, count in zip(cal.x, cal.t_x, cal.age, cal.count, strict=True):
+            for k, v in zip(rows, ("btyd", d.isoformat(), None, f"{float(x)!r}|{float(t_x)!r}|{float(age)!r}", None, int(count)), strict=True):
+                rows[k].append(v)
+    schema = pa.schema([("kind", pa.string()), ("tbl", pa.string()), ("col", pa.string()), ("text", pa.string()),
+                        ("number", pa.float64()), ("row", pa.int64())])
+    return pa.table(rows, schema=schema)
+
+
+def _whole_base_btyd(meta, config: FeatureConfig) -> dict:
+    """The buckets' BG/NBD calibrations pooled by as-of date and fitted once on the driver."""
+    from pyspark.sql import functions as F
+
+    from features.transactions import calibration, whole_base_parameters
+
+    rows = meta.filter(F.col("kind") == "btyd").select("tbl", "text", "row").toPandas()
+    calibrations = {}
+    for day, group in rows.groupby("tbl"):
+        stats = group["text"].str.split("|", expand=True).astype(float).to_numpy()
+        calibrations[pd.Timestamp(day)] = [calibration(stats[:, 0], stats[:, 1], stats[:, 2], group["row"].to_numpy())]
+    return whole_base_parameters(calibrations, config)
+
+
+def _meta(spark, union, columns, sources, end_date, today, peer_groups, with_quarantine: bool, attribute_types: dict[str, str],
+          btyd: tuple[FeatureConfig, list] | None = None):
+    """Run validation in every bucket; return the meta rows (cached) and the combined result, medians and data end.
+
+    With ``btyd`` (feature config, as-of dates), each bucket also returns its BG/NBD calibrations (see :func:`_whole_base_btyd`).
+    """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -232,10 +270,14 @@ def _meta(spark, union, columns, sources, end_date, today, peer_groups, with_qua
     from pipelines.partitioned import combine
 
     def run(table):
-        return _meta_rows(_validate(table, columns, sources, end_date, today, attribute_types), peer_groups, with_quarantine)
+        import pyarrow as pa
+
+        validated = _validate(table, columns, sources, end_date, today, attribute_types)
+        rows = _meta_rows(validated, peer_groups, with_quarantine)
+        return pa.concat_tables([rows, _btyd_rows(validated, *btyd)]) if btyd else rows
 
     meta = union.groupBy(BUCKET).applyInArrow(run, META_SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
-    small = meta.filter(~F.col("kind").isin("peer", "quarantine")).toPandas()
+    small = meta.filter(~F.col("kind").isin("peer", "quarantine", "btyd")).toPandas()
     reference_end = pd.Timestamp(end_date) if end_date is not None else pd.Timestamp(today)
     # Rebuild per-kind facts into one ValidationResult-shaped accounting, then combine exactly as the partitioned engine does.
     from pipelines.contract import TableReport
@@ -301,8 +343,9 @@ def _empty_tables(frames: dict) -> dict[str, pd.DataFrame]:
     return out
 
 
-def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, build, today=None):
-    """Validate by bucket for the whole-data figures, then run ``build(tables, data_end, medians, config with attribute types)`` in every bucket."""
+def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, build, as_of_dates, today=None):
+    """Validate by bucket for the whole-data figures, then run ``build(tables, data_end, medians, config with attribute
+    types, BG/NBD parameters by date)`` in every bucket."""
     import pyarrow as pa
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
@@ -315,7 +358,10 @@ def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, bu
     columns = _columns(frames)
     union = _bucketed(frames, buckets)
     types = _attribute_types(frames, dict(config.attribute_types or ()))
-    meta, result, medians = _meta(spark, union, columns, sources, end_date, today, config.peer_groups, with_quarantine=False, attribute_types=types)
+    dates = sorted({pd.Timestamp(d) for d in as_of_dates})
+    meta, result, medians = _meta(spark, union, columns, sources, end_date, today, config.peer_groups, with_quarantine=False,
+                                  attribute_types=types, btyd=(config, dates) if config.purchase_types and "interactions" in frames else None)
+    btyd = _whole_base_btyd(meta, config)
     config = with_attribute_types(config, types)
     meta.unpersist()
     if result.observation_end is None:
@@ -324,14 +370,14 @@ def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, bu
 
     # The output's schema: the same build on a bucket with no rows.
     empty = validate_dataset(_empty_tables(frames), sources, end_date=end_date, today=today, attribute_types=types)
-    spark_schema = from_arrow_schema(pa.Schema.from_pandas(build(tables_of(empty), data_end, medians, config), preserve_index=False))
+    spark_schema = from_arrow_schema(pa.Schema.from_pandas(build(tables_of(empty), data_end, medians, config, btyd), preserve_index=False))
     arrow_schema = to_arrow_schema(spark_schema)  # Spark's own Arrow types (string, not large_string)
 
     def run(table):  # in a worker: everything it needs is imported after _validate's skip_pyspark_pandas()
         validated = _validate(table, columns, sources, end_date, today, types)
         from pipelines.io import tables_from
 
-        frame = build(tables_from(validated), data_end, medians, config)
+        frame = build(tables_from(validated), data_end, medians, config, btyd)
         return pa.Table.from_pandas(frame, schema=arrow_schema, preserve_index=False)
 
     return union.groupBy(BUCKET).applyInArrow(run, spark_schema), result
@@ -346,12 +392,12 @@ def snapshot_spark(data, out, as_of_dates, horizon_days: int, end_date, partitio
     spark = spark_session(buckets_for(partitions))
     dates = sorted({pd.Timestamp(d) for d in as_of_dates})
 
-    def build(tables, data_end, medians, typed_config):
+    def build(tables, data_end, medians, typed_config, btyd):
         from pipelines.snapshot import snapshot  # imported where it runs (see the note at the top)
 
-        return snapshot(tables, dates, horizon_days, data_end, typed_config, medians=medians)
+        return snapshot(tables, dates, horizon_days, data_end, typed_config, medians=medians, btyd_params=btyd)
 
-    features, result = _feature_frames(spark, data, end_date, partitions, config, build)
+    features, result = _feature_frames(spark, data, end_date, partitions, config, build, dates)
     features.write.mode("overwrite").parquet(str(out))
     written = spark.read.parquet(str(out))
     agg = written.agg(F.count("*").alias("rows"), F.count("churned").alias("labelled"), F.sum("churned").alias("positives")).first()
@@ -374,10 +420,10 @@ def score_inputs_spark(data, as_of: pd.Timestamp, end_date, partitions: int, con
 
     spark = spark_session(buckets_for(partitions))
 
-    def build(tables, _data_end, medians, typed_config):
-        return build_features(prepare(tables, typed_config, medians), as_of)
+    def build(tables, _data_end, medians, typed_config, btyd):
+        return build_features(prepare(tables, typed_config, medians, btyd), as_of)
 
-    features, result = _feature_frames(spark, data, end_date, partitions, config, build)
+    features, result = _feature_frames(spark, data, end_date, partitions, config, build, [as_of])
     mlflow.set_tracking_uri(tracking_uri)
     predict = mlflow.pyfunc.spark_udf(spark, f"models:/{model_uri}", result_type="double", env_manager="local")
     inputs = feature_columns(pd.DataFrame(columns=features.columns))
