@@ -78,8 +78,28 @@ def describe(feature: str, value, contribution: float) -> str:
         return f"pays {num:.2f} a month ({direction})"
     if m := re.fullmatch(r"revenue_vs_(.+)_median", feature):
         return f"pays {np.expm1(num):+.0%} against others on the same {m.group(1)} ({direction})"
+    if m := re.fullmatch(r"purchase_days_(\d+)d", feature):
+        return f"bought on {num:.0f} day(s) in the last {m.group(1)} days ({direction})"
+    if m := re.fullmatch(r"purchase_value_(\d+)d", feature):
+        return f"spent {num:,.2f} in the last {m.group(1)} days ({direction})"
+    if feature == "purchase_days_total":
+        return f"bought on {num:.0f} day(s) in all ({direction})"
+    if feature == "purchase_value_mean":
+        return ("no purchase on record" if np.isnan(num) else f"spends {num:,.2f} per purchase") + f" ({direction})"
+    if m := re.fullmatch(r"days_since_(first|last)_purchase", feature):
+        return ("no purchase on record" if np.isnan(num) else f"{m.group(1)} purchase {num:.0f} days ago") + f" ({direction})"
+    if feature == "purchase_gap_mean_days":
+        return ("too few purchases for a rhythm" if np.isnan(num) else f"buys every {num:.0f} days on average") + f" ({direction})"
+    if feature == "purchase_recency_vs_gap":
+        return ("too few purchases for a rhythm" if np.isnan(num) else f"away {num:.1f}x their usual gap between purchases") + f" ({direction})"
+    if feature == "btyd_p_alive":
+        return ("no purchase history" if np.isnan(num) else f"{num:.0%} likely still an active buyer") + f" ({direction})"
+    if m := re.fullmatch(r"btyd_expected_purchases_(\d+)d", feature):
+        return ("no purchase history" if np.isnan(num) else f"expected to buy on {num:.1f} day(s) in the next {m.group(1)} days") + f" ({direction})"
     if feature == "days_since_last_retention_action":
         return ("never contacted by retention" if np.isnan(num) else f"last retention contact {num:.0f} days ago") + f" ({direction})"
+    if m := re.fullmatch(r"days_since_(.+)", feature):  # a date attribute of the customer
+        return (f"no {m.group(1)} on record" if np.isnan(num) else f"{m.group(1)} {num:.0f} days ago") + f" ({direction})"
     if isinstance(v, str):
         return f"{feature.replace('_', ' ')}: {v} ({direction})"
     return f"{feature.replace('_', ' ')} = {v} ({direction})"
