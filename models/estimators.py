@@ -52,9 +52,12 @@ class FeatureSpec:
 def lightgbm_pipeline(spec: FeatureSpec, params: dict, seed: int, class_weight: str | None) -> Pipeline:
     """LightGBM on numeric features as they are (NaN handled natively) and ordinal-coded categories.
 
-    Categories are ordinal codes rather than LightGBM categorical splits: with
-    tens of levels (locations) the native categorical handling overfits on a few
-    thousand churners, and trees split ordinal codes well enough.
+    Categories are ordinal codes: with tens of levels (locations) LightGBM's
+    native categorical handling overfits on a few thousand churners, and trees
+    split ordinal codes well enough. A category with a few levels (plan,
+    contract) is best split one level against the rest, which ordinal codes
+    cannot do in one split: fit with ``lgbm__categorical_feature=
+    few_level_categories(...)`` for that (as the search does).
     """
     pre = ColumnTransformer(
         [
@@ -65,6 +68,15 @@ def lightgbm_pipeline(spec: FeatureSpec, params: dict, seed: int, class_weight: 
     )
     model = lgb.LGBMClassifier(random_state=seed, class_weight=class_weight, verbose=-1, deterministic=True, force_row_wise=True, **params)
     return Pipeline([("pre", pre), ("lgbm", model)]).set_output(transform="pandas")
+
+
+def few_level_categories(pre: ColumnTransformer, spec: FeatureSpec, max_levels: int = 4) -> list[str]:
+    """Categorical columns with at most ``max_levels`` levels in the fitted ``pre`` step: LightGBM splits them one level
+    against the rest (its ``max_cat_to_onehot`` default is 4), which stumps and shallow trees need on small data."""
+    encoder = pre.named_transformers_["cat"] if spec.categorical else None
+    if encoder is None:
+        return []
+    return [c for c, levels in zip(spec.categorical, encoder.categories_, strict=True) if len(levels) <= max_levels]
 
 
 def baseline_pipeline(spec: FeatureSpec, C: float, seed: int, min_frequency: int = 50) -> Pipeline:

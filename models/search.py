@@ -20,7 +20,7 @@ from sklearn.base import clone
 from sklearn.metrics import log_loss
 from sklearn.pipeline import Pipeline
 
-from models.estimators import FeatureSpec, baseline_pipeline, lightgbm_pipeline
+from models.estimators import FeatureSpec, baseline_pipeline, few_level_categories, lightgbm_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +198,7 @@ def search_lightgbm(
     base = lightgbm_pipeline(spec, params, seed, class_weight)
     pre = clone(base.named_steps["pre"]).fit(X_train)  # the same encoding for every trial: fitted once
     Xt_train, Xt_val = pre.transform(X_train), pre.transform(X_val)
+    categorical = few_level_categories(pre, spec) or "auto"
     records: list[dict] = []
     best: dict = {}
 
@@ -208,7 +209,7 @@ def search_lightgbm(
         stop = _StopRule(early_stopping_rounds, deadline)
         model.fit(
             Xt_train, y_train, sample_weight=sample_weight, eval_X=(Xt_val,), eval_y=(y_val,), eval_metric="binary_logloss",
-            callbacks=[stop],
+            categorical_feature=categorical, callbacks=[stop],
         )
         loss = float(log_loss(y_val, model.predict_proba(Xt_val)[:, 1], labels=[0, 1]))
         rounds = int(model.best_iteration_ or model.n_estimators)
