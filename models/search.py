@@ -46,15 +46,15 @@ class SearchSpace:
 
     @classmethod
     def for_data(cls, rows: int, positives: int) -> "SearchSpace":
-        """Ranges for ``rows`` training rows of which ``positives`` churned.
+        """Ranges for ``rows`` training rows of which ``positives`` churned (rows as fitted: after negative sampling).
 
         * ``min_child_samples`` (rows in a leaf): from ``max(5, rows/1000,
           2*rows/positives)`` (a leaf holds at least about two churners, and on
           large data no leaf is a handful of rows) up to ``max(4*low,
           min(rows/20, positives/4))`` (a leaf of a twentieth of the rows, or
           holding a quarter of the churners, is as coarse as a useful tree
-          gets). 220k rows with 15k churners: 220..3,675; 4k rows with 1.1k
-          churners (IBM Telco): 8..211.
+          gets). 220k rows with 15k churners: 220..3,750; 4.5k rows with 1.2k
+          churners (IBM Telco's training rows): 8..225.
         * ``num_leaves`` 4..63 (log scale), capped so that the leaves can all
           be filled; below 20k rows from 2, because stumps (an additive model)
           are often the best a few thousand rows support.
@@ -182,9 +182,8 @@ def search_lightgbm(
     running one stops adding trees (its best round so far stands, marked
     ``cut_short``). So the budget holds on a busy machine, and a seed gives the
     same trials in the same order as long as the trial count, not the clock,
-    ends the search. ``sample_weight`` (from
-    negative sampling) weights the training rows; validation rows are never
-    weighted. Unless ``params`` sets ``n_jobs``, LightGBM uses one thread below
+    ends the search. ``sample_weight`` (from negative sampling) weights the
+    training rows; validation rows are never weighted. Unless ``params`` sets ``n_jobs``, LightGBM uses one thread below
     50k training rows: threads gain nothing there, and on a shared, busy machine
     a thread waiting for another at every split slows a fit many times over.
     """
@@ -217,7 +216,7 @@ def search_lightgbm(
         records.append({"trial": trial.number, **tuned, "val_log_loss": loss, "rounds": rounds, "seconds": seconds, "cut_short": stop.cut_short})
         log.debug("trial %d %s: validation log loss %.5f after %d rounds (%.1f s)", trial.number, tuned, loss, rounds, seconds)
         if not best or loss < best["loss"]:
-            best.update(loss=loss, model=model, tuned=tuned, rounds=rounds)
+            best.update(loss=loss, model=model, tuned=tuned, rounds=rounds, trial=trial.number)
         return loss
 
     verbosity = optuna.logging.get_verbosity()
@@ -229,11 +228,11 @@ def search_lightgbm(
     finally:
         optuna.logging.set_verbosity(verbosity)
     table = pd.DataFrame(records)
-    table["selected"] = table["trial"] == study.best_trial.number
+    table["selected"] = table["trial"] == best["trial"]
     seconds = time.perf_counter() - started
     log.info(
         "LightGBM search: %d trial(s) in %.0f s; best validation log loss %.5f (trial %d, %d rounds) %s",
-        len(table), seconds, best["loss"], study.best_trial.number, best["rounds"], best["tuned"],
+        len(table), seconds, best["loss"], best["trial"], best["rounds"], best["tuned"],
     )
     pipeline = Pipeline([("pre", pre), ("lgbm", best["model"])]).set_output(transform="pandas")
     return SearchResult(pipeline, best["tuned"], best["rounds"], best["loss"], table, space, seconds)

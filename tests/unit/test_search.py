@@ -158,3 +158,19 @@ def test_one_hot_and_indicator_columns_map_back_to_their_feature():
     assert source_columns(names, spec) == ["x", "x_days", "x_days", "plan", "plan", "plan_type"]
     with pytest.raises(ValueError, match="cannot tell"):
         source_columns(["cat__other_a"], spec)
+
+
+def test_a_model_pickled_before_the_pipeline_was_kept_still_explains_itself():
+    import pickle
+
+    from models.estimators import calibrate
+
+    spec, X, y = _data(1_500, 7, linear=False)
+    tr, va = _split(y)
+    result = search_lightgbm(spec, X.iloc[tr], y[tr], X.iloc[va], y[va], PARAMS, 1, 60, 0, 20, None)
+    model = ChurnModel(calibrate(result.pipeline, X.iloc[va], y[va], "sigmoid"), spec, pipeline=result.pipeline)
+    old = ChurnModel.__new__(ChurnModel)
+    old.__dict__.update({k: v for k, v in model.__dict__.items() if k != "pipeline"})  # what earlier versions pickled
+    restored = pickle.loads(pickle.dumps(old))
+    assert restored.family == "lightgbm"
+    pd.testing.assert_frame_equal(restored.contributions(X.iloc[va]), model.contributions(X.iloc[va]))
