@@ -19,6 +19,7 @@ from features.schema import Features
 from models import value as val
 from models.drift import drift_table
 from models.reasons import top_reasons
+from pipelines.attributes import FEATURE_TYPES
 from pipelines.config import ScoreConfig
 from pipelines.contract import ValidationResult
 from pipelines.io import dataset_files, feature_tables, is_validated_output, tables_from, validated_report
@@ -242,6 +243,10 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
         tables = tables_from(result)
         t_features = time.perf_counter()  # validation is timed apart on this path
         features = build_features(prepare(tables, feature_config), as_of)
+    unused = sorted(c for c, kind in result.attribute_types.items() if kind in FEATURE_TYPES and c not in attribute_types)
+    if unused:
+        log.warning("customer column(s) %s are not a feature of model %s v%s and are ignored (retrain to use them)",
+                    unused, loaded.name, loaded.version)
     features = Features.validate(features)
     check_features(loaded.model.spec.columns, feature_columns(features))
     if features.empty:

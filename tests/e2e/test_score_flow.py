@@ -70,16 +70,20 @@ def test_missing_alias_fails_before_writing(trained_default, default_dataset, tm
     assert not any(tmp_path.iterdir())
 
 
-def test_mismatched_feature_set_fails_before_writing(trained_default, small_dataset, tmp_path, capsys):
+def test_scoring_reads_the_columns_the_model_was_trained_on(trained_default, small_dataset, tmp_path, capsys, caplog):
+    """A new customer column is not a feature of the model (it is named in the log); a missing one stops the run before writing."""
     data, _, _ = small_dataset
     changed = tmp_path / "changed"
     shutil.copytree(data, changed)
     customers = pd.read_parquet(changed / "customers.parquet")
-    customers["loyalty_tier"] = "gold"
-    customers.to_parquet(changed / "customers.parquet")
+    customers.assign(loyalty_tier="gold").to_parquet(changed / "customers.parquet")
+    assert _score(changed, tmp_path / "new_column") == 0
+    assert "loyalty_tier" in caplog.text and "not a feature of model" in caplog.text
+    customers.drop(columns=["contract"]).to_parquet(changed / "customers.parquet")
     out = tmp_path / "out"
+    capsys.readouterr()
     assert _score(changed, out) == EXIT_INPUT
-    assert "unexpected ['loyalty_tier']" in capsys.readouterr().err
+    assert "customers has no column 'contract'" in capsys.readouterr().err
     assert not out.exists()
 
 
