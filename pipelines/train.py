@@ -242,7 +242,10 @@ def _shap(pipeline, spec: FeatureSpec, X: pd.DataFrame, sample: int, seed: int) 
     return contrib, values
 
 
-def model_card(config: TrainConfig, split: Split, snap: pd.DataFrame, metrics: dict, decision, data_end, spec: FeatureSpec, chosen: Selection) -> str:
+def model_card(
+    config: TrainConfig, split: Split, snap: pd.DataFrame, metrics: dict, decision, data_end, spec: FeatureSpec, chosen: Selection,
+    attribute_types: dict[str, str] | None = None,
+) -> str:
     def row(name: str) -> str:
         champ = metrics.get(f"champion_{name}")
         return (
@@ -262,6 +265,7 @@ def model_card(config: TrainConfig, split: Split, snap: pd.DataFrame, metrics: d
 ## Data
 - Dataset `{config.data}`, outcomes observed up to {pd.Timestamp(data_end).date()}; {len(snap):,} labelled snapshot rows over {snap['as_of'].nunique()} as-of dates ({pd.Timestamp(snap['as_of'].min()).date()} .. {pd.Timestamp(snap['as_of'].max()).date()}).
 - Features: {len(spec.numeric)} numeric and {len(spec.categorical)} categorical ({', '.join(spec.categorical) or 'none'}), computed only from rows stamped before each as-of date.
+- Customer attributes as validation typed them: {'; '.join(f'`{c}` {t}' for c, t in (attribute_types or {}).items()) or 'none'} (identifiers and excluded columns are not features).
 
 ## Label
 - Churned within [T, T+{config.horizon_days}d) per `{config.label}` (`events`: a churn event; `inactivity`: no interaction).
@@ -475,7 +479,7 @@ def run_training(config: TrainConfig) -> dict:
         for k, v in tags.items():
             client.set_model_version_tag(name, version.version, k, v)
         client.set_model_version_tag(name, version.version, "test_as_of", str(split.test_as_of.date()))
-        mlflow.log_text(model_card(config, split, snap, metrics, decision, observed_to, spec, chosen), "model_card.md")
+        mlflow.log_text(model_card(config, split, snap, metrics, decision, observed_to, spec, chosen, result.attribute_types), "model_card.md")
         elapsed = time.perf_counter() - started
         mlflow.log_metric("train_job_seconds", elapsed)
         experiment_id = run.info.experiment_id

@@ -54,4 +54,9 @@ def test_telco_trains_above_the_plain_models(telco: Path):
     m = summary["metrics"]
     assert m["cv_roc_auc_mean"] >= TELCO_FLOOR, m
     assert m["test_roc_auc"] >= 0.83 and m["test_ece"] <= 0.05
+    import mlflow
+
+    card = mlflow.artifacts.load_text(f"runs:/{summary['run_id']}/model_card.md")
+    for typed in ("`SeniorCitizen` number", "`TotalCharges` number", "`Partner` boolean", "`Contract` category"):
+        assert typed in card, typed
 
