@@ -217,6 +217,9 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     feature_config = loaded.model.feature_config
     if feature_config is None:
         raise ScoringError(f"model {loaded.name} v{loaded.version} does not carry its feature configuration; retrain it")
+    if "purchase_types" not in vars(feature_config):
+        # Trained before the transaction features existed: build the features it was trained on.
+        feature_config = replace(feature_config, purchase_types=())
     if config.population is not None:
         feature_config = replace(feature_config, inactivity_active_days=config.population.active_within_days)
     attribute_types = dict(feature_config.attribute_types or ())  # scoring reads customer attributes as the model was trained
