@@ -15,7 +15,7 @@ from features.config import FeatureConfig
 from pipelines.attributes import infer_type
 from pipelines.cli import main
 from pipelines.contract import ContractError, validate_dataset
-from pipelines.io import read_dataset, tables_from, write_validation
+from pipelines.io import read_dataset, write_validation
 from pipelines.snapshot import load_validated, snapshot_from_result
 from tests.conftest import make_tables
 
