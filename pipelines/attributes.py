@@ -10,7 +10,7 @@ again:
 * ``boolean``: every given value is one of ``true/false``, ``yes/no``, ``t/f``, ``y/n``;
 * ``date``: every given value is an ISO 8601 date or timestamp (a feature
   becomes the days between it and the as-of date);
-* ``category``: any other text (rare levels are grouped inside the model);
+* ``category``: any other text (the logistic-regression model groups rare levels; LightGBM codes each level);
 * ``identifier``: text different for every customer (a name, an account
   code), or unique whole numbers that run consecutively or are all 10,000 or
   more (a row number, an account number): reported and left out of the features;
