@@ -20,13 +20,14 @@ from pandera.typing import Series
 
 from features.keys import positions
 from pipelines.attributes import attribute_columns, type_attributes
+from pipelines.errors import UserError
 
 SCORE_RANGE = {"NPS": (0, 10), "CSAT": (1, 5), "CES": (1, 7)}
 GROUPS = ("treatment", "control")
 EARLIEST = pd.Timestamp("1970-01-01")
 
 
-class ContractError(ValueError):
+class ContractError(UserError):
     """A structural problem that stops validation: names the file, column and expectation."""
 
 
