@@ -60,8 +60,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from pipelines.contract import validate_dataset
-    from pipelines.io import read_dataset, write_validation
+    from pipelines.io import write_validation
+    from pipelines.snapshot import validate_folder
 
     if args.engine == "spark":
         from pipelines.spark_engine import validate_spark
@@ -70,10 +70,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     elif args.partitions > 1:
         from pipelines.partitioned import validate_partitioned
 
-        result = validate_partitioned(args.data, args.out, args.end_date, args.partitions, progress=True, attribute_types=dict(args.attribute or []))
+        result = validate_partitioned(args.data, args.out, args.end_date, args.partitions, progress=True, attribute_types=dict(args.attribute or []),
+                                      encoding=args.encoding, timezone=args.timezone)
     else:
-        raw, sources = read_dataset(args.data)
-        result = validate_dataset(raw, sources, end_date=args.end_date, attribute_types=dict(args.attribute or []))
+        result = validate_folder(args.data, args.end_date, dict(args.attribute or []), args.encoding, args.timezone)
         write_validation(result, args.out)
     print(result.to_text())
     print(f"wrote validated tables, quarantine and report to {args.out}")
@@ -215,6 +215,31 @@ def _attribute_options(p: argparse.ArgumentParser) -> None:
                    "identifier, exclude); repeat for several")
 
 
+def _encoding(text: str) -> str:
+    import codecs
+
+    try:
+        return codecs.lookup(text).name
+    except LookupError as err:
+        raise argparse.ArgumentTypeError(f"unknown encoding {text!r} (e.g. utf-8, latin-1, cp1252)") from err
+
+
+def _timezone(text: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise argparse.ArgumentTypeError(f"unknown time zone {text!r} (an IANA name such as UTC or Europe/Berlin)") from err
+    return text
+
+
+def _input_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--encoding", type=_encoding, default="utf-8", help="encoding of the CSV files (default utf-8, with or without BOM)")
+    p.add_argument("--timezone", type=_timezone, default="UTC",
+                   help="time zone of timestamps written without Z or an offset (default UTC); dates stay dates")
+
+
 def _days_or_none(text: str) -> int | None:
     if text.lower() in ("none", "null", "all"):
         return None
@@ -251,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end-date", type=_date, help="the dataset's last date (extract date); later timestamps are impossible (default: today)")
     p.add_argument("--strict", action="store_true", help="exit 1 if any row is quarantined (after writing the report)")
     _attribute_options(p)
+    _input_options(p)
     _scale_options(p)
     p.set_defaults(func=cmd_validate)
 

@@ -9,6 +9,7 @@ reason and never stop the run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Optional
@@ -21,6 +22,7 @@ from pandera.typing import Series
 from features.keys import positions
 from pipelines.attributes import attribute_columns, type_attributes
 from pipelines.errors import UserError
+from pipelines.normalise import delimiter_hint, finite_numbers, null_token_mask, parse_timestamps
 
 SCORE_RANGE = {"NPS": (0, 10), "CSAT": (1, 5), "CES": (1, 7)}
 GROUPS = ("treatment", "control")
@@ -45,6 +47,12 @@ UNKNOWN_GROUP = "unknown_group"
 UNKNOWN_CUSTOMER = "unknown_customer"
 CHURN_BEFORE_SIGNUP = "churn_before_signup"
 DUPLICATE_EVENT = "duplicate_event"
+MALFORMED = "malformed_row"
+NON_FINITE = "non_finite_value"
+
+# Columns the CSV reader adds to a row whose width differs from the header's (see pipelines.reading).
+RAW_LINE, MALFORMED_DETAIL = "_raw_line", "_malformed"
+READER_COLUMNS = (RAW_LINE, MALFORMED_DETAIL)
 
 
 # --- the contract as pandera models -------------------------------------------------
@@ -174,6 +182,8 @@ class TableReport:
     rows_kept: int
     rows_quarantined: int
     by_reason: dict[str, int] = field(default_factory=dict)
+    # Values changed by a documented normalisation, e.g. ``trimmed(customer_id)``, ``null_token(channel)``.
+    normalised: dict[str, int] = field(default_factory=dict)
 
     def balanced(self) -> bool:
         return self.rows_read == self.rows_kept + self.rows_quarantined
@@ -196,6 +206,10 @@ class ValidationResult:
     end_given: bool = False
     # Type of each extra column of ``customers`` (see pipelines.attributes), decided once here.
     attribute_types: dict[str, str] = field(default_factory=dict)
+    # What reading the folder noted (names read loosely, columns dropped) and the files that are not contract tables.
+    notes: tuple[str, ...] = ()
+    ignored_files: tuple[str, ...] = ()
+    timezone: str = "UTC"  # the zone of timestamps written without a designator
 
     @property
     def observation_end(self) -> pd.Timestamp | None:
@@ -219,12 +233,16 @@ class ValidationResult:
             "end_date_given": self.end_given,
             "observation_end": None if self.observation_end is None else self.observation_end.isoformat(),
             "attribute_types": dict(self.attribute_types),
+            "timezone": self.timezone,
+            "notes": list(self.notes),
+            "ignored_files": list(self.ignored_files),
             "tables": {
                 name: {
                     "rows_read": r.rows_read,
                     "rows_kept": r.rows_kept,
                     "rows_quarantined": r.rows_quarantined,
                     "by_reason": dict(sorted(r.by_reason.items(), key=lambda kv: (-kv[1], kv[0]))),
+                    "normalised": dict(sorted(r.normalised.items())),
                     "balanced": r.balanced(),
                 }
                 for name, r in self.report.items()
@@ -239,13 +257,16 @@ class ValidationResult:
             tables or {},
             {},
             {
-                name: TableReport(t["rows_read"], t["rows_kept"], t["rows_quarantined"], dict(t["by_reason"]))
+                name: TableReport(t["rows_read"], t["rows_kept"], t["rows_quarantined"], dict(t["by_reason"]), dict(t.get("normalised", {})))
                 for name, t in report["tables"].items()
             },
             None if data_end is None else pd.Timestamp(data_end),
             pd.Timestamp(report["reference_end"]),
             end_given=bool(report.get("end_date_given", False)),
             attribute_types=dict(report.get("attribute_types", {})),
+            notes=tuple(report.get("notes", ())),
+            ignored_files=tuple(report.get("ignored_files", ())),
+            timezone=report.get("timezone", "UTC"),
         )
 
     def to_text(self) -> str:
@@ -261,11 +282,15 @@ class ValidationResult:
             lines.append(f"  {name:<18}{r.rows_read:>12,}{r.rows_kept:>12,}{r.rows_quarantined:>13,}")
             for reason, count in sorted(r.by_reason.items()):
                 lines.append(f"  {'':<18}  - {reason}: {count:,}")
+            for change, count in sorted(r.normalised.items()):
+                lines.append(f"  {'':<18}  normalised {change}: {count:,}")
         if self.attribute_types:
             by_type: dict[str, list[str]] = {}
             for col, kind in self.attribute_types.items():
                 by_type.setdefault(kind, []).append(col)
             lines.append("  customer attributes: " + "; ".join(f"{kind} {', '.join(cols)}" for kind, cols in by_type.items()))
+        for note in self.notes:
+            lines.append(f"  note: {note}")
         ok = all(r.balanced() for r in self.report.values())
         lines.append(f"  accounting {'holds' if ok else 'DOES NOT HOLD'}: read = kept + quarantined for every table")
         return "\n".join(lines)
@@ -280,6 +305,9 @@ def validate_dataset(
     source_rows: dict[str, np.ndarray] | None = None,
     defer_unreadable: bool = False,
     attribute_types: dict[str, str] | None = None,
+    timezone: str = "UTC",
+    notes: Sequence[str] = (),
+    ignored_files: Sequence[str] = (),
 ) -> ValidationResult:
     """Check raw tables against the contract.
 
@@ -299,6 +327,9 @@ def validate_dataset(
             scored, or decided once for all partitions); see
             :mod:`pipelines.attributes`. A given value that does not read as
             its column's type is quarantined as unparseable.
+        timezone: the zone of timestamps written without a designator
+            (see :mod:`pipelines.normalise`).
+        notes, ignored_files: what reading the folder noted, for the report.
     """
     sources = sources or {name: name for name in raw}
     today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
@@ -316,24 +347,35 @@ def validate_dataset(
     typed: dict[str, pd.DataFrame] = {}
     unreadable: dict[tuple[str, str], str] = {}
     readable: set[tuple[str, str]] = set()
+    normalised: dict[str, dict[str, int]] = {}
     for name, frame in raw.items():
         spec = TABLES[name]
         _check_columns(frame, spec, sources[name])
-        coerced, unparseable, problems, good = _coerce(frame, spec, sources[name])
-        if problems and not defer_unreadable:
-            raise ContractError(next(iter(problems.values())))
-        unreadable.update({(name, col): msg for col, msg in problems.items()})
-        readable.update((name, col) for col in good)
-        typed[name] = coerced
-        reasons[name] = _Reasons(len(frame))
+        c = _coerce(frame, spec, sources[name], timezone)
+        if c.problems and not defer_unreadable:
+            raise ContractError(next(iter(c.problems.values())))
+        unreadable.update({(name, col): msg for col, msg in c.problems.items()})
+        readable.update((name, col) for col in c.good)
+        coerced, unparseable, non_finite = c.frame, c.unparseable, c.non_finite
+        typed[name], normalised[name] = coerced, c.normalised
+        # A row of the wrong width (kept aside whole by the reader) has one reason: its values are not in their columns.
+        malformed = coerced[MALFORMED_DETAIL].notna().to_numpy() if MALFORMED_DETAIL in coerced.columns else None
+        reasons[name] = _Reasons(len(frame), only=malformed)
+        if malformed is not None:
+            reasons[name].add(malformed, MALFORMED, "", exclusive=True)
         if name == "customers":
             typed_attributes = type_attributes(frame, attribute_columns(frame, tuple(all_columns(spec.model))), attribute_types)
             for col in typed_attributes.types:
                 coerced[col] = typed_attributes.frame[col]
-            unparseable = {**unparseable, **typed_attributes.unparseable}
+            attribute_infinite = {col: mask & finite_numbers(frame[col])[1] for col, mask in typed_attributes.unparseable.items()}
+            non_finite = {**non_finite, **{col: m for col, m in attribute_infinite.items() if m.any()}}
+            unparseable = {**unparseable, **{col: mask & ~attribute_infinite[col] for col, mask in typed_attributes.unparseable.items()}}
+        for col, mask in non_finite.items():
+            reasons[name].add(mask, NON_FINITE, col)
         for col, mask in unparseable.items():
             reasons[name].add(mask, UNPARSEABLE, col)
-        _schema_reasons(coerced, spec, reasons[name], unparseable)
+        refused = {col: unparseable.get(col, False) | non_finite.get(col, False) for col in {*unparseable, *non_finite}}
+        _schema_reasons(coerced, spec, reasons[name], refused)
         for col in spec.dates:
             ts = coerced[col]
             reasons[name].add((ts < EARLIEST).to_numpy(), BEFORE_1970, col)
@@ -360,7 +402,8 @@ def validate_dataset(
         r = reasons[name]
         bad = r.bad()
         rows = np.flatnonzero(bad)
-        tables[name] = frame.loc[~bad].reset_index(drop=True) if bad.any() else frame
+        kept = frame.loc[~bad].reset_index(drop=True) if bad.any() else frame
+        tables[name] = kept.drop(columns=[c for c in READER_COLUMNS if c in kept.columns])
         q = raw[name].iloc[rows].copy()
         q.insert(0, "_source_row", rows if source_rows is None else np.asarray(source_rows[name])[rows])
         q["_reason"], q["_detail"] = r.describe(rows)
@@ -371,9 +414,11 @@ def validate_dataset(
             rows_kept=int((~bad).sum()),
             rows_quarantined=int(bad.sum()),
             by_reason={str(k): int(v) for k, v in counts.items()},
+            normalised=normalised[name],
         )
     return ValidationResult(
-        tables, quarantine, report, _data_end(tables), reference_end, unreadable, readable, end_date is not None, typed_attributes.types
+        tables, quarantine, report, _data_end(tables), reference_end, unreadable, readable, end_date is not None, typed_attributes.types,
+        tuple(notes), tuple(ignored_files), timezone,
     )
 
 
@@ -439,18 +484,22 @@ def _check_columns(frame: pd.DataFrame, spec: TableSpec, source: str) -> None:
     if missing:
         raise ContractError(
             f"{source}: missing required column(s) {missing}; expected at least {required_columns(spec.model)}"
+            f"{delimiter_hint(frame.columns)}"
         )
 
 
 class _Reasons:
     """Problems found in one table, kept as row masks; text is made only for the rows set aside."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, only: np.ndarray | None = None) -> None:
         self.n = n
         self.items: list[tuple[str, str, np.ndarray]] = []  # (reason, label with column, mask)
+        self.only = only  # rows whose one reason is set with ``exclusive`` (malformed rows): no other reason is added
 
-    def add(self, mask: np.ndarray, reason: str, column: str) -> None:
+    def add(self, mask: np.ndarray, reason: str, column: str, exclusive: bool = False) -> None:
         mask = np.asarray(mask, dtype=bool)
+        if self.only is not None and not exclusive:
+            mask = mask & ~self.only
         if mask.any():
             self.items.append((reason, f"{reason}({column})" if column else reason, mask))
 
@@ -493,30 +542,43 @@ def _exact_duplicates(frame: pd.DataFrame, customer: np.ndarray, time_col: str) 
     return out
 
 
-def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, str], list[str]]:
-    """Cast contract columns to their types.
+@dataclass(frozen=True)
+class _Coerced:
+    """A table with its contract columns in their types, and what reading the values found."""
 
-    Returns the typed frame, which given values could not be read (per column),
-    an error for each typed column in which no row could be read, and the
-    typed columns in which some row could (a partitioned run combines these).
+    frame: pd.DataFrame
+    unparseable: dict[str, np.ndarray]  # per column: given values that do not read as the column's type
+    non_finite: dict[str, np.ndarray]  # per number column: infinite values
+    problems: dict[str, str]  # per typed column in which no given value reads: the error
+    good: list[str]  # typed columns in which some value reads (a partitioned run combines these)
+    normalised: dict[str, int]  # values changed by a documented normalisation, per kind and column
+
+
+def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str, timezone: str = "UTC") -> _Coerced:
+    """Cast contract columns to their types (see :mod:`pipelines.normalise` for the rules).
+
+    Null tokens mean missing in every column. Contract text columns are
+    trimmed of surrounding spaces; other text columns keep their values.
     """
     out = frame.copy()
     unparseable: dict[str, np.ndarray] = {}
+    non_finite: dict[str, np.ndarray] = {}
     problems: dict[str, str] = {}
     good: list[str] = []
-    present = [c for c in all_columns(spec.model) if c in frame.columns]
-    for col in present:
+    normalised: dict[str, int] = {}
+    contract = all_columns(spec.model)
+    for col in [c for c in contract if c in frame.columns]:
         raw = frame[col]
-        given = raw.notna().to_numpy().copy()
-        if raw.dtype == object or pd.api.types.is_string_dtype(raw):
-            # Blank text is a missing value, not an unreadable one.
-            given &= (raw.astype("str").str.strip() != "").to_numpy()
-            raw = raw.where(given, None)
+        tokens = null_token_mask(raw)
+        _count(normalised, f"null_token({col})", tokens & _non_blank(raw))
+        given = raw.notna().to_numpy() & ~tokens
+        raw = raw.where(given, None)
+        infinite = np.zeros(len(frame), dtype=bool)
         if col in spec.dates:
-            values = _to_datetime(raw)
+            values = parse_timestamps(raw, timezone)
             expected = "a date or timestamp (ISO 8601, e.g. 2025-03-31 or 2025-03-31T14:05:00)"
         elif col in spec.numbers or col in spec.integers:
-            values = pd.to_numeric(raw, errors="coerce").astype(float)
+            values, infinite = finite_numbers(raw)
             if col in spec.integers:
                 values = values.where(values.isna() | (values == np.round(values)), np.nan)
             expected = "an integer" if col in spec.integers else "a number"
@@ -524,9 +586,11 @@ def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str) -> tuple[pd.DataF
             values = _to_boolean(raw)
             expected = "true/false"
         else:
-            values = raw.astype("str").where(raw.notna(), None).astype("str")
+            text = raw.astype("str")
+            values = text.str.strip().where(raw.notna(), None).astype("str")
+            _count(normalised, f"trimmed({col})", raw.notna().to_numpy() & (values != text).fillna(False).to_numpy(dtype=bool))
             expected = None
-        failed = given & values.isna().to_numpy()
+        failed = given & values.isna().to_numpy() & ~infinite
         if expected is not None and len(frame):
             if given.any() and failed.all():
                 example = raw[given].iloc[0]
@@ -535,20 +599,26 @@ def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str) -> tuple[pd.DataF
                 good.append(col)
         if failed.any():
             unparseable[col] = failed
+        if infinite.any():
+            non_finite[col] = infinite
         out[col] = values
-    return out, unparseable, problems, good
+    if spec.model is not Customers:  # customers' other columns are typed as attributes
+        for col in [c for c in frame.columns if c not in contract and not str(c).startswith("_")]:
+            tokens = null_token_mask(frame[col])
+            if tokens.any():
+                out[col] = frame[col].where(~tokens, None)
+                _count(normalised, f"null_token({col})", tokens & _non_blank(frame[col]))
+    return _Coerced(out, unparseable, non_finite, problems, good, normalised)
 
 
-def _to_datetime(raw: pd.Series) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(raw):
-        values = raw
-        if getattr(values.dt, "tz", None) is not None:
-            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    else:
-        values = pd.to_datetime(raw.astype("str").where(raw.notna(), None), errors="coerce", format="ISO8601")
-        if getattr(values.dt, "tz", None) is not None:
-            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    return values.astype("datetime64[us]")
+def _non_blank(values: pd.Series) -> np.ndarray:
+    return (values.astype("str").str.strip() != "").fillna(False).to_numpy(dtype=bool)
+
+
+def _count(counts: dict[str, int], key: str, mask: np.ndarray) -> None:
+    n = int(np.count_nonzero(mask))
+    if n:
+        counts[key] = n
 
 
 _TRUE = {"true", "1", "yes", "y", "t"}

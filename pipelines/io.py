@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -17,44 +17,40 @@ import pyarrow.parquet as pq
 
 from features.build import INTERACTION_COLUMNS, EventBatches, Tables
 from pipelines.contract import TABLES, ContractError, ValidationResult, all_columns, check_table, check_validated, require_tables
+from pipelines.reading import TableReader, find_tables
 
 BUCKETS_FILE = "_buckets.json"  # in each table folder the partitioned engine writes (readers skip "_" files)
 BATCH_ROWS = 500_000
 
 
 def dataset_files(folder: Path) -> dict[str, Path]:
-    """The file of each contract table present in ``folder``: ``NAME.parquet`` (a file, or a folder of
-    parquet parts as Spark and the partitioned engine write them) or ``NAME.csv``."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ContractError(f"dataset folder {folder} does not exist or is not a folder")
-    files = {}
-    for name in TABLES:
-        found = [p for p in (folder / f"{name}.parquet", folder / f"{name}.csv") if p.exists()]
-        if len(found) > 1:
-            raise ContractError(f"{folder}: both {name}.parquet and {name}.csv exist; keep one")
-        if found:
-            files[name] = found[0]
-    return files
+    """The file of each contract table present in ``folder`` (see :func:`pipelines.reading.find_tables`)."""
+    return find_tables(folder).tables
 
 
-def read_dataset(folder: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
-    """Read every contract table present in ``folder`` (see :func:`dataset_files`).
+@dataclass(frozen=True)
+class RawDataset:
+    """A dataset folder's tables as read (text for CSV), each table's source file, and notes about the reading."""
+
+    tables: dict[str, pd.DataFrame]
+    sources: dict[str, str]
+    notes: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()
+
+
+def read_dataset(folder: Path, encoding: str = "utf-8") -> RawDataset:
+    """Read every contract table present in ``folder`` (see :mod:`pipelines.reading`).
 
     CSV columns are read as text so that validation sees, and quarantine keeps,
     the original values.
     """
-    raw, sources = {}, {}
-    for name, path in dataset_files(folder).items():
-        try:
-            if path.suffix == ".parquet":
-                frame = pd.read_parquet(path)
-            else:
-                frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-        except Exception as err:  # the parser's own message says what it could not read
-            raise ContractError(f"{path}: cannot be parsed as {path.suffix[1:]}: {err}") from err
-        raw[name], sources[name] = frame, str(path)
-    return raw, sources
+    found = find_tables(folder)
+    raw, sources, notes = {}, {}, list(found.notes)
+    for name, path in found.tables.items():
+        reader = TableReader(path, name, encoding)
+        raw[name], sources[name] = reader.read(), str(path)
+        notes.extend(reader.notes)
+    return RawDataset(raw, sources, tuple(notes), found.ignored)
 
 
 def is_validated_output(folder: Path) -> bool:

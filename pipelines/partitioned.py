@@ -20,8 +20,9 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +39,9 @@ from pipelines.contract import TABLES, ContractError, TableReport, ValidationRes
 from pipelines.io import (
     BUCKETS_FILE,
     ParquetAppender,
+    RawDataset,
     _atomic,
     bucket_layout,
-    dataset_files,
     feature_tables,
     is_validated_output,
     parquet_parts,
@@ -51,6 +52,7 @@ from pipelines.io import (
     write_text,
     write_textual_parquet,
 )
+from pipelines.reading import TableReader, find_tables
 
 log = logging.getLogger(__name__)
 
@@ -64,32 +66,26 @@ def bucket_of(ids: pd.Series, buckets: int) -> np.ndarray:
     return (pd.util.hash_array(text) % np.uint64(buckets)).astype(np.int64)
 
 
-def _chunks(path: Path) -> Iterator[pd.DataFrame]:
-    """A table file in chunks of rows, read as :func:`pipelines.io.read_dataset` reads it whole."""
-    if path.suffix == ".parquet":
-        for f in parquet_parts(path):
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=CHUNK_ROWS):
-                yield batch.to_pandas()
-    else:
-        yield from pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], chunksize=CHUNK_ROWS)
-
-
-def split_dataset(data: Path, work: Path, buckets: int) -> dict[str, str]:
+def split_dataset(data: Path, work: Path, buckets: int, encoding: str = "utf-8") -> RawDataset:
     """Stream every table of ``data`` into ``work/NAME/part-BBBBB.parquet`` by customer bucket.
 
+    Tables are read in chunks of rows exactly as :func:`pipelines.io.read_dataset` reads them whole.
     Each row keeps its position in the source file as ``_source_row``. Every
     bucket gets a file for every table present (possibly empty). Returns the
-    source file of each table, for error messages.
+    source file of each table (for error messages) and what reading noted, without the frames.
     """
+    found = find_tables(Path(data))
     sources: dict[str, str] = {}
-    for name, path in dataset_files(Path(data)).items():
+    notes = list(found.notes)
+    for name, path in found.tables.items():
         source = str(path)
         sources[name] = source
         writers: list[pq.ParquetWriter | None] = [None] * buckets
         schema: pa.Schema | None = None
         offset = 0
+        reader = TableReader(path, name, encoding)
         try:
-            for chunk in _chunks(path):
+            for chunk in reader.chunks(CHUNK_ROWS):
                 _check_columns(chunk, TABLES[name], source)
                 chunk.insert(0, SOURCE_ROW, np.arange(offset, offset + len(chunk), dtype=np.int64))
                 offset += len(chunk)
@@ -114,13 +110,12 @@ def split_dataset(data: Path, work: Path, buckets: int) -> dict[str, str]:
             for w in writers:
                 if w is not None:
                     w.close()
-        if schema is None:  # an empty file: keep its columns
-            schema = pa.Table.from_pandas(pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)).schema
+        notes.extend(reader.notes)
         (work / name).mkdir(parents=True, exist_ok=True)
         for b in range(buckets):
             if writers[b] is None:
                 pq.write_table(schema.empty_table(), work / name / f"part-{b:05d}.parquet")
-    return sources
+    return RawDataset({}, sources, tuple(notes), found.ignored)
 
 
 def read_bucket(work: Path, bucket: int) -> dict[str, pd.DataFrame]:
@@ -139,6 +134,7 @@ def validate_bucket(
     end_date: pd.Timestamp | None,
     today: pd.Timestamp | None = None,
     attribute_types: dict[str, str] | None = None,
+    timezone: str = "UTC",
 ) -> ValidationResult:
     """Validate one bucket; ``_source_row`` (from the split) becomes the quarantine's row numbers.
 
@@ -148,7 +144,8 @@ def validate_bucket(
     rows = {name: frame[SOURCE_ROW].to_numpy() for name, frame in raw.items()}
     frames = {name: frame.drop(columns=SOURCE_ROW) for name, frame in raw.items()}
     return validate_dataset(
-        frames, sources, end_date=end_date, today=today, source_rows=rows, defer_unreadable=True, attribute_types=attribute_types
+        frames, sources, end_date=end_date, today=today, source_rows=rows, defer_unreadable=True, attribute_types=attribute_types,
+        timezone=timezone,
     )
 
 
@@ -166,12 +163,14 @@ def combine(results: list[ValidationResult]) -> ValidationResult:
     report: dict[str, TableReport] = {}
     for r in results:
         for name, t in r.report.items():
-            acc = report.setdefault(name, TableReport(0, 0, 0, {}))
+            acc = report.setdefault(name, TableReport(0, 0, 0, {}, {}))
             acc.rows_read += t.rows_read
             acc.rows_kept += t.rows_kept
             acc.rows_quarantined += t.rows_quarantined
             for reason, n in t.by_reason.items():
                 acc.by_reason[reason] = acc.by_reason.get(reason, 0) + n
+            for change, n in t.normalised.items():
+                acc.normalised[change] = acc.normalised.get(change, 0) + n
     ends = [r.data_end for r in results if r.data_end is not None]
     first = results[0]
     return ValidationResult(
@@ -187,6 +186,8 @@ def validate_partitioned(
     today: pd.Timestamp | None = None,
     progress: bool = False,
     attribute_types: dict[str, str] | None = None,
+    encoding: str = "utf-8",
+    timezone: str = "UTC",
 ) -> ValidationResult:
     """Validate ``data`` bucket by bucket into ``OUT/tables/NAME.parquet/`` and ``OUT/quarantine/NAME.parquet/``.
 
@@ -198,11 +199,12 @@ def validate_partitioned(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with _workdir(out) as work:
-        sources = split_dataset(data, work / "raw", buckets)
+        read = split_dataset(data, work / "raw", buckets, encoding)
+        sources = read.sources
         types = whole_attribute_types(pd.read_parquet(work / "raw" / "customers"), attribute_types)
         results = []
         for b in tqdm(range(buckets), desc="validate", unit="bucket", disable=not progress):
-            r = validate_bucket(read_bucket(work / "raw", b), sources, end_date, today, types)
+            r = validate_bucket(read_bucket(work / "raw", b), sources, end_date, today, types, timezone)
             for name, frame in r.tables.items():
                 write_parquet(frame, work / "tables" / f"{name}.parquet" / f"part-{b:05d}.parquet")
             for name, frame in r.quarantine.items():
@@ -210,7 +212,7 @@ def validate_partitioned(
                 if len(frame) or (b == buckets - 1 and not (work / "quarantine" / f"{name}.parquet").exists()):
                     write_textual_parquet(frame, work / "quarantine" / f"{name}.parquet" / f"part-{b:05d}.parquet")
             results.append(_accounting_only(r))
-        result = combine(results)
+        result = replace(combine(results), notes=read.notes, ignored_files=read.ignored, timezone=timezone)
         for name in TABLES:  # snapshot and score read these buckets as they are (see for_each_bucket)
             if (work / "tables" / f"{name}.parquet").is_dir():
                 write_text(json.dumps({"buckets": buckets, "key": "customer_id"}) + "\n", work / "tables" / f"{name}.parquet" / BUCKETS_FILE)
@@ -224,7 +226,7 @@ def validate_partitioned(
 
 def _accounting_only(r: ValidationResult) -> ValidationResult:
     """Drop a bucket's frames once written, so that memory holds one bucket at a time."""
-    return ValidationResult({}, {}, r.report, r.data_end, r.reference_end, r.unreadable, r.readable, r.end_given, r.attribute_types)
+    return replace(r, tables={}, quarantine={})
 
 
 @contextmanager

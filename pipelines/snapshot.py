@@ -19,21 +19,39 @@ from pipelines.io import is_validated_output, read_dataset, read_validated, tabl
 log = logging.getLogger(__name__)
 
 
-def load_validated(data: Path, end_date: pd.Timestamp | None = None, attribute_types: dict[str, str] | None = None) -> ValidationResult:
+def load_validated(
+    data: Path,
+    end_date: pd.Timestamp | None = None,
+    attribute_types: dict[str, str] | None = None,
+    encoding: str = "utf-8",
+    timezone: str = "UTC",
+) -> ValidationResult:
     """Read a dataset folder and validate it (the same contract for training and scoring).
 
     A folder that ``churn validate`` wrote is read as it is, type-checked but
     not validated row by row again. ``attribute_types`` fix the types of
-    customer attribute columns (from the config, or the model being scored).
+    customer attribute columns (from the config, or the model being scored);
+    ``encoding`` is the CSV files' and ``timezone`` the zone of timestamps
+    written without one (see :mod:`pipelines.reading`, :mod:`pipelines.normalise`).
     """
     if is_validated_output(data):
         return read_validated(data, end_date, attribute_types)
-    raw, sources = read_dataset(Path(data))
-    result = validate_dataset(raw, sources, end_date=end_date, attribute_types=attribute_types)
+    result = validate_folder(Path(data), end_date, attribute_types, encoding, timezone)
     for name, report in result.report.items():
         if report.rows_quarantined:
             log.warning("%s: %d of %d rows quarantined %s", name, report.rows_quarantined, report.rows_read, report.by_reason)
     return result
+
+
+def validate_folder(
+    data: Path, end_date: pd.Timestamp | None, attribute_types: dict[str, str] | None, encoding: str = "utf-8", timezone: str = "UTC"
+) -> ValidationResult:
+    """Read a raw dataset folder and validate it in memory, with what reading it noted carried into the report."""
+    dataset = read_dataset(Path(data), encoding)
+    return validate_dataset(
+        dataset.tables, dataset.sources, end_date=end_date, attribute_types=attribute_types, timezone=timezone,
+        notes=dataset.notes, ignored_files=dataset.ignored,
+    )
 
 
 def snapshot(

@@ -161,7 +161,8 @@ def test_csv_round_trip_and_outputs(tmp_path: Path):
     src.mkdir()
     for name, frame in bad_dataset().items():
         frame.to_csv(src / f"{name}.csv", index=False)
-    raw, sources = read_dataset(src)
+    dataset = read_dataset(src)
+    raw, sources = dataset.tables, dataset.sources
     r = validate_dataset(raw, sources, end_date=END)
     assert {k: v.by_reason for k, v in r.report.items()} == EXPECTED
     write_validation(r, tmp_path / "out")

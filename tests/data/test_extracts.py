@@ -66,7 +66,8 @@ def test_snapshot_command_labels_up_to_the_extract_date_in_every_engine(static_e
 
 
 def test_validation_report_says_how_observation_ends(static_extract: Path, tmp_path: Path):
-    raw, sources = read_dataset(static_extract)
+    dataset = read_dataset(static_extract)
+    raw, sources = dataset.tables, dataset.sources
     write_validation(validate_dataset(raw, sources, end_date=pd.Timestamp("2024-07-01")), tmp_path / "v")
     report = json.loads((tmp_path / "v" / "report.json").read_text())
     assert report["end_date_given"] is True and report["observation_end"].startswith("2024-07-01")

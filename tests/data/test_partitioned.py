@@ -34,7 +34,8 @@ def same_rows(a: pd.DataFrame, b: pd.DataFrame, key: list[str]) -> None:
 @pytest.mark.parametrize("buckets", [1, 3, 7])
 def test_partitioned_validation_matches_in_memory(tmp_path: Path, buckets: int):
     data = write_csv_dataset(tmp_path / "raw", bad_dataset())
-    raw, sources = read_dataset(data)
+    dataset = read_dataset(data)
+    raw, sources = dataset.tables, dataset.sources
     whole = validate_dataset(raw, sources, end_date=END)
     parts = validate_partitioned(data, tmp_path / "out", END, buckets)
 
@@ -55,7 +56,8 @@ def test_column_unreadable_everywhere_is_structural_but_one_readable_value_is_en
 
     tables["churn_events"].loc[1, "churn_date"] = "2025-03-01"  # one readable value, in one bucket only
     parts = validate_partitioned(write_csv_dataset(tmp_path / "b", tables), tmp_path / "out_b", END, 3)
-    raw, sources = read_dataset(tmp_path / "b")
+    dataset = read_dataset(tmp_path / "b")
+    raw, sources = dataset.tables, dataset.sources
     assert parts.to_dict() == validate_dataset(raw, sources, end_date=END).to_dict()
 
 
@@ -71,7 +73,8 @@ def test_partitioned_snapshot_matches_in_memory(small_dataset, tmp_path: Path):
     data, _, _ = small_dataset
     config = FeatureConfig()
     dates = [pd.Timestamp("2026-01-01"), pd.Timestamp("2026-04-01"), pd.Timestamp("2026-06-01")]
-    raw, sources = read_dataset(data)
+    dataset = read_dataset(data)
+    raw, sources = dataset.tables, dataset.sources
     result = validate_dataset(raw, sources, end_date=SYNTH_END)
     whole = snapshot(tables_from(result), dates, 90, result.data_end, config)
 

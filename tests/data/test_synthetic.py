@@ -13,7 +13,8 @@ from pipelines.synthetic import SyntheticConfig, generate, load_truth
 
 def test_generated_data_passes_the_contract(small_dataset):
     data, _, _ = small_dataset
-    raw, sources = read_dataset(data)
+    dataset = read_dataset(data)
+    raw, sources = dataset.tables, dataset.sources
     r = validate_dataset(raw, sources, end_date=pd.Timestamp("2026-06-30"))
     assert r.quarantined_rows == 0
     assert set(r.tables) == {"customers", "interactions", "feedback", "churn_events", "retention_actions"}

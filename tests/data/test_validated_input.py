@@ -20,7 +20,8 @@ DATES = [pd.Timestamp("2026-01-01"), pd.Timestamp("2026-05-01")]
 @pytest.fixture(scope="module")
 def from_raw(small_dataset):
     data, _, _ = small_dataset
-    raw, sources = read_dataset(data)
+    dataset = read_dataset(data)
+    raw, sources = dataset.tables, dataset.sources
     result = validate_dataset(raw, sources, end_date=SYNTH_END)
     return result, snapshot(tables_from(result), DATES, 90, result.data_end, FeatureConfig())
 

@@ -135,7 +135,8 @@ def test_streamed_interactions_and_blocked_recency_give_the_same_features(small_
     from pipelines.contract import validate_dataset
 
     data, _, _ = small_dataset
-    raw, sources = io.read_dataset(data)
+    dataset = io.read_dataset(data)
+    raw, sources = dataset.tables, dataset.sources
     result = validate_dataset(raw, sources, end_date=pd.Timestamp("2026-06-30"))
     io.write_validation(result, tmp_path / "v")
     config = FeatureConfig()
