@@ -28,7 +28,7 @@ from pipelines.errors import UserError
 # Text a warehouse or spreadsheet writes for "no value".
 NULL_TOKENS = frozenset({"", "null", "n/a", "na", "nan", "none", "#n/a", "nil"})
 # A time of day followed by a designator: Z, UTC/GMT, or an offset (+02:00, +0200, +02).
-_DESIGNATOR = re.compile(r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[zZ]|UTC|GMT|utc|gmt|[+-]\d\d(?::?\d\d)?)$")
+_DESIGNATOR = re.compile(r"^\d{4}-?\d\d-?\d\d[T ]\d.*\d\s*(?:[zZ]|UTC|GMT|utc|gmt|[+-]\d\d(?::?\d\d)?)$")
 _NAMED_UTC = re.compile(r"\s*(?:UTC|GMT|utc|gmt)$")
 DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
@@ -66,9 +66,8 @@ def parse_timestamps(raw: pd.Series, timezone: str = "UTC") -> pd.Series:
         out[designated] = pd.to_datetime(aware, errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None).astype("datetime64[us]")
     naive = ~designated & text.notna()
     if naive.any():
-        parsed = pd.to_datetime(text[naive], errors="coerce", format="ISO8601")
-        if getattr(parsed.dt, "tz", None) is not None:  # cannot happen for text without a designator; kept for safety
-            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        # utc=True only so that a designator the pattern missed is converted rather than an error; naive values are unchanged by it.
+        parsed = pd.to_datetime(text[naive], errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
         if timezone != "UTC":
             parsed = _local_to_utc(parsed, timezone, has_time=text[naive].str.contains(":", regex=False))
         out[naive] = parsed.astype("datetime64[us]")

@@ -24,6 +24,7 @@ slower), which knows each row's line and raw text.
 from __future__ import annotations
 
 import csv
+import re
 import difflib
 import logging
 from collections.abc import Iterator
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 
 RAW_LINE, MALFORMED_DETAIL = "_raw_line", "_malformed"
 SUFFIXES = (".parquet", ".csv")
+# pandas stores an unnamed index as a column of this name: row order, not data; a named index is read as a column
+# (pandas metadata is ignored when converting, so that no column is turned back into an index)
+_PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")
 BLOCK_BYTES = 1 << 22
 
 
@@ -121,6 +125,7 @@ class TableReader:
         self._contract = all_columns(TABLES[table].model)
         self.csv = self.path.suffix.lower() == ".csv"
         raw_names = self._csv_header() if self.csv else self._parquet_names()
+        self._raw_names = list(raw_names)
         trailing = 0
         while self.csv and len(raw_names) > 1 and not raw_names[-1].strip():
             raw_names, trailing = raw_names[:-1], trailing + 1  # a trailing delimiter on the header line
@@ -131,7 +136,7 @@ class TableReader:
 
     def _parquet_names(self) -> list[str]:
         try:
-            return pq.read_schema(_first_part(self.path)).names
+            return [n for n in pq.read_schema(_first_part(self.path)).names if not _PANDAS_INDEX.match(n)]
         except ContractError:
             raise
         except Exception as err:  # the parser's own message says what it could not read
@@ -154,16 +159,18 @@ class TableReader:
     # --- parquet ----------------------------------------------------------------------
     def _parquet(self, rows: int | None) -> Iterator[pd.DataFrame]:
         try:
+            columns = self._raw_names
             if rows is None:
-                yield self._finish(pd.read_parquet(self.path))
+                yield self._finish(pq.read_table(self.path, columns=columns).to_pandas(ignore_metadata=True))
                 return
             yielded = False
             for part in _parts(self.path):
-                for batch in pq.ParquetFile(part).iter_batches(batch_size=rows):
-                    yield self._finish(batch.to_pandas())
+                for batch in pq.ParquetFile(part).iter_batches(batch_size=rows, columns=columns):
+                    yield self._finish(batch.to_pandas(ignore_metadata=True))
                     yielded = True
             if not yielded:  # no row: one empty frame with the table's columns
-                yield self._finish(pq.read_schema(_first_part(self.path)).empty_table().to_pandas())
+                empty = pq.read_schema(_first_part(self.path)).empty_table().select(columns)
+                yield self._finish(empty.to_pandas(ignore_metadata=True))
         except ContractError:
             raise
         except Exception as err:  # the parser's own message says what it could not read
