@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.config import FeatureConfig
+from features.config import FeatureConfig, FeatureError
 from features.keys import KeyLookup, positions
 from features.transactions import BGNBDParams, purchase_features
 
@@ -224,7 +224,7 @@ def _attribute_features(customers: pd.DataFrame, config: FeatureConfig, t: int) 
     out: dict[str, object] = {}
     for col in attribute_columns(customers, config):
         if col not in customers:
-            raise ValueError(f"customers has no column '{col}', which the feature configuration (the model) expects")
+            raise FeatureError(f"customers has no column '{col}', which the feature configuration (the model) expects")
         values = customers[col]
         kind = types.get(col)
         if kind == "date" or (kind is None and pd.api.types.is_datetime64_any_dtype(values)):

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 
+class FeatureError(ValueError):
+    """A feature setting or input the user can fix (a bad window, a column the model expects and the data lacks)."""
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """What the feature stage computes.
@@ -69,16 +73,16 @@ class FeatureConfig:
 
     def __post_init__(self) -> None:
         if len(self.windows_days) < 2 or list(self.windows_days) != sorted(set(self.windows_days)):
-            raise ValueError(f"windows_days must hold at least two increasing windows, got {self.windows_days}")
+            raise FeatureError(f"windows_days must hold at least two increasing windows, got {self.windows_days}")
         if self.label_source not in ("events", "inactivity"):
-            raise ValueError(f"label_source must be 'events' or 'inactivity', got {self.label_source!r}")
+            raise FeatureError(f"label_source must be 'events' or 'inactivity', got {self.label_source!r}")
         unknown = [t for t in self.purchase_types if t not in self.interaction_types]
         if unknown:
-            raise ValueError(f"purchase_types must be among interaction_types {self.interaction_types}, got {unknown}")
+            raise FeatureError(f"purchase_types must be among interaction_types {self.interaction_types}, got {unknown}")
         windows = list(self.transaction_windows_days)
         if not windows or windows != sorted(set(windows)) or windows[0] < 1:
-            raise ValueError(f"transaction_windows_days must hold increasing positive windows, got {self.transaction_windows_days}")
+            raise FeatureError(f"transaction_windows_days must hold increasing positive windows, got {self.transaction_windows_days}")
         if self.btyd_horizon_days < 1:
-            raise ValueError(f"btyd_horizon_days must be at least 1, got {self.btyd_horizon_days}")
+            raise FeatureError(f"btyd_horizon_days must be at least 1, got {self.btyd_horizon_days}")
         if self.btyd_fit_customers < 100:
-            raise ValueError(f"btyd_fit_customers must be at least 100, got {self.btyd_fit_customers}")
+            raise FeatureError(f"btyd_fit_customers must be at least 100, got {self.btyd_fit_customers}")

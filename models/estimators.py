@@ -16,6 +16,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
+from models.errors import ModelInputError
+
 log = logging.getLogger(__name__)
 
 
@@ -40,7 +42,7 @@ class FeatureSpec:
         """The model's input columns in a fixed order and dtype (raw snapshot rows in, X out)."""
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
-            raise ValueError(f"input lacks the model's feature column(s) {missing}")
+            raise ModelInputError(f"input lacks the model's feature column(s) {missing}")
         X = frame[self.columns].copy()
         for c in self.numeric:
             X[c] = pd.to_numeric(X[c], errors="raise").astype(float)

@@ -20,6 +20,7 @@ from sklearn.base import clone
 from sklearn.metrics import log_loss
 from sklearn.pipeline import Pipeline
 
+from models.errors import ModelInputError
 from models.estimators import FeatureSpec, baseline_pipeline, few_level_categories, lightgbm_pipeline
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class SearchSpace:
           0.3..1, ``subsample`` 0.5..1, whatever the size.
         """
         if rows < 2 or positives < 1:
-            raise ValueError(f"the search needs churners and non-churners in training; got {rows} rows, {positives} churners")
+            raise ModelInputError(f"the search needs churners and non-churners in training; got {rows} rows, {positives} churners")
         low = max(5, round(rows / 1000), math.ceil(2 * rows / positives))
         high = max(4 * low, min(rows // 20, positives // 4))
         high = min(high, max(low, rows // 2))  # degenerate data (a handful of churners): keep the ranges valid

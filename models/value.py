@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from models.errors import ModelInputError
+
 MONTHS = 12
 
 
@@ -215,7 +217,7 @@ def action_outcomes(
 def _interaction_between(customer_ids: pd.Series, start: np.ndarray, end: np.ndarray, interactions) -> np.ndarray:
     """Whether each (customer, window) has an interaction stamped in ``[start, end)``."""
     if interactions is None:
-        raise ValueError("inactivity outcomes need the interactions table")
+        raise ModelInputError("inactivity outcomes need the interactions table")
     wanted = pd.Index(customer_ids.astype(str).unique())
     frames = [interactions] if isinstance(interactions, pd.DataFrame) else interactions.batches()
     seen = []

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from features.config import FeatureConfig
+from pipelines.errors import UserError
 
 NUMBER, BOOLEAN, DATE, CATEGORY, IDENTIFIER, EXCLUDE = "number", "boolean", "date", "category", "identifier", "exclude"
 ATTRIBUTE_TYPES = (NUMBER, BOOLEAN, DATE, CATEGORY, IDENTIFIER, EXCLUDE)
@@ -67,7 +68,7 @@ def type_attributes(frame: pd.DataFrame, columns: list[str], forced: Mapping[str
     forced = dict(forced or {})
     unknown = {c: t for c, t in forced.items() if t not in ATTRIBUTE_TYPES}
     if unknown:
-        raise ValueError(f"attribute types {unknown}: expected one of {list(ATTRIBUTE_TYPES)}")
+        raise UserError(f"attribute types {unknown}: expected one of {list(ATTRIBUTE_TYPES)}")
     out: dict[str, pd.Series] = {}
     types: dict[str, str] = {}
     unparseable: dict[str, np.ndarray] = {}

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from features.build import INTERACTION_COLUMNS
 from features.config import FeatureConfig
+from pipelines.errors import UserError
 
 BENCH_DIR = Path("data/bench")
 END = "2026-06-30"
@@ -100,7 +101,7 @@ def export_plain_model(model_uri: str, path: str) -> None:
 
     model = load_model(model_uri).model
     if model.family != "lightgbm":
-        raise ValueError(f"{model_uri} is a {model.family} model; the plain-predict reference needs a LightGBM booster")
+        raise UserError(f"{model_uri} is a {model.family} model; the plain-predict reference needs a LightGBM booster")
     pipeline = model.pipeline
     with open(path, "wb") as handle:
         pickle.dump((pipeline.named_steps["pre"], pipeline.named_steps["lgbm"].booster_, model.spec, model.feature_config), handle)

@@ -1,8 +1,10 @@
 """The ``churn`` command: thin wrappers that parse, load config, call a stage and report.
 
 Exit codes: 0 success; 1 the run finished but failed a gate (``--strict`` with
-quarantined rows); 2 bad input or usage (one-line reason on stderr); 3 an
-unexpected error (traceback logged).
+quarantined rows, a drift or promotion gate); 2 bad input, config or usage: any
+:data:`pipelines.errors.USER_ERRORS` (one-line reason on stderr); 3 anything
+else, a bug in the pipeline (one line on stderr, the traceback in the log);
+75 another scoring run holds the lock (a scheduler may retry).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipelines.errors import USER_ERRORS, UserError
+
 log = logging.getLogger("churn")
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
@@ -22,7 +26,7 @@ EXIT_BUSY = 75  # sysexits EX_TEMPFAIL: another run holds the lock; a scheduler 
 DEFAULT_DATA = Path("data/synthetic")
 
 
-class Fail(Exception):
+class Fail(UserError):
     """A failure with a one-line reason and an exit code."""
 
     def __init__(self, message: str, code: int = EXIT_INPUT) -> None:
@@ -344,15 +348,12 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    from pipelines.config import ConfigError
-    from pipelines.contract import ContractError
-
     try:
         return args.func(args)
     except Fail as err:
         print(f"churn {args.command}: error: {err}", file=sys.stderr)
         return err.code
-    except (ContractError, ConfigError, ValueError, FileNotFoundError) as err:
+    except USER_ERRORS as err:
         log.debug("details", exc_info=True)
         print(f"churn {args.command}: error: {err}", file=sys.stderr)
         return EXIT_INPUT

@@ -11,9 +11,10 @@ import pandas as pd
 import yaml
 
 from features.config import FeatureConfig
+from pipelines.errors import UserError
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """The config file says something the pipeline cannot use; names the key."""
 
 

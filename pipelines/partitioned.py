@@ -309,7 +309,7 @@ def _build_buckets(
     tables: Path, buckets: int, result: ValidationResult, config: FeatureConfig, build, progress: bool, as_of_dates, check: bool = False
 ) -> None:
     if result.observation_end is None:
-        raise ValueError("the dataset holds no dated rows after validation and no end date was given; nothing to build")
+        raise ContractError("the dataset holds no dated rows after validation and no end date was given; nothing to build")
     medians = whole_base_medians(tables, config)
     folders = {name: Path(tables) / f"{name}.parquet" for name in TABLES if (Path(tables) / f"{name}.parquet").is_dir()}
     # check: tables validated by an earlier run are type-checked at this boundary

@@ -10,6 +10,7 @@ import pandas as pd
 from features.build import build_features, prepare
 from models import value as val
 from pipelines.io import tables_from
+from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def recover(
         notes.append(f"{int((~observed).sum()):,} actions left out: their {horizon_days}-day outcome window runs past the data's end ({data_end.date()})")
     actions = actions[observed]
     if actions.empty:
-        raise ValueError(f"no retention action between {start.date()} and {end.date()} has a fully observed {horizon_days}-day outcome")
+        raise UserError(f"no retention action between {start.date()} and {end.date()} has a fully observed {horizon_days}-day outcome")
     outcomes = val.action_outcomes(actions, tables.churn_events, tables.customers, horizon_days, label, tables.interactions)
     by = ["location_id"]
     if tiers_from_model:
@@ -83,7 +84,7 @@ def run_recover(
     result = load_validated(Path(data), end_date)
     needed = "churn_events" if label == "events" else "interactions"
     if needed not in result.report:
-        raise ValueError(
+        raise UserError(
             f"{data} has no {needed} table, so churn after an action cannot be seen"
             + (": for a transaction log, measure churn as inactivity (--label inactivity)" if label == "events" else "")
         )

@@ -22,6 +22,7 @@ from models.reasons import top_reasons
 from pipelines.attributes import FEATURE_TYPES
 from pipelines.config import ScoreConfig
 from pipelines.contract import ValidationResult
+from pipelines.errors import UserError
 from pipelines.io import dataset_files, feature_tables, is_validated_output, tables_from, validated_report
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class Scores(pa.DataFrameModel):
         strict = False
 
 
-class ScoringError(ValueError):
+class ScoringError(UserError):
     """Scoring cannot go ahead (no such model alias, features disagree): nothing was written."""
 
 

@@ -15,6 +15,7 @@ from features.schema import Snapshot
 from pipelines.attributes import with_attribute_types
 from pipelines.contract import ValidationResult, validate_dataset
 from pipelines.io import is_validated_output, read_dataset, read_validated, tables_from
+from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def snapshot(
     """
     dates = sorted({pd.Timestamp(d) for d in as_of_dates})
     if not dates:
-        raise ValueError("snapshot needs at least one as-of date")
+        raise UserError("snapshot needs at least one as-of date")
     prepared = prepare(tables, config, medians, btyd_params)
     parts = []
     for as_of in tqdm(dates, desc="snapshot", unit="as-of", disable=not progress):
@@ -100,7 +101,7 @@ def observation_end(result: ValidationResult) -> pd.Timestamp:
     """The last day labels are observed (see :attr:`ValidationResult.observation_end`); says in the log which rule chose it."""
     end = result.observation_end
     if end is None:
-        raise ValueError("the dataset holds no dated rows after validation and no end date was given; nothing to snapshot")
+        raise UserError("the dataset holds no dated rows after validation and no end date was given; nothing to snapshot")
     if not result.end_given:
         log.info("no end date given: outcomes are taken as observed up to the latest row seen, %s "
                  "(give --end-date, the extract date, when the extract was taken later)", end.date())

@@ -30,6 +30,7 @@ import pandas as pd
 
 from features.config import FeatureConfig
 from pipelines.attributes import with_attribute_types
+from pipelines.errors import UserError
 
 # Spark workers import this module to run the bucket functions: it must not import pandera
 # (through pipelines.contract) before skip_pyspark_pandas() has run there, so those imports are local.
@@ -365,7 +366,7 @@ def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, bu
     config = with_attribute_types(config, types)
     meta.unpersist()
     if result.observation_end is None:
-        raise ValueError("the dataset holds no dated rows after validation and no end date was given; nothing to build")
+        raise UserError("the dataset holds no dated rows after validation and no end date was given; nothing to build")
     data_end = result.observation_end  # labels are observed up to the extract date (see ValidationResult.observation_end)
 
     # The output's schema: the same build on a bucket with no rows.
@@ -388,7 +389,7 @@ def snapshot_spark(data, out, as_of_dates, horizon_days: int, end_date, partitio
     from pyspark.sql import functions as F
 
     if sampler is not None:
-        raise ValueError("the spark engine's snapshot does not sample non-churners")
+        raise UserError("the spark engine's snapshot does not sample non-churners")
     spark = spark_session(buckets_for(partitions))
     dates = sorted({pd.Timestamp(d) for d in as_of_dates})
 

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pipelines.errors import UserError
+
 log = logging.getLogger(__name__)
 
 PLANS = ("basic", "standard", "premium")
@@ -543,7 +545,7 @@ class GroundTruth:
         rows = self.customers.set_index("customer_id").loc[customer_id.to_numpy(), "truth_row"].to_numpy()
         day = int((pd.Timestamp(as_of) - self.start).days)
         if day < 0 or day >= self.cum_hazard.shape[1]:
-            raise ValueError(f"as-of {as_of} is outside the simulated window starting {self.start.date()}")
+            raise UserError(f"as-of {as_of} is outside the simulated window starting {self.start.date()}")
         return true_churn_probability(self.cum_hazard, rows, day, horizon_days)
 
 

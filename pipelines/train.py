@@ -21,6 +21,7 @@ from models.search import SearchResult, fit_baseline, search_lightgbm
 from pipelines.config import TrainConfig
 from pipelines.contract import ValidationResult
 from pipelines.snapshot import load_validated, observation_end, snapshot_from_result
+from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +322,7 @@ def run_training(config: TrainConfig) -> dict:
     snap_all = snapshot_from_result(result, dates, config.horizon_days, feature_config, progress=True, sampler=sampler)
     snap = snap_all[snap_all[LABEL].notna()].reset_index(drop=True)
     if snap.empty:
-        raise ValueError(
+        raise UserError(
             f"no as-of date has a fully observed {config.horizon_days}-day label window (outcomes observed up to {observed_to.date()}"
             f"{'' if result.end_given else ', the latest row seen: give end_date, the extract date, if the extract was taken later'}); "
             "choose earlier as-of dates"

@@ -41,6 +41,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipelines.contract import ContractError
+
 EXTRACT_DATE = pd.Timestamp("2024-07-01")
 HORIZON_DAYS = 30
 SOURCE_SHA256 = "16320c9c1ec72448db59aa0a26a0b95401046bef5d02fd3aeb906448e3055e91"
@@ -51,7 +53,7 @@ def to_contract(raw: pd.DataFrame, extract_date: pd.Timestamp = EXTRACT_DATE) ->
     """The Telco table (all columns as text, as read from the CSV) as the contract's ``customers`` and ``churn_events``."""
     missing = [c for c in REQUIRED if c not in raw.columns]
     if missing:
-        raise ValueError(f"not the Telco customer table: missing column(s) {missing}")
+        raise ContractError(f"not the Telco customer table: missing column(s) {missing}")
     as_of = extract_date - pd.Timedelta(days=HORIZON_DAYS)
     tenure = pd.to_numeric(raw["tenure"], errors="raise").astype(int)
     signup = [as_of - pd.DateOffset(months=int(m)) - pd.Timedelta(days=1) for m in tenure]

@@ -14,6 +14,7 @@ from features.build import build_features
 from features.config import FeatureConfig
 from pipelines.attributes import infer_type
 from pipelines.cli import main
+from pipelines.config import ConfigError
 from pipelines.contract import ContractError, validate_dataset
 from pipelines.io import read_dataset, write_validation
 from pipelines.snapshot import load_validated, snapshot_from_result
@@ -173,5 +174,5 @@ def test_population_and_attribute_types_reach_the_feature_config():
     features = config.feature_config({"Age": "number", "Geography": "category", "Surname": "identifier"})
     assert features.inactivity_active_days is None and features.label_source == "inactivity"
     assert features.attribute_types == (("Age", "number"),)
-    with pytest.raises(ValueError, match="attribute_types"):
+    with pytest.raises(ConfigError, match="attribute_types"):
         load_config(None, {"features": {"attribute_types": {"Age": "integer"}}})

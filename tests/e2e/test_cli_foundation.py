@@ -10,7 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.cli import EXIT_GATE, EXIT_INPUT, main
+from features.config import FeatureError
+from models.errors import ModelInputError
+from pipelines.cli import EXIT_BUG, EXIT_GATE, EXIT_INPUT, main
+from pipelines.config import ConfigError
 
 CHURN = [sys.executable, "-m", "pipelines.cli"]
 
@@ -63,3 +66,24 @@ def test_structural_error_is_one_line_and_nonzero(tmp_path: Path):
     assert proc.returncode == EXIT_INPUT
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("churn validate: error:") and "customers.csv" in last and "signup_date" in last
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ConfigError("features.windows_days: bad"), EXIT_INPUT),
+        (FeatureError("customers has no column 'Age'"), EXIT_INPUT),
+        (ModelInputError("no churners"), EXIT_INPUT),
+        (FileNotFoundError("no such file: x.yaml"), EXIT_INPUT),
+        (ValueError("internal: cannot reshape"), EXIT_BUG),  # a bug is not bad input, whatever its class
+        (KeyError("lgbm"), EXIT_BUG),
+    ],
+)
+def test_user_errors_exit_2_and_bugs_exit_3(tmp_path: Path, monkeypatch, capsys, error, code):
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("pipelines.snapshot.validate_folder", fail)
+    assert main(["validate", "--data", str(tmp_path), "--out", str(tmp_path / "v")]) == code
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith("churn validate: error: " + ("unexpected " if code == EXIT_BUG else ""))
