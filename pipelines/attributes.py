@@ -32,12 +32,11 @@ import pandas as pd
 
 from features.config import FeatureConfig
 from pipelines.errors import UserError
+from pipelines.normalise import NULL_TOKENS
 
 NUMBER, BOOLEAN, DATE, CATEGORY, IDENTIFIER, EXCLUDE = "number", "boolean", "date", "category", "identifier", "exclude"
 ATTRIBUTE_TYPES = (NUMBER, BOOLEAN, DATE, CATEGORY, IDENTIFIER, EXCLUDE)
 FEATURE_TYPES = (NUMBER, BOOLEAN, DATE, CATEGORY)  # the types that become model features
-# Text a warehouse or spreadsheet writes for "no value".
-NULL_TOKENS = frozenset({"", "null", "n/a", "na", "nan", "none", "#n/a", "nil"})
 TRUE_TOKENS = frozenset({"true", "yes", "t", "y"})
 FALSE_TOKENS = frozenset({"false", "no", "f", "n"})
 MIN_ROWS_FOR_IDENTIFIER = 20  # below this, every column of a tiny table would look unique

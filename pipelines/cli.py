@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipelines.config import DEFAULT_CONFIGS
 from pipelines.errors import USER_ERRORS, UserError
 
 log = logging.getLogger("churn")
@@ -68,8 +69,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from pipelines.snapshot import validate_folder
 
     if args.engine == "spark":
+        from pipelines.config import InputConfig
         from pipelines.spark_engine import validate_spark
 
+        _spark_reads_defaults(InputConfig(args.encoding, args.timezone))
         result = validate_spark(args.data, args.out, args.end_date, args.partitions, attribute_types=dict(args.attribute or []))
     elif args.partitions > 1:
         from pipelines.partitioned import validate_partitioned
@@ -86,11 +89,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _spark_reads_defaults(reading) -> None:
+    """The Spark engine reads CSV as UTF-8 and naive timestamps as UTC; other settings are refused, not ignored."""
+    from pipelines.config import InputConfig
+
+    if reading != InputConfig():
+        raise Fail(f"the spark engine reads CSV files as UTF-8 with naive timestamps in UTC; {reading} needs the pandas engine "
+                   "(--engine pandas, with --partitions N for data larger than memory)")
+
+
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from features.config import FeatureConfig
+    from pipelines.config import InputConfig
     from pipelines.io import write_parquet
     from pipelines.snapshot import load_validated, snapshot_from_result
 
+    reading = InputConfig(args.encoding, args.timezone)
     config = FeatureConfig(
         label_source=args.label,
         inactivity_active_days=args.active_within_days,
@@ -101,10 +115,15 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
             raise Fail("--attribute is read by the in-memory engine; with partitions or Spark, validate with --attribute first "
                        "(churn validate), then snapshot from the validated folder")
         if args.engine == "spark":
-            from pipelines.spark_engine import snapshot_spark as run
+            from pipelines.spark_engine import snapshot_spark
+
+            _spark_reads_defaults(reading)
+            result, stats = snapshot_spark(args.data, args.out, args.as_of, args.horizon_days, args.end_date, args.partitions, config, progress=True)
         else:
-            from pipelines.partitioned import snapshot_partitioned as run
-        result, stats = run(args.data, args.out, args.as_of, args.horizon_days, args.end_date, args.partitions, config, progress=True)
+            from pipelines.partitioned import snapshot_partitioned
+
+            result, stats = snapshot_partitioned(args.data, args.out, args.as_of, args.horizon_days, args.end_date, args.partitions, config,
+                                                 progress=True, reading=reading)
         if args.strict and result.quarantined_rows:
             if args.out.is_dir():  # Spark writes a folder of parts, the partitioned engine one file
                 shutil.rmtree(args.out)
@@ -115,7 +134,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}: {stats['rows']:,} rows for {len(set(args.as_of))} as-of date(s) in {stats['partitions']} customer partition(s); "
               f"{stats['labelled']:,} labelled, prevalence {prevalence:.3%}")
         return EXIT_OK
-    result = load_validated(args.data, args.end_date, dict(args.attribute or []))
+    result = load_validated(args.data, args.end_date, dict(args.attribute or []), reading.encoding, reading.timezone)
     if args.strict and result.quarantined_rows:
         raise Fail(f"--strict: {result.quarantined_rows} row(s) quarantined; run 'churn validate' to see them", EXIT_GATE)
     table = snapshot_from_result(result, args.as_of, args.horizon_days, config, progress=True)
@@ -141,6 +160,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "label": args.label,
         "mlflow.experiment": args.experiment,
         "as_of": {"dates": [d.date().isoformat() for d in args.as_of]} if args.as_of else None,
+        "input.encoding": args.encoding,
+        "input.timezone": args.timezone,
     }
     config = load_config(args.config, overrides)
     summary = run_training(config)
@@ -154,7 +175,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     overrides = {"data": str(args.data) if args.data else None, "model": args.model, "out": str(args.out) if args.out else None,
                  "end_date": args.end_date.date().isoformat() if args.end_date else None,
-                 "partitions": args.partitions, "engine": args.engine}
+                 "partitions": args.partitions, "engine": args.engine, "input.encoding": args.encoding, "input.timezone": args.timezone}
     config = load_config(args.config, overrides, ScoreConfig)
     try:
         s = run_scoring(config, args.as_of, csv=args.csv)
@@ -177,12 +198,13 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
+    from pipelines.config import InputConfig
     from pipelines.recover import run_recover
 
     if args.to < args.from_:
         raise Fail(f"--to {args.to.date()} is before --from {args.from_.date()}")
     r = run_recover(args.data, args.from_, args.to, args.horizon_days, args.end_date, None if args.no_tiers else args.model, args.out,
-                    args.experiment, args.label)
+                    args.experiment, args.label, InputConfig(args.encoding, args.timezone))
     o = r["overall"]
     print(
         f"retention actions {args.from_.date()}..{args.to.date()}: {int(o['treated']):,} treated, {int(o['control']):,} control\n"
@@ -238,10 +260,13 @@ def _timezone(text: str) -> str:
     return text
 
 
-def _input_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--encoding", type=_encoding, default="utf-8", help="encoding of the CSV files (default utf-8, with or without BOM)")
-    p.add_argument("--timezone", type=_timezone, default="UTC",
-                   help="time zone of timestamps written without Z or an offset (default UTC); dates stay dates")
+def _input_options(p: argparse.ArgumentParser, override: bool = False) -> None:
+    """``--encoding`` and ``--timezone``; with ``override`` they default to the config's ``input:`` section."""
+    default = " (default: the config's input.encoding)" if override else " (default utf-8, with or without BOM)"
+    p.add_argument("--encoding", type=_encoding, default=None if override else "utf-8", help="encoding of the CSV files" + default)
+    default = " (default: the config's input.timezone)" if override else " (default UTC)"
+    p.add_argument("--timezone", type=_timezone, default=None if override else "UTC",
+                   help="time zone of timestamps written without Z or an offset; dates stay dates" + default)
 
 
 def _days_or_none(text: str) -> int | None:
@@ -296,28 +321,33 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the latest row seen)")
     p.add_argument("--strict", action="store_true", help="fail if any row is quarantined")
     _attribute_options(p)
+    _input_options(p)
     p.add_argument("--out", type=Path, required=True, help="output parquet file")
     _scale_options(p)
     p.set_defaults(func=cmd_snapshot)
 
     p = sub.add_parser("train", help="train, evaluate, log to MLflow, register and decide promotion")
-    p.add_argument("--config", type=Path, default=Path("pipelines/conf/train.yaml"), help="YAML config (default pipelines/conf/train.yaml)")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIGS / "train.yaml",
+                   help="YAML config; relative paths in it are relative to its folder (default: the package's conf/train.yaml)")
     p.add_argument("--data", type=Path, help="override: dataset folder, or a folder churn validate wrote")
     p.add_argument("--as-of", type=_date, action="append", help="override: as-of date(s); repeat for several")
     p.add_argument("--end-date", type=_date, help="override: the extract date; outcomes are observed up to it")
     p.add_argument("--horizon-days", type=int, help="override: label horizon")
     p.add_argument("--label", choices=("events", "inactivity"), help="override: label source")
     p.add_argument("--experiment", help="override: MLflow experiment name")
+    _input_options(p, override=True)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("score", help="score active customers at an as-of date with a registered model; write scores, action list and report")
     p.add_argument("--as-of", type=_date, required=True, help="as-of date (features use data strictly before it)")
-    p.add_argument("--config", type=Path, default=Path("pipelines/conf/score.yaml"), help="YAML config (default pipelines/conf/score.yaml)")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIGS / "score.yaml",
+                   help="YAML config; relative paths in it are relative to its folder (default: the package's conf/score.yaml)")
     p.add_argument("--data", type=Path, help="override: dataset folder, or a folder churn validate wrote")
     p.add_argument("--model", help="override: registered model NAME@ALIAS (default churn-propensity@champion)")
     p.add_argument("--out", type=Path, help="override: output root (scores go to OUT/as_of=DATE/)")
     p.add_argument("--end-date", type=_date, help="override: the dataset's last date")
     p.add_argument("--csv", action="store_true", help="also write scores.csv, safe to open in a spreadsheet")
+    _input_options(p, override=True)
     _scale_options(p, default_partitions=None)  # defaults come from the config
     p.set_defaults(func=cmd_score)
 
@@ -332,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", choices=("events", "inactivity"), default="events",
                    help="churn after an action: a churn event (default) or no interaction within the horizon (transaction logs)")
     p.add_argument("--out", type=Path, default=Path("data/recovery"), help="output root (default data/recovery)")
+    _input_options(p)
     p.add_argument("--experiment", default="churn-recovery", help="MLflow experiment (default churn-recovery)")
     p.set_defaults(func=cmd_recover)
     return parser

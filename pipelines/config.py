@@ -1,8 +1,11 @@
-"""Typed, frozen configuration loaded once from YAML; unknown keys are errors."""
+"""Typed, frozen configuration loaded once from YAML; unknown keys are errors; relative paths are the file's."""
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
+import os
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
@@ -12,6 +15,11 @@ import yaml
 
 from features.config import FeatureConfig
 from pipelines.errors import UserError
+
+
+PATH = {"path": True}  # field metadata: a path, resolved against the config file's folder
+PATH_WORDS = ("auto",)  # values of path fields that are not paths (truth: auto)
+DEFAULT_CONFIGS = Path(__file__).resolve().parent / "conf"  # train.yaml, score.yaml: found from any working directory
 
 
 class ConfigError(UserError):
@@ -110,6 +118,24 @@ class PromotionConfig:
 
 
 @dataclass(frozen=True)
+class InputConfig:
+    """How raw CSV extracts are read: their encoding and the time zone of timestamps written without one."""
+
+    encoding: str = "utf-8"  # UTF-8 with or without a byte-order mark; e.g. latin-1, cp1252 for other exports
+    timezone: str = "UTC"  # an IANA zone (Europe/Berlin): naive timestamps are local times there, converted to UTC
+
+    def __post_init__(self) -> None:
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError as err:
+            raise ConfigError(f"input.encoding: {self.encoding!r} is not an encoding Python knows (e.g. utf-8, latin-1, cp1252)") from err
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
+            raise ConfigError(f"input.timezone: {self.timezone!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)") from err
+
+
+@dataclass(frozen=True)
 class MlflowConfig:
     experiment: str = "churn-propensity"
     registered_model: str = "churn-propensity"
@@ -117,9 +143,10 @@ class MlflowConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    data: str = "data/synthetic"
+    data: str = field(default="data/synthetic", metadata=PATH)
     end_date: str | None = None
-    truth: str | None = "auto"
+    truth: str | None = field(default="auto", metadata=PATH)
+    input: InputConfig = field(default_factory=InputConfig)
     as_of: AsOfConfig = field(default_factory=AsOfConfig)
     horizon_days: int = 90
     label: Literal["events", "inactivity"] = "events"
@@ -181,10 +208,11 @@ class DriftConfig:
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    data: str = "data/synthetic"
+    data: str = field(default="data/synthetic", metadata=PATH)
     end_date: str | None = None
+    input: InputConfig = field(default_factory=InputConfig)
     model: str = "churn-propensity@champion"
-    out: str = "data/scores"
+    out: str = field(default="data/scores", metadata=PATH)
     experiment: str = "churn-scoring"
     partitions: int = 1  # customer buckets processed one at a time (1 = whole dataset in memory)
     engine: str = "pandas"  # "pandas" on this machine, or "spark" (needs the spark extra)
@@ -201,6 +229,16 @@ class ScoreConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def _resolve_paths(kind: type, raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """The file's relative paths (fields marked ``PATH``) made absolute against ``base``; URIs and words stay."""
+    out = dict(raw)
+    for f in dataclasses.fields(kind):
+        value = out.get(f.name)
+        if f.metadata.get("path") and isinstance(value, str) and value not in PATH_WORDS and "://" not in value and not Path(value).is_absolute():
+            out[f.name] = os.path.normpath(base / value)
+    return out
 
 
 def _build(cls: type, raw: Any, where: str) -> Any:
@@ -262,16 +300,25 @@ def _value(hint: Any, value: Any, where: str) -> Any:
 
 
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None, kind: type = TrainConfig):
-    """Read the YAML file (or defaults when ``path`` is None) and apply non-None overrides."""
+    """Read the YAML file (or defaults when ``path`` is None) and apply non-None overrides.
+
+    Relative paths in the file resolve against the file's folder, so a config
+    means the same from any working directory (cron runs from ``/``); paths in
+    ``overrides`` (command-line flags) are the caller's, relative to the working
+    directory.
+    """
     raw: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
-        if not path.exists():
+        if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
         try:
             raw = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping of keys, got {type(raw).__name__}")
+        raw = _resolve_paths(kind, raw, path.absolute().parent)
     for key, value in (overrides or {}).items():
         if value is None:
             continue

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
+import logging
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -17,10 +21,14 @@ import pyarrow.parquet as pq
 
 from features.build import INTERACTION_COLUMNS, EventBatches, Tables
 from pipelines.contract import TABLES, ContractError, ValidationResult, all_columns, check_table, check_validated, require_tables
+from pipelines.errors import UserError
 from pipelines.reading import TableReader, find_tables
+
+log = logging.getLogger(__name__)
 
 BUCKETS_FILE = "_buckets.json"  # in each table folder the partitioned engine writes (readers skip "_" files)
 BATCH_ROWS = 500_000
+VALIDATED_MARKER = "report.json"  # the report every complete validate output holds
 
 
 def dataset_files(folder: Path) -> dict[str, Path]:
@@ -56,13 +64,13 @@ def read_dataset(folder: Path, encoding: str = "utf-8") -> RawDataset:
 def is_validated_output(folder: Path) -> bool:
     """Whether ``folder`` is what ``churn validate`` writes (``tables/`` and ``report.json``), not a raw dataset."""
     folder = Path(folder)
-    return (folder / "report.json").is_file() and (folder / "tables").is_dir()
+    return (folder / VALIDATED_MARKER).is_file() and (folder / "tables").is_dir()
 
 
 def validated_report(folder: Path, end_date: pd.Timestamp | None, attribute_types: dict[str, str] | None = None) -> dict:
     """``report.json`` of a validated folder; its end date and customer attribute types must be the ones this run
     asks for (when it asks)."""
-    report = json.loads((Path(folder) / "report.json").read_text())
+    report = json.loads((Path(folder) / VALIDATED_MARKER).read_text())
     found = report.get("attribute_types", {})
     differ = {col: (found.get(col, "absent"), kind) for col, kind in (attribute_types or {}).items() if found.get(col) != kind}
     if differ:
@@ -180,6 +188,84 @@ def _atomic(path: Path):
             os.remove(tmp)
 
 
+@contextmanager
+def atomic_folder(path: Path, marker: str) -> Iterator[Path]:
+    """Yield an empty temporary sibling of ``path`` to build an output folder in; on success it takes ``path``'s place.
+
+    So an output folder holds exactly one complete run, the earlier one or the
+    new one, even when the process is killed midway: a killed run leaves only
+    its hidden sibling ``.NAME.partial-PID-XXXX``, which the next run into the
+    same folder removes (once that process is gone). On Linux the two folders
+    are swapped in one step (``renameat2`` with ``RENAME_EXCHANGE``, through
+    ctypes since Python has no binding); elsewhere the old folder is renamed
+    aside first, so for an instant ``path`` is absent, never half written.
+
+    ``marker`` is a file every complete run of this output holds (``report.json``
+    for validate): an existing non-empty folder without it is not an earlier
+    run's output, and is refused rather than replaced.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / marker).exists())):
+        raise UserError(
+            f"{path} exists and is not the output of an earlier run (it has no {marker}); "
+            "outputs replace the whole folder, so name a new or empty folder"
+        )
+    _remove_stale_partials(path)
+    tmp = path.parent / f".{path.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        _swap_into_place(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # after a swap, the earlier run
+
+
+def _swap_into_place(new: Path, path: Path) -> None:
+    if not path.exists():
+        os.rename(new, path)
+        return
+    if _exchange(new, path):
+        return
+    aside = path.parent / f".{path.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
+    os.rename(path, aside)
+    os.rename(new, path)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where that is not available."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False  # the file system cannot exchange: rename aside instead
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _remove_stale_partials(path: Path) -> None:
+    """Remove what runs into ``path`` that were killed left behind (their process is gone)."""
+    for stale in path.parent.glob(f".{path.name}.partial-*"):
+        pid = stale.name.rsplit("-", 2)[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            log.info("removing %s, left by a run that did not finish", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     with _atomic(path) as tmp:
         frame.to_parquet(tmp, index=False)
@@ -196,26 +282,21 @@ def write_text(text: str, path: Path) -> None:
 
 
 def write_validation(result: ValidationResult, out: Path) -> None:
-    """Validated tables under ``OUT/tables``, quarantine under ``OUT/quarantine``, reports beside them."""
-    out = Path(out)
-    for name, frame in result.tables.items():
-        _replace_folder(out / "tables" / f"{name}.parquet")
-        write_parquet(frame, out / "tables" / f"{name}.parquet")
-    for name, frame in result.quarantine.items():
-        _replace_folder(out / "quarantine" / f"{name}.parquet")
-        write_textual_parquet(frame, out / "quarantine" / f"{name}.parquet")
-    write_report(result, out)
+    """Validated tables under ``OUT/tables``, quarantine under ``OUT/quarantine``, reports beside them.
 
-
-def _replace_folder(path: Path) -> None:
-    """A partitioned run left a folder of parts where one file goes now: remove it."""
-    if path.is_dir():
-        shutil.rmtree(path)
+    The folder is replaced as a whole (:func:`atomic_folder`): nothing of an earlier run stays beside the new one.
+    """
+    with atomic_folder(Path(out), VALIDATED_MARKER) as work:
+        for name, frame in result.tables.items():
+            write_parquet(frame, work / "tables" / f"{name}.parquet")
+        for name, frame in result.quarantine.items():
+            write_textual_parquet(frame, work / "quarantine" / f"{name}.parquet")
+        write_report(result, work)
 
 
 def write_report(result: ValidationResult, out: Path) -> None:
     """The validation accounting as ``report.json`` and ``report.txt``."""
-    write_text(json.dumps(result.to_dict(), indent=2) + "\n", Path(out) / "report.json")
+    write_text(json.dumps(result.to_dict(), indent=2) + "\n", Path(out) / VALIDATED_MARKER)
     write_text(result.to_text() + "\n", Path(out) / "report.txt")
 
 

@@ -34,13 +34,16 @@ from tqdm import tqdm
 from features.build import Tables, build_features, peer_medians, prepare
 from features.transactions import purchase_calibration, whole_base_parameters
 from features.config import FeatureConfig
+from pipelines.config import InputConfig
 from pipelines.attributes import decide_types, with_attribute_types
 from pipelines.contract import TABLES, ContractError, TableReport, ValidationResult, _check_columns, all_columns, validate_dataset
 from pipelines.io import (
     BUCKETS_FILE,
     ParquetAppender,
     RawDataset,
+    VALIDATED_MARKER,
     _atomic,
+    atomic_folder,
     bucket_layout,
     feature_tables,
     is_validated_output,
@@ -194,17 +197,16 @@ def validate_partitioned(
     Each output is a folder of ``part-BBBBB.parquet`` files (as Spark writes
     them; ``read_dataset`` and pandas read it as one table). The report is the
     same as the in-memory path's; outputs replace the previous ones only when
-    every bucket succeeded.
+    every bucket succeeded, as a whole (:func:`pipelines.io.atomic_folder`).
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with _workdir(out) as work:
-        read = split_dataset(data, work / "raw", buckets, encoding)
+    with atomic_folder(Path(out), VALIDATED_MARKER) as work:
+        raw = work / ".raw"  # the input split by bucket; removed before the folder takes its place
+        read = split_dataset(data, raw, buckets, encoding)
         sources = read.sources
-        types = whole_attribute_types(pd.read_parquet(work / "raw" / "customers"), attribute_types)
+        types = whole_attribute_types(pd.read_parquet(raw / "customers"), attribute_types)
         results = []
         for b in tqdm(range(buckets), desc="validate", unit="bucket", disable=not progress):
-            r = validate_bucket(read_bucket(work / "raw", b), sources, end_date, today, types, timezone)
+            r = validate_bucket(read_bucket(raw, b), sources, end_date, today, types, timezone)
             for name, frame in r.tables.items():
                 write_parquet(frame, work / "tables" / f"{name}.parquet" / f"part-{b:05d}.parquet")
             for name, frame in r.quarantine.items():
@@ -216,11 +218,8 @@ def validate_partitioned(
         for name in TABLES:  # snapshot and score read these buckets as they are (see for_each_bucket)
             if (work / "tables" / f"{name}.parquet").is_dir():
                 write_text(json.dumps({"buckets": buckets, "key": "customer_id"}) + "\n", work / "tables" / f"{name}.parquet" / BUCKETS_FILE)
-        for sub in ("tables", "quarantine"):
-            if (out / sub).exists():
-                shutil.rmtree(out / sub)
-            (work / sub).rename(out / sub)
-    write_report(result, out)
+        shutil.rmtree(raw)
+        write_report(result, work)
     return result
 
 
@@ -275,6 +274,7 @@ def for_each_bucket(
     work_root: Path,
     progress: bool = False,
     as_of_dates=(),
+    reading: InputConfig = InputConfig(),
 ) -> tuple[ValidationResult, int]:
     """Validate ``data`` by bucket, then call ``build(bucket tables, whole-data result, medians, BG/NBD parameters)``
     for each bucket (the last two are whole-base figures; the parameters are fitted for each of ``as_of_dates``).
@@ -300,7 +300,8 @@ def for_each_bucket(
         end_date, data = pd.Timestamp(report["reference_end"]), data / "tables"
     with _workdir(Path(work_root)) as work:
         target = work / "validated"
-        result = validate_partitioned(data, target, end_date, buckets, progress=progress, attribute_types=attribute_types)
+        result = validate_partitioned(data, target, end_date, buckets, progress=progress, attribute_types=attribute_types,
+                                      encoding=reading.encoding, timezone=reading.timezone)
         _build_buckets(target / "tables", buckets, result, config, build, progress, as_of_dates)
     return result, buckets
 
@@ -319,7 +320,8 @@ def _build_buckets(
 
 
 def features_partitioned(
-    data: Path, as_of: pd.Timestamp, end_date: pd.Timestamp | None, buckets: int, config: FeatureConfig, work_root: Path, progress: bool = False
+    data: Path, as_of: pd.Timestamp, end_date: pd.Timestamp | None, buckets: int, config: FeatureConfig, work_root: Path, progress: bool = False,
+    reading: InputConfig = InputConfig(),
 ) -> tuple[ValidationResult, pd.DataFrame, Tables]:
     """Features of every customer active at ``as_of``, built bucket by bucket, plus the small validated tables.
 
@@ -335,7 +337,7 @@ def features_partitioned(
         for name in ("customers", "feedback", "churn_events", "retention_actions"):
             small.setdefault(name, []).append(getattr(tables, name))
 
-    result, _ = for_each_bucket(data, end_date, buckets, config, build, work_root, progress, [as_of])
+    result, _ = for_each_bucket(data, end_date, buckets, config, build, work_root, progress, [as_of], reading)
     features = pd.concat(parts, ignore_index=True)
     tables = tables_from({name: pd.concat(frames, ignore_index=True) for name, frames in small.items()})
     return result, features, tables
@@ -351,6 +353,7 @@ def snapshot_partitioned(
     config: FeatureConfig,
     sampler=None,
     progress: bool = False,
+    reading: InputConfig = InputConfig(),
 ) -> tuple[ValidationResult, dict]:
     """Write the stacked snapshot of every bucket to one parquet file, never holding more than a bucket."""
     from pipelines.snapshot import snapshot
@@ -369,7 +372,7 @@ def snapshot_partitioned(
             appender.append(frame)
 
         try:
-            result, stats["partitions"] = for_each_bucket(data, end_date, buckets, config, build, Path(out).parent, progress, as_of_dates)
+            result, stats["partitions"] = for_each_bucket(data, end_date, buckets, config, build, Path(out).parent, progress, as_of_dates, reading)
         finally:
             appender.close()
     return result, stats

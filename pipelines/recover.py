@@ -10,6 +10,7 @@ import pandas as pd
 from features.build import build_features, prepare
 from models import value as val
 from pipelines.io import tables_from
+from pipelines.config import InputConfig
 from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -73,15 +74,16 @@ def recover(
 def run_recover(
     data: Path, start: pd.Timestamp, end: pd.Timestamp, horizon_days: int, end_date, model_uri: str | None, out: Path, experiment: str,
     label: str = "events",
+    reading: InputConfig = InputConfig(),
 ) -> dict:
     import mlflow
 
     from models.registry import use_experiment
-    from pipelines.io import write_parquet, write_text
+    from pipelines.io import atomic_folder, write_parquet, write_text
     from pipelines.report import recovery_report
     from pipelines.snapshot import load_validated, observation_end
 
-    result = load_validated(Path(data), end_date)
+    result = load_validated(Path(data), end_date, encoding=reading.encoding, timezone=reading.timezone)
     needed = "churn_events" if label == "events" else "interactions"
     if needed not in result.report:
         raise UserError(
@@ -92,8 +94,9 @@ def run_recover(
     for note in notes:
         log.warning(note)
     folder = Path(out) / f"recover_{start.date()}_{end.date()}"
-    write_parquet(table, folder / "recovery.parquet")
-    write_text(recovery_report(table, start, end, horizon_days, str(data), notes), folder / "report.html")
+    with atomic_folder(folder, "recovery.parquet") as work:  # the folder holds one complete run
+        write_parquet(table, work / "recovery.parquet")
+        write_text(recovery_report(table, start, end, horizon_days, str(data), notes), work / "report.html")
     overall = table.iloc[0].to_dict()
     use_experiment(experiment)
     with mlflow.start_run(run_name=f"recover-{start.date()}-{end.date()}"):

@@ -55,6 +55,9 @@ class Scores(pa.DataFrameModel):
         strict = False
 
 
+SCORES_FILE = "scores.parquet"  # every complete scoring output holds it
+
+
 class ScoringError(UserError):
     """Scoring cannot go ahead (no such model alias, features disagree): nothing was written."""
 
@@ -179,11 +182,16 @@ def score_customers(
     return out
 
 
+def lock_path(folder: Path) -> Path:
+    """The lock of a scoring output folder: beside it, since the folder itself is replaced as a whole."""
+    return folder.parent / f".{folder.name}.lock"
+
+
 @contextmanager
 def scoring_lock(folder: Path):
     """One scoring run per as-of date at a time: a second one fails at once instead of interleaving writes."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / ".lock"
+    path = lock_path(folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -208,7 +216,7 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> dict:
     """Validate, build features, score, explain the action list, write atomically, log to MLflow."""
-    from pipelines.io import write_csv, write_parquet, write_text
+    from pipelines.io import atomic_folder, write_csv, write_parquet, write_text
     from pipelines.report import scoring_report
     from pipelines.snapshot import load_validated
 
@@ -228,6 +236,10 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     probability = None
     if config.engine == "spark":
         from models.registry import tracking_uri
+        from pipelines.config import InputConfig
+
+        if config.input != InputConfig():
+            raise ScoringError(f"the spark engine reads CSV files as UTF-8 with naive timestamps in UTC; input {config.input} needs engine: pandas")
         from pipelines.spark_engine import score_inputs_spark
 
         result, features, tables, probability = score_inputs_spark(
@@ -236,14 +248,15 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     elif config.partitions > 1:
         from pipelines.partitioned import features_partitioned
 
-        result, features, tables = features_partitioned(Path(config.data), as_of, end_date, config.partitions, feature_config, Path(config.out))
+        result, features, tables = features_partitioned(Path(config.data), as_of, end_date, config.partitions, feature_config, Path(config.out),
+                                                         reading=config.input)
     elif is_validated_output(Path(config.data)):
         # Validated earlier: the accounting from its report, interactions streamed into the feature arrays.
         result = ValidationResult.from_dict(validated_report(Path(config.data), end_date, attribute_types))
         tables = feature_tables(dataset_files(Path(config.data) / "tables"), check=True)
         features = build_features(prepare(tables, feature_config), as_of)
     else:
-        result = load_validated(Path(config.data), end_date, attribute_types)
+        result = load_validated(Path(config.data), end_date, attribute_types, config.input.encoding, config.input.timezone)
         tables = tables_from(result)
         t_features = time.perf_counter()  # validation is timed apart on this path
         features = build_features(prepare(tables, feature_config), as_of)
@@ -286,12 +299,12 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
 
     nps = _nps_summary(tables, as_of)
     folder = Path(config.out) / f"as_of={as_of.date().isoformat()}"
-    with scoring_lock(folder):
-        write_parquet(scores, folder / "scores.parquet")
+    html = scoring_report(scores, plan, drift, config, as_of, loaded, nps, result, tables, recovery)
+    with scoring_lock(folder), atomic_folder(folder, SCORES_FILE) as work:  # the folder holds one complete run
+        write_parquet(scores, work / SCORES_FILE)
         if csv:
-            write_csv(spreadsheet_safe(scores), folder / "scores.csv")
-        html = scoring_report(scores, plan, drift, config, as_of, loaded, nps, result, tables, recovery)
-        write_text(html, folder / "report.html")
+            write_csv(spreadsheet_safe(scores), work / "scores.csv")
+        write_text(html, work / "report.html")
     total = time.perf_counter() - started
     summary = {
         "folder": str(folder),

@@ -24,6 +24,8 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import reduce
 
 import pandas as pd
@@ -85,6 +87,23 @@ def _fs(spark, path: str):
 def _exists(spark, path: str) -> bool:
     fs, p = _fs(spark, path)
     return bool(fs.exists(p))
+
+
+@contextmanager
+def _output_folder(out, marker: str) -> Iterator[str]:
+    """Where to write an output folder: a local one is built aside and replaced as a whole
+    (:func:`pipelines.io.atomic_folder`); a cluster URI (``hdfs://``, ``s3a://``) is written in place by Spark."""
+    from pathlib import Path
+
+    from pipelines.io import atomic_folder
+
+    text = str(out).rstrip("/")
+    if "://" in text and not text.startswith("file://"):
+        log.warning("%s is written in place: a run killed midway leaves it incomplete (local folders are replaced whole)", text)
+        yield text
+        return
+    with atomic_folder(Path(text.removeprefix("file://")), marker) as work:
+        yield str(work)
 
 
 def _write_text(spark, path: str, text: str) -> None:
@@ -319,17 +338,17 @@ def validate_spark(data, out, end_date: pd.Timestamp | None, partitions: int, to
     bad = meta.filter(F.col("kind") == "quarantine").select(
         F.col("tbl").alias(TABLE), F.col("row").alias(SOURCE_ROW), F.col("text").alias("_reason"), F.col("col").alias("_detail")
     )
-    out = str(out).rstrip("/")
-    for name, cols in columns.items():
-        rows = union.filter(F.col(TABLE) == name)
-        keys = bad.filter(F.col(TABLE) == name).drop(TABLE)
-        rows.join(keys, SOURCE_ROW, "left_anti").select(*cols).write.mode("overwrite").parquet(f"{out}/tables/{name}.parquet")
-        rows.join(keys, SOURCE_ROW).select(SOURCE_ROW, *cols, "_reason", "_detail").orderBy(SOURCE_ROW).write.mode("overwrite").parquet(
-            f"{out}/quarantine/{name}.parquet"
-        )
-    meta.unpersist()
-    _write_text(spark, f"{out}/report.json", json.dumps(result.to_dict(), indent=2) + "\n")
-    _write_text(spark, f"{out}/report.txt", result.to_text() + "\n")
+    with _output_folder(out, "report.json") as work:  # pipelines.io.VALIDATED_MARKER
+        for name, cols in columns.items():
+            rows = union.filter(F.col(TABLE) == name)
+            keys = bad.filter(F.col(TABLE) == name).drop(TABLE)
+            rows.join(keys, SOURCE_ROW, "left_anti").select(*cols).write.mode("overwrite").parquet(f"{work}/tables/{name}.parquet")
+            rows.join(keys, SOURCE_ROW).select(SOURCE_ROW, *cols, "_reason", "_detail").orderBy(SOURCE_ROW).write.mode("overwrite").parquet(
+                f"{work}/quarantine/{name}.parquet"
+            )
+        meta.unpersist()
+        _write_text(spark, f"{work}/report.json", json.dumps(result.to_dict(), indent=2) + "\n")
+        _write_text(spark, f"{work}/report.txt", result.to_text() + "\n")
     return result
 
 
@@ -399,7 +418,8 @@ def snapshot_spark(data, out, as_of_dates, horizon_days: int, end_date, partitio
         return snapshot(tables, dates, horizon_days, data_end, typed_config, medians=medians, btyd_params=btyd)
 
     features, result = _feature_frames(spark, data, end_date, partitions, config, build, dates)
-    features.write.mode("overwrite").parquet(str(out))
+    with _output_folder(out, "_SUCCESS") as work:  # Spark's own marker of a complete write
+        features.write.mode("overwrite").parquet(work)
     written = spark.read.parquet(str(out))
     agg = written.agg(F.count("*").alias("rows"), F.count("churned").alias("labelled"), F.sum("churned").alias("positives")).first()
     return result, {"rows": int(agg["rows"]), "labelled": int(agg["labelled"]), "positives": int(agg["positives"] or 0),

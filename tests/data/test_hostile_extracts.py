@@ -289,3 +289,19 @@ def test_refusals_exit_2_with_one_line(tmp_path: Path, capsys, files):
     assert main(["validate", "--data", str(data), "--out", str(tmp_path / "out"), "--end-date", "2024-06-30"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("churn validate: error: ") and "unexpected" not in err[-1]
+
+
+@pytest.mark.parametrize("partitions", ["1", "2"])
+def test_snapshot_reads_with_the_input_options(tmp_path: Path, partitions):
+    """``--encoding`` and ``--timezone`` reach every engine's reader (train and score take them from ``input:``)."""
+    customers = "customer_id,signup_date,monthly_revenue,city\n" + "".join(f"c{i},2024-01-0{i + 1},10,M\xfcnchen\n" for i in range(4))
+    events = "customer_id,timestamp,channel,type,value\n" + "".join(f"c{i},2024-03-31T23:30:00,email,open,1\n" for i in range(4))
+    data = folder(tmp_path, {"customers.csv": customers.encode("latin-1"), "interactions.csv": events})
+    out = tmp_path / "snap.parquet"
+    args = ["snapshot", "--data", str(data), "--as-of", "2024-04-01", "--out", str(out), "--end-date", "2024-06-30", "--partitions", partitions]
+    assert main(args) == 2  # not UTF-8
+    assert main([*args, "--encoding", "latin-1", "--timezone", "Europe/Berlin"]) == 0
+    snap = pd.read_parquet(out)
+    assert set(snap["city"]) == {"München"}
+    # 23:30 in Berlin is 21:30 UTC on 31 March (summer time): 2.5 hours before T, not the 0.5 a UTC reading gives
+    assert np.allclose(snap["days_since_last_interaction"], 2.5 / 24)

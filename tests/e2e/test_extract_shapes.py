@@ -49,13 +49,14 @@ def test_every_shape_trains_scores_and_recovers(small_dataset, tmp_path: Path, s
     shipped = (Path(__file__).resolve().parents[2] / "pipelines" / "conf" / "train.yaml").read_text()
     config.write_text(
         re.sub(r"\n    trials: \d+ ", "\n    trials: 3 ", shipped)
-        .replace("data: data/synthetic", f"data: {data}")
+        .replace("data: ../../data/synthetic", f"data: {data}")
         .replace("truth: auto", "truth: null")
         .replace("  start: 2025-01-01", "  start: 2025-07-01").replace("  step_months: 1", "  step_months: 3")
         .replace("registered_model: churn-propensity", f"registered_model: {model}")
         .replace("shap_sample: 2000", "shap_sample: 200")
     )
     assert "    trials: 3 " in config.read_text()  # a short search: this test is about shapes, not quality
+    assert f"data: {data}" in config.read_text()
     assert main(["train", "--config", str(config), "--label", label, "--experiment", f"test-{model}"]) == 0
     out = capsys.readouterr().out
     assert "test ROC AUC" in out

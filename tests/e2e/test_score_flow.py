@@ -11,6 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipelines.cli import EXIT_BUSY, EXIT_INPUT, main
+from pipelines.score import lock_path
 
 pytestmark = pytest.mark.slow
 AS_OF = "2026-07-01"
@@ -90,8 +91,8 @@ def test_scoring_reads_the_columns_the_model_was_trained_on(trained_default, sma
 def test_second_concurrent_run_fails_clearly(trained_default, default_dataset, tmp_path, capsys):
     data, _, _ = default_dataset
     folder = tmp_path / f"as_of={AS_OF}"
-    folder.mkdir(parents=True)
-    with open(folder / ".lock", "w") as held:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    with open(lock_path(folder), "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         assert _score(data, tmp_path) == EXIT_BUSY
     assert "another scoring run" in capsys.readouterr().err

@@ -1,0 +1,61 @@
+"""Config files mean the same from any working directory; input settings are checked when read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import build_parser
+from pipelines.config import DEFAULT_CONFIGS, ConfigError, ScoreConfig, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_relative_paths_in_a_config_are_the_files_not_the_working_directorys(tmp_path, monkeypatch):
+    conf = tmp_path / "jobs" / "nightly"
+    conf.mkdir(parents=True)
+    (conf / "score.yaml").write_text("data: ../../extracts/latest\nout: scores\n")
+    monkeypatch.chdir("/")  # as cron runs it
+    config = load_config(conf / "score.yaml", None, ScoreConfig)
+    assert config.data == str(tmp_path / "extracts" / "latest")
+    assert config.out == str(conf / "scores")
+
+
+def test_absolute_paths_uris_words_and_flags_are_kept_as_given(tmp_path, monkeypatch):
+    (tmp_path / "train.yaml").write_text("data: /srv/extracts\ntruth: auto\n")
+    (tmp_path / "score.yaml").write_text("data: s3a://bucket/extracts\nout: out\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_config(tmp_path / "train.yaml").data == "/srv/extracts"
+    assert load_config(tmp_path / "train.yaml").truth == "auto"
+    score = load_config(Path("score.yaml"), {"out": "flag/out"}, ScoreConfig)  # a flag is the caller's path
+    assert score.data == "s3a://bucket/extracts" and score.out == "flag/out"
+
+
+def test_the_default_configs_are_found_from_any_working_directory(monkeypatch):
+    monkeypatch.chdir("/")
+    for command, name in (("train", "train.yaml"), ("score", "score.yaml")):
+        args = build_parser().parse_args([command] + (["--as-of", "2026-07-01"] if command == "score" else []))
+        assert args.config == DEFAULT_CONFIGS / name and args.config.is_file()
+    assert load_config(DEFAULT_CONFIGS / "train.yaml").data == str(REPO / "data" / "synthetic")
+    assert load_config(DEFAULT_CONFIGS / "score.yaml", None, ScoreConfig).out == str(REPO / "data" / "scores")
+    assert load_config(DEFAULT_CONFIGS / "telco.yaml").data == str(REPO / "data" / "telco")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("input:\n  encoding: klingon-8\n", "input.encoding: 'klingon-8' is not an encoding"),
+        ("input:\n  timezone: Mars/Olympus\n", "input.timezone: 'Mars/Olympus' is not an IANA time zone"),
+        ("- just\n- a list\n", "expected a mapping of keys"),
+    ],
+)
+def test_bad_input_settings_are_refused_by_key(tmp_path, text, message):
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_a_missing_config_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
