@@ -26,6 +26,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import reduce
 
 import pandas as pd
@@ -117,8 +118,16 @@ def _write_text(spark, path: str, text: str) -> None:
 
 
 # --- reading -----------------------------------------------------------------------------
-def read_tables(spark, data: str) -> tuple[dict, dict[str, str]]:
-    """Each contract table as a Spark DataFrame with ``_source_row`` (its row in the source), and its source path."""
+def read_tables(spark, data: str, noted: list | None = None) -> tuple[dict, dict[str, str]]:
+    """Each contract table as a Spark DataFrame with ``_source_row`` (its row in the source), and its source path.
+
+    A local folder's files are found as the other engines find them
+    (:func:`pipelines.reading.find_tables`: loose names read with a note, near
+    misses refused, other files listed); on a cluster URI only exact names are
+    read. CSV headers are normalised as everywhere (trimmed, case-folded onto
+    contract names, duplicates refused). ``noted``, when given, receives the
+    notes and the ignored files (for the report).
+    """
     from pyspark.sql import functions as F
 
     from pipelines.contract import TABLES, ContractError, _check_columns
@@ -129,14 +138,7 @@ def read_tables(spark, data: str) -> tuple[dict, dict[str, str]]:
     if _exists(spark, f"{data}/report.json") and _exists(spark, f"{data}/tables"):
         data = f"{data}/tables"  # the output of `churn validate`: Spark validates its tables again (same rows pass)
     frames, sources = {}, {}
-    for name in TABLES:
-        pq_path, csv_path = f"{data}/{name}.parquet", f"{data}/{name}.csv"
-        found = [p for p in (pq_path, csv_path) if _exists(spark, p)]
-        if len(found) > 1:
-            raise ContractError(f"{data}: both {name}.parquet and {name}.csv exist; keep one")
-        if not found:
-            continue
-        path = found[0]
+    for name, path in _table_paths(spark, data, noted).items():
         try:
             if path.endswith(".parquet"):
                 df = spark.read.parquet(path)
@@ -149,8 +151,12 @@ def read_tables(spark, data: str) -> tuple[dict, dict[str, str]]:
                 df = df.join(F.broadcast(offsets), "_file").withColumn(SOURCE_ROW, F.col("_offset") + F.col("_row")).drop("_file", "_row", "_offset")
             else:
                 text = spark.read.option("header", True).option("mode", "FAILFAST").csv(path)
+                names = _csv_names(spark, path, name, len(text.columns), noted)
                 # CSV carries no row index: number rows in file order.
-                df = text.rdd.zipWithIndex().map(lambda pair: (*pair[0], pair[1])).toDF([*text.columns, SOURCE_ROW])
+                df = text.rdd.zipWithIndex().map(lambda pair: (*pair[0], pair[1])).toDF([*names, SOURCE_ROW])
+                df = _drop_unnamed(df, path)
+        except ContractError:
+            raise
         except Exception as err:  # Spark's own message says what it could not read
             raise ContractError(f"{path}: cannot be read by Spark: {err}") from err
         _check_columns(pd.DataFrame(columns=[c for c in df.columns if c != SOURCE_ROW]), TABLES[name], path)
@@ -158,6 +164,67 @@ def read_tables(spark, data: str) -> tuple[dict, dict[str, str]]:
     if "customers" not in frames:
         raise ContractError("missing required table 'customers': expected customers.parquet or customers.csv in the dataset folder")
     return frames, sources
+
+
+def _table_paths(spark, data: str, noted: list | None) -> dict[str, str]:
+    from pipelines.contract import TABLES, ContractError
+
+    if "://" not in data or data.startswith("file://"):
+        from pathlib import Path
+
+        from pipelines.reading import find_tables
+
+        found = find_tables(Path(data.removeprefix("file://")))
+        if noted is not None:
+            noted.append(found)
+        return {name: str(path) for name, path in found.tables.items()}
+    paths = {}
+    for name in TABLES:
+        found = [p for p in (f"{data}/{name}.parquet", f"{data}/{name}.csv") if _exists(spark, p)]
+        if len(found) > 1:
+            raise ContractError(f"{data}: both {name}.parquet and {name}.csv exist; keep one")
+        if found:
+            paths[name] = found[0]
+    return paths
+
+
+def _csv_names(spark, path: str, table: str, width: int, noted: list | None) -> list[str]:
+    """The header of a CSV file as every engine reads it (:func:`pipelines.normalise.normalise_header`);
+    names left empty by a trailing delimiter become ``_unnamed_N`` (see :func:`_drop_unnamed`)."""
+    import csv
+
+    from pipelines.contract import TABLES, all_columns
+    from pipelines.normalise import normalise_header
+
+    first = spark.read.text(path).first()
+    raw = next(csv.reader([first[0] if first else ""]), [])
+    raw = (raw + [""] * width)[:width]
+    named = len(raw)
+    while named > 1 and not raw[named - 1].strip():
+        named -= 1
+    names, notes = normalise_header(raw[:named], all_columns(TABLES[table].model), path)
+    if noted is not None:
+        noted.extend(notes)
+    return [*names, *(f"_unnamed_{i}" for i in range(named, width))]
+
+
+def _drop_unnamed(df, path: str):
+    """Columns with no header name: dropped when they hold no value, refused when they do (as the other engines)."""
+    from pyspark.sql import functions as F
+
+    from pipelines.normalise import HeaderError
+
+    for col in [c for c in df.columns if c.startswith("_unnamed_")]:
+        if df.filter(F.col(col).isNotNull() & (F.trim(F.col(col)) != "")).limit(1).count():
+            raise HeaderError(f"{path}: column {int(col.rsplit('_', 1)[1]) + 1} has no name in the header but holds values; name it in the header")
+        df = df.drop(col)
+    return df
+
+
+def _noted(noted: list) -> dict:
+    """What :func:`read_tables` noted, as ``ValidationResult`` fields."""
+    notes = [text for n in noted for text in ([n] if isinstance(n, str) else n.notes)]  # in the order the pandas reader notes them
+    return {"notes": tuple(notes), "ignored_files": tuple(i for n in noted if not isinstance(n, str) for i in n.ignored)}
 
 
 def _bucketed(frames: dict, buckets: int):
@@ -330,11 +397,13 @@ def validate_spark(data, out, end_date: pd.Timestamp | None, partitions: int, to
     buckets = buckets_for(partitions)
     spark = spark_session(buckets)
     today = pd.Timestamp.today().normalize() if today is None else today  # the driver's clock, not each worker's
-    frames, sources = read_tables(spark, str(data))
+    noted: list = []
+    frames, sources = read_tables(spark, str(data), noted)
     columns = _columns(frames)
     union = _bucketed(frames, buckets)
     types = _attribute_types(frames, attribute_types)
     meta, result, _ = _meta(spark, union, columns, sources, end_date, today, (), with_quarantine=True, attribute_types=types)
+    result = replace(result, **_noted(noted))
     bad = meta.filter(F.col("kind") == "quarantine").select(
         F.col("tbl").alias(TABLE), F.col("row").alias(SOURCE_ROW), F.col("text").alias("_reason"), F.col("col").alias("_detail")
     )
@@ -374,7 +443,8 @@ def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, bu
 
     buckets = buckets_for(partitions)
     today = pd.Timestamp.today().normalize() if today is None else today  # the driver's clock, not each worker's
-    frames, sources = read_tables(spark, str(data))
+    noted: list = []
+    frames, sources = read_tables(spark, str(data), noted)
     columns = _columns(frames)
     union = _bucketed(frames, buckets)
     types = _attribute_types(frames, dict(config.attribute_types or ()))
@@ -384,6 +454,7 @@ def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, bu
     btyd = _whole_base_btyd(meta, config)
     config = with_attribute_types(config, types)
     meta.unpersist()
+    result = replace(result, **_noted(noted))
     if result.observation_end is None:
         raise UserError("the dataset holds no dated rows after validation and no end date was given; nothing to build")
     data_end = result.observation_end  # labels are observed up to the extract date (see ValidationResult.observation_end)

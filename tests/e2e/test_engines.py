@@ -7,6 +7,7 @@ Spark runs in local mode. Without pyspark or Java these tests skip, unless
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 from pathlib import Path
@@ -52,11 +53,18 @@ def test_spark_validation_sets_aside_the_same_rows_for_the_same_reasons(spark_re
     data.mkdir()
     for name, frame in bad_dataset().items():
         frame.to_csv(data / f"{name}.csv", index=False)
+    # Header and file-name quirks every engine reads alike (the report, notes included, must be the same)
+    feedback = (data / "feedback.csv").read_text().split("\n", 1)
+    (data / "feedback.csv").unlink()
+    (data / "Feedback.csv").write_text(feedback[0].replace("customer_id", " Customer_ID ") + "\n" + feedback[1])
+    (data / "notes.md").write_text("not a table")
     argv = ["validate", "--data", str(data), "--end-date", "2025-06-30"]
     assert main([*argv, "--out", str(tmp_path / "pandas")]) == 0
     assert main([*argv, "--out", str(tmp_path / "spark"), "--engine", "spark", "--partitions", "3"]) == 0
 
     assert (tmp_path / "spark" / "report.json").read_text() == (tmp_path / "pandas" / "report.json").read_text()
+    report = json.loads((tmp_path / "spark" / "report.json").read_text())
+    assert report["ignored_files"] == ["notes.md"] and any("' Customer_ID '" in n for n in report["notes"])
     for name in bad_dataset():
         q_pandas = pd.read_parquet(tmp_path / "pandas" / "quarantine" / f"{name}.parquet")
         q_spark = pd.read_parquet(tmp_path / "spark" / "quarantine" / f"{name}.parquet")
