@@ -280,8 +280,18 @@ def build_features(tables: Tables | Prepared, as_of: pd.Timestamp, config: Featu
         if col in p.customers and col not in config.exclude_columns:
             frame[f"revenue_vs_{col}_median"] = p.peer_revenue[col][rows]
     for col, values in _attribute_features(customers, config, t).items():
+        _refuse_taken_name(col, frame)
         frame[col] = values
     return frame
+
+
+def _refuse_taken_name(col: str, frame: pd.DataFrame) -> None:
+    """A customer attribute never replaces a feature, a key or the label by having its name."""
+    if col in frame.columns or col in (LABEL, WEIGHT):
+        raise FeatureError(
+            f"customers column {col!r} has the name of a column the pipeline builds ({'the label' if col == LABEL else 'a feature'}); "
+            f"rename it in the extract, or leave it out (features.exclude_columns, or --attribute {col}=exclude)"
+        )
 
 
 def _slice(ev: _Events, pos: np.ndarray, t: int, since: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

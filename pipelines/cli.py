@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.config import DEFAULT_CONFIGS
+from pipelines.config import DEFAULT_CONFIGS, ConfigError, iso_date
 from pipelines.errors import USER_ERRORS, UserError
 
 log = logging.getLogger("churn")
@@ -37,9 +37,9 @@ class Fail(UserError):
 
 def _date(text: str) -> pd.Timestamp:
     try:
-        return pd.Timestamp(text).normalize()
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not a date: {text!r} (expected YYYY-MM-DD)") from err
+        return iso_date(text, "date")
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (expected YYYY-MM-DD, e.g. 2024-06-30)") from err
 
 
 # --- subcommands ---------------------------------------------------------------------
@@ -65,9 +65,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from pipelines.io import write_validation
+    from pipelines.io import check_output_apart, write_validation
     from pipelines.snapshot import validate_folder
 
+    check_output_apart(args.out, args.data)
     if args.engine == "spark":
         from pipelines.config import InputConfig
         from pipelines.spark_engine import validate_spark
@@ -296,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=DEFAULT_DATA, help=f"dataset folder (default {DEFAULT_DATA})")
     p.add_argument("--truth-out", type=Path, help="ground-truth folder (default: OUT_truth beside OUT)")
     p.add_argument("--oracle-as-of", type=_date, help="as-of date of the oracle AUC (default: latest fully labelled month)")
-    p.add_argument("--horizon-days", type=int, default=90, help="label horizon of the oracle AUC (default 90)")
+    p.add_argument("--horizon-days", type=_positive, default=90, help="label horizon of the oracle AUC (default 90)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("validate", help="check a dataset against the contract; write tables, quarantine and report")
@@ -312,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("snapshot", help="build point-in-time features and labels for one or more as-of dates")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"dataset folder, or a folder churn validate wrote (default {DEFAULT_DATA})")
     p.add_argument("--as-of", type=_date, action="append", required=True, help="as-of date; repeat for several")
-    p.add_argument("--horizon-days", type=int, default=90)
+    p.add_argument("--horizon-days", type=_positive, default=90)
     p.add_argument("--label", choices=("events", "inactivity"), default="events", help="label source (default events)")
     p.add_argument("--active-within-days", type=_days_or_none, default=180, metavar="N|none",
                    help="with --label inactivity: customers with an interaction in the N days before T (default 180); "
@@ -332,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, help="override: dataset folder, or a folder churn validate wrote")
     p.add_argument("--as-of", type=_date, action="append", help="override: as-of date(s); repeat for several")
     p.add_argument("--end-date", type=_date, help="override: the extract date; outcomes are observed up to it")
-    p.add_argument("--horizon-days", type=int, help="override: label horizon")
+    p.add_argument("--horizon-days", type=_positive, help="override: label horizon")
     p.add_argument("--label", choices=("events", "inactivity"), help="override: label source")
     p.add_argument("--experiment", help="override: MLflow experiment name")
     _input_options(p, override=True)
@@ -355,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"dataset folder, or a folder churn validate wrote (default {DEFAULT_DATA})")
     p.add_argument("--from", dest="from_", type=_date, required=True, help="first action date")
     p.add_argument("--to", type=_date, required=True, help="last action date")
-    p.add_argument("--horizon-days", type=int, default=90, help="churn window after each action (default 90)")
+    p.add_argument("--horizon-days", type=_positive, default=90, help="churn window after each action (default 90)")
     p.add_argument("--end-date", type=_date, help="the extract date: outcomes are observed up to it (default: the latest row seen)")
     p.add_argument("--model", default="churn-propensity@champion", help="model whose risk tiers split the result (default churn-propensity@champion)")
     p.add_argument("--no-tiers", action="store_true", help="skip the risk-tier breakdown")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import os
+import re
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,12 +27,44 @@ class ConfigError(UserError):
     """The config file says something the pipeline cannot use; names the key."""
 
 
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def iso_date(text: Any, where: str) -> pd.Timestamp:
+    """A calendar date written ``YYYY-MM-DD`` (the one form a config or a flag takes), else :class:`ConfigError`.
+
+    pandas would read ``04/03/2024`` month first, ``2024`` as 1 January and
+    ``June 30`` in year 1; a date that decides labels is never guessed.
+    """
+    value = str(text).strip()
+    if _ISO_DATE.match(value):
+        try:
+            return pd.Timestamp(value)
+        except ValueError:
+            pass
+    raise ConfigError(f"{where}: {text!r} is not a date; expected YYYY-MM-DD, e.g. 2024-06-30")
+
+
+def _positive_days(value: int | None, where: str) -> None:
+    if value is not None and value < 1:
+        raise ConfigError(f"{where}: expected a whole number of days, at least 1, got {value}")
+
+
 @dataclass(frozen=True)
 class AsOfConfig:
     dates: tuple[str, ...] = ()
     start: str | None = None
     end: str | None = None
     step_months: int = 1
+
+    def __post_init__(self) -> None:
+        for i, d in enumerate(self.dates):
+            iso_date(d, f"as_of.dates[{i}]")
+        for key in ("start", "end"):
+            if getattr(self, key) is not None:
+                iso_date(getattr(self, key), f"as_of.{key}")
+        if self.step_months < 1:
+            raise ConfigError(f"as_of.step_months: expected at least 1, got {self.step_months}")
 
     def resolve(self) -> list[pd.Timestamp]:
         if self.dates:
@@ -160,6 +193,11 @@ class TrainConfig:
     seed: int = 42
     shap_sample: int = 2000
 
+    def __post_init__(self) -> None:
+        if self.end_date is not None:
+            iso_date(self.end_date, "end_date")
+        _positive_days(self.horizon_days, "horizon_days")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -193,6 +231,10 @@ class ValueConfig:
     capacity_per_location: int | None = 25
     budget: float | None = None
 
+    def __post_init__(self) -> None:
+        _positive_days(self.measurement_days, "value.measurement_days")
+        _positive_days(self.horizon_days, "value.horizon_days")
+
 
 @dataclass(frozen=True)
 class TierConfig:
@@ -222,6 +264,8 @@ class ScoreConfig:
     drift: DriftConfig = field(default_factory=DriftConfig)
 
     def __post_init__(self) -> None:
+        if self.end_date is not None:
+            iso_date(self.end_date, "end_date")
         if self.engine not in ("pandas", "spark"):
             raise ConfigError(f"engine: expected 'pandas' or 'spark', got {self.engine!r}")
         if self.partitions < 1:
@@ -299,6 +343,17 @@ def _value(hint: Any, value: Any, where: str) -> Any:
     return value
 
 
+class _TextDates(yaml.SafeLoader):
+    """YAML's safe loader with dates left as text: the config checks them itself (:func:`iso_date`), so that
+    ``2024-13-01`` is refused by key instead of failing inside the YAML parser."""
+
+
+_TextDates.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None, kind: type = TrainConfig):
     """Read the YAML file (or defaults when ``path`` is None) and apply non-None overrides.
 
@@ -313,7 +368,7 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None, kind
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
+            raw = yaml.load(path.read_text(), Loader=_TextDates) or {}
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML: {err}") from err
         if not isinstance(raw, dict):

@@ -7,7 +7,9 @@ anything else is a bug in the pipeline: exit 3 with the traceback in the log.
 The feature core and the model package do not depend on the pipeline, so each
 has its own error for what a user can fix (:class:`features.config.FeatureError`,
 :class:`models.errors.ModelInputError`); :data:`USER_ERRORS` is the whole family,
-together with a path that does not exist (``FileNotFoundError`` names it).
+together with the file-system errors a user fixes (a path that does not exist,
+is a folder where a file was expected or the reverse, or may not be read or
+written: each names the path).
 """
 
 from __future__ import annotations
@@ -20,4 +22,12 @@ class UserError(Exception):
     """Something the user can fix: the message names the file, column, key or value and what was expected."""
 
 
-USER_ERRORS: tuple[type[Exception], ...] = (UserError, FeatureError, ModelInputError, FileNotFoundError)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    UserError,
+    FeatureError,
+    ModelInputError,
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)

@@ -211,6 +211,12 @@ def atomic_folder(path: Path, marker: str) -> Iterator[Path]:
             f"{path} exists and is not the output of an earlier run (it has no {marker}); "
             "outputs replace the whole folder, so name a new or empty folder"
         )
+    held = _input_tables_in(path)
+    if held:
+        raise UserError(
+            f"{path} holds input tables ({', '.join(held)}): an output replaces the whole folder, "
+            "so it would delete them; name another output folder"
+        )
     _remove_stale_partials(path)
     tmp = path.parent / f".{path.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
@@ -219,6 +225,24 @@ def atomic_folder(path: Path, marker: str) -> Iterator[Path]:
         _swap_into_place(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # after a swap, the earlier run
+
+
+def _input_tables_in(path: Path) -> list[str]:
+    """The contract table files at the top of ``path`` (a dataset folder, never an output to replace)."""
+    if not path.is_dir():
+        return []
+    names = {f"{t}{s}" for t in TABLES for s in (".csv", ".parquet")}
+    return sorted(p.name for p in path.iterdir() if p.name.casefold() in names)
+
+
+def check_output_apart(out: Path, data: Path) -> None:
+    """Refuse an output folder that is the input folder or holds it: replacing it would delete the input."""
+    out_abs, data_abs = Path(out).resolve(), Path(data).resolve()
+    if out_abs == data_abs or out_abs in data_abs.parents:
+        raise UserError(
+            f"--out {out} is the dataset folder {data} or a folder above it: an output replaces the whole folder, "
+            "so it would delete the input; name another output folder"
+        )
 
 
 def _swap_into_place(new: Path, path: Path) -> None:

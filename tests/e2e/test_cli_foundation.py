@@ -75,6 +75,8 @@ def test_structural_error_is_one_line_and_nonzero(tmp_path: Path):
         (FeatureError("customers has no column 'Age'"), EXIT_INPUT),
         (ModelInputError("no churners"), EXIT_INPUT),
         (FileNotFoundError("no such file: x.yaml"), EXIT_INPUT),
+        (PermissionError(13, "Permission denied", "customers.csv"), EXIT_INPUT),  # a file the user may not read
+        (IsADirectoryError(21, "Is a directory", "customers.csv"), EXIT_INPUT),
         (ValueError("internal: cannot reshape"), EXIT_BUG),  # a bug is not bad input, whatever its class
         (KeyError("lgbm"), EXIT_BUG),
     ],
