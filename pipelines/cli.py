@@ -145,7 +145,9 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         f"wrote {args.out}: {len(table):,} rows x {table.shape[1]} columns for {table['as_of'].nunique()} as-of date(s); "
         f"{int(labelled.sum()):,} labelled, prevalence {table.loc[labelled, 'churned'].astype(float).mean():.3%}"
         if labelled.any()
-        else f"wrote {args.out}: {len(table):,} rows (no as-of date has a fully observed label window)"
+        else f"wrote {args.out}: {len(table):,} rows ("
+        + ("no customer is in the population at any as-of date" if table.empty else "no as-of date has a fully observed label window")
+        + ")"
     )
     return EXIT_OK
 

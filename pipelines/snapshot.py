@@ -81,6 +81,9 @@ def snapshot(
     parts = []
     for as_of in tqdm(dates, desc="snapshot", unit="as-of", disable=not progress):
         frame = build_features(prepared, as_of)
+        if frame.empty:
+            log.warning("as-of %s: no customer is in the population (signed up before it, not churned%s): no rows",
+                        as_of.date(), ", active in the window" if config.label_source == "inactivity" else "")
         frame[LABEL] = build_labels(prepared, frame, horizon_days, data_end)
         if sampler is not None:
             frame = sampler(as_of, frame)
