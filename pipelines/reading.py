@@ -1,28 +1,52 @@
 """Reading a dataset folder the way a careful analyst would, and refusing by name when in doubt.
 
 * **Which files.** ``NAME.csv`` or ``NAME.parquet`` (a file, or a folder of
-  parquet parts) for each contract table. A file whose name is a table's only
-  after case-folding (``Feedback.csv``) is read, with a note; a name one or two
-  letters off a missing table (``interaction.csv``), or a table's name with
-  another format (``customers.xlsx``), is refused by name; every other file is
-  listed in the report as ignored.
-* **CSV.** UTF-8 with or without a byte-order mark unless another encoding is
-  configured; an undecodable byte is refused naming the file and line. Every
-  value is read as text (validation types it). Quoted fields may hold
-  delimiters and newlines; blank lines are skipped. A row with more fields
-  than the header whose extra fields are all empty (a trailing comma) is read
-  without them; any other row whose width differs from the header's is kept
-  aside whole, never shifted: its raw text goes to ``_raw_line`` and what is
-  wrong to ``_malformed``, and validation quarantines it as ``malformed_row``.
+  parquet parts; a folder named ``NAME.csv`` is refused) for each contract
+  table. A file whose name is a table's only after case-folding
+  (``Feedback.csv``) is read, with a note; a name one or two letters off a
+  missing table (``interaction.csv``), a table's name with another format
+  (``customers.xlsx``), or a compressed table (``interactions.csv.gz``,
+  ``customers.zip``: decompress it) is refused by name; every other file,
+  those whose name starts with ``.`` or ``_`` included (never read, never
+  refused), is listed in the report as ignored.
+* **Encoding.** UTF-8 with or without a byte-order mark unless another encoding
+  is configured; an undecodable byte is refused naming the file and line, and
+  a file that starts with a UTF-16 or UTF-32 byte-order mark is refused unless
+  that encoding is configured. Where a single-byte encoding is configured
+  (latin-1, iso-8859-*, cp1252, windows-125x), a file that starts with a UTF-8
+  byte-order mark, or is valid UTF-8 and holds non-ASCII text, is read as UTF-8;
+  and where latin-1 is configured, a file holding bytes 0x80-0x9f (control
+  codes in latin-1, quotes, dashes and the euro sign in cp1252) is read as
+  cp1252; each with a note.
+* **CSV.** The header must be the first line: a blank or whitespace-only file
+  is refused as empty, a blank first line or one that looks like a comment
+  (``# exported ...``) is refused as such. Every value is read as text
+  (validation types it). Quoted fields may hold delimiters and newlines (the
+  header's too); blank lines are skipped. A file that ends inside a quoted
+  field (a quote that is never closed) is refused naming the line where the
+  quote opens, so that the lines after it are never read as one value. A row
+  with more fields than the header whose extra fields are all empty (a
+  trailing comma) is read without them; any other row whose width differs
+  from the header's, or whose closing quote is followed by other text
+  (``"gold 12" screen``), is kept aside whole, never shifted or altered: its
+  raw text goes to ``_raw_line`` and what is wrong to ``_malformed`` (with the
+  line range when a stray quote merged several lines), and validation
+  quarantines it as ``malformed_row``.
 * **Headers** are normalised by :func:`pipelines.normalise.normalise_header`.
 
-Well-formed files are parsed by Arrow's CSV reader; a file with any row of
-the wrong width is read again by Python's ``csv`` module (several times
-slower), which knows each row's line and raw text.
+Well-formed files are parsed by Arrow's CSV reader. A file with any row of the
+wrong width, a header over several lines, quotes that may not pair up (an odd
+number of them, or one between two other characters), a last value holding a
+line break, or anything else Arrow cannot parse (a field larger than its
+block in the first rows) is read by Python's ``csv`` module in strict mode
+(several times slower, fields up to :data:`FIELD_CHARS` characters), which
+knows each row's lines and raw text. Only a file with nothing but line breaks
+after its header is a table with no row.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 import difflib
@@ -33,20 +57,34 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from pipelines.contract import TABLES, ContractError, all_columns
+from pipelines.contract import TABLES, ContractError, all_columns, required_columns
 from pipelines.normalise import drop_unnamed, normalise_header
 
 log = logging.getLogger(__name__)
 
 RAW_LINE, MALFORMED_DETAIL = "_raw_line", "_malformed"
 SUFFIXES = (".parquet", ".csv")
+COMPRESSED = (".gz", ".gzip", ".tgz", ".zip", ".bz2", ".xz", ".zst", ".lz4", ".7z", ".rar")
 # pandas stores an unnamed index as a column of this name: row order, not data; a named index is read as a column
 # (pandas metadata is ignored when converting, so that no column is turned back into an index)
 _PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")
 BLOCK_BYTES = 1 << 22
+FIELD_CHARS = 1 << 26  # the longest field the row-by-row reader accepts (64 Mi characters; Arrow's block size is no limit there)
+# Encodings (as codecs names them) in which every byte is a character, so that real text in them is almost never valid UTF-8.
+_SINGLE_BYTE = re.compile(r"^(iso8859-\d+|cp125\d)$")
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"), (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+_NOT_C1 = bytes(b for b in range(256) if not 0x80 <= b <= 0x9F)
+_CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+# A quote between two characters that are neither delimiters, line breaks nor quotes: a quoted field closed before
+# its end (``"gold 12" screen``) or a quote inside an unquoted field (``O"Brien``); Arrow would drop the first silently.
+_STRAY_QUOTE = r'[^,\r\n"]"[^,\r\n"]'
+# The complete fields at the start of a record, up to a quoted field that is never closed.
+_CLOSED_FIELDS = re.compile(r'(?:(?:"(?:[^"]++|"")*+"|[^",\r\n][^,\r\n]*+)?+,)*+')
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -63,41 +101,71 @@ def find_tables(folder: Path) -> DatasetFiles:
     folder = Path(folder)
     if not folder.is_dir():
         raise ContractError(f"dataset folder {folder} does not exist or is not a folder")
-    entries = sorted(p for p in folder.iterdir() if not p.name.startswith((".", "_")))
-    exact, loose, others = {}, {}, []
-    for path in entries:
+    exact, loose, others, hidden = {}, {}, [], []
+    for path in sorted(folder.iterdir()):
         name, suffix = _split_name(path)
-        if suffix in SUFFIXES and name in TABLES:
+        if path.name.startswith((".", "_")):
+            hidden.append(path)  # never a table (macOS' ._customers.csv, Spark's _SUCCESS), and never refused as a near name
+        elif suffix.lower() in COMPRESSED:
+            _refuse_compressed(path)
+            others.append(path)
+        elif suffix in SUFFIXES and name in TABLES:
             exact.setdefault(name, []).append(path)
         elif suffix.lower() in SUFFIXES and name.casefold() in TABLES:
             loose.setdefault(name.casefold(), []).append(path)
         else:
             others.append(path)
+    tables, notes = _pick_tables(folder, exact, loose)
+    ignored = sorted([*_not_near(others, set(TABLES) - set(tables)), *(p.name for p in hidden)])
+    if ignored:
+        never = "; names starting with '.' or '_' are never read as tables" if hidden else ""
+        notes.append(f"{folder}: ignored file(s) that are not contract tables: {', '.join(ignored)}{never}")
+    for note in notes:
+        log.warning("%s", note)
+    return DatasetFiles(tables, tuple(notes), tuple(ignored))
+
+
+def _pick_tables(folder: Path, exact: dict, loose: dict) -> tuple[dict[str, Path], list[str]]:
     tables: dict[str, Path] = {}
     notes: list[str] = []
     for name in TABLES:
         found = exact.get(name, []) + loose.get(name, [])
         if len(found) > 1:
             raise ContractError(f"{folder}: {', '.join(p.name for p in found)} are all the table '{name}'; keep one")
-        if found:
-            tables[name] = found[0]
-            if name not in exact:
-                notes.append(f"{found[0]}: read as the table '{name}' (the file name differs in case)")
-    ignored = []
+        if not found:
+            continue
+        tables[name] = found[0]
+        if found[0].is_dir() and found[0].suffix.lower() != ".parquet":
+            raise ContractError(
+                f"{found[0]} is a folder, not a CSV file: only a parquet table may be a folder of parts ({name}.parquet/); "
+                f"write the table as one file {name}.csv"
+            )
+        if name not in exact:
+            notes.append(f"{found[0]}: read as the table '{name}' (the file name differs in case)")
+    return tables, notes
+
+
+def _not_near(others: list[Path], missing: set[str]) -> list[str]:
+    """The names of ``others``, refusing any that is probably meant as a missing table."""
     for path in others:
         name, suffix = _split_name(path)
-        near = _near_table(name, set(TABLES) - set(tables))
+        near = _near_table(name, missing)
         if near and (suffix.lower() in SUFFIXES or name.casefold() == near):
             raise ContractError(
                 f"{path}: not a contract table name, but close to the missing table '{near}': "
                 f"rename it {near}.csv or {near}.parquet (the contract reads CSV or parquet), or move it out of the folder"
             )
-        ignored.append(path.name)
-    if ignored:
-        notes.append(f"{folder}: ignored file(s) that are not contract tables: {', '.join(ignored)}")
-    for note in notes:
-        log.warning("%s", note)
-    return DatasetFiles(tables, tuple(notes), tuple(ignored))
+    return [p.name for p in others]
+
+
+def _refuse_compressed(path: Path) -> None:
+    """A compressed file whose name without the compression suffix is a table's (``interactions.csv.gz``) is refused."""
+    inner = Path(path.stem)
+    name = inner.stem.casefold() if inner.suffix.lower() in (*SUFFIXES, ".tar") else inner.name.casefold()
+    if name not in TABLES:
+        return
+    target = f"{name}{inner.suffix.lower()}" if inner.suffix.lower() in SUFFIXES else f"{name}.csv or {name}.parquet"
+    raise ContractError(f"{path}: compressed tables are not read; decompress it to {target} (or move it out of the folder)")
 
 
 def _split_name(path: Path) -> tuple[str, str]:
@@ -116,23 +184,27 @@ def _near_table(name: str, missing: set[str]) -> str | None:
 class TableReader:
     """One table file, read whole or in chunks of rows, as described in the module docstring.
 
-    ``notes`` says what was normalised in the header (after the header is read, which the constructor does).
+    ``notes`` says what was normalised in the header and which encoding was read where it is not the configured one
+    (after the header is read, which the constructor does).
     """
 
     def __init__(self, path: Path, table: str, encoding: str = "utf-8") -> None:
-        self.path, self.table, self.encoding = Path(path), table, encoding
+        self.path, self.table = Path(path), table
         self.source = str(path)
         self._contract = all_columns(TABLES[table].model)
         self.csv = self.path.suffix.lower() == ".csv"
+        self.encoding, encoding_notes = _file_encoding(self.path, encoding) if self.csv else (encoding, [])
         raw_names = self._csv_header() if self.csv else self._parquet_names()
         self._raw_names = list(raw_names)
         trailing = 0
         while self.csv and len(raw_names) > 1 and not raw_names[-1].strip():
             raw_names, trailing = raw_names[:-1], trailing + 1  # a trailing delimiter on the header line
         names, notes = normalise_header(raw_names, self._contract, self.source)
-        self.names, self.notes = names, list(notes)
+        self.names, self.notes = names, [*encoding_notes, *notes]
         if trailing:
             self.notes.append(f"{self.source}: {trailing} empty name(s) at the end of the header ignored (a trailing delimiter)")
+        if self.csv:
+            self._refuse_comment_line()
 
     def _parquet_names(self) -> list[str]:
         try:
@@ -150,10 +222,12 @@ class TableReader:
         """The table in frames of about ``rows`` rows (``None``: one frame)."""
         if not self.csv:
             yield from self._parquet(rows)
-        elif self._well_formed():
+            return
+        why = self._why_row_by_row()
+        if why is None:
             yield from self._arrow(rows)
         else:
-            log.warning("%s: some rows have more or fewer fields than the header; reading it row by row", self.source)
+            log.warning("%s: %s; reading it row by row", self.source, why)
             yield from self._python(rows)
 
     # --- parquet ----------------------------------------------------------------------
@@ -176,20 +250,50 @@ class TableReader:
         except Exception as err:  # the parser's own message says what it could not read
             raise ContractError(f"{self.path}: cannot be parsed as parquet: {err}") from err
 
-    # --- CSV --------------------------------------------------------------------------
+    # --- CSV: the header ----------------------------------------------------------------
     def _text_encoding(self) -> str:
         return "utf-8-sig" if self.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else self.encoding
 
+    def _open(self):
+        _allow_long_fields()
+        return open(self.path, encoding=self._text_encoding(), newline="")
+
     def _csv_header(self) -> list[str]:
+        """The header record; notes how many lines it spans and whether anything but line breaks follows it."""
         try:
-            with open(self.path, encoding=self._text_encoding(), newline="") as f:
-                header = next(csv.reader(f), None)
+            with self._open() as f:
+                lines = _LineCapture(f)
+                fields, _, self._header_lines, self._header_text = next(_strict_records(self.path, lines), ([], 1, 1, ""))
+                following = next((line for line in lines if line.strip("\r\n")), None)
+                self._rows_follow = following is not None
+                if not fields or not any(v.strip() for v in fields):
+                    self._refuse_blank_header(following is None or not (following.strip() or any(line.strip() for line in f)))
         except UnicodeDecodeError as err:
             raise self._undecodable(err) from err
-        if not header:
-            raise ContractError(f"{self.path}: empty file; expected a header line naming the columns, e.g. {','.join(self._contract)}")
-        return header
+        if isinstance(fields, str):
+            raise ContractError(f"{self.path}: the header cannot be parsed as csv: {_lines(1, self._header_lines)}: {fields}")
+        return fields
 
+    def _refuse_blank_header(self, whole_file_blank: bool) -> None:
+        example = ",".join(self._contract)
+        if whole_file_blank:
+            raise ContractError(f"{self.path}: empty file; expected a header line naming the columns, e.g. {example}")
+        raise ContractError(f"{self.path}: line 1 is blank; the header naming the columns (e.g. {example}) must be the first line")
+
+    def _refuse_comment_line(self) -> None:
+        """A first line such as ``# exported by ...`` where the header should be."""
+        if not self._raw_names[0].strip().startswith("#"):
+            return
+        required = required_columns(TABLES[self.table].model)
+        if all(c in self.names for c in required):
+            return
+        first = _LINE_BREAK.split(self._header_text, 1)[0][:80]
+        raise ContractError(
+            f"{self.path}: line 1 looks like a comment ({first!r}), not the header: the header naming the columns "
+            f"(at least {','.join(required)}) must be the first line; remove the line(s) above it"
+        )
+
+    # --- CSV: Arrow, for well-formed files ----------------------------------------------------
     def _arrow_reader(self, invalid=None) -> pacsv.CSVStreamingReader:
         width = len(self.names)
         return pacsv.open_csv(
@@ -206,29 +310,58 @@ class TableReader:
     def _arrow_encoding(self) -> str:
         return "utf8" if self._text_encoding() == "utf-8-sig" else self.encoding
 
-    def _well_formed(self) -> bool:
-        """Whether every row has the header's width (one fast pass that stops at the first row that does not)."""
+    def _why_row_by_row(self) -> str | None:
+        """Why Arrow's reader cannot be trusted with this file (``None``: it can)."""
+        if self._header_lines > 1:
+            return "its header spans more than one line"
+        try:
+            if self._quotes_may_not_pair():
+                return "its quotes may not all pair up (an odd number of them, or one between two other characters)"
+        except UnicodeDecodeError as err:
+            raise self._undecodable(err) from err
+        return self._well_formed()
+
+    def _quotes_may_not_pair(self) -> bool:
+        """One pass over the file (fast: Arrow's regular expressions; bytes where the encoding writes ASCII as ASCII)."""
+        as_bytes = _ascii_compatible(self.encoding)
+        quote, tail, count = ('"', "", 0) if not as_bytes else (b'"', b"", 0)
+        with open(self.path, "rb") if as_bytes else self._open() as f:
+            while block := f.read(BLOCK_BYTES):
+                found = block.count(quote)
+                count += found
+                if (found or quote in tail) and _matches(tail + block, _STRAY_QUOTE):
+                    return True
+                tail = block[-2:]
+        return count % 2 == 1
+
+    def _well_formed(self) -> str | None:
+        """``None`` when every row has the header's width and Arrow reads the file, else why not (one fast pass)."""
         found: list[int] = []
 
         def invalid(row) -> str:
             found.append(row.actual_columns)
             return "error"
 
+        last = None
         try:
             reader = self._arrow_reader(invalid)
             if reader.schema.names != [f"f{i}" for i in range(len(self.names))]:
-                return False  # the first data row has another width than the header
-            for _ in reader:
-                pass
+                return "some rows have more or fewer fields than the header"  # the first data row
+            for batch in reader:
+                last = batch if batch.num_rows else last
         except pa.ArrowInvalid as err:
             if found:
-                return False
-            if _no_rows(err):
-                return True
-            raise self._arrow_error(err) from err
+                return "some rows have more or fewer fields than the header"
+            if _no_rows(err) and not self._rows_follow:
+                return None
+            if _undecodable_in_arrow(err):
+                raise self._undecodable(err) from err
+            return f"Arrow's reader cannot parse it ({str(err).splitlines()[0]})"
         except UnicodeDecodeError as err:
             raise self._undecodable(err) from err
-        return True
+        if last is not None and _line_break_in(last.column(last.num_columns - 1)[-1].as_py()):
+            return "its last value holds a line break (which a quote never closed would give)"
+        return None
 
     def _arrow(self, rows: int | None) -> Iterator[pd.DataFrame]:
         batches: list[pa.RecordBatch] = []
@@ -252,47 +385,29 @@ class TableReader:
         frame.columns = self.names
         return self._finish(frame)
 
+    # --- CSV: Python's csv module, row by row ---------------------------------------------------
     def _python(self, rows: int | None) -> Iterator[pd.DataFrame]:
-        width = len(self.names)
-        records: list[list[str | None]] = []
-        raw_lines: list[str | None] = []
-        details: list[str | None] = []
+        batch = _Rows(len(self.names))
         yielded = False
         try:
-            with open(self.path, encoding=self._text_encoding(), newline="") as f:
-                lines = _LineCapture(f)
-                reader = csv.reader(lines)
-                next(reader)
-                lines.take()
-                for fields in reader:
-                    first_line, text = lines.take()
-                    if not fields:
-                        continue  # a blank line
-                    if len(fields) > width and not any(v.strip() for v in fields[width:]):
-                        fields = fields[:width]  # trailing empty fields (a trailing comma)
-                    if len(fields) == width:
-                        records.append([v if v != "" else None for v in fields])
-                        raw_lines.append(None)
-                        details.append(None)
-                    else:
-                        records.append([None] * width)
-                        raw_lines.append(text.rstrip("\r\n"))
-                        details.append(f"line {first_line}: {len(fields)} field(s) where the header has {width}")
-                    if rows is not None and len(records) >= rows:
-                        yield self._rows_frame(records, raw_lines, details)
-                        records, raw_lines, details, yielded = [], [], [], True
+            with self._open() as f:
+                records = _strict_records(self.path, _LineCapture(f))
+                next(records)  # the header
+                for fields, first, last, text in records:
+                    batch.add(fields, first, last, text)
+                    if rows is not None and len(batch.records) >= rows:
+                        yield self._rows_frame(batch)
+                        batch, yielded = _Rows(len(self.names)), True
         except UnicodeDecodeError as err:
             raise self._undecodable(err) from err
-        except csv.Error as err:
-            raise ContractError(f"{self.path}: cannot be parsed as csv: {err}") from err
-        if records or not yielded:
-            yield self._rows_frame(records, raw_lines, details)
+        if batch.records or not yielded:
+            yield self._rows_frame(batch)
 
-    def _rows_frame(self, records, raw_lines, details) -> pd.DataFrame:
-        frame = pd.DataFrame(records, columns=range(len(self.names)), dtype="str")
+    def _rows_frame(self, batch: _Rows) -> pd.DataFrame:
+        frame = pd.DataFrame(batch.records, columns=range(len(self.names)), dtype="str")
         frame.columns = self.names
-        frame[RAW_LINE] = pd.Series(raw_lines, dtype="str")
-        frame[MALFORMED_DETAIL] = pd.Series(details, dtype="str")
+        frame[RAW_LINE] = pd.Series(batch.raw_lines, dtype="str")
+        frame[MALFORMED_DETAIL] = pd.Series(batch.details, dtype="str")
         return self._finish(frame)
 
     def _finish(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -306,7 +421,7 @@ class TableReader:
 
     # --- errors -----------------------------------------------------------------------
     def _arrow_error(self, err: Exception) -> ContractError:
-        if "UTF8" in str(err) or "UTF-8" in str(err):
+        if _undecodable_in_arrow(err):
             return self._undecodable(err)
         return ContractError(f"{self.path}: cannot be parsed as csv: {err}")
 
@@ -326,8 +441,71 @@ class TableReader:
         return ContractError(f"{self.path}: cannot be decoded as {self.encoding}: {err}")
 
 
+class _Rows:
+    """Records read row by row: values, and for a malformed record its raw text and what is wrong."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.records: list[list[str | None]] = []
+        self.raw_lines: list[str | None] = []
+        self.details: list[str | None] = []
+
+    def add(self, fields: list[str] | str, first: int, last: int, text: str) -> None:
+        """``fields`` is the record's values, or (a string) why it cannot be read."""
+        if isinstance(fields, list):
+            if not fields:
+                return  # a blank line
+            if len(fields) > self.width and not any(v.strip() for v in fields[self.width:]):
+                fields = fields[: self.width]  # trailing empty fields (a trailing comma)
+            if len(fields) == self.width:
+                self.records.append([v if v != "" else None for v in fields])
+                self.raw_lines.append(None)
+                self.details.append(None)
+                return
+            fields = f"{len(fields)} field(s) where the header has {self.width}"
+        self.records.append([None] * self.width)
+        self.raw_lines.append(text.rstrip("\r\n"))
+        self.details.append(f"{_lines(first, last)}: {fields}")
+
+
+def _strict_records(path: Path, lines: _LineCapture) -> Iterator[tuple[list[str] | str, int, int, str]]:
+    """Each record of ``lines``: its fields (or, as a string, why they cannot be read), first and last line, raw text.
+
+    A quoted field that is never closed, or a field over :data:`FIELD_CHARS`, is refused (a ContractError).
+    """
+    records = csv.reader(lines, strict=True)
+    while True:
+        try:
+            fields = next(records)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            first, last, text = lines.take()
+            _refuse_unclosed(path, err, first, text)
+            why = "a quoted value is followed by other text before the delimiter" if "expected after" in str(err) else "cannot be parsed"
+            yield f"{why} ({err})", first, last, text
+            continue
+        yield (fields, *lines.take())
+
+
+def _refuse_unclosed(path: Path, err: csv.Error, first: int, text: str) -> None:
+    """The file ends inside a quoted field, or a field is longer than the reader accepts: refused, naming the line."""
+    message = str(err)
+    if "end of data" not in message and "field limit" not in message:
+        return
+    end = _CLOSED_FIELDS.match(text).end()
+    line = first + len(_LINE_BREAK.findall(text, 0, end))
+    if "end of data" in message:
+        raise ContractError(
+            f"{path}: line {line}: a quoted field opens here and is never closed (the file ends inside it, so every later line "
+            "would be read as part of one value); close the quote, or double it (\"\") where it is part of the value"
+        )
+    opened = " (a quote opens there: is it never closed?)" if text[end : end + 1] == '"' else ""
+    raise ContractError(f"{path}: line {line}: a field is longer than {FIELD_CHARS >> 20} Mi characters{opened}")
+
+
 class _LineCapture:
-    """The lines a ``csv.reader`` consumes, so that each record's raw text and first line number are known."""
+    """The lines a ``csv.reader`` consumes, so that each record's raw text and line numbers are known."""
 
     def __init__(self, lines) -> None:
         self._lines = iter(lines)
@@ -344,17 +522,101 @@ class _LineCapture:
         self._buffer.append(line)
         return line
 
-    def take(self) -> tuple[int, str]:
+    def take(self) -> tuple[int, int, str]:
+        """The first and last line of the lines consumed since the last call, and their text."""
         text, first = "".join(self._buffer), self._first
         self._buffer, self._first = [], self._line + 1
-        return first, text
+        return first, max(first, self._line), text
+
+
+def _lines(first: int, last: int) -> str:
+    return f"line {first}" if first == last else f"lines {first}-{last}"
+
+
+def _allow_long_fields() -> None:
+    if csv.field_size_limit() < FIELD_CHARS:
+        csv.field_size_limit(FIELD_CHARS)
+
+
+def _matches(block: str | bytes, pattern: str) -> bool:
+    return pc.any(pc.match_substring_regex(pa.array([block], pa.large_binary() if isinstance(block, bytes) else pa.large_string()), pattern)).as_py()
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    """Whether ``encoding`` writes quotes, commas and line breaks as those ASCII bytes, and no other character with them."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return False
+    return name in ("utf-8", "utf-8-sig", "ascii") or bool(_SINGLE_BYTE.match(name))
+
+
+def _line_break_in(value) -> bool:
+    return isinstance(value, str) and ("\n" in value or "\r" in value)
 
 
 def _no_rows(err: Exception) -> bool:
-    """Arrow's error for a CSV file with a header and no row (which is a table with no row, not an error)."""
+    """Arrow's error for a CSV file with a header and no row; also what it says when it cannot find where the first row
+    ends (a field larger than its block, a quote never closed), so it is a table with no row only if nothing follows the header."""
     return "Empty CSV file" in str(err)
 
 
+def _undecodable_in_arrow(err: Exception) -> bool:
+    return "UTF8" in str(err) or "UTF-8" in str(err)
+
+
+# --- encodings ------------------------------------------------------------------------------------
+def _file_encoding(path: Path, configured: str) -> tuple[str, list[str]]:
+    """The encoding to read ``path`` in, and a note where it is not ``configured`` (see the module docstring)."""
+    try:
+        codec = codecs.lookup(configured).name
+    except LookupError:
+        return configured, []
+    with open(path, "rb") as f:
+        head = f.read(4)
+    for bom, name in _WIDE_BOMS:
+        if head.startswith(bom) and not codec.startswith(name.lower()):
+            raise ContractError(
+                f"{path}: starts with a {name} byte-order mark, so it looks {name}, not {configured}: name its encoding "
+                f"(input.encoding in the config, or --encoding {name.lower()})"
+            )
+    if not _SINGLE_BYTE.match(codec):
+        return configured, []
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8", [f"{path}: read as UTF-8, not the configured {configured}: it starts with a UTF-8 byte-order mark"]
+    utf8, c1 = _utf8_and_c1(path)
+    if utf8:
+        return "utf-8", [f"{path}: read as UTF-8, not the configured {configured}: it is valid UTF-8 and holds non-ASCII text"]
+    if codec == "iso8859-1" and c1 and not c1 & _CP1252_UNDEFINED:
+        return "cp1252", [
+            f"{path}: read as cp1252, not the configured {configured}: it holds bytes 0x80-0x9f, control codes in latin-1 "
+            "but quotes, dashes and the euro sign in cp1252"
+        ]
+    return configured, []
+
+
+def _utf8_and_c1(path: Path) -> tuple[bool, set[int]]:
+    """Whether the file is valid UTF-8 holding non-ASCII text, and which bytes 0x80-0x9f it holds (one pass)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8, ascii_only, c1 = True, True, set()
+    with open(path, "rb") as f:
+        while block := f.read(BLOCK_BYTES):
+            ascii_only = ascii_only and block.isascii()
+            c1.update(block.translate(None, _NOT_C1))
+            if utf8:
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    utf8 = False
+    if utf8:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8 = False
+    return utf8 and not ascii_only, c1
+
+
+# --- parquet parts ------------------------------------------------------------------------------------
 def _parts(path: Path) -> list[Path]:
     if not path.is_dir():
         return [path]
