@@ -6,10 +6,14 @@ column is given one type here, from its values or from the config, and every
 later stage (features, training, scoring) reads that type instead of guessing
 again:
 
-* ``number``: every given value reads as a number (integers, decimals, ``0/1``);
+* ``number``: every given value reads as a number (integers, decimals, ``0/1``),
+  and none is written with a leading zero: a column with ``01234`` or
+  ``0049301234`` (a zip code, a phone number) is a code, so a category or an
+  identifier, and the report notes why;
 * ``boolean``: every given value is one of ``true/false``, ``yes/no``, ``t/f``, ``y/n``;
-* ``date``: every given value is an ISO 8601 date or timestamp (a feature
-  becomes the days between it and the as-of date);
+* ``date``: every given value is an ISO 8601 date or timestamp with at least a
+  day (as :mod:`pipelines.normalise` reads dates; a feature becomes the days
+  between it and the as-of date);
 * ``category``: any other text (the logistic-regression model groups rare levels; LightGBM codes each level);
 * ``identifier``: text different for every customer (a name, an account
   code), or unique whole numbers that run consecutively or are all 10,000 or
@@ -19,7 +23,9 @@ again:
 Inference is deliberately strict (every given value must read as the type):
 one stray word in a column of numbers makes it a category, and the report
 says so; the config can then force ``number``, and the values that do not
-read are quarantined like any unreadable contract value.
+read are quarantined like any unreadable contract value. Values are read by
+the rules of :mod:`pipelines.normalise`: a number attribute's infinite values
+and those too large for an amount are refused like a contract number's.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import pandas as pd
 
 from features.config import FeatureConfig
 from pipelines.errors import UserError
-from pipelines.normalise import NULL_TOKENS
+from pipelines.normalise import NULL_TOKENS, parse_booleans, parse_timestamps, read_numbers
 
 NUMBER, BOOLEAN, DATE, CATEGORY, IDENTIFIER, EXCLUDE = "number", "boolean", "date", "category", "identifier", "exclude"
 ATTRIBUTE_TYPES = (NUMBER, BOOLEAN, DATE, CATEGORY, IDENTIFIER, EXCLUDE)
@@ -40,15 +46,19 @@ FEATURE_TYPES = (NUMBER, BOOLEAN, DATE, CATEGORY)  # the types that become model
 TRUE_TOKENS = frozenset({"true", "yes", "t", "y"})
 FALSE_TOKENS = frozenset({"false", "no", "f", "n"})
 MIN_ROWS_FOR_IDENTIFIER = 20  # below this, every column of a tiny table would look unique
+# A number written with a leading zero (0123, 00, -01.5; not 0 or 0.5): a code, which a number would change.
+_LEADING_ZERO = r"^[+-]?0[0-9]"
 
 
 @dataclass(frozen=True)
 class TypedAttributes:
-    """Attribute columns in their types, the type of each, and the given values that did not read as a forced type."""
+    """Attribute columns in their types, the type of each, the given values that did not read as a forced type, and
+    a note for each type inferred for a reason a reader may not expect (a number column with leading zeros)."""
 
     frame: pd.DataFrame
     types: dict[str, str]
     unparseable: dict[str, np.ndarray]
+    notes: tuple[str, ...] = ()
 
 
 def attribute_columns(frame: pd.DataFrame, contract_columns: tuple[str, ...]) -> list[str]:
@@ -56,10 +66,10 @@ def attribute_columns(frame: pd.DataFrame, contract_columns: tuple[str, ...]) ->
     return [c for c in frame.columns if c not in contract_columns and not str(c).startswith("_")]
 
 
-def decide_types(frame: pd.DataFrame, contract_columns: tuple[str, ...], forced: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The type of every attribute column of a whole customers table (for engines that validate it in parts)."""
-    forced = dict(forced or {})
-    return {col: forced.get(col) or infer_type(frame[col]) for col in attribute_columns(frame, contract_columns)}
+def decide_types(frame: pd.DataFrame, contract_columns: tuple[str, ...], forced: Mapping[str, str] | None = None) -> TypedAttributes:
+    """Every attribute column of a whole customers table typed (for engines that validate it in parts): the
+    ``types`` every part is then given, and the ``notes`` of the whole-table decision for the report."""
+    return type_attributes(frame, attribute_columns(frame, contract_columns), forced)
 
 
 def type_attributes(frame: pd.DataFrame, columns: list[str], forced: Mapping[str, str] | None = None) -> TypedAttributes:
@@ -71,35 +81,51 @@ def type_attributes(frame: pd.DataFrame, columns: list[str], forced: Mapping[str
     out: dict[str, pd.Series] = {}
     types: dict[str, str] = {}
     unparseable: dict[str, np.ndarray] = {}
+    notes: list[str] = []
     for col in columns:
         values = frame[col]
-        kind = forced.get(col) or infer_type(values)
+        kind, why = (forced[col], None) if forced.get(col) else _infer(values)
         typed, failed = coerce(values, kind)
         out[col], types[col] = typed, kind
         if failed.any():
             unparseable[col] = failed
-    return TypedAttributes(pd.DataFrame(out, index=frame.index), types, unparseable)
+        if why:
+            notes.append(f"customer attribute '{col}' is typed {kind}, not number: {why}; if it is a quantity, set its type (--attribute {col}=number)")
+    return TypedAttributes(pd.DataFrame(out, index=frame.index), types, unparseable, tuple(notes))
 
 
 def infer_type(values: pd.Series) -> str:
     """The narrowest type every given value of ``values`` reads as (see the module docstring)."""
+    return _infer(values)[0]
+
+
+def _infer(values: pd.Series) -> tuple[str, str | None]:
+    """:func:`infer_type`, and why a column of numbers is not typed ``number`` (leading zeros), else ``None``."""
     if pd.api.types.is_bool_dtype(values):
-        return BOOLEAN
+        return BOOLEAN, None
     if pd.api.types.is_datetime64_any_dtype(values):
-        return DATE
+        return DATE, None
     if pd.api.types.is_numeric_dtype(values):
-        return IDENTIFIER if _whole_and_unique(values.dropna()) else NUMBER
+        return (IDENTIFIER if _whole_and_unique(values.dropna()) else NUMBER), None
     text = _given_text(values)
     if text.empty:
-        return CATEGORY
+        return CATEGORY, None
     lowered = text.str.lower()
     if lowered.isin(TRUE_TOKENS | FALSE_TOKENS).all() and lowered.nunique() <= 2:
-        return BOOLEAN
+        return BOOLEAN, None
     numbers = pd.to_numeric(text, errors="coerce")
     if numbers.notna().all():
-        return IDENTIFIER if _whole_and_unique(numbers) else NUMBER
+        zeros = text[text.str.contains(_LEADING_ZERO)]
+        if len(zeros):
+            return _code(text), f"values such as {zeros.iloc[0]!r} have a leading zero (a code such as a zip or phone number, which a number would change)"
+        return (IDENTIFIER if _whole_and_unique(numbers) else NUMBER), None
     if _dates(text).notna().all():
-        return DATE
+        return DATE, None
+    return _code(text), None
+
+
+def _code(text: pd.Series) -> str:
+    """Text that is no number, boolean or date: an identifier when different for every customer, else a category."""
     return IDENTIFIER if len(text) >= MIN_ROWS_FOR_IDENTIFIER and text.is_unique else CATEGORY
 
 
@@ -111,19 +137,12 @@ def coerce(values: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
     """
     missing = _missing(values)
     if kind == NUMBER:
-        typed = values if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values) else pd.to_numeric(
-            _text(values).where(~missing), errors="coerce"
-        )
-        typed = typed.astype("float64")
-        typed = typed.where(np.isfinite(typed.to_numpy()), np.nan)  # an infinite attribute is unreadable, not a number
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        numbers = read_numbers(values if numeric else _text(values).where(~missing))
+        # an infinite or too large attribute is not read (validation says which); the given value fails
+        typed = numbers.values.where(~(numbers.infinite | numbers.too_large), np.nan)
     elif kind == BOOLEAN:
-        if pd.api.types.is_bool_dtype(values):
-            typed = values.astype("boolean")
-        else:
-            lowered = _text(values).str.lower()
-            typed = pd.Series(pd.NA, index=values.index, dtype="boolean")
-            typed[lowered.isin(TRUE_TOKENS | {"1"}).to_numpy()] = True
-            typed[lowered.isin(FALSE_TOKENS | {"0"}).to_numpy()] = False
+        typed = parse_booleans(values)
     elif kind == DATE:
         typed = values if pd.api.types.is_datetime64_any_dtype(values) else _dates(_text(values).where(~missing))
         if getattr(typed.dt, "tz", None) is not None:
@@ -164,7 +183,7 @@ def _whole_and_unique(numbers: pd.Series) -> bool:
 
 
 def _dates(text: pd.Series) -> pd.Series:
-    return pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
+    return parse_timestamps(text)
 
 
 def with_attribute_types(config: FeatureConfig, types: Mapping[str, str]) -> FeatureConfig:

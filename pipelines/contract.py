@@ -4,7 +4,9 @@ Validation is a pure function from raw frames (as read from disk) to validated
 frames, quarantined rows and an accounting report. Structural problems (a
 missing table or column, a column none of whose values can be read) raise
 :class:`ContractError`; row-level problems send the row to quarantine with a
-reason and never stop the run.
+reason and never stop the run. How each value is read (null tokens, text,
+numbers, booleans, dates) is :mod:`pipelines.normalise`'s rule; this module
+applies it to the contract's columns and counts what it changed.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from features.keys import positions
-from pipelines.attributes import attribute_columns, type_attributes
+from pipelines.attributes import NUMBER, TypedAttributes, attribute_columns, type_attributes
 from pipelines.errors import UserError
-from pipelines.normalise import delimiter_hint, finite_numbers, null_token_mask, parse_timestamps
+from pipelines.normalise import delimiter_hint, normalise_text, null_token_mask, parse_booleans, parse_timestamps, read_numbers
 
 SCORE_RANGE = {"NPS": (0, 10), "CSAT": (1, 5), "CES": (1, 7)}
 GROUPS = ("treatment", "control")
@@ -49,10 +51,13 @@ CHURN_BEFORE_SIGNUP = "churn_before_signup"
 DUPLICATE_EVENT = "duplicate_event"
 MALFORMED = "malformed_row"
 NON_FINITE = "non_finite_value"
+TOO_LARGE = "number_too_large"  # magnitude above pipelines.normalise.LARGEST_NUMBER
 
 # Columns the CSV reader adds to a row whose width differs from the header's (see pipelines.reading).
 RAW_LINE, MALFORMED_DETAIL = "_raw_line", "_malformed"
 READER_COLUMNS = (RAW_LINE, MALFORMED_DETAIL)
+# Contract text columns of free text: trimmed, but their characters are kept as written.
+FREE_TEXT = frozenset({"comment"})
 
 
 # --- the contract as pandera models -------------------------------------------------
@@ -356,7 +361,7 @@ def validate_dataset(
             raise ContractError(next(iter(c.problems.values())))
         unreadable.update({(name, col): msg for col, msg in c.problems.items()})
         readable.update((name, col) for col in c.good)
-        coerced, unparseable, non_finite = c.frame, c.unparseable, c.non_finite
+        coerced, refused = c.frame, dict(c.refused)
         typed[name], normalised[name] = coerced, c.normalised
         # A row of the wrong width (kept aside whole by the reader) has one reason: its values are not in their columns.
         malformed = coerced[MALFORMED_DETAIL].notna().to_numpy() if MALFORMED_DETAIL in coerced.columns else None
@@ -367,15 +372,9 @@ def validate_dataset(
             typed_attributes = type_attributes(frame, attribute_columns(frame, tuple(all_columns(spec.model))), attribute_types)
             for col in typed_attributes.types:
                 coerced[col] = typed_attributes.frame[col]
-            attribute_infinite = {col: mask & finite_numbers(frame[col])[1] for col, mask in typed_attributes.unparseable.items()}
-            non_finite = {**non_finite, **{col: m for col, m in attribute_infinite.items() if m.any()}}
-            unparseable = {**unparseable, **{col: mask & ~attribute_infinite[col] for col, mask in typed_attributes.unparseable.items()}}
-        for col, mask in non_finite.items():
-            reasons[name].add(mask, NON_FINITE, col)
-        for col, mask in unparseable.items():
-            reasons[name].add(mask, UNPARSEABLE, col)
-        refused = {col: unparseable.get(col, False) | non_finite.get(col, False) for col in {*unparseable, *non_finite}}
-        _schema_reasons(coerced, spec, reasons[name], refused)
+            for reason, masks in _attribute_refusals(frame, typed_attributes).items():
+                refused[reason] = {**refused[reason], **masks}
+        _schema_reasons(coerced, spec, reasons[name], _add_refusals(reasons[name], refused))
         for col in spec.dates:
             ts = coerced[col]
             reasons[name].add((ts < EARLIEST).to_numpy(), BEFORE_1970, col)
@@ -418,8 +417,34 @@ def validate_dataset(
         )
     return ValidationResult(
         tables, quarantine, report, _data_end(tables), reference_end, unreadable, readable, end_date is not None, typed_attributes.types,
-        tuple(notes), tuple(ignored_files), timezone,
+        (*notes, *typed_attributes.notes), tuple(ignored_files), timezone,
     )
+
+
+def _add_refusals(reasons: _Reasons, refused: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Add the refused values as reasons; returns, per column, every value refused (for :func:`_schema_reasons`)."""
+    every: dict[str, np.ndarray] = {}
+    for reason in (NON_FINITE, TOO_LARGE, UNPARSEABLE):
+        for col, mask in refused[reason].items():
+            reasons.add(mask, reason, col)
+            every[col] = every.get(col, False) | mask
+    return every
+
+
+def _attribute_refusals(frame: pd.DataFrame, typed: TypedAttributes) -> dict[str, dict[str, np.ndarray]]:
+    """Per reason and attribute column, the given values that did not read as the column's type: a number attribute's
+    infinite or too large values are refused as such, everything else as unparseable."""
+    out: dict[str, dict[str, np.ndarray]] = {NON_FINITE: {}, TOO_LARGE: {}, UNPARSEABLE: {}}
+    for col, failed in typed.unparseable.items():
+        if typed.types[col] == NUMBER:
+            numbers = read_numbers(frame[col])
+            for reason, mask in ((NON_FINITE, failed & numbers.infinite), (TOO_LARGE, failed & numbers.too_large)):
+                if mask.any():
+                    out[reason][col] = mask
+                failed = failed & ~mask
+        if failed.any():
+            out[UNPARSEABLE][col] = failed
+    return out
 
 
 def check_validated(tables: dict[str, pd.DataFrame], sources: dict[str, str]) -> None:
@@ -482,9 +507,11 @@ def _data_end(tables: dict[str, pd.DataFrame]) -> pd.Timestamp | None:
 def _check_columns(frame: pd.DataFrame, spec: TableSpec, source: str) -> None:
     missing = [c for c in required_columns(spec.model) if c not in frame.columns]
     if missing:
+        read = [str(c) for c in frame.columns if c not in READER_COLUMNS]
+        shown = ", ".join(repr(c) for c in read[:12]) + (f", ... ({len(read)} in all)" if len(read) > 12 else "")
         raise ContractError(
-            f"{source}: missing required column(s) {missing}; expected at least {required_columns(spec.model)}"
-            f"{delimiter_hint(frame.columns)}"
+            f"{source}: missing required column(s) {missing}; expected at least {required_columns(spec.model)}; "
+            f"the header read has [{shown}]{delimiter_hint(frame.columns)}"
         )
 
 
@@ -547,8 +574,8 @@ class _Coerced:
     """A table with its contract columns in their types, and what reading the values found."""
 
     frame: pd.DataFrame
-    unparseable: dict[str, np.ndarray]  # per column: given values that do not read as the column's type
-    non_finite: dict[str, np.ndarray]  # per number column: infinite values
+    # per reason (UNPARSEABLE, NON_FINITE, TOO_LARGE) and column: the given values refused for it
+    refused: dict[str, dict[str, np.ndarray]]
     problems: dict[str, str]  # per typed column in which no given value reads: the error
     good: list[str]  # typed columns in which some value reads (a partitioned run combines these)
     normalised: dict[str, int]  # values changed by a documented normalisation, per kind and column
@@ -558,11 +585,10 @@ def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str, timezone: str = "
     """Cast contract columns to their types (see :mod:`pipelines.normalise` for the rules).
 
     Null tokens mean missing in every column. Contract text columns are
-    trimmed of surrounding spaces; other text columns keep their values.
+    normalised as text (free text keeps its characters); other text columns keep their values.
     """
     out = frame.copy()
-    unparseable: dict[str, np.ndarray] = {}
-    non_finite: dict[str, np.ndarray] = {}
+    refused: dict[str, dict[str, np.ndarray]] = {UNPARSEABLE: {}, NON_FINITE: {}, TOO_LARGE: {}}
     problems: dict[str, str] = {}
     good: list[str] = []
     normalised: dict[str, int] = {}
@@ -573,34 +599,19 @@ def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str, timezone: str = "
         _count(normalised, f"null_token({col})", tokens & _non_blank(raw))
         given = raw.notna().to_numpy() & ~tokens
         raw = raw.where(given, None)
-        infinite = np.zeros(len(frame), dtype=bool)
-        if col in spec.dates:
-            values = parse_timestamps(raw, timezone)
-            expected = "a date or timestamp (ISO 8601, e.g. 2025-03-31 or 2025-03-31T14:05:00)"
-        elif col in spec.numbers or col in spec.integers:
-            values, infinite = finite_numbers(raw)
-            if col in spec.integers:
-                values = values.where(values.isna() | (values == np.round(values)), np.nan)
-            expected = "an integer" if col in spec.integers else "a number"
-        elif col in spec.booleans:
-            values = _to_boolean(raw)
-            expected = "true/false"
-        else:
-            text = raw.astype("str")
-            values = text.str.strip().where(raw.notna(), None).astype("str")
-            _count(normalised, f"trimmed({col})", raw.notna().to_numpy() & (values != text).fillna(False).to_numpy(dtype=bool))
-            expected = None
-        failed = given & values.isna().to_numpy() & ~infinite
+        values, flagged, expected = _read_column(raw, col, spec, timezone, normalised)
+        failed = given & values.isna().to_numpy()
+        for mask in flagged.values():
+            failed &= ~mask
         if expected is not None and len(frame):
             if given.any() and failed.all():
                 example = raw[given].iloc[0]
                 problems[col] = f"{source}: column '{col}' has no value that can be read as {expected}; first value is {example!r}"
             else:
                 good.append(col)
-        if failed.any():
-            unparseable[col] = failed
-        if infinite.any():
-            non_finite[col] = infinite
+        for reason, mask in {UNPARSEABLE: failed, **flagged}.items():
+            if mask.any():
+                refused[reason][col] = mask
         out[col] = values
     if spec.model is not Customers:  # customers' other columns are typed as attributes
         for col in [c for c in frame.columns if c not in contract and not str(c).startswith("_")]:
@@ -608,7 +619,28 @@ def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str, timezone: str = "
             if tokens.any():
                 out[col] = frame[col].where(~tokens, None)
                 _count(normalised, f"null_token({col})", tokens & _non_blank(frame[col]))
-    return _Coerced(out, unparseable, non_finite, problems, good, normalised)
+    return _Coerced(out, refused, problems, good, normalised)
+
+
+def _read_column(
+    raw: pd.Series, col: str, spec: TableSpec, timezone: str, normalised: dict[str, int]
+) -> tuple[pd.Series, dict[str, np.ndarray], str | None]:
+    """One contract column in its type, the values read but refused (infinite, too large), and what a value must read
+    as (``None`` for text, which always reads); text normalisations are counted in ``normalised``."""
+    if col in spec.dates:
+        return parse_timestamps(raw, timezone), {}, "a date or timestamp (ISO 8601 with a day, e.g. 2025-03-31 or 2025-03-31T14:05:00)"
+    if col in spec.numbers or col in spec.integers:
+        numbers = read_numbers(raw)
+        values = numbers.values
+        if col in spec.integers:
+            values = values.where(values.isna() | (values == np.round(values)), np.nan)
+        return values, {NON_FINITE: numbers.infinite, TOO_LARGE: numbers.too_large}, "an integer" if col in spec.integers else "a number"
+    if col in spec.booleans:
+        return parse_booleans(raw), {}, "true/false (or 1/0)"
+    values, changes = normalise_text(raw, col, visible=col not in FREE_TEXT)
+    for key, mask in changes.items():
+        _count(normalised, key, mask)
+    return values, {}, None
 
 
 def _non_blank(values: pd.Series) -> np.ndarray:
@@ -619,20 +651,6 @@ def _count(counts: dict[str, int], key: str, mask: np.ndarray) -> None:
     n = int(np.count_nonzero(mask))
     if n:
         counts[key] = n
-
-
-_TRUE = {"true", "1", "yes", "y", "t"}
-_FALSE = {"false", "0", "no", "n", "f"}
-
-
-def _to_boolean(raw: pd.Series) -> pd.Series:
-    if pd.api.types.is_bool_dtype(raw):
-        return raw.astype("boolean")
-    text = raw.astype("str").str.strip().str.lower()
-    out = pd.Series(pd.NA, index=raw.index, dtype="boolean")
-    out[text.isin(_TRUE).to_numpy()] = True
-    out[text.isin(_FALSE).to_numpy()] = False
-    return out
 
 
 def _schema_reasons(frame: pd.DataFrame, spec: TableSpec, reasons: _Reasons, unparseable: dict[str, np.ndarray]) -> None:
