@@ -35,7 +35,7 @@ from features.build import Tables, build_features, peer_medians, prepare
 from features.transactions import purchase_calibration, whole_base_parameters
 from features.config import FeatureConfig
 from pipelines.config import InputConfig
-from pipelines.attributes import decide_types, with_attribute_types
+from pipelines.attributes import TypedAttributes, decide_types, with_attribute_types
 from pipelines.contract import TABLES, ContractError, TableReport, ValidationResult, _check_columns, all_columns, validate_dataset
 from pipelines.io import (
     BUCKETS_FILE,
@@ -55,6 +55,7 @@ from pipelines.io import (
     write_text,
     write_textual_parquet,
 )
+from pipelines.normalise import normalise_text
 from pipelines.reading import TableReader, find_tables
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,13 @@ CHUNK_ROWS = 1_000_000
 
 
 def bucket_of(ids: pd.Series, buckets: int) -> np.ndarray:
-    """Bucket of each customer id: a stable 64-bit hash modulo ``buckets`` (missing ids go to bucket 0)."""
-    text = ids.astype("str").fillna("").to_numpy(dtype=object)
+    """Bucket of each customer id: a stable 64-bit hash modulo ``buckets`` (missing ids go to bucket 0).
+
+    The id is hashed as validation will read it (:func:`pipelines.normalise.normalise_text`: trimmed, invisible
+    characters removed, NFC, whole floats as integers), so that ``" c5"`` and ``"c5"``, or ``101.0`` and
+    ``101``, land in one bucket and meet there as one customer.
+    """
+    text = normalise_text(ids, "customer_id")[0].fillna("").to_numpy(dtype=object)
     return (pd.util.hash_array(text) % np.uint64(buckets)).astype(np.int64)
 
 
@@ -152,8 +158,9 @@ def validate_bucket(
     )
 
 
-def whole_attribute_types(customers: pd.DataFrame, forced: dict[str, str] | None) -> dict[str, str]:
-    """Customer attribute types decided on the whole customers table (one row per customer), before any bucket."""
+def whole_attribute_types(customers: pd.DataFrame, forced: dict[str, str] | None) -> TypedAttributes:
+    """Customer attribute types decided on the whole customers table (one row per customer), before any bucket
+    (``.types`` for the buckets, ``.notes`` for the report)."""
     return decide_types(customers.drop(columns=[SOURCE_ROW], errors="ignore"), tuple(all_columns(TABLES["customers"].model)), forced)
 
 
@@ -203,7 +210,8 @@ def validate_partitioned(
         raw = work / ".raw"  # the input split by bucket; removed before the folder takes its place
         read = split_dataset(data, raw, buckets, encoding)
         sources = read.sources
-        types = whole_attribute_types(pd.read_parquet(raw / "customers"), attribute_types)
+        decided = whole_attribute_types(pd.read_parquet(raw / "customers"), attribute_types)
+        types = decided.types
         results = []
         for b in tqdm(range(buckets), desc="validate", unit="bucket", disable=not progress):
             r = validate_bucket(read_bucket(raw, b), sources, end_date, today, types, timezone)
@@ -214,7 +222,7 @@ def validate_partitioned(
                 if len(frame) or (b == buckets - 1 and not (work / "quarantine" / f"{name}.parquet").exists()):
                     write_textual_parquet(frame, work / "quarantine" / f"{name}.parquet" / f"part-{b:05d}.parquet")
             results.append(_accounting_only(r))
-        result = replace(combine(results), notes=read.notes, ignored_files=read.ignored, timezone=timezone)
+        result = replace(combine(results), notes=(*read.notes, *decided.notes), ignored_files=read.ignored, timezone=timezone)
         for name in TABLES:  # snapshot and score read these buckets as they are (see for_each_bucket)
             if (work / "tables" / f"{name}.parquet").is_dir():
                 write_text(json.dumps({"buckets": buckets, "key": "customer_id"}) + "\n", work / "tables" / f"{name}.parquet" / BUCKETS_FILE)

@@ -239,7 +239,21 @@ def _bucketed(frames: dict, buckets: int):
         union = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), tagged)
     except AnalysisException as err:
         raise ContractError(f"tables share a column name with different types, which the spark engine cannot combine: {err}") from err
-    return union.withColumn(BUCKET, F.pmod(F.hash(F.coalesce(F.col("customer_id").cast("string"), F.lit(""))), F.lit(buckets)))
+    return union.withColumn(BUCKET, _bucket_udf(buckets)(F.col("customer_id")))
+
+
+def _bucket_udf(buckets: int):
+    """The partitioned engine's bucket of each id (:func:`pipelines.partitioned.bucket_of`), as a vectorised
+    Spark UDF: ids are bucketed as validation reads them, so that spellings of one id meet in one bucket."""
+    from pyspark.sql import functions as F
+
+    from pipelines.partitioned import bucket_of
+
+    @F.pandas_udf("int")
+    def bucket(ids: pd.Series) -> pd.Series:
+        return pd.Series(bucket_of(ids, buckets), dtype="int32")
+
+    return bucket
 
 
 def _columns(frames: dict) -> dict[str, list[str]]:
@@ -267,11 +281,14 @@ def _validate(table, columns, sources, end_date, today, attribute_types):
     return validate_bucket(_split(table, columns), sources, end_date, today, attribute_types)
 
 
-def _attribute_types(frames, forced: dict[str, str] | None) -> dict[str, str]:
-    """Customer attribute types decided on the driver from the whole customers table, so that every bucket agrees."""
+def _attribute_types(frames, forced: dict[str, str] | None, noted: list) -> dict[str, str]:
+    """Customer attribute types decided on the driver from the whole customers table, so that every bucket agrees;
+    what the decision notes joins ``noted`` (the report's notes)."""
     from pipelines.partitioned import whole_attribute_types
 
-    return whole_attribute_types(frames["customers"].drop(SOURCE_ROW).toPandas(), forced)
+    decided = whole_attribute_types(frames["customers"].drop(SOURCE_ROW).toPandas(), forced)
+    noted.extend(decided.notes)
+    return decided.types
 
 
 def _meta_rows(result, peer_groups: tuple[str, ...], with_quarantine: bool):
@@ -401,7 +418,7 @@ def validate_spark(data, out, end_date: pd.Timestamp | None, partitions: int, to
     frames, sources = read_tables(spark, str(data), noted)
     columns = _columns(frames)
     union = _bucketed(frames, buckets)
-    types = _attribute_types(frames, attribute_types)
+    types = _attribute_types(frames, attribute_types, noted)
     meta, result, _ = _meta(spark, union, columns, sources, end_date, today, (), with_quarantine=True, attribute_types=types)
     result = replace(result, **_noted(noted))
     bad = meta.filter(F.col("kind") == "quarantine").select(
@@ -447,7 +464,7 @@ def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, bu
     frames, sources = read_tables(spark, str(data), noted)
     columns = _columns(frames)
     union = _bucketed(frames, buckets)
-    types = _attribute_types(frames, dict(config.attribute_types or ()))
+    types = _attribute_types(frames, dict(config.attribute_types or ()), noted)
     dates = sorted({pd.Timestamp(d) for d in as_of_dates})
     meta, result, medians = _meta(spark, union, columns, sources, end_date, today, config.peer_groups, with_quarantine=False,
                                   attribute_types=types, btyd=(config, dates) if config.purchase_types and "interactions" in frames else None)
