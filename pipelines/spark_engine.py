@@ -305,6 +305,8 @@ def _meta_rows(result, peer_groups: tuple[str, ...], with_quarantine: bool):
         add("read", name, row=rep.rows_read)
         for reason, n in rep.by_reason.items():
             add("reason", name, text=reason, row=n)
+        for change, n in rep.normalised.items():
+            add("normalised", name, text=change, row=n)
     if result.data_end is not None:
         add("end", text=result.data_end.isoformat())
     for (name, col), message in result.unreadable.items():
@@ -390,8 +392,11 @@ def _meta(spark, union, columns, sources, end_date, today, peer_groups, with_qua
     for name in [n for n in TABLES if n in columns]:
         reads = small[(small["kind"] == "read") & (small["tbl"] == name)]["row"].sum()
         reasons = small[(small["kind"] == "reason") & (small["tbl"] == name)].groupby("text")["row"].sum()
+        changed = small[(small["kind"] == "normalised") & (small["tbl"] == name)].groupby("text")["row"].sum()
         quarantined = int(reasons.sum())
-        report[name] = TableReport(int(reads), int(reads) - quarantined, quarantined, {str(k): int(v) for k, v in reasons.items()})
+        report[name] = TableReport(
+            int(reads), int(reads) - quarantined, quarantined, {str(k): int(v) for k, v in reasons.items()}, {str(k): int(v) for k, v in changed.items()}
+        )
     ends = small.loc[small["kind"] == "end", "text"]
     unreadable = {(r.tbl, r.col): r.text for r in small[small["kind"] == "unreadable"].itertuples()}
     readable = {(r.tbl, r.col) for r in small[small["kind"] == "readable"].itertuples()}

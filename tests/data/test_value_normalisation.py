@@ -242,3 +242,31 @@ def test_two_spellings_of_one_contract_column_are_refused(tmp_path: Path):
 def test_a_missing_column_error_shows_the_header_read(tmp_path: Path):
     with pytest.raises(ContractError, match=r"missing required column\(s\) \['monthly_revenue'\].*the header read has \['customer_id', 'signup_date', 'MonthlyCharges'\]"):
         validate(folder(tmp_path, {"customers.csv": "customer_id,signup_date,MonthlyCharges\nc1,2024-01-01,10\n"}))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_partitions_bucket_each_id_as_validation_reads_it(tmp_path: Path, fmt):
+    """Spellings of one id (spaces, a zero-width space, a decomposed accent, a float) meet in one bucket, as in memory."""
+    from pipelines.partitioned import validate_partitioned
+
+    ids = [f"c{i}" for i in range(40)] + ["Jos\u00e9", "101"]
+    customers = pd.DataFrame({"customer_id": ids, "signup_date": "2024-01-01", "monthly_revenue": "10"})
+    spelled = [f" c{i} " if i % 3 == 0 else f"c{i}\u200b" if i % 3 == 1 else f"c{i}" for i in range(40)] + ["Jose\u0301", "101"]
+    events = pd.DataFrame(
+        {"customer_id": spelled * 2, "timestamp": ["2024-02-01T10:00:00"] * 42 + ["2024-02-02T10:00:00"] * 42, "channel": "email", "type": "a"}
+    )
+    if fmt == "csv":
+        files = {"customers.csv": customers.to_csv(index=False), "interactions.csv": events.to_csv(index=False)}
+    else:  # an id column with a null, as pandas writes it: floats
+        churn = pd.DataFrame({"customer_id": pd.Series([101.0, np.nan]), "churn_date": ["2024-03-01", "2024-03-02"]})
+        files = {"customers.csv": customers.to_csv(index=False), "interactions.parquet": events, "churn_events.parquet": churn}
+    data = folder(tmp_path, files)
+    whole = validate(data)
+    assert whole.report["interactions"].rows_kept == len(events)  # every spelling found its customer
+    if fmt == "parquet":
+        assert whole.report["churn_events"].rows_kept == 1 and whole.tables["churn_events"]["customer_id"].tolist() == ["101"]
+    for buckets in (2, 5):
+        parts = validate_partitioned(data, tmp_path / f"out{buckets}", END, buckets)
+        for name, r in whole.report.items():
+            p = parts.report[name]
+            assert (r.rows_read, r.rows_kept, r.by_reason, r.normalised) == (p.rows_read, p.rows_kept, p.by_reason, p.normalised), name

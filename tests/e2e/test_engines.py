@@ -58,6 +58,10 @@ def test_spark_validation_sets_aside_the_same_rows_for_the_same_reasons(spark_re
     (data / "feedback.csv").unlink()
     (data / "Feedback.csv").write_text(feedback[0].replace("customer_id", " Customer_ID ") + "\n" + feedback[1])
     (data / "notes.md").write_text("not a table")
+    # Spellings of one id that validation reads as that id: every engine must bucket them with it
+    spellings = [" a", "a\u200b", "a ", "\u200ba", " b", "b\u200b", "b\t", "\u00a0b"]
+    with open(data / "interactions.csv", "a", encoding="utf-8") as f:
+        f.writelines(f'"{who}",2025-03-{i + 1:02d}T10:00:00,web,login,1\n' for i, who in enumerate(spellings))
     argv = ["validate", "--data", str(data), "--end-date", "2025-06-30"]
     assert main([*argv, "--out", str(tmp_path / "pandas")]) == 0
     assert main([*argv, "--out", str(tmp_path / "spark"), "--engine", "spark", "--partitions", "3"]) == 0
@@ -65,6 +69,9 @@ def test_spark_validation_sets_aside_the_same_rows_for_the_same_reasons(spark_re
     assert (tmp_path / "spark" / "report.json").read_text() == (tmp_path / "pandas" / "report.json").read_text()
     report = json.loads((tmp_path / "spark" / "report.json").read_text())
     assert report["ignored_files"] == ["notes.md"] and any("' Customer_ID '" in n for n in report["notes"])
+    assert report["tables"]["interactions"]["normalised"]["trimmed(customer_id)"] >= 5
+    assert "unknown_customer" not in {r for r in pd.read_parquet(tmp_path / "spark" / "quarantine" / "interactions.parquet")["_reason"]} - {
+        r for r in pd.read_parquet(tmp_path / "pandas" / "quarantine" / "interactions.parquet")["_reason"]}
     for name in bad_dataset():
         q_pandas = pd.read_parquet(tmp_path / "pandas" / "quarantine" / f"{name}.parquet")
         q_spark = pd.read_parquet(tmp_path / "spark" / "quarantine" / f"{name}.parquet")
