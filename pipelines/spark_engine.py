@@ -1,8 +1,11 @@
 """``--engine spark``: the same contract and feature code, run per customer bucket on Spark.
 
-Nothing here re-implements a rule or a feature. Every table is read by Spark,
+Nothing here re-implements a rule or a feature. A local CSV file is read by
+the reader every engine uses (:class:`pipelines.reading.TableReader`: quotes,
+row widths, encodings, headers) and handed to Spark as parquet; parquet files
+and CSV files on a cluster path are read by Spark. Every table is then
 tagged with its name and source row, unioned and grouped by a customer bucket
-(``pmod(hash(customer_id), N)``); ``applyInArrow`` then hands each bucket to
+(:func:`pipelines.partitioned.bucket_of`, as validation reads the id); ``applyInArrow`` then hands each bucket to
 the very functions the pandas engine runs on one machine
 (:mod:`pipelines.partitioned`). The few whole-dataset figures (latest date,
 peer-group revenue medians, readable columns) come back as small "meta" rows
@@ -28,8 +31,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import reduce
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from features.config import FeatureConfig
 from pipelines.attributes import with_attribute_types
@@ -149,6 +156,8 @@ def read_tables(spark, data: str, noted: list | None = None) -> tuple[dict, dict
                     pd.DataFrame({"_file": counts["_file"], "_offset": counts["count"].cumsum() - counts["count"]}), "_file string, _offset long"
                 )
                 df = df.join(F.broadcast(offsets), "_file").withColumn(SOURCE_ROW, F.col("_offset") + F.col("_row")).drop("_file", "_row", "_offset")
+            elif _local(path):
+                df = spark.read.parquet(_csv_as_parquet(path, name, noted))
             else:
                 text = spark.read.option("header", True).option("mode", "FAILFAST").csv(path)
                 names = _csv_names(spark, path, name, len(text.columns), noted)
@@ -166,12 +175,38 @@ def read_tables(spark, data: str, noted: list | None = None) -> tuple[dict, dict
     return frames, sources
 
 
+def _local(path: str) -> bool:
+    return "://" not in path or path.startswith("file://")
+
+
+def _csv_as_parquet(path: str, table: str, noted: list | None) -> str:
+    """A local CSV file read by the one reader every engine uses (:class:`pipelines.reading.TableReader`: quotes,
+    row widths, encodings, headers), written as parquet with ``_source_row`` for Spark to read; the parquet lives
+    in a temporary folder removed when the process ends (Spark reads it lazily until then)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from pipelines.reading import TableReader
+
+    reader = TableReader(Path(path.removeprefix("file://")), table)
+    folder = Path(tempfile.mkdtemp(prefix=f"churn-spark-{table}-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    start = 0
+    for i, chunk in enumerate(reader.chunks(500_000)):
+        chunk.insert(len(chunk.columns), SOURCE_ROW, np.arange(start, start + len(chunk), dtype=np.int64))
+        start += len(chunk)
+        schema = pa.schema([*((c, pa.string()) for c in chunk.columns[:-1]), (SOURCE_ROW, pa.int64())])  # text, as read
+        pq.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False), folder / f"part-{i:05d}.parquet")
+    if noted is not None:
+        noted.extend(reader.notes)
+    return f"file://{folder}"
+
+
 def _table_paths(spark, data: str, noted: list | None) -> dict[str, str]:
     from pipelines.contract import TABLES, ContractError
 
     if "://" not in data or data.startswith("file://"):
-        from pathlib import Path
-
         from pipelines.reading import find_tables
 
         found = find_tables(Path(data.removeprefix("file://")))

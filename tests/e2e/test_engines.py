@@ -62,6 +62,10 @@ def test_spark_validation_sets_aside_the_same_rows_for_the_same_reasons(spark_re
     spellings = [" a", "a\u200b", "a ", "\u200ba", " b", "b\u200b", "b\t", "\u00a0b"]
     with open(data / "interactions.csv", "a", encoding="utf-8") as f:
         f.writelines(f'"{who}",2025-03-{i + 1:02d}T10:00:00,web,login,1\n' for i, who in enumerate(spellings))
+    # Rows only the row-by-row reader reads right (a closing quote followed by text; a row of the wrong width):
+    # Spark reads local CSV files through it too
+    with open(data / "customers.csv", "a", encoding="utf-8") as f:
+        f.write('q1,2024-01-01,5,"gold 12" screen\nq2,2024-01-01,5\n')
     argv = ["validate", "--data", str(data), "--end-date", "2025-06-30"]
     assert main([*argv, "--out", str(tmp_path / "pandas")]) == 0
     assert main([*argv, "--out", str(tmp_path / "spark"), "--engine", "spark", "--partitions", "3"]) == 0
@@ -70,6 +74,7 @@ def test_spark_validation_sets_aside_the_same_rows_for_the_same_reasons(spark_re
     report = json.loads((tmp_path / "spark" / "report.json").read_text())
     assert report["ignored_files"] == ["notes.md"] and any("' Customer_ID '" in n for n in report["notes"])
     assert report["tables"]["interactions"]["normalised"]["trimmed(customer_id)"] >= 5
+    assert report["tables"]["customers"]["by_reason"]["malformed_row"] == 2
     assert "unknown_customer" not in {r for r in pd.read_parquet(tmp_path / "spark" / "quarantine" / "interactions.parquet")["_reason"]} - {
         r for r in pd.read_parquet(tmp_path / "pandas" / "quarantine" / "interactions.parquet")["_reason"]}
     for name in bad_dataset():
