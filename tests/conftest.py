@@ -92,3 +92,23 @@ def make_tables(
         churn_events=frame(churn_events, ["customer_id", "churn_date"]),
         retention_actions=frame(retention_actions, ["customer_id", "action_date", "group"]),
     )
+
+
+def extract_folder(tmp_path: Path, files: dict[str, str | bytes | pd.DataFrame], name: str = "in") -> Path:
+    """A dataset folder of hand-written extract files: text, raw bytes (odd encodings), or frames (written as parquet)."""
+    out = tmp_path / name
+    out.mkdir()
+    for file, content in files.items():
+        if isinstance(content, pd.DataFrame):
+            content.to_parquet(out / file, index=False)
+        else:
+            (out / file).write_bytes(content if isinstance(content, bytes) else content.encode())
+    return out
+
+
+def assert_balanced(result) -> None:
+    """Every table's accounting holds: rows read = kept + quarantined, and the quarantine holds every row set aside."""
+    for name, r in result.report.items():
+        assert r.rows_read == r.rows_kept + r.rows_quarantined, name
+        if result.quarantine:
+            assert r.rows_quarantined == len(result.quarantine[name]), name

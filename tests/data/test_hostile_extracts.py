@@ -15,27 +15,14 @@ from pipelines.errors import UserError
 from pipelines.normalise import parse_timestamps
 from pipelines.partitioned import validate_partitioned
 from pipelines.snapshot import validate_folder
+from tests.conftest import extract_folder as folder, assert_balanced as balanced
 
 END = pd.Timestamp("2024-06-30")
 CUSTOMERS = "customer_id,signup_date,monthly_revenue\nc1,2024-01-01,10\nc2,2024-01-02,12\nc3,2024-01-03,14\n"
 
 
-def folder(tmp_path: Path, files: dict[str, str | bytes], name: str = "in") -> Path:
-    out = tmp_path / name
-    out.mkdir()
-    for file, text in files.items():
-        (out / file).write_bytes(text if isinstance(text, bytes) else text.encode())
-    return out
-
-
 def validate(data: Path, **kwargs):
     return validate_folder(data, END, None, **kwargs)
-
-
-def balanced(result) -> None:
-    for name, r in result.report.items():
-        assert r.rows_read == r.rows_kept + r.rows_quarantined, name
-        assert r.rows_quarantined == len(result.quarantine[name]), name
 
 
 # --- timestamps -------------------------------------------------------------------------------

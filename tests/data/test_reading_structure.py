@@ -18,19 +18,12 @@ from pipelines.contract import MALFORMED, ContractError
 from pipelines.partitioned import validate_partitioned
 from pipelines.reading import BLOCK_BYTES, RAW_LINE, MALFORMED_DETAIL, TableReader
 from pipelines.snapshot import validate_folder
+from tests.conftest import extract_folder as folder, assert_balanced as balanced
 
 END = pd.Timestamp("2024-06-30")
 HEADER = "customer_id,signup_date,monthly_revenue"
 CUSTOMERS = f"{HEADER}\nc1,2024-01-01,10\nc2,2024-01-02,12\nc3,2024-01-03,14\n"
 EVENTS = "customer_id,timestamp,channel,type"
-
-
-def folder(tmp_path: Path, files: dict[str, str | bytes], name: str = "in") -> Path:
-    out = tmp_path / name
-    out.mkdir()
-    for file, text in files.items():
-        (out / file).write_bytes(text if isinstance(text, bytes) else text.encode())
-    return out
 
 
 def validate(data: Path, **kwargs):
@@ -39,11 +32,6 @@ def validate(data: Path, **kwargs):
 
 def exit_code(tmp_path: Path, data: Path, *args: str) -> int:
     return main(["validate", "--data", str(data), "--out", str(tmp_path / "out"), "--end-date", "2024-06-30", *args])
-
-
-def balanced(result) -> None:
-    for name, r in result.report.items():
-        assert r.rows_read == r.rows_kept + r.rows_quarantined, name
 
 
 def plans(n: int) -> str:

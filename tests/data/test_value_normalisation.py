@@ -14,20 +14,10 @@ from pipelines.cli import main
 from pipelines.contract import DUPLICATE_CUSTOMER, TOO_LARGE, UNPARSEABLE, ContractError
 from pipelines.normalise import HeaderError, parse_timestamps
 from pipelines.snapshot import validate_folder
+from tests.conftest import extract_folder as folder
 
 END = pd.Timestamp("2024-06-30")
 CUSTOMERS = "customer_id,signup_date,monthly_revenue\nc1,2024-01-01,10\nc2,2024-01-02,12\nc3,2024-01-03,14\n"
-
-
-def folder(tmp_path: Path, files: dict[str, str | bytes | pd.DataFrame], name: str = "in") -> Path:
-    out = tmp_path / name
-    out.mkdir()
-    for file, content in files.items():
-        if isinstance(content, pd.DataFrame):
-            content.to_parquet(out / file, index=False)
-        else:
-            (out / file).write_bytes(content if isinstance(content, bytes) else content.encode())
-    return out
 
 
 def validate(data: Path, **kwargs):
