@@ -208,7 +208,8 @@ class TableReader:
 
     def _parquet_names(self) -> list[str]:
         try:
-            return [n for n in pq.read_schema(_first_part(self.path)).names if not _PANDAS_INDEX.match(n)]
+            self._parts = parquet_parts(self.path)
+            return [n for n in pq.read_schema(self._parts[0]).names if not _PANDAS_INDEX.match(n)]
         except ContractError:
             raise
         except Exception as err:  # the parser's own message says what it could not read
@@ -235,15 +236,17 @@ class TableReader:
         try:
             columns = self._raw_names
             if rows is None:
-                yield self._finish(pq.read_table(self.path, columns=columns).to_pandas(ignore_metadata=True))
+                tables = [pq.read_table(part, columns=columns) for part in self._parts]
+                whole = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+                yield self._finish(whole.to_pandas(ignore_metadata=True))
                 return
             yielded = False
-            for part in _parts(self.path):
+            for part in self._parts:
                 for batch in pq.ParquetFile(part).iter_batches(batch_size=rows, columns=columns):
                     yield self._finish(batch.to_pandas(ignore_metadata=True))
                     yielded = True
             if not yielded:  # no row: one empty frame with the table's columns
-                empty = pq.read_schema(_first_part(self.path)).empty_table().select(columns)
+                empty = pq.read_schema(self._parts[0]).empty_table().select(columns)
                 yield self._finish(empty.to_pandas(ignore_metadata=True))
         except ContractError:
             raise
@@ -617,14 +620,63 @@ def _utf8_and_c1(path: Path) -> tuple[bool, set[int]]:
 
 
 # --- parquet parts ------------------------------------------------------------------------------------
-def _parts(path: Path) -> list[Path]:
+def parquet_parts(path: Path) -> list[Path]:
+    """The parts of a parquet table (the file itself, or a folder's ``*.parquet`` files in name order), refusing by
+    name a layout that engines would read differently or that would lose columns: a folder that also holds
+    subfolders (nested or hive-partitioned, ``region=EU/``) or other files, parts whose columns or types differ
+    (a null-typed column matches any type), and nested values (lists, structs, maps). Names starting with ``_`` or
+    ``.`` (``_SUCCESS``, checksums) are not parts."""
+    path = Path(path)
     if not path.is_dir():
+        _flat_schema(path)
         return [path]
-    return [p for p in sorted(path.glob("*.parquet")) if not p.name.startswith(("_", "."))]
-
-
-def _first_part(path: Path) -> Path:
-    parts = _parts(Path(path))
+    parts, others = [], []
+    for entry in sorted(path.iterdir()):
+        if entry.name.startswith(("_", ".")):
+            continue
+        if entry.is_file() and entry.suffix == ".parquet":
+            parts.append(entry)
+        else:
+            others.append(entry.name + ("/" if entry.is_dir() else ""))
+    if others:
+        raise ContractError(
+            f"{path}: a parquet table folder may hold only its .parquet parts, but it also holds {', '.join(others[:5])}"
+            f"{' ...' if len(others) > 5 else ''} (a nested or hive-partitioned folder, or another file): write the table as "
+            "one folder of parts, or move the others out"
+        )
     if not parts:
         raise ContractError(f"{path}: a folder with no parquet part")
-    return parts[0]
+    first = _flat_schema(parts[0])
+    for part in parts[1:]:
+        _same_columns(first, _flat_schema(part), parts[0], part)
+    return parts
+
+
+def _flat_schema(part: Path) -> pa.Schema:
+    """A part's schema without pandas' index columns; nested values are refused by column."""
+    try:
+        schema = pq.read_schema(part)
+    except Exception as err:  # the parser's own message says what it could not read
+        raise ContractError(f"{part}: cannot be parsed as parquet: {err}") from err
+    schema = pa.schema([f for f in schema if not _PANDAS_INDEX.match(f.name)])
+    for f in schema:
+        if pa.types.is_nested(f.type):
+            raise ContractError(
+                f"{part}: column '{f.name}' holds {f.type} values; the contract reads flat columns (text, numbers, dates, "
+                "booleans): flatten it into columns, or drop it"
+            )
+    return schema
+
+
+def _same_columns(first: pa.Schema, other: pa.Schema, first_part: Path, part: Path) -> None:
+    if first.names != other.names:
+        raise ContractError(
+            f"{part}: columns {other.names} differ from the first part's ({first_part.name}: {first.names}); "
+            "every part of a table must have the same columns"
+        )
+    for a, b in zip(first, other):
+        if a.type != b.type and not (pa.types.is_null(a.type) or pa.types.is_null(b.type)):
+            raise ContractError(
+                f"{part}: column '{a.name}' is {b.type} where the first part ({first_part.name}) has {a.type}; "
+                "every part of a table must give a column one type"
+            )

@@ -241,3 +241,48 @@ def test_partitioned_engine_reads_the_row_by_row_cases_alike(tmp_path: Path):
     for name, r in whole.report.items():
         p = parts.report[name]
         assert (r.rows_read, r.rows_kept, r.by_reason) == (p.rows_read, p.rows_kept, p.by_reason), name
+
+
+# --- parquet folders ----------------------------------------------------------------------------------
+def _parts(tmp_path: Path, *frames: pd.DataFrame, extra: dict[str, str] | None = None) -> Path:
+    data = tmp_path / "in"
+    (data / "customers.parquet").mkdir(parents=True)
+    for i, frame in enumerate(frames):
+        frame.to_parquet(data / "customers.parquet" / f"part-{i}.parquet", index=False)
+    for name, text in (extra or {}).items():
+        (data / "customers.parquet" / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / "customers.parquet" / name).write_text(text)
+    return data
+
+
+def _customers(ids, **extra) -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": ids, "signup_date": pd.Timestamp("2024-01-01"), "monthly_revenue": 10.0, **extra})
+
+
+@pytest.mark.parametrize(
+    ("frames", "extra", "message"),
+    [
+        ((_customers(["a"], plan=["x"]), _customers(["b"], region=["EU"])), None, r"part-1.parquet: columns .* differ from the first part's"),
+        ((_customers(["a"]), _customers(["b"]).drop(columns="monthly_revenue")), None, "differ from the first part's"),
+        ((_customers(["a"]), _customers([2])), None, "column 'customer_id' is int64 where the first part"),
+        ((_customers(["a"]),), {"README.txt": "x"}, "may hold only its .parquet parts, but it also holds README.txt"),
+        ((_customers(["a"]),), {"region=EU/part-9.parquet": "x"}, r"also holds region=EU/"),
+        ((_customers(["a"], tags=[["p", "q"]]),), None, "column 'tags' holds list<element: string> values"),
+    ],
+    ids=["other-columns", "missing-required", "other-type", "other-file", "hive-folder", "nested-values"],
+)
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_parquet_folders_every_engine_would_read_differently_are_refused_by_name(tmp_path: Path, frames, extra, message, partitions):
+    data = _parts(tmp_path, *frames, extra=extra)
+    with pytest.raises(ContractError, match=message):
+        if partitions == 1:
+            validate(data)
+        else:
+            validate_partitioned(data, tmp_path / "out", END, partitions)
+
+
+def test_parquet_parts_with_an_all_null_column_are_one_table(tmp_path: Path):
+    data = _parts(tmp_path, _customers(["a"], plan=[None]), _customers(["b"], plan=["gold"]), extra={"_SUCCESS": "", ".part-0.crc": ""})
+    result = validate(data)
+    plan = result.tables["customers"].set_index("customer_id")["plan"]
+    assert pd.isna(plan["a"]) and plan["b"] == "gold" and result.report["customers"].rows_kept == 2
