@@ -72,6 +72,21 @@ def decide_types(frame: pd.DataFrame, contract_columns: tuple[str, ...], forced:
     return type_attributes(frame, attribute_columns(frame, contract_columns), forced)
 
 
+def check_overrides(forced: Mapping[str, str], columns: list[str], contract_columns: tuple[str, ...], source: str, where: str) -> None:
+    """Refuse a type given (``where``: ``--attribute`` or ``features.attribute_types``) for a column that is not an
+    attribute of ``source``: a typo would otherwise leave the column typed as inferred, an exclusion unmade."""
+    attributes = attribute_columns(pd.DataFrame(columns=columns), contract_columns)
+    for col, kind in forced.items():
+        if col in contract_columns:
+            raise UserError(f"{where} {col}={kind}: '{col}' is a contract column of {source}, whose type the contract fixes; "
+                            "only extra columns (customer attributes) take a type")
+        if col not in attributes:
+            near = [c for c in attributes if c.casefold() == col.casefold()]
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            raise UserError(f"{where} {col}={kind}: {source} has no attribute column '{col}'{hint} (its attribute columns: "
+                            f"{', '.join(attributes) or 'none'})")
+
+
 def type_attributes(frame: pd.DataFrame, columns: list[str], forced: Mapping[str, str] | None = None) -> TypedAttributes:
     """Type each of ``columns``: as ``forced`` says where it names the column, else as its values show."""
     forced = dict(forced or {})

@@ -65,10 +65,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from pipelines.io import check_output_apart, write_validation
+    from pipelines.io import check_attribute_overrides, check_output_apart, write_validation
     from pipelines.snapshot import validate_folder
 
     check_output_apart(args.out, args.data)
+    check_attribute_overrides(args.data, dict(args.attribute or []), "--attribute")
     if args.engine == "spark":
         from pipelines.config import InputConfig
         from pipelines.spark_engine import validate_spark
@@ -102,10 +103,11 @@ def _spark_reads_defaults(reading) -> None:
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from features.config import FeatureConfig
     from pipelines.config import InputConfig
-    from pipelines.io import write_parquet
+    from pipelines.io import check_attribute_overrides, write_parquet
     from pipelines.snapshot import load_validated, snapshot_from_result
 
     reading = InputConfig(args.encoding, args.timezone)
+    check_attribute_overrides(args.data, dict(args.attribute or []), "--attribute")
     config = FeatureConfig(
         label_source=args.label,
         inactivity_active_days=args.active_within_days,

@@ -374,6 +374,11 @@ def validate_dataset(
                 coerced[col] = typed_attributes.frame[col]
             for reason, masks in _attribute_refusals(frame, typed_attributes).items():
                 refused[reason] = {**refused[reason], **masks}
+            problems, good = _unreadable_attributes(frame, typed_attributes, sources[name])
+            if problems and not defer_unreadable:
+                raise ContractError(next(iter(problems.values())))
+            unreadable.update({(name, col): msg for col, msg in problems.items()})
+            readable.update((name, col) for col in good)
         _schema_reasons(coerced, spec, reasons[name], _add_refusals(reasons[name], refused))
         for col in spec.dates:
             ts = coerced[col]
@@ -445,6 +450,23 @@ def _attribute_refusals(frame: pd.DataFrame, typed: TypedAttributes) -> dict[str
         if failed.any():
             out[UNPARSEABLE][col] = failed
     return out
+
+
+def _unreadable_attributes(frame: pd.DataFrame, typed: TypedAttributes, source: str) -> tuple[dict[str, str], list[str]]:
+    """Attribute columns given a type (by the config, a flag or the model) that none of their given values reads as,
+    with the error for each (a structural problem, as for a contract column), and those in which some value reads."""
+    problems, good = {}, []
+    for col, kind in typed.types.items():
+        given = frame[col].notna().to_numpy() & ~null_token_mask(frame[col])
+        failed = typed.unparseable.get(col, np.zeros(len(frame), dtype=bool))
+        if given.any() and (failed | ~given).all():
+            problems[col] = (
+                f"{source}: column '{col}' has no value that can be read as {kind} (the type given for it); "
+                f"first value is {frame[col][given].iloc[0]!r}"
+            )
+        else:
+            good.append(col)
+    return problems, good
 
 
 def check_validated(tables: dict[str, pd.DataFrame], sources: dict[str, str]) -> None:

@@ -61,6 +61,25 @@ def read_dataset(folder: Path, encoding: str = "utf-8") -> RawDataset:
     return RawDataset(raw, sources, tuple(notes), found.ignored)
 
 
+def check_attribute_overrides(data: Path, forced: dict[str, str] | None, where: str) -> None:
+    """Types given by the user name attribute columns of the dataset's customers table (raw or validated); see
+    :func:`pipelines.attributes.check_overrides`."""
+    from pipelines.attributes import check_overrides
+
+    if not forced:
+        return
+    data = Path(data)
+    if is_validated_output(data):
+        path = parquet_parts(data / "tables" / "customers.parquet")[0]
+        columns = pq.read_schema(path).names
+    else:
+        path = find_tables(data).tables.get("customers")
+        if path is None:
+            return  # validation names the missing table
+        columns = TableReader(path, "customers").names
+    check_overrides(forced, columns, tuple(all_columns(TABLES["customers"].model)), str(path), where)
+
+
 def is_validated_output(folder: Path) -> bool:
     """Whether ``folder`` is what ``churn validate`` writes (``tables/`` and ``report.json``), not a raw dataset."""
     folder = Path(folder)

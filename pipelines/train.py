@@ -20,6 +20,7 @@ from models.estimators import FeatureSpec, calibrate, explain, feature_importanc
 from models.search import SearchResult, fit_baseline, search_lightgbm
 from pipelines.config import TrainConfig
 from pipelines.contract import ValidationResult
+from pipelines.io import check_attribute_overrides
 from pipelines.snapshot import load_validated, observation_end, snapshot_from_result
 from pipelines.errors import UserError
 
@@ -309,6 +310,7 @@ def run_training(config: TrainConfig) -> dict:
 
     started = time.perf_counter()
     end_date = pd.Timestamp(config.end_date) if config.end_date else None
+    check_attribute_overrides(Path(config.data), config.features.attribute_types, "features.attribute_types")
     result: ValidationResult = load_validated(Path(config.data), end_date, config.features.attribute_types, config.input.encoding, config.input.timezone)
     feature_config = config.feature_config(result.attribute_types)
     dates = config.as_of.resolve()

@@ -260,3 +260,31 @@ def test_partitions_bucket_each_id_as_validation_reads_it(tmp_path: Path, fmt):
         for name, r in whole.report.items():
             p = parts.report[name]
             assert (r.rows_read, r.rows_kept, r.by_reason, r.normalised) == (p.rows_read, p.rows_kept, p.by_reason, p.normalised), name
+
+
+ATTRS = "customer_id,signup_date,monthly_revenue,plan,age\nc1,2024-01-01,10,gold,31\nc2,2024-01-02,12,basic,45\n"
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("PLAN=exclude", "has no attribute column 'PLAN'; did you mean 'plan'?"),
+        ("nosuch=number", "has no attribute column 'nosuch' (its attribute columns: plan, age)"),
+        ("monthly_revenue=category", "'monthly_revenue' is a contract column"),
+    ],
+)
+@pytest.mark.parametrize("command", ["validate", "snapshot"])
+def test_a_type_for_a_column_that_is_no_attribute_is_refused(tmp_path: Path, capsys, flag, message, command):
+    """A typo in ``--attribute`` would leave the column typed as inferred (an exclusion unmade), silently."""
+    data = folder(tmp_path, {"customers.csv": ATTRS})
+    out = ["--out", str(tmp_path / ("out" if command == "validate" else "s.parquet"))]
+    dates = ["--end-date", "2024-06-30"] + (["--as-of", "2024-03-01"] if command == "snapshot" else [])
+    assert main([command, "--data", str(data), *out, *dates, "--attribute", flag]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_given_type_no_value_reads_as_is_a_structural_error(tmp_path: Path):
+    data = folder(tmp_path, {"customers.csv": ATTRS})
+    with pytest.raises(ContractError, match="column 'plan' has no value that can be read as number .* first value is 'gold'"):
+        validate_folder(data, END, {"plan": "number"})
+    assert validate_folder(data, END, {"age": "number"}).attribute_types["age"] == "number"
