@@ -52,6 +52,9 @@ TABLE = "_table"
 BUCKET = "_bucket"
 DEFAULT_BUCKETS = 16
 META_SCHEMA = "kind string, tbl string, col string, text string, number double, row long"
+META_FIELDS = [("kind", pa.string()), ("tbl", pa.string()), ("col", pa.string()), ("text", pa.string()),
+               ("number", pa.float64()), ("row", pa.int64())]  # META_SCHEMA in Arrow
+KEPT = "kept"  # the meta rows' kind for the kept (validated, typed) rows of ``churn validate``
 PANDAS_3_WARNING = "PySpark does not yet fully support pandas >= 3.0.0"
 
 
@@ -80,6 +83,8 @@ def spark_session(buckets: int):
         builder.config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", str(buckets))
+        # Instants as parquet INT64 microseconds (pandas reads them as datetime64[us, UTC]), not the legacy INT96.
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
@@ -359,9 +364,7 @@ def _meta_rows(result, peer_groups: tuple[str, ...], with_quarantine: bool):
         for name, q in result.quarantine.items():
             for source_row, reason, detail in zip(q[SOURCE_ROW], q["_reason"], q["_detail"], strict=True):
                 add("quarantine", name, detail, reason, None, int(source_row))
-    schema = pa.schema([("kind", pa.string()), ("tbl", pa.string()), ("col", pa.string()), ("text", pa.string()),
-                        ("number", pa.float64()), ("row", pa.int64())])
-    return pa.table(rows, schema=schema)
+    return pa.table(rows, schema=pa.schema(META_FIELDS))
 
 
 def _btyd_rows(validated, config: FeatureConfig, dates):
@@ -379,9 +382,33 @@ def _btyd_rows(validated, config: FeatureConfig, dates):
         for x, t_x, age, count in zip(cal.x, cal.t_x, cal.age, cal.count, strict=True):
             for k, v in zip(rows, ("btyd", d.isoformat(), None, f"{float(x)!r}|{float(t_x)!r}|{float(age)!r}", None, int(count)), strict=True):
                 rows[k].append(v)
-    schema = pa.schema([("kind", pa.string()), ("tbl", pa.string()), ("col", pa.string()), ("text", pa.string()),
-                        ("number", pa.float64()), ("row", pa.int64())])
-    return pa.table(rows, schema=schema)
+    return pa.table(rows, schema=pa.schema(META_FIELDS))
+
+
+def _kept_columns(kept: dict[str, pd.DataFrame]) -> dict[str, dict[str, str]]:
+    """The column of the meta rows that carries each (table, column) of the kept tables: ``_k0``, ``_k1``, ..."""
+    names, i = {}, 0
+    for name, frame in kept.items():
+        names[name] = {}
+        for col in frame.columns:
+            names[name][col], i = f"_k{i}", i + 1
+    return names
+
+
+def _with_kept(rows, tables: dict[str, pd.DataFrame], names: dict[str, dict[str, str]], schema):
+    """A bucket's meta rows followed by its kept rows (kind ``kept``, their table in ``tbl``), in the declared ``schema``."""
+    import pyarrow as pa
+
+    parts = [rows]
+    for name, frame in tables.items():
+        own = pa.schema([schema.field(wide).with_name(col) for col, wide in names[name].items()])
+        typed = pa.Table.from_pandas(frame, schema=own, preserve_index=False)
+        typed = typed.rename_columns(list(names[name].values()))
+        tags = {"kind": KEPT, "tbl": name}
+        for col, tag in tags.items():
+            typed = typed.append_column(col, pa.array([tag] * len(typed), pa.string()))
+        parts.append(typed)
+    return pa.concat_tables(parts, promote_options="default").select(schema.names).cast(schema)
 
 
 def _whole_base_btyd(meta, config: FeatureConfig) -> dict:
@@ -399,13 +426,16 @@ def _whole_base_btyd(meta, config: FeatureConfig) -> dict:
 
 
 def _meta(spark, union, columns, sources, end_date, today, peer_groups, with_quarantine: bool, attribute_types: dict[str, str],
-          btyd: tuple[FeatureConfig, list] | None = None):
+          btyd: tuple[FeatureConfig, list] | None = None, kept: dict[str, pd.DataFrame] | None = None):
     """Run validation in every bucket; return the meta rows (cached) and the combined result, medians and data end.
 
     With ``btyd`` (feature config, as-of dates), each bucket also returns its BG/NBD calibrations (see :func:`_whole_base_btyd`).
+    With ``kept`` (each table as validation keeps it, with no rows: see :func:`_typed_empty`), each bucket also returns
+    its kept rows in those types, kind ``kept``, each table's columns in the meta columns :func:`_kept_columns` names.
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
     from pipelines.contract import TABLES, ValidationResult
     from pipelines.partitioned import combine
@@ -415,10 +445,17 @@ def _meta(spark, union, columns, sources, end_date, today, peer_groups, with_qua
 
         validated = _validate(table, columns, sources, end_date, today, attribute_types)
         rows = _meta_rows(validated, peer_groups, with_quarantine)
-        return pa.concat_tables([rows, _btyd_rows(validated, *btyd)]) if btyd else rows
+        rows = pa.concat_tables([rows, _btyd_rows(validated, *btyd)]) if btyd else rows
+        return rows if kept is None else _with_kept(rows, validated.tables, names, arrow_schema)
 
-    meta = union.groupBy(BUCKET).applyInArrow(run, META_SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
-    small = meta.filter(~F.col("kind").isin("peer", "quarantine", "btyd")).toPandas()
+    schema = META_SCHEMA
+    if kept is not None:
+        names = _kept_columns(kept)
+        typed = {name: pa.Schema.from_pandas(frame, preserve_index=False) for name, frame in kept.items()}
+        schema = from_arrow_schema(pa.schema([*META_FIELDS, *(typed[name].field(col).with_name(wide) for name in names for col, wide in names[name].items())]))
+        arrow_schema = to_arrow_schema(schema)  # Spark's own Arrow types (string, not large_string; timestamps without a zone)
+    meta = union.groupBy(BUCKET).applyInArrow(run, schema).persist(StorageLevel.MEMORY_AND_DISK)
+    small = meta.filter(~F.col("kind").isin("peer", "quarantine", "btyd", KEPT)).select(*(f for f, _ in META_FIELDS)).toPandas()
     reference_end = pd.Timestamp(end_date) if end_date is not None else pd.Timestamp(today)
     # Rebuild per-kind facts into one ValidationResult-shaped accounting, then combine exactly as the partitioned engine does.
     from pipelines.contract import TableReport
@@ -459,23 +496,59 @@ def validate_spark(data, out, end_date: pd.Timestamp | None, partitions: int, to
     columns = _columns(frames)
     union = _bucketed(frames, buckets)
     types = _attribute_types(frames, attribute_types, noted)
-    meta, result, _ = _meta(spark, union, columns, sources, end_date, today, (), with_quarantine=True, attribute_types=types)
+    kept = _typed_empty(frames, sources, end_date, today, types)
+    meta, result, _ = _meta(spark, union, columns, sources, end_date, today, (), with_quarantine=True, attribute_types=types, kept=kept)
     result = replace(result, **_noted(noted))
     bad = meta.filter(F.col("kind") == "quarantine").select(
         F.col("tbl").alias(TABLE), F.col("row").alias(SOURCE_ROW), F.col("text").alias("_reason"), F.col("col").alias("_detail")
     )
+    names = _kept_columns(kept)
     with _output_folder(out, "report.json") as work:  # pipelines.io.VALIDATED_MARKER
         for name, cols in columns.items():
+            # Kept rows as every engine writes them: typed and normalised by validation (in each bucket), reader columns dropped.
+            typed = meta.filter((F.col("kind") == KEPT) & (F.col("tbl") == name))
+            typed.select(*(F.col(wide).alias(col) for col, wide in names[name].items())).write.mode("overwrite").parquet(f"{work}/tables/{name}.parquet")
+            # Quarantined rows with their original values.
             rows = union.filter(F.col(TABLE) == name)
             keys = bad.filter(F.col(TABLE) == name).drop(TABLE)
-            rows.join(keys, SOURCE_ROW, "left_anti").select(*cols).write.mode("overwrite").parquet(f"{work}/tables/{name}.parquet")
             rows.join(keys, SOURCE_ROW).select(SOURCE_ROW, *cols, "_reason", "_detail").orderBy(SOURCE_ROW).write.mode("overwrite").parquet(
                 f"{work}/quarantine/{name}.parquet"
             )
         meta.unpersist()
+        _with_pandas_types(work, kept)
         _write_text(spark, f"{work}/report.json", json.dumps(result.to_dict(), indent=2) + "\n")
         _write_text(spark, f"{work}/report.txt", result.to_text() + "\n")
     return result
+
+
+def _typed_empty(frames: dict, sources, end_date, today, attribute_types) -> dict[str, pd.DataFrame]:
+    """Each table as validation keeps it, with no rows: its columns and types are those of every bucket's kept rows
+    (the contract's types, the decided attribute types, other columns as read; reader columns dropped)."""
+    from pipelines.contract import validate_dataset
+
+    return validate_dataset(_empty_tables(frames), sources, end_date=end_date, today=today, attribute_types=attribute_types).tables
+
+
+def _with_pandas_types(folder: str, kept: dict[str, pd.DataFrame]) -> None:
+    """Give the parts of a local ``folder/tables/NAME.parquet`` the pandas metadata of their types where Arrow alone
+    does not restore them (a ``boolean`` column with missing values reads back as objects), as the other engines write.
+
+    Spark writes no such metadata, so these parts are streamed once into a copy that has it (and their ``.crc``
+    removed). A cluster URI is left as Spark wrote it: pandas does not read it, and Spark reads the types as they are.
+    """
+    if not _local(folder):
+        return
+    for name, frame in kept.items():
+        schema = pa.Schema.from_pandas(frame, preserve_index=False)
+        if schema.remove_metadata().empty_table().to_pandas().dtypes.equals(frame.dtypes):
+            continue
+        for part in sorted(Path(folder.removeprefix("file://"), "tables", f"{name}.parquet").glob("part-*.parquet")):
+            tmp = part.with_name(f".{part.name}.tmp")
+            with pq.ParquetFile(part) as written, pq.ParquetWriter(tmp, written.schema_arrow.with_metadata(schema.metadata)) as writer:
+                for batch in written.iter_batches():
+                    writer.write_batch(batch)
+            os.replace(tmp, part)
+            part.with_name(f".{part.name}.crc").unlink(missing_ok=True)
 
 
 def _empty_tables(frames: dict) -> dict[str, pd.DataFrame]:
@@ -495,7 +568,6 @@ def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, bu
     import pyarrow as pa
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
-    from pipelines.contract import validate_dataset
     from pipelines.io import tables_from as tables_of
 
     buckets = buckets_for(partitions)
@@ -517,7 +589,7 @@ def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, bu
     data_end = result.observation_end  # labels are observed up to the extract date (see ValidationResult.observation_end)
 
     # The output's schema: the same build on a bucket with no rows.
-    empty = validate_dataset(_empty_tables(frames), sources, end_date=end_date, today=today, attribute_types=types)
+    empty = _typed_empty(frames, sources, end_date, today, types)
     spark_schema = from_arrow_schema(pa.Schema.from_pandas(build(tables_of(empty), data_end, medians, config, btyd), preserve_index=False))
     arrow_schema = to_arrow_schema(spark_schema)  # Spark's own Arrow types (string, not large_string)
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from features.build import LABEL, WEIGHT, feature_columns
+from models.errors import ModelInputError
 from models import evaluate as ev
 from models.drift import build_reference
 from models.estimators import FeatureSpec, calibrate, explain, feature_importance
@@ -108,11 +109,46 @@ def negative_sampler(train_dates, rate: float, seed: int):
     return sample
 
 
+# Churners and non-churners the validation rows need each: the probability calibration fits on 5 stratified folds of them.
+MIN_VALIDATION_CLASS = 5
+
+
+def _validation_class_need(validation_share: float, held_out_share: float) -> int:
+    """Churners (and non-churners) a stratified split of the rows needs so that its validation part has enough."""
+    return int(np.ceil(MIN_VALIDATION_CLASS / ((1.0 - held_out_share) * validation_share)))
+
+
+def _class_counts(y: np.ndarray) -> tuple[int, int]:
+    return int((y == 1).sum()), int((y == 0).sum())
+
+
+def check_split_classes(split: Split, y: np.ndarray) -> None:
+    """Every part of the split holds churners and non-churners, the validation part enough to calibrate on."""
+    need = {"train": 1, "validation": MIN_VALIDATION_CLASS, "test": 1}
+    counts = {role: _class_counts(y[mask]) for role, mask in zip(need, (split.train, split.val, split.test), strict=True)}
+    short = {role: c for role, c in counts.items() if min(c) < need[role]}
+    if short:
+        raise ModelInputError(
+            f"too few churners or non-churners to train and evaluate ({split.description}): "
+            + "; ".join(f"{role} rows hold {c[0]} churner(s) and {c[1]} non-churner(s), at least {need[role]} of each needed"
+                        for role, c in short.items())
+            + ". Use more customers, more as-of dates or a longer horizon"
+        )
+
+
 def _stratified_split(snap: pd.DataFrame, as_of: pd.Timestamp, config: TrainConfig) -> Split:
     from sklearn.model_selection import train_test_split
 
     rows = np.flatnonzero((snap["as_of"] == as_of).to_numpy())
     y = snap[LABEL].to_numpy(dtype=int)[rows]
+    need = _validation_class_need(config.split.validation_share, config.split.test_share)
+    churners, stayers = _class_counts(y)
+    if min(churners, stayers) < need:
+        raise ModelInputError(
+            f"as-of date {as_of.date()} has {churners} churner(s) and {stayers} non-churner(s) with an observed label; a split by "
+            f"customer needs at least {need} of each (test {config.split.test_share:.0%}, validation {config.split.validation_share:.0%} "
+            f"of the rest, {MIN_VALIDATION_CLASS} of each there to calibrate on). Use more customers, more as-of dates or a longer horizon"
+        )
     rest, test = train_test_split(rows, test_size=config.split.test_share, stratify=y, random_state=config.seed)
     y_rest = snap[LABEL].to_numpy(dtype=int)[rest]
     train, val = train_test_split(rest, test_size=config.split.validation_share, stratify=y_rest, random_state=config.seed)
@@ -217,6 +253,11 @@ def _cv_metrics(spec: FeatureSpec, X: pd.DataFrame, y: np.ndarray, w: np.ndarray
     from sklearn.model_selection import StratifiedKFold, train_test_split
 
     folds = config.split.cv_folds
+    need = _validation_class_need(config.split.validation_share, 1.0 / folds)
+    if min(_class_counts(y)) < need:
+        log.warning("cross-validation skipped: %d churner(s) and %d non-churner(s); each fold needs at least %d of each",
+                    *_class_counts(y), need)
+        return {}
     roc, pr = [], []
     for fold, (fit_idx, hold_idx) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=config.seed).split(X, y)):
         tr, va = train_test_split(fit_idx, test_size=config.split.validation_share, stratify=y[fit_idx], random_state=config.seed)
@@ -334,6 +375,7 @@ def run_training(config: TrainConfig) -> dict:
         log.warning("as-of dates without a fully observed label window are not used for training: %s", dropped)
 
     split = split_snapshot(snap, config.horizon_days, config)
+    check_split_classes(split, snap[LABEL].to_numpy(dtype=int))
     columns = feature_columns(snap)
     spec = FeatureSpec.infer(snap, columns)
     X = spec.frame(snap)

@@ -10,7 +10,8 @@ import pytest
 
 from models.evaluate import classification_metrics, expected_calibration_error, top_share_metrics
 from pipelines.config import ConfigError, load_config
-from pipelines.train import split_snapshot
+from models.errors import ModelInputError
+from pipelines.train import check_split_classes, split_snapshot
 from tests.conftest import train_config
 
 CONF = Path(__file__).resolve().parents[2] / "pipelines" / "conf" / "train.yaml"
@@ -107,3 +108,20 @@ def test_date_roles_are_decided_from_dates_alone():
     assert roles.test == pd.Timestamp("2026-04-01") and roles.val == pd.Timestamp("2026-01-01")
     assert roles.train[-1] == pd.Timestamp("2025-10-01")
     assert date_roles([pd.Timestamp("2026-04-01")], 90) is None
+
+
+@pytest.mark.parametrize(("per_date", "churn_share"), [(10, 0.4), (30, 1.0), (30, 0.0), (200, 0.01)])
+def test_a_split_without_enough_churners_is_refused_by_count(per_date, churn_share):
+    """Ten customers, all churned, none, or two churners: a clear refusal naming the counts, never sklearn's own error."""
+    snap = _snap(["2025-12-01"], per_date=per_date)
+    snap["churned"] = (np.arange(len(snap)) < round(churn_share * len(snap))).astype(int)
+    with pytest.raises(ModelInputError, match=r"as-of date 2025-12-01 has \d+ churner\(s\) and \d+ non-churner\(s\)"):
+        split_snapshot(snap, 90, train_config("unused"))
+
+
+def test_an_out_of_time_split_with_a_role_lacking_churners_is_refused():
+    snap = _snap([f"2025-{m:02d}-01" for m in range(1, 13)])
+    snap.loc[snap["as_of"] == pd.Timestamp("2025-09-01"), "churned"] = False  # the validation date
+    split = split_snapshot(snap, 90, train_config("unused"))
+    with pytest.raises(ModelInputError, match=r"validation rows hold 0 churner\(s\)"):
+        check_split_classes(split, snap["churned"].to_numpy(dtype=int))
