@@ -225,7 +225,10 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
 # --- parser --------------------------------------------------------------------------
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from err
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value

@@ -284,15 +284,17 @@ class TableReader:
         raise ContractError(f"{self.path}: line 1 is blank; the header naming the columns (e.g. {example}) must be the first line")
 
     def _refuse_comment_line(self) -> None:
-        """A first line such as ``# exported by ...`` where the header should be."""
-        if not self._raw_names[0].strip().startswith("#"):
+        """A first line such as ``# exported by ...``, or Excel's delimiter hint ``sep=;``, where the header should be."""
+        first = _LINE_BREAK.split(self._header_text, 1)[0]
+        excel = re.fullmatch(r"\s*sep=.?\s*", first)
+        if not (excel or self._raw_names[0].strip().startswith("#")):
             return
         required = required_columns(TABLES[self.table].model)
         if all(c in self.names for c in required):
             return
-        first = _LINE_BREAK.split(self._header_text, 1)[0][:80]
+        what = "is Excel's delimiter hint" if excel else "looks like a comment"
         raise ContractError(
-            f"{self.path}: line 1 looks like a comment ({first!r}), not the header: the header naming the columns "
+            f"{self.path}: line 1 {what} ({first[:80]!r}), not the header: the header naming the columns "
             f"(at least {','.join(required)}) must be the first line; remove the line(s) above it"
         )
 

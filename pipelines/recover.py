@@ -49,7 +49,11 @@ def recover(
     is a churn event (``label`` events) or no interaction (inactivity) within the horizon."""
     notes = []
     actions = tables.retention_actions
+    if actions.empty:
+        raise UserError("the dataset has no retention actions (retention_actions.csv or .parquet, with a control group) to measure recovery on")
     actions = actions[(actions["action_date"] >= start) & (actions["action_date"] <= end)]
+    if actions.empty:
+        raise UserError(f"no retention action is dated between {start.date()} and {end.date()}")
     observed = actions["action_date"] + pd.Timedelta(days=horizon_days - 1) <= data_end
     if (~observed).any():
         notes.append(f"{int((~observed).sum()):,} actions left out: their {horizon_days}-day outcome window runs past the data's end ({data_end.date()})")

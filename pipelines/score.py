@@ -264,10 +264,14 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     if unused:
         log.warning("customer column(s) %s are not a feature of model %s v%s and are ignored (retrain to use them)",
                     unused, loaded.name, loaded.version)
+    _check_as_of(as_of, result)
     features = Features.validate(features)
     check_features(loaded.model.spec.columns, feature_columns(features))
     if features.empty:
-        raise ScoringError(f"no customer is active at {as_of.date()} in {config.data}")
+        customers = result.report.get("customers")
+        aside = f" ({customers.rows_quarantined:,} of {customers.rows_read:,} customers were quarantined: {customers.by_reason})" if (
+            customers is not None and customers.rows_quarantined) else ""
+        raise ScoringError(f"no customer is active at {as_of.date()} in {config.data}{aside}")
     feature_seconds = time.perf_counter() - t_features
 
     t_predict = time.perf_counter()
@@ -324,6 +328,18 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     }
     _log_scoring_run(config, as_of, loaded, scores, drift, result, summary, folder)
     return summary
+
+
+def _check_as_of(as_of: pd.Timestamp, result: ValidationResult) -> None:
+    """Scoring looks at the data strictly before ``as_of``: a date past the day after the extract ends would read the
+    days between as days without any activity (every "days since" too long, every recent window empty)."""
+    end = result.observation_end
+    if end is not None and as_of > end + pd.Timedelta(days=1):
+        raise ScoringError(
+            f"--as-of {as_of.date()} is after the data: outcomes and activity are observed up to {end.date()} "
+            f"({'the end date given' if result.end_given else 'the latest row seen'}), so score at {(end + pd.Timedelta(days=1)).date()} "
+            "at the latest, or score a newer extract"
+        )
 
 
 def _nps_summary(tables, as_of: pd.Timestamp) -> dict:

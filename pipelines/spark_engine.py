@@ -385,12 +385,12 @@ def _btyd_rows(validated, config: FeatureConfig, dates):
     return pa.table(rows, schema=pa.schema(META_FIELDS))
 
 
-def _kept_columns(kept: dict[str, pd.DataFrame]) -> dict[str, dict[str, str]]:
+def _kept_columns(kept: dict[str, pa.Schema]) -> dict[str, dict[str, str]]:
     """The column of the meta rows that carries each (table, column) of the kept tables: ``_k0``, ``_k1``, ..."""
     names, i = {}, 0
-    for name, frame in kept.items():
+    for name, schema in kept.items():
         names[name] = {}
-        for col in frame.columns:
+        for col in schema.names:
             names[name][col], i = f"_k{i}", i + 1
     return names
 
@@ -426,11 +426,11 @@ def _whole_base_btyd(meta, config: FeatureConfig) -> dict:
 
 
 def _meta(spark, union, columns, sources, end_date, today, peer_groups, with_quarantine: bool, attribute_types: dict[str, str],
-          btyd: tuple[FeatureConfig, list] | None = None, kept: dict[str, pd.DataFrame] | None = None):
+          btyd: tuple[FeatureConfig, list] | None = None, kept: dict[str, pa.Schema] | None = None):
     """Run validation in every bucket; return the meta rows (cached) and the combined result, medians and data end.
 
     With ``btyd`` (feature config, as-of dates), each bucket also returns its BG/NBD calibrations (see :func:`_whole_base_btyd`).
-    With ``kept`` (each table as validation keeps it, with no rows: see :func:`_typed_empty`), each bucket also returns
+    With ``kept`` (the schema of each table as validation keeps it: see :func:`_kept_schemas`), each bucket also returns
     its kept rows in those types, kind ``kept``, each table's columns in the meta columns :func:`_kept_columns` names.
     """
     from pyspark import StorageLevel
@@ -451,9 +451,8 @@ def _meta(spark, union, columns, sources, end_date, today, peer_groups, with_qua
     schema = META_SCHEMA
     if kept is not None:
         names = _kept_columns(kept)
-        typed = {name: pa.Schema.from_pandas(frame, preserve_index=False) for name, frame in kept.items()}
-        schema = from_arrow_schema(pa.schema([*META_FIELDS, *(typed[name].field(col).with_name(wide) for name in names for col, wide in names[name].items())]))
-        arrow_schema = to_arrow_schema(schema)  # Spark's own Arrow types (string, not large_string; timestamps without a zone)
+        schema = from_arrow_schema(pa.schema([*META_FIELDS, *(kept[name].field(col).with_name(wide) for name in names for col, wide in names[name].items())]))
+        arrow_schema = to_arrow_schema(schema, timezone="UTC")  # Spark's own Arrow types (string, not large_string); the session's zone
     meta = union.groupBy(BUCKET).applyInArrow(run, schema).persist(StorageLevel.MEMORY_AND_DISK)
     small = meta.filter(~F.col("kind").isin("peer", "quarantine", "btyd", KEPT)).select(*(f for f, _ in META_FIELDS)).toPandas()
     reference_end = pd.Timestamp(end_date) if end_date is not None else pd.Timestamp(today)
@@ -496,7 +495,8 @@ def validate_spark(data, out, end_date: pd.Timestamp | None, partitions: int, to
     columns = _columns(frames)
     union = _bucketed(frames, buckets)
     types = _attribute_types(frames, attribute_types, noted)
-    kept = _typed_empty(frames, sources, end_date, today, types)
+    typed = _typed_empty(frames, sources, end_date, today, types)
+    kept = _kept_schemas(typed, frames)
     meta, result, _ = _meta(spark, union, columns, sources, end_date, today, (), with_quarantine=True, attribute_types=types, kept=kept)
     result = replace(result, **_noted(noted))
     bad = meta.filter(F.col("kind") == "quarantine").select(
@@ -506,8 +506,8 @@ def validate_spark(data, out, end_date: pd.Timestamp | None, partitions: int, to
     with _output_folder(out, "report.json") as work:  # pipelines.io.VALIDATED_MARKER
         for name, cols in columns.items():
             # Kept rows as every engine writes them: typed and normalised by validation (in each bucket), reader columns dropped.
-            typed = meta.filter((F.col("kind") == KEPT) & (F.col("tbl") == name))
-            typed.select(*(F.col(wide).alias(col) for col, wide in names[name].items())).write.mode("overwrite").parquet(f"{work}/tables/{name}.parquet")
+            good = meta.filter((F.col("kind") == KEPT) & (F.col("tbl") == name))
+            good.select(*(F.col(wide).alias(col) for col, wide in names[name].items())).write.mode("overwrite").parquet(f"{work}/tables/{name}.parquet")
             # Quarantined rows with their original values.
             rows = union.filter(F.col(TABLE) == name)
             keys = bad.filter(F.col(TABLE) == name).drop(TABLE)
@@ -515,7 +515,7 @@ def validate_spark(data, out, end_date: pd.Timestamp | None, partitions: int, to
                 f"{work}/quarantine/{name}.parquet"
             )
         meta.unpersist()
-        _with_pandas_types(work, kept)
+        _with_pandas_types(work, typed)
         _write_text(spark, f"{work}/report.json", json.dumps(result.to_dict(), indent=2) + "\n")
         _write_text(spark, f"{work}/report.txt", result.to_text() + "\n")
     return result
@@ -529,7 +529,20 @@ def _typed_empty(frames: dict, sources, end_date, today, attribute_types) -> dic
     return validate_dataset(_empty_tables(frames), sources, end_date=end_date, today=today, attribute_types=attribute_types).tables
 
 
-def _with_pandas_types(folder: str, kept: dict[str, pd.DataFrame]) -> None:
+def _kept_schemas(typed: dict[str, pd.DataFrame], frames: dict) -> dict[str, pa.Schema]:
+    """The Arrow schema of each kept table (``typed``: see :func:`_typed_empty`); a column whose type only its values
+    tell pandas (an extra column of dates or decimals, held as objects) keeps the type Spark read it in."""
+    out = {}
+    for name, frame in typed.items():
+        schema, read = pa.Schema.from_pandas(frame, preserve_index=False).remove_metadata(), _arrow_schema(frames[name])
+        for i, field in enumerate(schema):
+            if pa.types.is_null(field.type) and field.name in read.names:
+                schema = schema.set(i, field.with_type(read.field(field.name).type))
+        out[name] = schema
+    return out
+
+
+def _with_pandas_types(folder: str, typed: dict[str, pd.DataFrame]) -> None:
     """Give the parts of a local ``folder/tables/NAME.parquet`` the pandas metadata of their types where Arrow alone
     does not restore them (a ``boolean`` column with missing values reads back as objects), as the other engines write.
 
@@ -538,7 +551,7 @@ def _with_pandas_types(folder: str, kept: dict[str, pd.DataFrame]) -> None:
     """
     if not _local(folder):
         return
-    for name, frame in kept.items():
+    for name, frame in typed.items():
         schema = pa.Schema.from_pandas(frame, preserve_index=False)
         if schema.remove_metadata().empty_table().to_pandas().dtypes.equals(frame.dtypes):
             continue
@@ -553,13 +566,14 @@ def _with_pandas_types(folder: str, kept: dict[str, pd.DataFrame]) -> None:
 
 def _empty_tables(frames: dict) -> dict[str, pd.DataFrame]:
     """Each table with no rows but its real column types (what a bucket without that table's rows sees)."""
+    return {name: _arrow_schema(df).empty_table().to_pandas() for name, df in frames.items()}
+
+
+def _arrow_schema(df):
+    """A table's columns as Spark hands them to Python (instants in the session's zone, UTC)."""
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    out = {}
-    for name, df in frames.items():
-        schema = to_arrow_schema(df.drop(SOURCE_ROW).schema)
-        out[name] = schema.empty_table().to_pandas()
-    return out
+    return to_arrow_schema(df.drop(SOURCE_ROW).schema, timezone="UTC")
 
 
 def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, build, as_of_dates, today=None):
@@ -591,7 +605,7 @@ def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, bu
     # The output's schema: the same build on a bucket with no rows.
     empty = _typed_empty(frames, sources, end_date, today, types)
     spark_schema = from_arrow_schema(pa.Schema.from_pandas(build(tables_of(empty), data_end, medians, config, btyd), preserve_index=False))
-    arrow_schema = to_arrow_schema(spark_schema)  # Spark's own Arrow types (string, not large_string)
+    arrow_schema = to_arrow_schema(spark_schema, timezone="UTC")  # Spark's own Arrow types (string, not large_string)
 
     def run(table):  # in a worker: everything it needs is imported after _validate's skip_pyspark_pandas()
         validated = _validate(table, columns, sources, end_date, today, types)

@@ -364,6 +364,14 @@ def run_training(config: TrainConfig) -> dict:
     sampler = negative_sampler(roles.train if roles else (), config.model.negative_sample_rate, config.seed)
     snap_all = snapshot_from_result(result, dates, config.horizon_days, feature_config, progress=True, sampler=sampler)
     snap = snap_all[snap_all[LABEL].notna()].reset_index(drop=True)
+    if snap_all.empty:
+        raise UserError(
+            f"no customer is in the population at any as-of date ({', '.join(str(pd.Timestamp(d).date()) for d in dates)}): "
+            "none had signed up before it without having churned"
+            + (f" and been active in the {config.population.active_within_days} days before it" if config.label == "inactivity"
+               and config.population.active_within_days is not None else "")
+            + "; choose as-of dates inside the customers' lifetimes"
+        )
     if snap.empty:
         raise UserError(
             f"no as-of date has a fully observed {config.horizon_days}-day label window (outcomes observed up to {observed_to.date()}"

@@ -286,3 +286,10 @@ def test_parquet_parts_with_an_all_null_column_are_one_table(tmp_path: Path):
     result = validate(data)
     plan = result.tables["customers"].set_index("customer_id")["plan"]
     assert pd.isna(plan["a"]) and plan["b"] == "gold" and result.report["customers"].rows_kept == 2
+
+
+@pytest.mark.parametrize("hint", ["sep=,", "sep=;", "sep=\t"])
+def test_excels_delimiter_hint_line_is_named(tmp_path: Path, hint):
+    data = folder(tmp_path, {"customers.csv": f"{hint}\n{CUSTOMERS}"})
+    with pytest.raises(ContractError, match="line 1 is Excel's delimiter hint"):
+        validate(data)

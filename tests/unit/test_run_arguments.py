@@ -98,3 +98,38 @@ def test_an_attribute_never_replaces_a_feature_or_the_label(column):
     excluded = build_features(make_tables(customers), pd.Timestamp("2024-03-01"), FeatureConfig(exclude_columns=(column,)))
     if column == "tenure_days":
         assert excluded["tenure_days"].tolist() == [60.0, 59.0]
+
+
+def test_scoring_past_the_day_after_the_data_is_refused():
+    from pipelines.contract import ValidationResult
+    from pipelines.score import ScoringError, _check_as_of
+
+    result = ValidationResult({}, {}, {}, pd.Timestamp("2024-06-20"), pd.Timestamp("2024-07-01"), end_given=True)
+    _check_as_of(pd.Timestamp("2024-07-02"), result)  # the day after the extract: the usual scoring date
+    with pytest.raises(ScoringError, match=r"--as-of 2030-01-01 is after the data: .* observed up to 2024-07-01 \(the end date given\)"):
+        _check_as_of(pd.Timestamp("2030-01-01"), result)
+
+
+def test_training_before_anyone_signed_up_says_so(tmp_path: Path):
+    from pipelines.errors import UserError
+    from pipelines.train import run_training
+    from tests.conftest import train_config
+
+    data = _dataset(tmp_path / "in")
+    config = train_config(data, **{"as_of.dates": ["2023-06-01"], "end_date": "2024-07-01", "horizon_days": 30, "truth": None})
+    with pytest.raises(UserError, match=r"no customer is in the population at any as-of date \(2023-06-01\)"):
+        run_training(config)
+
+
+def test_recovery_without_retention_actions_says_so(tmp_path: Path, capsys):
+    data = _dataset(tmp_path / "in")
+    (data / "churn_events.csv").write_text("customer_id,churn_date\nc1,2024-05-01\n")
+    args = ["recover", "--data", str(data), "--from", "2024-01-01", "--to", "2024-03-01", "--end-date", "2024-06-30", "--no-tiers"]
+    assert main([*args, "--out", str(tmp_path / "rec")]) == EXIT_INPUT
+    assert "the dataset has no retention actions" in capsys.readouterr().err
+
+
+def test_a_count_that_is_not_a_number_is_named(tmp_path: Path, capsys):
+    with pytest.raises(SystemExit):
+        main(["snapshot", "--data", str(tmp_path), "--out", str(tmp_path / "s.parquet"), "--as-of", "2024-01-01", "--horizon-days", "abc"])
+    assert "argument --horizon-days: expected a whole number, got 'abc'" in capsys.readouterr().err
