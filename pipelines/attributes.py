@@ -31,14 +31,14 @@ and those too large for an amount are refused like a contract number's.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from features.config import FeatureConfig
 from pipelines.errors import UserError
-from pipelines.normalise import NULL_TOKENS, parse_booleans, parse_timestamps, read_numbers
+from pipelines.normalise import NULL_TOKENS, normalise_text, parse_booleans, parse_timestamps, read_numbers
 
 NUMBER, BOOLEAN, DATE, CATEGORY, IDENTIFIER, EXCLUDE = "number", "boolean", "date", "category", "identifier", "exclude"
 ATTRIBUTE_TYPES = (NUMBER, BOOLEAN, DATE, CATEGORY, IDENTIFIER, EXCLUDE)
@@ -59,6 +59,7 @@ class TypedAttributes:
     types: dict[str, str]
     unparseable: dict[str, np.ndarray]
     notes: tuple[str, ...] = ()
+    changed: dict[str, np.ndarray] = field(default_factory=dict)  # text normalisations of category columns, by counter
 
 
 def attribute_columns(frame: pd.DataFrame, contract_columns: tuple[str, ...]) -> list[str]:
@@ -97,16 +98,20 @@ def type_attributes(frame: pd.DataFrame, columns: list[str], forced: Mapping[str
     types: dict[str, str] = {}
     unparseable: dict[str, np.ndarray] = {}
     notes: list[str] = []
+    changed: dict[str, np.ndarray] = {}
     for col in columns:
         values = frame[col]
         kind, why = (forced[col], None) if forced.get(col) else _infer(values)
         typed, failed = coerce(values, kind)
+        if kind in (CATEGORY, IDENTIFIER):  # codes, read as the contract's text columns are (invisible characters, NFC, ...)
+            typed, found = normalise_text(typed, col)
+            changed.update({key: mask for key, mask in found.items() if mask.any() and not key.startswith("trimmed(")})
         out[col], types[col] = typed, kind
         if failed.any():
             unparseable[col] = failed
         if why:
             notes.append(f"customer attribute '{col}' is typed {kind}, not number: {why}; if it is a quantity, set its type (--attribute {col}=number)")
-    return TypedAttributes(pd.DataFrame(out, index=frame.index), types, unparseable, tuple(notes))
+    return TypedAttributes(pd.DataFrame(out, index=frame.index), types, unparseable, tuple(notes), changed)
 
 
 def infer_type(values: pd.Series) -> str:

@@ -24,7 +24,7 @@ from pandera.typing import Series
 from features.keys import positions
 from pipelines.attributes import NUMBER, TypedAttributes, attribute_columns, type_attributes
 from pipelines.errors import UserError
-from pipelines.normalise import delimiter_hint, normalise_text, null_token_mask, parse_booleans, parse_timestamps, read_numbers
+from pipelines.normalise import canonical_case, delimiter_hint, normalise_text, null_token_mask, parse_booleans, parse_timestamps, read_numbers
 
 SCORE_RANGE = {"NPS": (0, 10), "CSAT": (1, 5), "CES": (1, 7)}
 GROUPS = ("treatment", "control")
@@ -58,6 +58,8 @@ RAW_LINE, MALFORMED_DETAIL = "_raw_line", "_malformed"
 READER_COLUMNS = (RAW_LINE, MALFORMED_DETAIL)
 # Contract text columns of free text: trimmed, but their characters are kept as written.
 FREE_TEXT = frozenset({"comment"})
+# Codes of a closed set, read in the contract's case whatever case the extract writes them in (Treatment, nps).
+CANONICAL_CASE = {"group": "lower", "survey": "upper"}
 
 
 # --- the contract as pandera models -------------------------------------------------
@@ -372,6 +374,8 @@ def validate_dataset(
             typed_attributes = type_attributes(frame, attribute_columns(frame, tuple(all_columns(spec.model))), attribute_types)
             for col in typed_attributes.types:
                 coerced[col] = typed_attributes.frame[col]
+            for key, mask in typed_attributes.changed.items():
+                _count(normalised[name], key, mask)
             for reason, masks in _attribute_refusals(frame, typed_attributes).items():
                 refused[reason] = {**refused[reason], **masks}
             problems, good = _unreadable_attributes(frame, typed_attributes, sources[name])
@@ -628,6 +632,7 @@ def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str, timezone: str = "
         if expected is not None and len(frame):
             if given.any() and failed.all():
                 example = raw[given].iloc[0]
+                example = example.item() if isinstance(example, np.generic) else example  # 5, not np.int64(5)
                 problems[col] = f"{source}: column '{col}' has no value that can be read as {expected}; first value is {example!r}"
             else:
                 good.append(col)
@@ -660,6 +665,8 @@ def _read_column(
     if col in spec.booleans:
         return parse_booleans(raw), {}, "true/false (or 1/0)"
     values, changes = normalise_text(raw, col, visible=col not in FREE_TEXT)
+    if col in CANONICAL_CASE:
+        values, changes[f"case({col})"] = canonical_case(values, col, CANONICAL_CASE[col])
     for key, mask in changes.items():
         _count(normalised, key, mask)
     return values, {}, None

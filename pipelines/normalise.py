@@ -97,9 +97,28 @@ def normalise_text(raw: pd.Series, column: str, visible: bool = True) -> tuple[p
         text = raw.astype("str")
     if visible:
         text = _visible_text(text, column, changes)
+        text = _excel_text(text, column, changes)
     trimmed = text.str.strip()
     changes[f"trimmed({column})"] = (text.notna() & (trimmed != text)).fillna(False).to_numpy(dtype=bool)
     return trimmed.where(raw.notna(), None).astype("str"), changes
+
+
+def _excel_text(text: pd.Series, column: str, changes: dict[str, np.ndarray]) -> pd.Series:
+    """Excel's way to keep a code as text, ``="00123"``, read as the code it wraps (``00123``)."""
+    wrapped = text.str.fullmatch(r' *=" *(?:[^"]|"")* *" *', na=False).to_numpy(dtype=bool)
+    changes[f"excel_text({column})"] = wrapped
+    if not wrapped.any():
+        return text
+    text = text.copy()
+    text[wrapped] = text[wrapped].str.strip().str.slice(2, -1).str.replace('""', '"', regex=False)
+    return text
+
+
+def canonical_case(values: pd.Series, column: str, case: str) -> tuple[pd.Series, np.ndarray]:
+    """Codes of a closed set written in another case (``Treatment``, ``nps``) as the contract spells them; and which
+    values changed (counted as ``case(column)``)."""
+    folded = values.str.lower() if case == "lower" else values.str.upper()
+    return folded, (values.notna() & (folded != values)).fillna(False).to_numpy(dtype=bool)
 
 
 def _float_text(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:

@@ -55,6 +55,7 @@ from pipelines.io import (
     write_text,
     write_textual_parquet,
 )
+from pipelines.errors import UserError
 from pipelines.normalise import normalise_text
 from pipelines.reading import TableReader, find_tables
 
@@ -111,8 +112,8 @@ def split_dataset(data: Path, work: Path, buckets: int, encoding: str = "utf-8")
                             writers[b] = pq.ParquetWriter(work / name / f"part-{b:05d}.parquet", schema)
                         writers[b].write_table(table.slice(start, count))
                         start += count
-        except ContractError:
-            raise
+        except UserError:
+            raise  # already names the file
         except Exception as err:  # the parser's own message says what it could not read
             raise ContractError(f"{path}: cannot be parsed as {path.suffix[1:]}: {err}") from err
         finally:

@@ -288,3 +288,20 @@ def test_a_given_type_no_value_reads_as_is_a_structural_error(tmp_path: Path):
     with pytest.raises(ContractError, match="column 'plan' has no value that can be read as number .* first value is 'gold'"):
         validate_folder(data, END, {"plan": "number"})
     assert validate_folder(data, END, {"age": "number"}).attribute_types["age"] == "number"
+
+
+def test_codes_of_closed_sets_excel_text_and_attribute_codes_are_read_as_meant(tmp_path: Path):
+    customers = (
+        "customer_id,signup_date,monthly_revenue,plan\n"
+        '"=""00123""",2024-01-01,10,gold\nc2,2024-01-02,12,\u200fgold\nc3,2024-01-03,14,Jose\u0301\n'
+    )
+    actions = "customer_id,action_date,group\n00123,2024-02-01,Treatment\nc2,2024-02-01, CONTROL \nc3,2024-02-01,ctrl\n"
+    feedback = "customer_id,timestamp,survey,score\nc2,2024-02-01,nps,9\nc3,2024-02-01,Csat,4\n"
+    result = validate(folder(tmp_path, {"customers.csv": customers, "retention_actions.csv": actions, "feedback.csv": feedback}))
+    assert result.tables["customers"]["customer_id"].tolist() == ["00123", "c2", "c3"]
+    assert result.tables["customers"]["plan"].tolist() == ["gold", "gold", "Jos\u00e9"]
+    assert result.tables["retention_actions"]["group"].tolist() == ["treatment", "control"]
+    assert result.report["retention_actions"].by_reason == {"unknown_group": 1}  # 'ctrl' is not guessed
+    assert result.tables["feedback"]["survey"].tolist() == ["NPS", "CSAT"]
+    assert result.report["customers"].normalised == {"excel_text(customer_id)": 1, "invisible(plan)": 1, "unicode_nfc(plan)": 1}
+    assert result.report["retention_actions"].normalised["case(group)"] == 2

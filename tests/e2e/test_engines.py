@@ -126,7 +126,7 @@ def test_spark_validation_keeps_the_same_typed_tables(spark_ready, tmp_path: Pat
         "signup_date": ["2024-01-02T23:30:00-05:00" if i % 2 else "2024-01-01" for i in range(n)],
         "monthly_revenue": [" 12 " if i % 4 == 0 else "NULL" if i == 5 else f"{10 + i}.5" for i in range(n)],
         "vip": ["yes", "no", ""] * (n // 3),
-        "age": [str(20 + i % 40) for i in range(n)],
+        "age": [str(20 + i % 7) for i in range(n)],
         "renewal": ["2025-01-01T01:00:00+02:00", "NULL", "2025-02-01"] * (n // 3),
         "plan": ["gold", "silver", "NULL"] * (n // 3),
     }).to_csv(data / "customers.csv", index=False)
