@@ -38,16 +38,19 @@ import pandas as pd
 
 from features.config import FeatureConfig
 from pipelines.errors import UserError
-from pipelines.normalise import NULL_TOKENS, normalise_text, parse_booleans, parse_timestamps, read_numbers
+from pipelines.normalise import FALSE_TEXT, TRUE_TEXT, normalise_text, null_token_mask, parse_booleans, parse_timestamps, read_numbers
 
 NUMBER, BOOLEAN, DATE, CATEGORY, IDENTIFIER, EXCLUDE = "number", "boolean", "date", "category", "identifier", "exclude"
 ATTRIBUTE_TYPES = (NUMBER, BOOLEAN, DATE, CATEGORY, IDENTIFIER, EXCLUDE)
 FEATURE_TYPES = (NUMBER, BOOLEAN, DATE, CATEGORY)  # the types that become model features
-TRUE_TOKENS = frozenset({"true", "yes", "t", "y"})
-FALSE_TOKENS = frozenset({"false", "no", "f", "n"})
+# Words that make a text column boolean (1/0 alone make it a number: see the module docstring).
+TRUE_TOKENS = TRUE_TEXT - {"1"}
+FALSE_TOKENS = FALSE_TEXT - {"0"}
 MIN_ROWS_FOR_IDENTIFIER = 20  # below this, every column of a tiny table would look unique
 # A number written with a leading zero (0123, 00, -01.5; not 0 or 0.5): a code, which a number would change.
 _LEADING_ZERO = r"^[+-]?0[0-9]"
+# Whole numbers of 16 digits or more (beyond 10^15, which no amount reaches): account or card numbers, codes.
+_LONG_DIGITS = r"[+-]?[0-9]{16,}"
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,16 @@ def attribute_columns(frame: pd.DataFrame, contract_columns: tuple[str, ...]) ->
 
 def decide_types(frame: pd.DataFrame, contract_columns: tuple[str, ...], forced: Mapping[str, str] | None = None) -> TypedAttributes:
     """Every attribute column of a whole customers table typed (for engines that validate it in parts): the
-    ``types`` every part is then given, and the ``notes`` of the whole-table decision for the report."""
-    return type_attributes(frame, attribute_columns(frame, contract_columns), forced)
+    ``types`` every part is then given, and the ``notes`` of the whole-table decision for the report (the values
+    themselves are read in each part)."""
+    forced = dict(forced or {})
+    types, notes = {}, []
+    for col in attribute_columns(frame, contract_columns):
+        kind, why = (forced[col], None) if forced.get(col) else _infer(frame[col])
+        types[col] = kind
+        if why:
+            notes.append(_note(col, kind, why))
+    return TypedAttributes(pd.DataFrame(index=frame.index), types, {}, tuple(notes))
 
 
 def check_overrides(forced: Mapping[str, str], columns: list[str], contract_columns: tuple[str, ...], source: str, where: str) -> None:
@@ -88,8 +99,15 @@ def check_overrides(forced: Mapping[str, str], columns: list[str], contract_colu
                             f"{', '.join(attributes) or 'none'})")
 
 
-def type_attributes(frame: pd.DataFrame, columns: list[str], forced: Mapping[str, str] | None = None) -> TypedAttributes:
-    """Type each of ``columns``: as ``forced`` says where it names the column, else as its values show."""
+def _note(col: str, kind: str, why: str) -> str:
+    return f"customer attribute '{col}' is typed {kind}, not number: {why}; if it is a quantity, set its type (--attribute {col}=number)"
+
+
+def type_attributes(
+    frame: pd.DataFrame, columns: list[str], forced: Mapping[str, str] | None = None, timezone: str = "UTC"
+) -> TypedAttributes:
+    """Type each of ``columns``: as ``forced`` says where it names the column, else as its values show; dates
+    written without a zone are local times in ``timezone``, as the contract's."""
     forced = dict(forced or {})
     unknown = {c: t for c, t in forced.items() if t not in ATTRIBUTE_TYPES}
     if unknown:
@@ -102,15 +120,15 @@ def type_attributes(frame: pd.DataFrame, columns: list[str], forced: Mapping[str
     for col in columns:
         values = frame[col]
         kind, why = (forced[col], None) if forced.get(col) else _infer(values)
-        typed, failed = coerce(values, kind)
+        typed, failed = coerce(values, kind, timezone)
         if kind in (CATEGORY, IDENTIFIER):  # codes, read as the contract's text columns are (invisible characters, NFC, ...)
-            typed, found = normalise_text(typed, col)
-            changed.update({key: mask for key, mask in found.items() if mask.any() and not key.startswith("trimmed(")})
+            typed, found = normalise_text(values.where(~_missing(values), None), col)
+            changed.update({key: mask for key, mask in found.items() if mask.any()})
         out[col], types[col] = typed, kind
         if failed.any():
             unparseable[col] = failed
         if why:
-            notes.append(f"customer attribute '{col}' is typed {kind}, not number: {why}; if it is a quantity, set its type (--attribute {col}=number)")
+            notes.append(_note(col, kind, why))
     return TypedAttributes(pd.DataFrame(out, index=frame.index), types, unparseable, tuple(notes), changed)
 
 
@@ -137,7 +155,10 @@ def _infer(values: pd.Series) -> tuple[str, str | None]:
     if numbers.notna().all():
         zeros = text[text.str.contains(_LEADING_ZERO)]
         if len(zeros):
-            return _code(text), f"values such as {zeros.iloc[0]!r} have a leading zero (a code such as a zip or phone number, which a number would change)"
+            return _code(text), f"values such as {zeros.min()!r} have a leading zero (a code such as a zip or phone number, which a number would change)"
+        digits = text[text.str.fullmatch(_LONG_DIGITS)]
+        if len(digits):
+            return _code(text), f"values such as {digits.min()!r} are 16 or more digits (a code such as an account or card number, not an amount)"
         return (IDENTIFIER if _whole_and_unique(numbers) else NUMBER), None
     if _dates(text).notna().all():
         return DATE, None
@@ -149,7 +170,7 @@ def _code(text: pd.Series) -> str:
     return IDENTIFIER if len(text) >= MIN_ROWS_FOR_IDENTIFIER and text.is_unique else CATEGORY
 
 
-def coerce(values: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
+def coerce(values: pd.Series, kind: str, timezone: str = "UTC") -> tuple[pd.Series, np.ndarray]:
     """``values`` in the dtype of ``kind``, and which given values did not read as it.
 
     Numbers are float64, booleans pandas ``boolean``, dates ``datetime64[us]``
@@ -164,10 +185,8 @@ def coerce(values: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
     elif kind == BOOLEAN:
         typed = parse_booleans(values)
     elif kind == DATE:
-        typed = values if pd.api.types.is_datetime64_any_dtype(values) else _dates(_text(values).where(~missing))
-        if getattr(typed.dt, "tz", None) is not None:
-            typed = typed.dt.tz_convert("UTC").dt.tz_localize(None)
-        typed = typed.astype("datetime64[us]")
+        given = values if pd.api.types.is_datetime64_any_dtype(values) else _text(values).where(~missing)
+        typed = parse_timestamps(given, timezone)  # naive UTC, by the contract's rule
     else:
         typed = _text(values).where(~missing).astype("str")
     failed = (~missing & typed.isna()).to_numpy()
@@ -186,7 +205,7 @@ def _text(values: pd.Series) -> pd.Series:
 def _missing(values: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
         return values.isna()
-    return values.isna() | _text(values).str.lower().isin(NULL_TOKENS)
+    return values.isna() | pd.Series(null_token_mask(values), index=values.index)
 
 
 def _given_text(values: pd.Series) -> pd.Series:

@@ -371,14 +371,14 @@ def validate_dataset(
         if malformed is not None:
             reasons[name].add(malformed, MALFORMED, "", exclusive=True)
         if name == "customers":
-            typed_attributes = type_attributes(frame, attribute_columns(frame, tuple(all_columns(spec.model))), attribute_types)
+            typed_attributes = type_attributes(frame, attribute_columns(frame, tuple(all_columns(spec.model))), attribute_types, timezone)
             for col in typed_attributes.types:
                 coerced[col] = typed_attributes.frame[col]
             for key, mask in typed_attributes.changed.items():
                 _count(normalised[name], key, mask)
             for reason, masks in _attribute_refusals(frame, typed_attributes).items():
                 refused[reason] = {**refused[reason], **masks}
-            problems, good = _unreadable_attributes(frame, typed_attributes, sources[name])
+            problems, good = _unreadable_attributes(frame, typed_attributes, set(attribute_types or ()), sources[name])
             if problems and not defer_unreadable:
                 raise ContractError(next(iter(problems.values())))
             unreadable.update({(name, col): msg for col, msg in problems.items()})
@@ -456,11 +456,13 @@ def _attribute_refusals(frame: pd.DataFrame, typed: TypedAttributes) -> dict[str
     return out
 
 
-def _unreadable_attributes(frame: pd.DataFrame, typed: TypedAttributes, source: str) -> tuple[dict[str, str], list[str]]:
+def _unreadable_attributes(frame: pd.DataFrame, typed: TypedAttributes, given_types: set[str], source: str) -> tuple[dict[str, str], list[str]]:
     """Attribute columns given a type (by the config, a flag or the model) that none of their given values reads as,
     with the error for each (a structural problem, as for a contract column), and those in which some value reads."""
     problems, good = {}, []
     for col, kind in typed.types.items():
+        if col not in given_types:
+            continue  # an inferred type reads every value
         given = frame[col].notna().to_numpy() & ~null_token_mask(frame[col])
         failed = typed.unparseable.get(col, np.zeros(len(frame), dtype=bool))
         if given.any() and (failed | ~given).all():
@@ -626,7 +628,8 @@ def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str, timezone: str = "
         given = raw.notna().to_numpy() & ~tokens
         raw = raw.where(given, None)
         values, flagged, expected = _read_column(raw, col, spec, timezone, normalised)
-        failed = given & values.isna().to_numpy()
+        # text always reads (a value missing only once cleaned is a null token, counted as one)
+        failed = given & values.isna().to_numpy() if expected is not None else np.zeros(len(frame), dtype=bool)
         for mask in flagged.values():
             failed &= ~mask
         if expected is not None and len(frame):
@@ -665,6 +668,11 @@ def _read_column(
     if col in spec.booleans:
         return parse_booleans(raw), {}, "true/false (or 1/0)"
     values, changes = normalise_text(raw, col, visible=col not in FREE_TEXT)
+    # A value that is a null token only once invisible characters or Excel's ="..." are gone (NULL\u200b, ="") is missing too.
+    late = values.notna().to_numpy() & null_token_mask(values)
+    if late.any():
+        values = values.where(~late, None)
+        changes[f"null_token({col})"] = late
     if col in CANONICAL_CASE:
         values, changes[f"case({col})"] = canonical_case(values, col, CANONICAL_CASE[col])
     for key, mask in changes.items():
@@ -679,7 +687,7 @@ def _non_blank(values: pd.Series) -> np.ndarray:
 def _count(counts: dict[str, int], key: str, mask: np.ndarray) -> None:
     n = int(np.count_nonzero(mask))
     if n:
-        counts[key] = n
+        counts[key] = counts.get(key, 0) + n
 
 
 def _schema_reasons(frame: pd.DataFrame, spec: TableSpec, reasons: _Reasons, unparseable: dict[str, np.ndarray]) -> None:

@@ -49,6 +49,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.errors import UserError
 
@@ -133,10 +135,22 @@ def _float_text(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return text, whole
 
 
+# Characters that show nothing and mean nothing in a code: NUL, soft hyphen, zero-width space, left-to-right and
+# right-to-left marks, word joiner, byte-order mark, bidirectional embeddings and isolates. Zero-width (non-)joiners
+# are left alone: they are part of words in Persian and Indic scripts, and of emoji.
+_INVISIBLE = re.compile("[\x00\u00ad\u200b\u200e\u200f\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
+_INVISIBLE_RE2 = r"[\x{0}\x{AD}\x{200B}\x{200E}\x{200F}\x{2060}\x{FEFF}\x{202A}-\x{202E}\x{2066}-\x{2069}]"  # the same, for Arrow
+# What NFC may change: combining marks, Hangul jamo, and the singletons that NFC replaces (ohm, kelvin, angstrom signs).
+_MAY_COMPOSE_RE2 = r"[\p{M}\x{1100}-\x{11FF}\x{2126}\x{212A}\x{212B}]"
+
+
 def _visible_text(text: pd.Series, column: str, changes: dict[str, np.ndarray]) -> pd.Series:
-    """``text`` without invisible characters, in NFC; only non-ASCII values and values with NUL are looked at."""
-    plain = text.str.isascii().fillna(True) & ~text.str.contains("\x00", regex=False).fillna(False)
-    odd = (text.notna() & ~plain).to_numpy(dtype=bool)
+    """``text`` without invisible characters, in NFC. The values that may need either are found by Arrow's regular
+    expressions over the whole column; only those few are changed one by one."""
+    arr = pa.array(text, type=pa.large_string(), from_pandas=True)
+    hidden = pc.fill_null(pc.match_substring_regex(arr, _INVISIBLE_RE2), False)
+    decomposed = pc.fill_null(pc.match_substring_regex(arr, _MAY_COMPOSE_RE2), False)
+    odd = pc.or_(hidden, decomposed).to_numpy(zero_copy_only=False)
     invisible, composed = np.zeros(len(text), dtype=bool), np.zeros(len(text), dtype=bool)
     if odd.any():
         before = text[odd].tolist()
@@ -151,8 +165,8 @@ def _visible_text(text: pd.Series, column: str, changes: dict[str, np.ndarray]) 
 
 
 def without_invisible(value: str) -> str:
-    """``value`` without format characters (Unicode category Cf: zero-width space, byte-order mark, ...) and NUL."""
-    return "".join(ch for ch in value if ch != "\x00" and unicodedata.category(ch) != "Cf")
+    """``value`` without the characters of :data:`_INVISIBLE`."""
+    return _INVISIBLE.sub("", value)
 
 
 # --- numbers and booleans ---------------------------------------------------------------------

@@ -190,7 +190,7 @@ def test_mysql_null_is_a_missing_value(tmp_path: Path):
 def test_invisible_characters_and_unicode_forms_in_ids(tmp_path: Path):
     customers = (
         "customer_id,signup_date,monthly_revenue,location_id\n"
-        "c1\u200b,2024-01-01,10,L1\nc1,2024-01-02,12,L1\n\ufeffc3,2024-01-03,14,L\u200d2\nJos\u00e9,2024-01-03,14,L1\nc5\x00,2024-01-03,14,L1\n"
+        "c1\u200b,2024-01-01,10,L1\nc1,2024-01-02,12,L1\n\ufeffc3,2024-01-03,14,L\u20602\nJos\u00e9,2024-01-03,14,L1\nc5\x00,2024-01-03,14,L1\n"
     )
     events = (
         "customer_id,timestamp,channel,type\n"
@@ -305,3 +305,27 @@ def test_codes_of_closed_sets_excel_text_and_attribute_codes_are_read_as_meant(t
     assert result.tables["feedback"]["survey"].tolist() == ["NPS", "CSAT"]
     assert result.report["customers"].normalised == {"excel_text(customer_id)": 1, "invisible(plan)": 1, "unicode_nfc(plan)": 1}
     assert result.report["retention_actions"].normalised["case(group)"] == 2
+
+
+def test_a_value_that_is_a_null_token_once_cleaned_is_missing(tmp_path: Path):
+    customers = CUSTOMERS + 'NULL\u200b,2024-01-04,10\n"=""""",2024-01-05,10\n\u2060,2024-01-06,10\n'
+    result = validate(folder(tmp_path, {"customers.csv": customers}))
+    assert result.report["customers"].by_reason == {"missing_required_value": 3}
+    assert result.report["customers"].normalised["null_token(customer_id)"] == 3
+
+
+def test_long_digit_codes_are_codes_and_amounts_in_exponent_form_are_numbers(tmp_path: Path):
+    customers = "customer_id,signup_date,monthly_revenue,card,balance\n" + "".join(
+        f"c{i},2024-01-01,10,{4000123412341234 + (i % 3)},{i}e3\n" for i in range(30)
+    )
+    result = validate(folder(tmp_path, {"customers.csv": customers}))
+    assert result.attribute_types == {"card": "category", "balance": "number"}
+    assert result.tables["customers"]["card"][0] == "4000123412341234"
+    assert any("'card'" in n and "16 or more digits" in n for n in result.notes)
+
+
+def test_date_attributes_follow_the_configured_zone_and_joiners_stay(tmp_path: Path):
+    customers = "customer_id,signup_date,monthly_revenue,joined_at,name\nc1,2024-01-01,10,2024-01-02T00:30:00,\u0645\u06cc\u200c\u0631\n"
+    result = validate(folder(tmp_path, {"customers.csv": customers}), timezone="Europe/Berlin")
+    assert result.tables["customers"]["joined_at"][0] == pd.Timestamp("2024-01-01 23:30")  # as the contract's timestamps
+    assert result.tables["customers"]["name"][0] == "\u0645\u06cc\u200c\u0631"  # a zero-width non-joiner is part of the word
