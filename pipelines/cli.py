@@ -69,7 +69,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from pipelines.snapshot import validate_folder
 
     check_output_apart(args.out, args.data)
-    check_attribute_overrides(args.data, dict(args.attribute or []), "--attribute")
+    check_attribute_overrides(args.data, dict(args.attribute or []), "--attribute", args.encoding)
     if args.engine == "spark":
         from pipelines.config import InputConfig
         from pipelines.spark_engine import validate_spark
@@ -107,7 +107,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     from pipelines.snapshot import load_validated, snapshot_from_result
 
     reading = InputConfig(args.encoding, args.timezone)
-    check_attribute_overrides(args.data, dict(args.attribute or []), "--attribute")
+    check_attribute_overrides(args.data, dict(args.attribute or []), "--attribute", args.encoding)
     config = FeatureConfig(
         label_source=args.label,
         inactivity_active_days=args.active_within_days,

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from features.build import INTERACTION_COLUMNS, EventBatches, Tables
 from pipelines.contract import TABLES, ContractError, ValidationResult, all_columns, check_table, check_validated, require_tables
 from pipelines.errors import UserError
-from pipelines.reading import TableReader, find_tables
+from pipelines.reading import TableReader, find_tables, parquet_parts
 
 log = logging.getLogger(__name__)
 
@@ -61,22 +61,23 @@ def read_dataset(folder: Path, encoding: str = "utf-8") -> RawDataset:
     return RawDataset(raw, sources, tuple(notes), found.ignored)
 
 
-def check_attribute_overrides(data: Path, forced: dict[str, str] | None, where: str) -> None:
-    """Types given by the user name attribute columns of the dataset's customers table (raw or validated); see
-    :func:`pipelines.attributes.check_overrides`."""
+def check_attribute_overrides(data: Path | str, forced: dict[str, str] | None, where: str, encoding: str = "utf-8") -> None:
+    """Types given by the user name attribute columns of the dataset's customers table (raw or validated, a local
+    folder; a cluster path is checked by Spark's own reading); see :func:`pipelines.attributes.check_overrides`."""
     from pipelines.attributes import check_overrides
 
-    if not forced:
+    text = str(data)
+    if not forced or ("://" in text and not text.startswith("file://")):
         return
-    data = Path(data)
+    data = Path(text.removeprefix("file://"))
     if is_validated_output(data):
         path = parquet_parts(data / "tables" / "customers.parquet")[0]
         columns = pq.read_schema(path).names
     else:
-        path = find_tables(data).tables.get("customers")
+        path = find_tables(data).tables.get("customers") if data.is_dir() else None
         if path is None:
-            return  # validation names the missing table
-        columns = TableReader(path, "customers").names
+            return  # validation names the missing folder or table
+        columns = TableReader(path, "customers", encoding).names
     check_overrides(forced, columns, tuple(all_columns(TABLES["customers"].model)), str(path), where)
 
 
@@ -121,14 +122,6 @@ def read_validated(folder: Path, end_date: pd.Timestamp | None = None, attribute
         tables[name], sources[name] = pd.read_parquet(path), str(path)
     check_validated(tables, sources)
     return ValidationResult.from_dict(report, tables)
-
-
-def parquet_parts(path: Path) -> list[Path]:
-    """The parquet files of a table: the file itself, or the parts of a folder in name order (as pandas and Spark read it)."""
-    path = Path(path)
-    if not path.is_dir():
-        return [path]
-    return [p for p in sorted(path.glob("*.parquet")) if not p.name.startswith(("_", "."))]
 
 
 def feature_tables(files: dict[str, Path], check: bool = False) -> Tables:

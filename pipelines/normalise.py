@@ -61,7 +61,10 @@ FALSE_TEXT = frozenset({"false", "0", "no", "n", "f"})
 # Larger magnitudes are no amount or duration: a handful of them make a sum infinite.
 LARGEST_NUMBER = 1e15
 # Columns the pipeline adds itself (quarantine bookkeeping, the CSV reader's malformed rows): never input columns.
-RESERVED_COLUMNS = ("_source_row", "_reason", "_detail", "_raw_line", "_malformed")
+RESERVED_COLUMNS = (
+    "_source_row", "_reason", "_detail", "_raw_line", "_malformed",  # quarantine bookkeeping, the reader's malformed rows
+    "_table", "_bucket", "_file", "_row", "_offset",  # the Spark engine's working columns
+)
 DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 # Patterns are written for pyarrow's RE2 (no \d, \s or $), so that they run vectorised on text columns.

@@ -36,7 +36,7 @@
 
 Well-formed files are parsed by Arrow's CSV reader. A file with any row of the
 wrong width, a header over several lines, quotes that may not pair up (an odd
-number of them, or one between two other characters), a last value holding a
+number of them, or a quoted value followed by more text), a last value holding a
 line break, or anything else Arrow cannot parse (a field larger than its
 block in the first rows) is read by Python's ``csv`` module in strict mode
 (several times slower, fields up to :data:`FIELD_CHARS` characters), which
@@ -79,9 +79,9 @@ _SINGLE_BYTE = re.compile(r"^(iso8859-\d+|cp125\d)$")
 _WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"), (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
 _NOT_C1 = bytes(b for b in range(256) if not 0x80 <= b <= 0x9F)
 _CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
-# A quote between two characters that are neither delimiters, line breaks nor quotes: a quoted field closed before
-# its end (``"gold 12" screen``) or a quote inside an unquoted field (``O"Brien``); Arrow would drop the first silently.
-_STRAY_QUOTE = r'[^,\r\n"]"[^,\r\n"]'
+# A quoted field closed before its end (``"gold 12" screen``), which Arrow would read silently as ``gold 12 screen``.
+# A quote inside an unquoted field (``O"Brien``, Excel's ``="00123"``) is read alike by Arrow and by the csv module.
+_STRAY_QUOTE = r'(?:\A|[,\r\n])"(?:[^"]|"")*"[^,\r\n"]'
 # The complete fields at the start of a record, up to a quoted field that is never closed.
 _CLOSED_FIELDS = re.compile(r'(?:(?:"(?:[^"]++|"")*+"|[^",\r\n][^,\r\n]*+)?+,)*+')
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -209,7 +209,9 @@ class TableReader:
     def _parquet_names(self) -> list[str]:
         try:
             self._parts = parquet_parts(self.path)
-            return [n for n in pq.read_schema(self._parts[0]).names if not _PANDAS_INDEX.match(n)]
+            # one schema for every part (a column all null in one part takes the others' type), in every read
+            self._schema = pa.unify_schemas([_flat_schema(p) for p in self._parts], promote_options="default")
+            return self._schema.names
         except ContractError:
             raise
         except Exception as err:  # the parser's own message says what it could not read
@@ -236,18 +238,17 @@ class TableReader:
         try:
             columns = self._raw_names
             if rows is None:
-                tables = [pq.read_table(part, columns=columns) for part in self._parts]
-                whole = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+                tables = [pq.read_table(part, columns=columns).cast(self._schema) for part in self._parts]
+                whole = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
                 yield self._finish(whole.to_pandas(ignore_metadata=True))
                 return
             yielded = False
             for part in self._parts:
                 for batch in pq.ParquetFile(part).iter_batches(batch_size=rows, columns=columns):
-                    yield self._finish(batch.to_pandas(ignore_metadata=True))
+                    yield self._finish(batch.cast(self._schema).to_pandas(ignore_metadata=True))
                     yielded = True
             if not yielded:  # no row: one empty frame with the table's columns
-                empty = pq.read_schema(self._parts[0]).empty_table().select(columns)
-                yield self._finish(empty.to_pandas(ignore_metadata=True))
+                yield self._finish(self._schema.empty_table().to_pandas(ignore_metadata=True))
         except ContractError:
             raise
         except Exception as err:  # the parser's own message says what it could not read
@@ -321,7 +322,7 @@ class TableReader:
             return "its header spans more than one line"
         try:
             if self._quotes_may_not_pair():
-                return "its quotes may not all pair up (an odd number of them, or one between two other characters)"
+                return "its quotes may not all pair up (an odd number of them, or a quoted value followed by more text)"
         except UnicodeDecodeError as err:
             raise self._undecodable(err) from err
         return self._well_formed()

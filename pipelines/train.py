@@ -351,7 +351,7 @@ def run_training(config: TrainConfig) -> dict:
 
     started = time.perf_counter()
     end_date = pd.Timestamp(config.end_date) if config.end_date else None
-    check_attribute_overrides(Path(config.data), config.features.attribute_types, "features.attribute_types")
+    check_attribute_overrides(config.data, config.features.attribute_types, "features.attribute_types", config.input.encoding)
     result: ValidationResult = load_validated(Path(config.data), end_date, config.features.attribute_types, config.input.encoding, config.input.timezone)
     feature_config = config.feature_config(result.attribute_types)
     dates = config.as_of.resolve()

@@ -293,3 +293,19 @@ def test_excels_delimiter_hint_line_is_named(tmp_path: Path, hint):
     data = folder(tmp_path, {"customers.csv": f"{hint}\n{CUSTOMERS}"})
     with pytest.raises(ContractError, match="line 1 is Excel's delimiter hint"):
         validate(data)
+
+
+def test_parts_with_an_all_null_column_read_alike_in_partitions(tmp_path: Path):
+    data = _parts(tmp_path, _customers(["a", "b"], plan=[None, None]), _customers(["c", "d"], plan=["x", "y"]))
+    whole = validate(data)
+    parts = validate_partitioned(data, tmp_path / "out", END, 2)
+    assert parts.report["customers"].rows_kept == whole.report["customers"].rows_kept == 4
+    written = pd.read_parquet(tmp_path / "out" / "tables" / "customers.parquet").sort_values("customer_id")
+    assert written["plan"].isna().tolist() == [True, True, False, False]
+
+
+def test_excel_text_and_quotes_inside_values_stay_on_the_fast_reader(tmp_path: Path, caplog):
+    events = f"{EVENTS}\n" + "".join(f'="{i:05d}",2024-02-01,web,O"Brien says ""hi""\n' for i in range(4))
+    reader = TableReader(folder(tmp_path, {"interactions.csv": events}) / "interactions.csv", "interactions")
+    assert reader._why_row_by_row() is None
+    assert reader.read()["customer_id"].tolist() == [f'="{i:05d}"' for i in range(4)]  # validation unwraps it

@@ -133,3 +133,13 @@ def test_a_count_that_is_not_a_number_is_named(tmp_path: Path, capsys):
     with pytest.raises(SystemExit):
         main(["snapshot", "--data", str(tmp_path), "--out", str(tmp_path / "s.parquet"), "--as-of", "2024-01-01", "--horizon-days", "abc"])
     assert "argument --horizon-days: expected a whole number, got 'abc'" in capsys.readouterr().err
+
+
+def test_attribute_overrides_read_the_header_in_the_given_encoding(tmp_path: Path, capsys):
+    data = tmp_path / "in"
+    data.mkdir()
+    (data / "customers.csv").write_bytes("customer_id,signup_date,monthly_revenue,city\nc1,2024-01-01,10,Montr\xe9al\n".encode("latin-1"))
+    args = ["validate", "--data", str(data), "--out", str(tmp_path / "out"), "--end-date", "2024-06-30", "--encoding", "latin-1"]
+    assert main([*args, "--attribute", "city=category"]) == 0
+    assert main([*args, "--attribute", "town=category"]) == EXIT_INPUT
+    assert "has no attribute column 'town'" in capsys.readouterr().err
