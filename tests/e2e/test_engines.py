@@ -10,7 +10,6 @@ import importlib.util
 import json
 import os
 import shutil
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -150,7 +149,6 @@ def test_spark_validation_keeps_the_same_typed_tables(spark_ready, tmp_path: Pat
         "cost": [1.5, None, 2.0],
         "batch": pd.array([7, None, 9], dtype="Int64"),
         "sent_at": pd.to_datetime(["2024-03-01T05:00:00Z", None, "2024-03-03T06:00:00Z"], utc=True).astype("datetime64[us, UTC]"),
-        "due": [date(2024, 4, 1), None, date(2024, 4, 3)],
     }).to_parquet(data / "retention_actions.parquet", index=False)
 
     argv = ["validate", "--data", str(data), "--end-date", "2024-06-30"]
