@@ -10,6 +10,7 @@ else, a bug in the pipeline (one line on stderr, the traceback in the log);
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import shutil
 import sys
@@ -168,10 +169,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         "input.encoding": args.encoding,
         "input.timezone": args.timezone,
     }
-    config = load_config(args.config, overrides)
+    config = _own_end_date(load_config(args.config, overrides), args)
     summary = run_training(config)
     print(format_summary(summary))
     return EXIT_OK
+
+
+def _own_end_date(config, args: argparse.Namespace):
+    """A config's ``end_date`` is its own dataset's extract date: with ``--data`` and no ``--end-date``, it is not
+    this dataset's, and the latest row seen stands in (said in the log) instead of a date from another extract."""
+    if args.data and not args.end_date and config.end_date is not None:
+        log.warning("--data %s without --end-date: the config's end_date %s is its own dataset's, so it is not used; outcomes "
+                    "are observed up to the latest row seen (give --end-date, the extract date)", args.data, config.end_date)
+        return dataclasses.replace(config, end_date=None)
+    return config
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -181,7 +192,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     overrides = {"data": str(args.data) if args.data else None, "model": args.model, "out": str(args.out) if args.out else None,
                  "end_date": args.end_date.date().isoformat() if args.end_date else None,
                  "partitions": args.partitions, "engine": args.engine, "input.encoding": args.encoding, "input.timezone": args.timezone}
-    config = load_config(args.config, overrides, ScoreConfig)
+    config = _own_end_date(load_config(args.config, overrides, ScoreConfig), args)
     try:
         s = run_scoring(config, args.as_of, csv=args.csv)
     except ScoringError as err:

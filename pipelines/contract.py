@@ -11,6 +11,7 @@ applies it to the contract's columns and counts what it changed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -25,6 +26,8 @@ from features.keys import positions
 from pipelines.attributes import NUMBER, TypedAttributes, attribute_columns, type_attributes
 from pipelines.errors import UserError
 from pipelines.normalise import canonical_case, delimiter_hint, normalise_text, null_token_mask, parse_booleans, parse_timestamps, read_numbers
+
+log = logging.getLogger(__name__)
 
 SCORE_RANGE = {"NPS": (0, 10), "CSAT": (1, 5), "CES": (1, 7)}
 GROUPS = ("treatment", "control")
@@ -398,7 +401,9 @@ def validate_dataset(
         if name == "customers":
             continue
         customer = positions(frame["customer_id"], good_ids)
-        reasons[name].add((customer < 0) & frame["customer_id"].notna().to_numpy(), UNKNOWN_CUSTOMER, "customer_id")
+        unknown = (customer < 0) & frame["customer_id"].notna().to_numpy()
+        reasons[name].add(unknown, UNKNOWN_CUSTOMER, "customer_id")
+        _warn_float_ids(frame["customer_id"][unknown], good_ids, sources[name])
         if name == "churn_events":
             signup = np.full(len(frame), np.datetime64("NaT"), dtype=good_signup.dtype)
             signup[customer >= 0] = good_signup[customer[customer >= 0]]
@@ -428,6 +433,18 @@ def validate_dataset(
         tables, quarantine, report, _data_end(tables), reference_end, unreadable, readable, end_date is not None, typed_attributes.types,
         (*notes, *typed_attributes.notes), tuple(ignored_files), timezone,
     )
+
+
+def _warn_float_ids(unknown: pd.Series, good_ids: np.ndarray, source: str) -> None:
+    """Warn when ids refused as unknown are customer ids written as floats (``101.0`` for ``101``: a text export of a
+    float column); they are not changed, since ``1.0`` may be an id of its own."""
+    floats = unknown[unknown.str.fullmatch(r"[+-]?[0-9]+\.0+", na=False)]
+    if floats.empty:
+        return
+    known = positions(floats.str.replace(r"\.0+$", "", regex=True), good_ids) >= 0
+    if known.any():
+        log.warning("%s: %d row(s) refused as unknown_customer have ids such as %r that are customer ids written as floats: "
+                    "export the id column as text (or as integers), then validate again", source, int(known.sum()), floats[known].iloc[0])
 
 
 def _add_refusals(reasons: _Reasons, refused: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -668,11 +685,6 @@ def _read_column(
     if col in spec.booleans:
         return parse_booleans(raw), {}, "true/false (or 1/0)"
     values, changes = normalise_text(raw, col, visible=col not in FREE_TEXT)
-    # A value that is a null token only once invisible characters or Excel's ="..." are gone (NULL\u200b, ="") is missing too.
-    late = values.notna().to_numpy() & null_token_mask(values)
-    if late.any():
-        values = values.where(~late, None)
-        changes[f"null_token({col})"] = late
     if col in CANONICAL_CASE:
         values, changes[f"case({col})"] = canonical_case(values, col, CANONICAL_CASE[col])
     for key, mask in changes.items():

@@ -87,7 +87,17 @@ def null_token_mask(values: pd.Series) -> np.ndarray:
     if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
         return np.zeros(len(values), dtype=bool)
     text = values.astype("str")
-    return (values.notna() & text.str.strip().str.lower().isin(NULL_TOKENS)).to_numpy()
+    plain = text.str.strip().str.lower()
+    found = (values.notna() & plain.isin(NULL_TOKENS)).to_numpy(dtype=bool).copy()
+    # a token behind invisible characters or Excel's ="..." (NULL\u200b, ="") means no value too; only values with
+    # '=', NUL or a character beyond ASCII can be one
+    odd = (values.notna() & ~plain.isin(NULL_TOKENS) & (plain.str.contains("=", regex=False) | ~plain.str.isascii()
+                                                         | plain.str.contains("\x00", regex=False))).to_numpy(dtype=bool)
+    if odd.any():
+        cleaned = plain[odd].str.replace(_INVISIBLE.pattern, "", regex=True).str.strip()
+        cleaned = cleaned.str.replace(_EXCEL_WRAPPED, r"\1", regex=True).str.strip()
+        found[odd] = cleaned.isin(NULL_TOKENS).to_numpy(dtype=bool)
+    return found
 
 
 # --- text -------------------------------------------------------------------------------------
@@ -106,6 +116,9 @@ def normalise_text(raw: pd.Series, column: str, visible: bool = True) -> tuple[p
     trimmed = text.str.strip()
     changes[f"trimmed({column})"] = (text.notna() & (trimmed != text)).fillna(False).to_numpy(dtype=bool)
     return trimmed.where(raw.notna(), None).astype("str"), changes
+
+
+_EXCEL_WRAPPED = r'^=" *((?:[^"]|"")*?) *"$'
 
 
 def _excel_text(text: pd.Series, column: str, changes: dict[str, np.ndarray]) -> pd.Series:
@@ -203,8 +216,9 @@ def parse_booleans(raw: pd.Series) -> pd.Series:
         out[values == 0] = False
         return out
     text = raw.astype("str").str.strip().str.lower()
-    out[text.isin(TRUE_TEXT).to_numpy()] = True
-    out[text.isin(FALSE_TEXT).to_numpy()] = False
+    number = pd.to_numeric(text, errors="coerce")  # 1.0 and 0.0, as a float column exports them
+    out[(text.isin(TRUE_TEXT) | (number == 1)).to_numpy()] = True
+    out[(text.isin(FALSE_TEXT) | (number == 0)).to_numpy()] = False
     return out
 
 

@@ -85,6 +85,8 @@ _STRAY_QUOTE = r'(?:\A|[,\r\n])"(?:[^"]|"")*"[^,\r\n"]'
 # The complete fields at the start of a record, up to a quoted field that is never closed.
 _CLOSED_FIELDS = re.compile(r'(?:(?:"(?:[^"]++|"")*+"|[^",\r\n][^,\r\n]*+)?+,)*+')
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# A word with a UTF-8 multi-byte character (two to four bytes of the right shape), e.g. b"Z\xc3\xbcrich".
+_UTF8_WORD = re.compile(rb"[A-Za-z]*(?:[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3})[A-Za-z]*")
 
 
 @dataclass(frozen=True)
@@ -238,14 +240,14 @@ class TableReader:
         try:
             columns = self._raw_names
             if rows is None:
-                tables = [pq.read_table(part, columns=columns).cast(self._schema) for part in self._parts]
+                tables = [pq.read_table(part, columns=columns).select(columns).cast(self._schema) for part in self._parts]
                 whole = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
                 yield self._finish(whole.to_pandas(ignore_metadata=True))
                 return
             yielded = False
             for part in self._parts:
                 for batch in pq.ParquetFile(part).iter_batches(batch_size=rows, columns=columns):
-                    yield self._finish(batch.cast(self._schema).to_pandas(ignore_metadata=True))
+                    yield self._finish(batch.select(columns).cast(self._schema).to_pandas(ignore_metadata=True))
                     yielded = True
             if not yielded:  # no row: one empty frame with the table's columns
                 yield self._finish(self._schema.empty_table().to_pandas(ignore_metadata=True))
@@ -590,9 +592,14 @@ def _file_encoding(path: Path, configured: str) -> tuple[str, list[str]]:
         return configured, []
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8", [f"{path}: read as UTF-8, not the configured {configured}: it starts with a UTF-8 byte-order mark"]
-    utf8, c1 = _utf8_and_c1(path)
+    utf8, c1, mixed = _utf8_and_c1(path)
     if utf8:
         return "utf-8", [f"{path}: read as UTF-8, not the configured {configured}: it is valid UTF-8 and holds non-ASCII text"]
+    if mixed:
+        raise ContractError(
+            f"{path}: mixes encodings: some text is UTF-8 ({mixed!r} ...) and some is not, so no one encoding reads every "
+            f"line (as {configured}, the UTF-8 text would become mojibake such as 'ZÃ¼rich'); re-export the file in one encoding"
+        )
     if codec == "iso8859-1" and c1 and not c1 & _CP1252_UNDEFINED:
         return "cp1252", [
             f"{path}: read as cp1252, not the configured {configured}: it holds bytes 0x80-0x9f, control codes in latin-1 "
@@ -601,14 +608,17 @@ def _file_encoding(path: Path, configured: str) -> tuple[str, list[str]]:
     return configured, []
 
 
-def _utf8_and_c1(path: Path) -> tuple[bool, set[int]]:
-    """Whether the file is valid UTF-8 holding non-ASCII text, and which bytes 0x80-0x9f it holds (one pass)."""
+def _utf8_and_c1(path: Path) -> tuple[bool, set[int], str]:
+    """Whether the file is valid UTF-8 holding non-ASCII text, which bytes 0x80-0x9f it holds, and the first UTF-8
+    multi-byte word found (``""`` for none: a single-byte text almost never holds one) (one pass)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    utf8, ascii_only, c1 = True, True, set()
+    utf8, ascii_only, c1, word = True, True, set(), ""
     with open(path, "rb") as f:
         while block := f.read(BLOCK_BYTES):
             ascii_only = ascii_only and block.isascii()
             c1.update(block.translate(None, _NOT_C1))
+            if not word and not block.isascii() and (found := _UTF8_WORD.search(block)):
+                word = found.group().decode("utf-8", errors="replace")
             if utf8:
                 try:
                     decoder.decode(block)
@@ -619,7 +629,7 @@ def _utf8_and_c1(path: Path) -> tuple[bool, set[int]]:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             utf8 = False
-    return utf8 and not ascii_only, c1
+    return utf8 and not ascii_only, c1, word
 
 
 # --- parquet parts ------------------------------------------------------------------------------------
@@ -672,12 +682,13 @@ def _flat_schema(part: Path) -> pa.Schema:
 
 
 def _same_columns(first: pa.Schema, other: pa.Schema, first_part: Path, part: Path) -> None:
-    if first.names != other.names:
+    if sorted(first.names) != sorted(other.names):
         raise ContractError(
             f"{part}: columns {other.names} differ from the first part's ({first_part.name}: {first.names}); "
             "every part of a table must have the same columns"
         )
-    for a, b in zip(first, other):
+    for a in first:
+        b = other.field(a.name)
         if a.type != b.type and not (pa.types.is_null(a.type) or pa.types.is_null(b.type)):
             raise ContractError(
                 f"{part}: column '{a.name}' is {b.type} where the first part ({first_part.name}) has {a.type}; "

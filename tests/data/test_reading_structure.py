@@ -309,3 +309,9 @@ def test_excel_text_and_quotes_inside_values_stay_on_the_fast_reader(tmp_path: P
     reader = TableReader(folder(tmp_path, {"interactions.csv": events}) / "interactions.csv", "interactions")
     assert reader._why_row_by_row() is None
     assert reader.read()["customer_id"].tolist() == [f'="{i:05d}"' for i in range(4)]  # validation unwraps it
+
+
+def test_parts_with_the_same_columns_in_another_order_are_one_table(tmp_path: Path):
+    data = _parts(tmp_path, _customers(["a"], plan=["x"]), _customers(["b"], plan=["y"])[["plan", "monthly_revenue", "signup_date", "customer_id"]])
+    for result in (validate(data), validate_partitioned(data, tmp_path / "out", END, 2)):
+        assert result.report["customers"].rows_kept == 2 and not result.report["customers"].by_reason

@@ -329,3 +329,27 @@ def test_date_attributes_follow_the_configured_zone_and_joiners_stay(tmp_path: P
     result = validate(folder(tmp_path, {"customers.csv": customers}), timezone="Europe/Berlin")
     assert result.tables["customers"]["joined_at"][0] == pd.Timestamp("2024-01-01 23:30")  # as the contract's timestamps
     assert result.tables["customers"]["name"][0] == "\u0645\u06cc\u200c\u0631"  # a zero-width non-joiner is part of the word
+
+
+def test_numbers_and_flags_behind_hidden_nulls_or_float_text(tmp_path: Path):
+    events = "customer_id,timestamp,channel,type,value\nc1,2024-02-01,web,a,\u200bnull\nc2,2024-02-01,web,b,=\"\"\n"
+    feedback = "customer_id,timestamp,survey,score,callback_requested\nc1,2024-02-01,NPS,9,1.0\nc2,2024-02-01,NPS,3,0.0\n"
+    result = validate(folder(tmp_path, {"customers.csv": CUSTOMERS, "interactions.csv": events, "feedback.csv": feedback}))
+    assert result.report["interactions"].rows_kept == 2 and result.tables["interactions"]["value"].isna().all()
+    assert result.tables["feedback"]["callback_requested"].tolist() == [True, False]
+
+
+def test_a_file_mixing_utf8_and_latin1_is_refused(tmp_path: Path):
+    text = "customer_id,signup_date,monthly_revenue,city\n" + "".join(f"c{i},2024-01-01,10,Z\u00fcrich\n" for i in range(5))
+    data = folder(tmp_path, {"customers.csv": text.encode() + "c9,2024-01-01,10,Gen\u00e8ve\n".encode("latin-1")})
+    with pytest.raises(ContractError, match=r"mixes encodings: some text is UTF-8 \('Z\u00fcrich'"):
+        validate(data, encoding="latin-1")
+
+
+def test_float_looking_csv_ids_are_kept_but_named(tmp_path: Path, caplog):
+    customers = "customer_id,signup_date,monthly_revenue\n101,2024-01-01,10\n1.0,2024-01-01,10\n"
+    churn = "customer_id,churn_date\n101.0,2024-03-01\n1.0,2024-03-01\n"
+    result = validate(folder(tmp_path, {"customers.csv": customers, "churn_events.csv": churn}))
+    assert result.tables["churn_events"]["customer_id"].tolist() == ["1.0"]  # an id of its own
+    assert result.report["churn_events"].by_reason == {"unknown_customer": 1}
+    assert "ids such as '101.0' that are customer ids written as floats" in caplog.text

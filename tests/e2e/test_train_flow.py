@@ -63,7 +63,7 @@ def test_champion_loads_in_a_separate_process_and_predicts_probabilities(trained
 def test_second_run_registers_a_new_version_with_a_decision(trained_default, default_dataset, capsys):
     data, _, _ = default_dataset
     client = MlflowClient()
-    assert main(["train", "--data", str(data), "--experiment", "test-default"]) == 0
+    assert main(["train", "--data", str(data), "--end-date", "2026-06-30", "--experiment", "test-default"]) == 0
     out = capsys.readouterr().out
     assert "promotion:" in out and "make ui" in out
     versions = client.search_model_versions("name='churn-propensity'")

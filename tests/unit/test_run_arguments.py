@@ -143,3 +143,17 @@ def test_attribute_overrides_read_the_header_in_the_given_encoding(tmp_path: Pat
     assert main([*args, "--attribute", "city=category"]) == 0
     assert main([*args, "--attribute", "town=category"]) == EXIT_INPUT
     assert "has no attribute column 'town'" in capsys.readouterr().err
+
+
+def test_a_configs_end_date_is_not_another_datasets(tmp_path: Path, caplog):
+    import argparse
+
+    from pipelines.cli import _own_end_date
+
+    config = load_config(None, {"end_date": "2026-06-30"}, ScoreConfig)
+    other = argparse.Namespace(data=tmp_path, end_date=None)
+    assert _own_end_date(config, other).end_date is None
+    assert "the config's end_date 2026-06-30 is its own dataset's" in caplog.text
+    assert _own_end_date(config, argparse.Namespace(data=None, end_date=None)).end_date == "2026-06-30"
+    given = argparse.Namespace(data=tmp_path, end_date=pd.Timestamp("2024-06-30"))
+    assert _own_end_date(load_config(None, {"end_date": "2024-06-30"}, ScoreConfig), given).end_date == "2024-06-30"
