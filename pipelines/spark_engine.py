@@ -9,7 +9,8 @@ tagged with its name and source row, unioned and grouped by a customer bucket
 the very functions the pandas engine runs on one machine
 (:mod:`pipelines.partitioned`). The few whole-dataset figures (latest date,
 peer-group revenue medians, readable columns) come back as small "meta" rows
-and are combined on the driver, as the partitioned engine does.
+and are combined on the driver, as the partitioned engine does. ``churn validate`` gets each bucket's kept
+tables back from the same pass (typed as validation leaves them) and writes them with Spark.
 
 Scoring uses ``mlflow.pyfunc.spark_udf`` with the registered alias; the one row
 per customer then comes to the driver for ranking, the action list, reason
@@ -404,8 +405,7 @@ def _with_kept(rows, tables: dict[str, pd.DataFrame], names: dict[str, dict[str,
         own = pa.schema([schema.field(wide).with_name(col) for col, wide in names[name].items()])
         typed = pa.Table.from_pandas(frame, schema=own, preserve_index=False)
         typed = typed.rename_columns(list(names[name].values()))
-        tags = {"kind": KEPT, "tbl": name}
-        for col, tag in tags.items():
+        for col, tag in (("kind", KEPT), ("tbl", name)):
             typed = typed.append_column(col, pa.array([tag] * len(typed), pa.string()))
         parts.append(typed)
     return pa.concat_tables(parts, promote_options="default").select(schema.names).cast(schema)
@@ -451,7 +451,8 @@ def _meta(spark, union, columns, sources, end_date, today, peer_groups, with_qua
     schema = META_SCHEMA
     if kept is not None:
         names = _kept_columns(kept)
-        schema = from_arrow_schema(pa.schema([*META_FIELDS, *(kept[name].field(col).with_name(wide) for name in names for col, wide in names[name].items())]))
+        wide = [kept[name].field(col).with_name(column) for name in names for col, column in names[name].items()]
+        schema = from_arrow_schema(pa.schema([*META_FIELDS, *wide]))
         arrow_schema = to_arrow_schema(schema, timezone="UTC")  # Spark's own Arrow types (string, not large_string); the session's zone
     meta = union.groupBy(BUCKET).applyInArrow(run, schema).persist(StorageLevel.MEMORY_AND_DISK)
     small = meta.filter(~F.col("kind").isin("peer", "quarantine", "btyd", KEPT)).select(*(f for f, _ in META_FIELDS)).toPandas()
@@ -484,7 +485,11 @@ def _meta(spark, union, columns, sources, end_date, today, peer_groups, with_qua
 
 # --- stages ---------------------------------------------------------------------------------
 def validate_spark(data, out, end_date: pd.Timestamp | None, partitions: int, today: pd.Timestamp | None = None, attribute_types=None):
-    """``churn validate --engine spark``: kept rows and quarantine (original values, reasons) as Spark parquet folders."""
+    """``churn validate --engine spark``: kept rows and quarantine (original values, reasons) as Spark parquet folders.
+
+    The kept rows are what validation made of them in each bucket (typed, normalised, reader columns dropped), in the
+    types :func:`_kept_schemas` declares up front: the tables the other engines write, in another row order.
+    """
     from pyspark.sql import functions as F
 
     buckets = buckets_for(partitions)
@@ -507,7 +512,8 @@ def validate_spark(data, out, end_date: pd.Timestamp | None, partitions: int, to
         for name, cols in columns.items():
             # Kept rows as every engine writes them: typed and normalised by validation (in each bucket), reader columns dropped.
             good = meta.filter((F.col("kind") == KEPT) & (F.col("tbl") == name))
-            good.select(*(F.col(wide).alias(col) for col, wide in names[name].items())).write.mode("overwrite").parquet(f"{work}/tables/{name}.parquet")
+            good = good.select(*(F.col(wide).alias(col) for col, wide in names[name].items()))
+            good.write.mode("overwrite").parquet(f"{work}/tables/{name}.parquet")
             # Quarantined rows with their original values.
             rows = union.filter(F.col(TABLE) == name)
             keys = bad.filter(F.col(TABLE) == name).drop(TABLE)
