@@ -50,7 +50,6 @@ from pipelines.io import (
     parquet_parts,
     tables_from,
     validated_report,
-    write_parquet,
     write_report,
     write_text,
     write_textual_parquet,
@@ -217,7 +216,7 @@ def validate_partitioned(
         for b in tqdm(range(buckets), desc="validate", unit="bucket", disable=not progress):
             r = validate_bucket(read_bucket(raw, b), sources, end_date, today, types, timezone)
             for name, frame in r.tables.items():
-                write_parquet(frame, work / "tables" / f"{name}.parquet" / f"part-{b:05d}.parquet")
+                _write_kept_part(frame, work / "tables" / f"{name}.parquet" / f"part-{b:05d}.parquet", raw / name)
             for name, frame in r.quarantine.items():
                 # Parts hold rows; a table with none gets one empty part (empty frames cannot carry the types).
                 if len(frame) or (b == buckets - 1 and not (work / "quarantine" / f"{name}.parquet").exists()):
@@ -230,6 +229,20 @@ def validate_partitioned(
         shutil.rmtree(raw)
         write_report(result, work)
     return result
+
+
+def _write_kept_part(frame: pd.DataFrame, path: Path, raw: Path) -> None:
+    """One bucket's kept rows. A column pandas cannot type without values (a carried extra column of dates, say, in
+    a bucket with no row) takes its type from the input, so that every part of the table has one schema."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    untyped = [f.name for f in table.schema if pa.types.is_null(f.type)]
+    if untyped:
+        source = pq.read_schema(next(raw.glob("part-*.parquet")))
+        for col in (c for c in untyped if c in source.names and not pa.types.is_null(source.field(c).type)):
+            i = table.schema.get_field_index(col)
+            table = table.set_column(i, col, pa.nulls(len(table), source.field(col).type))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
 
 
 def _accounting_only(r: ValidationResult) -> ValidationResult:

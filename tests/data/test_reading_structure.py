@@ -315,3 +315,14 @@ def test_parts_with_the_same_columns_in_another_order_are_one_table(tmp_path: Pa
     data = _parts(tmp_path, _customers(["a"], plan=["x"]), _customers(["b"], plan=["y"])[["plan", "monthly_revenue", "signup_date", "customer_id"]])
     for result in (validate(data), validate_partitioned(data, tmp_path / "out", END, 2)):
         assert result.report["customers"].rows_kept == 2 and not result.report["customers"].by_reason
+
+
+def test_a_carried_column_of_dates_keeps_its_type_in_buckets_without_rows(tmp_path: Path):
+    import datetime as dt
+
+    data = folder(tmp_path, {"customers.csv": CUSTOMERS})
+    pd.DataFrame({"customer_id": ["c1"], "action_date": [dt.date(2024, 2, 1)], "group": ["treatment"], "due": [dt.date(2024, 4, 1)]}).to_parquet(
+        data / "retention_actions.parquet", index=False)
+    validate_partitioned(data, tmp_path / "out", END, 4)
+    kept = pd.read_parquet(tmp_path / "out" / "tables" / "retention_actions.parquet")
+    assert kept["due"].tolist() == [dt.date(2024, 4, 1)]
