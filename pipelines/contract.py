@@ -318,6 +318,7 @@ def validate_dataset(
     timezone: str = "UTC",
     notes: Sequence[str] = (),
     ignored_files: Sequence[str] = (),
+    timed_columns: dict[str, frozenset[str]] | None = None,
 ) -> ValidationResult:
     """Check raw tables against the contract.
 
@@ -340,6 +341,9 @@ def validate_dataset(
         timezone: the zone of timestamps written without a designator
             (see :mod:`pipelines.normalise`).
         notes, ignored_files: what reading the folder noted, for the report.
+        timed_columns: per table, the naive datetime columns that have a time
+            of day somewhere in the whole table, when ``raw`` holds only part of
+            it (one customer bucket): they are timestamps in every part.
     """
     sources = sources or {name: name for name in raw}
     today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
@@ -361,7 +365,7 @@ def validate_dataset(
     for name, frame in raw.items():
         spec = TABLES[name]
         _check_columns(frame, spec, sources[name])
-        c = _coerce(frame, spec, sources[name], timezone)
+        c = _coerce(frame, spec, sources[name], timezone, (timed_columns or {}).get(name, frozenset()))
         if c.problems and not defer_unreadable:
             raise ContractError(next(iter(c.problems.values())))
         unreadable.update({(name, col): msg for col, msg in c.problems.items()})
@@ -626,7 +630,7 @@ class _Coerced:
     normalised: dict[str, int]  # values changed by a documented normalisation, per kind and column
 
 
-def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str, timezone: str = "UTC") -> _Coerced:
+def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str, timezone: str = "UTC", timed: frozenset[str] = frozenset()) -> _Coerced:
     """Cast contract columns to their types (see :mod:`pipelines.normalise` for the rules).
 
     Null tokens mean missing in every column. Contract text columns are
@@ -644,7 +648,7 @@ def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str, timezone: str = "
         _count(normalised, f"null_token({col})", tokens & _non_blank(raw))
         given = raw.notna().to_numpy() & ~tokens
         raw = raw.where(given, None)
-        values, flagged, expected = _read_column(raw, col, spec, timezone, normalised)
+        values, flagged, expected = _read_column(raw, col, spec, timezone, normalised, col in timed)
         # text always reads (a value missing only once cleaned is a null token, counted as one)
         failed = given & values.isna().to_numpy() if expected is not None else np.zeros(len(frame), dtype=bool)
         for mask in flagged.values():
@@ -670,12 +674,12 @@ def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str, timezone: str = "
 
 
 def _read_column(
-    raw: pd.Series, col: str, spec: TableSpec, timezone: str, normalised: dict[str, int]
+    raw: pd.Series, col: str, spec: TableSpec, timezone: str, normalised: dict[str, int], timed: bool = False
 ) -> tuple[pd.Series, dict[str, np.ndarray], str | None]:
     """One contract column in its type, the values read but refused (infinite, too large), and what a value must read
     as (``None`` for text, which always reads); text normalisations are counted in ``normalised``."""
     if col in spec.dates:
-        return parse_timestamps(raw, timezone), {}, "a date or timestamp (ISO 8601 with a day, e.g. 2025-03-31 or 2025-03-31T14:05:00)"
+        return parse_timestamps(raw, timezone, timed), {}, "a date or timestamp (ISO 8601 with a day, e.g. 2025-03-31 or 2025-03-31T14:05:00)"
     if col in spec.numbers or col in spec.integers:
         numbers = read_numbers(raw)
         values = numbers.values

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -44,6 +44,8 @@ class RawDataset:
     sources: dict[str, str]
     notes: tuple[str, ...] = ()
     ignored: tuple[str, ...] = ()
+    # per table, the naive datetime columns with a time of day somewhere (decided on the whole table when it is split)
+    timed_columns: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 def read_dataset(folder: Path, encoding: str = "utf-8") -> RawDataset:

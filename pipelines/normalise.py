@@ -223,14 +223,14 @@ def parse_booleans(raw: pd.Series) -> pd.Series:
 
 
 # --- dates and timestamps ---------------------------------------------------------------------
-def parse_timestamps(raw: pd.Series, timezone: str = "UTC") -> pd.Series:
+def parse_timestamps(raw: pd.Series, timezone: str = "UTC", timed: bool = False) -> pd.Series:
     """``raw`` (text, or already datetimes) as naive-UTC ``datetime64[us]``; ``NaT`` where a value does not read.
 
     See the module docstring for the rule. A local time that does not exist or is ambiguous in ``timezone``
     (a daylight-saving change) does not read either: it is quarantined rather than guessed.
     """
     if pd.api.types.is_datetime64_any_dtype(raw):
-        return _datetimes_to_utc(raw, timezone)
+        return _datetimes_to_utc(raw, timezone, timed)
     text = raw.astype("str").str.strip().where(raw.notna(), None)
     daily = text.str.contains(_DAY_PRECISION, na=False).to_numpy(dtype=bool)
     designated = daily & text.str.contains(_DESIGNATOR, na=False).to_numpy(dtype=bool)
@@ -248,14 +248,20 @@ def parse_timestamps(raw: pd.Series, timezone: str = "UTC") -> pd.Series:
     return out
 
 
-def _datetimes_to_utc(values: pd.Series, timezone: str) -> pd.Series:
-    """Datetimes as naive UTC: aware ones converted; naive ones local in ``timezone`` when the column has a time of day."""
+def _datetimes_to_utc(values: pd.Series, timezone: str, timed: bool = False) -> pd.Series:
+    """Datetimes as naive UTC: aware ones converted; naive ones local in ``timezone`` when the column has a time of day
+    (``timed``: it has one elsewhere, when ``values`` are one part of the column, a customer bucket)."""
     if getattr(values.dt, "tz", None) is not None:
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
     elif timezone != "UTC":
-        timed = bool((values.notna() & (values != values.dt.normalize())).any())
+        timed = timed or has_time_of_day(values)
         values = _local_to_utc(values, timezone, has_time=pd.Series(timed, index=values.index))
     return values.astype("datetime64[us]")
+
+
+def has_time_of_day(values: pd.Series) -> bool:
+    """Whether any of the naive datetimes ``values`` is not at midnight (the column is timestamps, not dates)."""
+    return bool((values.notna() & (values != values.dt.normalize())).any())
 
 
 def _local_to_utc(values: pd.Series, timezone: str, has_time: pd.Series) -> pd.Series:

@@ -55,7 +55,7 @@ from pipelines.io import (
     write_textual_parquet,
 )
 from pipelines.errors import UserError
-from pipelines.normalise import normalise_text
+from pipelines.normalise import has_time_of_day, normalise_text
 from pipelines.reading import TableReader, find_tables
 
 log = logging.getLogger(__name__)
@@ -81,11 +81,13 @@ def split_dataset(data: Path, work: Path, buckets: int, encoding: str = "utf-8")
     Tables are read in chunks of rows exactly as :func:`pipelines.io.read_dataset` reads them whole.
     Each row keeps its position in the source file as ``_source_row``. Every
     bucket gets a file for every table present (possibly empty). Returns the
-    source file of each table (for error messages) and what reading noted, without the frames.
+    source file of each table (for error messages), what reading noted, and the naive datetime columns that have a
+    time of day somewhere (so that every bucket reads them as timestamps), without the frames.
     """
     found = find_tables(Path(data))
     sources: dict[str, str] = {}
     notes = list(found.notes)
+    timed: dict[str, set[str]] = {}
     for name, path in found.tables.items():
         source = str(path)
         sources[name] = source
@@ -96,6 +98,8 @@ def split_dataset(data: Path, work: Path, buckets: int, encoding: str = "utf-8")
         try:
             for chunk in reader.chunks(CHUNK_ROWS):
                 _check_columns(chunk, TABLES[name], source)
+                timed.setdefault(name, set()).update(
+                    c for c in chunk.columns if pd.api.types.is_datetime64_any_dtype(chunk[c]) and has_time_of_day(chunk[c]))
                 chunk.insert(0, SOURCE_ROW, np.arange(offset, offset + len(chunk), dtype=np.int64))
                 offset += len(chunk)
                 bucket = bucket_of(chunk["customer_id"], buckets)
@@ -124,7 +128,7 @@ def split_dataset(data: Path, work: Path, buckets: int, encoding: str = "utf-8")
         for b in range(buckets):
             if writers[b] is None:
                 pq.write_table(schema.empty_table(), work / name / f"part-{b:05d}.parquet")
-    return RawDataset({}, sources, tuple(notes), found.ignored)
+    return RawDataset({}, sources, tuple(notes), found.ignored, {name: frozenset(cols) for name, cols in timed.items()})
 
 
 def read_bucket(work: Path, bucket: int) -> dict[str, pd.DataFrame]:
@@ -144,17 +148,19 @@ def validate_bucket(
     today: pd.Timestamp | None = None,
     attribute_types: dict[str, str] | None = None,
     timezone: str = "UTC",
+    timed_columns: dict[str, frozenset[str]] | None = None,
 ) -> ValidationResult:
     """Validate one bucket; ``_source_row`` (from the split) becomes the quarantine's row numbers.
 
-    ``attribute_types`` must type every customer attribute (see :func:`whole_attribute_types`), so that every
-    bucket types a column the same way.
+    ``attribute_types`` must type every customer attribute (see :func:`whole_attribute_types`), and
+    ``timed_columns`` name the datetime columns with a time of day in the whole table (:func:`split_dataset`), so
+    that every bucket reads a column the same way.
     """
     rows = {name: frame[SOURCE_ROW].to_numpy() for name, frame in raw.items()}
     frames = {name: frame.drop(columns=SOURCE_ROW) for name, frame in raw.items()}
     return validate_dataset(
         frames, sources, end_date=end_date, today=today, source_rows=rows, defer_unreadable=True, attribute_types=attribute_types,
-        timezone=timezone,
+        timezone=timezone, timed_columns=timed_columns,
     )
 
 
@@ -214,7 +220,7 @@ def validate_partitioned(
         types = decided.types
         results = []
         for b in tqdm(range(buckets), desc="validate", unit="bucket", disable=not progress):
-            r = validate_bucket(read_bucket(raw, b), sources, end_date, today, types, timezone)
+            r = validate_bucket(read_bucket(raw, b), sources, end_date, today, types, timezone, read.timed_columns)
             for name, frame in r.tables.items():
                 _write_kept_part(frame, work / "tables" / f"{name}.parquet" / f"part-{b:05d}.parquet", raw / name)
             for name, frame in r.quarantine.items():

@@ -353,3 +353,20 @@ def test_float_looking_csv_ids_are_kept_but_named(tmp_path: Path, caplog):
     assert result.tables["churn_events"]["customer_id"].tolist() == ["1.0"]  # an id of its own
     assert result.report["churn_events"].by_reason == {"unknown_customer": 1}
     assert "ids such as '101.0' that are customer ids written as floats" in caplog.text
+
+
+def test_partitions_decide_timestamps_on_the_whole_column(tmp_path: Path):
+    """A bucket whose values are all at midnight still holds timestamps when the column has times elsewhere."""
+    from pipelines.partitioned import validate_partitioned
+
+    ids = [f"c{i}" for i in range(12)]
+    customers = pd.DataFrame({"customer_id": ids, "signup_date": "2024-01-01", "monthly_revenue": "10"})
+    stamps = [pd.Timestamp("2024-03-01 09:30")] + [pd.Timestamp("2024-03-01")] * 11  # one time of day, then midnights
+    events = pd.DataFrame({"customer_id": ids, "timestamp": pd.Series(stamps, dtype="datetime64[us]"), "channel": "web", "type": "a"})
+    data = folder(tmp_path, {"customers.csv": customers.to_csv(index=False), "interactions.parquet": events})
+    whole = validate_folder(data, END, None, timezone="America/New_York")
+    expected = whole.tables["interactions"].set_index("customer_id")["timestamp"]
+    assert (expected.drop("c0") == pd.Timestamp("2024-03-01 05:00")).all()  # midnight in New York, as UTC
+    validate_partitioned(data, tmp_path / "out", END, 6, timezone="America/New_York")
+    got = pd.read_parquet(tmp_path / "out" / "tables" / "interactions.parquet").set_index("customer_id")["timestamp"]
+    pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_dtype=False)
