@@ -25,7 +25,7 @@ from pandera.typing import Series
 from features.keys import positions
 from pipelines.attributes import NUMBER, TypedAttributes, attribute_columns, type_attributes
 from pipelines.errors import UserError
-from pipelines.normalise import canonical_case, delimiter_hint, normalise_text, null_token_mask, parse_booleans, parse_timestamps, read_numbers
+from pipelines.normalise import MALFORMED_DETAIL, RAW_LINE, canonical_case, delimiter_hint, normalise_text, null_token_mask, parse_booleans, parse_timestamps, read_numbers
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,6 @@ MALFORMED = "malformed_row"
 NON_FINITE = "non_finite_value"
 TOO_LARGE = "number_too_large"  # magnitude above pipelines.normalise.LARGEST_NUMBER
 
-# Columns the CSV reader adds to a row whose width differs from the header's (see pipelines.reading).
-RAW_LINE, MALFORMED_DETAIL = "_raw_line", "_malformed"
 READER_COLUMNS = (RAW_LINE, MALFORMED_DETAIL)
 # Contract text columns of free text: trimmed, but their characters are kept as written.
 FREE_TEXT = frozenset({"comment"})

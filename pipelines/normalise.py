@@ -61,8 +61,10 @@ FALSE_TEXT = frozenset({"false", "0", "no", "n", "f"})
 # Larger magnitudes are no amount or duration: a handful of them make a sum infinite.
 LARGEST_NUMBER = 1e15
 # Columns the pipeline adds itself (quarantine bookkeeping, the CSV reader's malformed rows): never input columns.
+# Columns the CSV reader adds to a row whose width differs from the header's (see pipelines.reading).
+RAW_LINE, MALFORMED_DETAIL = "_raw_line", "_malformed"
 RESERVED_COLUMNS = (
-    "_source_row", "_reason", "_detail", "_raw_line", "_malformed",  # quarantine bookkeeping, the reader's malformed rows
+    "_source_row", "_reason", "_detail", RAW_LINE, MALFORMED_DETAIL,  # quarantine bookkeeping, the reader's malformed rows
     "_table", "_bucket", "_file", "_row", "_offset",  # the Spark engine's working columns
 )
 DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
@@ -123,7 +125,10 @@ _EXCEL_WRAPPED = r'^=" *((?:[^"]|"")*?) *"$'
 
 def _excel_text(text: pd.Series, column: str, changes: dict[str, np.ndarray]) -> pd.Series:
     """Excel's way to keep a code as text, ``="00123"``, read as the code it wraps (``00123``)."""
-    wrapped = text.str.fullmatch(r' *=" *(?:[^"]|"")* *" *', na=False).to_numpy(dtype=bool)
+    candidate = text.str.contains('="', regex=False, na=False)  # cheap: the pattern runs on these only
+    wrapped = np.zeros(len(text), dtype=bool)
+    if candidate.any():
+        wrapped[candidate.to_numpy(dtype=bool)] = text[candidate].str.strip().str.match(_EXCEL_WRAPPED, na=False).to_numpy(dtype=bool)
     changes[f"excel_text({column})"] = wrapped
     if not wrapped.any():
         return text

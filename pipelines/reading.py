@@ -62,11 +62,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from pipelines.contract import TABLES, ContractError, all_columns, required_columns
-from pipelines.normalise import drop_unnamed, normalise_header
+from pipelines.normalise import MALFORMED_DETAIL, RAW_LINE, drop_unnamed, normalise_header
 
 log = logging.getLogger(__name__)
 
-RAW_LINE, MALFORMED_DETAIL = "_raw_line", "_malformed"
 SUFFIXES = (".parquet", ".csv")
 COMPRESSED = (".gz", ".gzip", ".tgz", ".zip", ".bz2", ".xz", ".zst", ".lz4", ".7z", ".rar")
 # pandas stores an unnamed index as a column of this name: row order, not data; a named index is read as a column
