@@ -41,6 +41,10 @@ class FeatureConfig:
             the amount), for the transaction features of
             ``features.transactions``; each must be one of
             ``interaction_types``. Empty: no transaction features.
+        rate_baseline_days: time constant of the long-run, exponentially
+            weighted rate of each interaction type that the recent rate (time
+            constant ``windows_days[0]``) is compared with
+            (``rate_trend_<type>_<short>d_vs_<long>d``).
         transaction_windows_days: look-back windows for distinct purchase
             days and spend, shortest first.
         btyd_horizon_days: the BG/NBD feature
@@ -66,6 +70,7 @@ class FeatureConfig:
     inactivity_active_days: int | None = 180
     peer_groups: tuple[str, ...] = ("plan",)
     purchase_types: tuple[str, ...] = ("purchase",)
+    rate_baseline_days: int = 365
     transaction_windows_days: tuple[int, ...] = (90, 180, 365)
     btyd_horizon_days: int = 90
     btyd_fit_customers: int = 50_000
@@ -79,6 +84,8 @@ class FeatureConfig:
         unknown = [t for t in self.purchase_types if t not in self.interaction_types]
         if unknown:
             raise FeatureError(f"purchase_types must be among interaction_types {self.interaction_types}, got {unknown}")
+        if self.rate_baseline_days <= self.windows_days[0]:
+            raise FeatureError(f"rate_baseline_days must be longer than the shortest window {self.windows_days[0]}, got {self.rate_baseline_days}")
         windows = list(self.transaction_windows_days)
         if not windows or windows != sorted(set(windows)) or windows[0] < 1:
             raise FeatureError(f"transaction_windows_days must hold increasing positive windows, got {self.transaction_windows_days}")

@@ -37,6 +37,10 @@ def describe(feature: str, value, contribution: float) -> str:
     if m := re.fullmatch(r"n_(.+)_(\d+)d", feature):
         kind, days = m.group(1), m.group(2)
         return f"{num:.0f} {TYPE_NAMES.get(kind, kind.replace('_', ' '))} in the last {days} days ({direction})"
+    if m := re.fullmatch(r"rate_trend_(.+)_(\d+)d_vs_(\d+)d", feature):
+        kind = TYPE_NAMES.get(m.group(1), m.group(1).replace("_", " "))
+        change = np.expm1(num)
+        return f"{kind} lately {abs(change):.0%} {'below' if change < 0 else 'above'} their usual rate ({direction})"
     if feature.startswith("activity_"):
         trend = "activity falling" if (num is not None and num < 0) else "activity steady or rising"
         return f"{trend} compared with earlier months ({direction})"

@@ -81,6 +81,7 @@ class FeaturesSection:
     attribute_types: dict[str, str] = field(default_factory=dict)  # customer column -> number|boolean|date|category|identifier|exclude
     purchase_types: tuple[str, ...] = ("purchase",)  # interaction types that are purchases (transaction features); [] = none
     transaction_windows_days: tuple[int, ...] = (90, 180, 365)  # purchase-day and spend windows
+    rate_baseline_days: int = 365  # long-run rate each interaction type's recent rate is compared with
 
     def __post_init__(self) -> None:
         from pipelines.attributes import ATTRIBUTE_TYPES
@@ -217,6 +218,7 @@ class TrainConfig:
             attribute_types=tuple(usable_features(attribute_types, self.features.exclude_columns).items()),
             purchase_types=self.features.purchase_types,
             transaction_windows_days=self.features.transaction_windows_days,
+            rate_baseline_days=self.features.rate_baseline_days,
             btyd_horizon_days=self.horizon_days,  # expected purchases over the label's horizon
         )
 

@@ -185,3 +185,20 @@ def test_key_lookup_agrees_with_positions(universe):
     # Dictionary-encoded batches (categoricals) give the same positions as plain text.
     assert np.array_equal(positions(text.astype("category"), universe), expected)
     assert np.array_equal(lookup(text.astype("category")), expected)
+
+
+def test_rate_trend_compares_each_types_recent_rate_with_its_long_run_rate():
+    days = pd.date_range(T - pd.Timedelta(days=1200), T - pd.Timedelta(days=1))
+    steady = pd.DataFrame({"customer_id": "steady", "timestamp": days, "type": "login"})
+    # the same daily logins, stopping 60 days before T; one support ticket a day over the last 30
+    fading = pd.DataFrame({"customer_id": "fading", "timestamp": days[days < T - pd.Timedelta(days=60)], "type": "login"})
+    tickets = pd.DataFrame({"customer_id": "fading", "timestamp": days[-30:], "type": "support_ticket"})
+    after = pd.DataFrame({"customer_id": "steady", "timestamp": [T, T + pd.Timedelta(days=3)], "type": "login"})
+    interactions = pd.concat([steady, fading, tickets, after], ignore_index=True).assign(channel="web", value=np.nan)
+    interactions["timestamp"] = interactions["timestamp"].astype(str)
+    customers = pd.DataFrame({"customer_id": ["steady", "fading"], "signup_date": ["2020-01-01"] * 2, "monthly_revenue": [10.0, 10.0]})
+    f = build_features(make_tables(customers, interactions), T, FeatureConfig()).set_index("customer_id")
+    login, ticket = "rate_trend_login_30d_vs_365d", "rate_trend_support_ticket_30d_vs_365d"
+    assert f.loc["steady", login] == pytest.approx(0.0, abs=0.06)  # events at or after T are not read
+    assert f.loc["fading", login] < -1.0  # daily logins fell to none: log((0.13 + 0.03) / (0.85 + 0.03))
+    assert f.loc["fading", ticket] > 1.0 and f.loc["steady", ticket] == 0.0
