@@ -139,7 +139,11 @@ def _streamed_interactions(source: EventBatches, ids: pd.Index, config: FeatureC
     """The same arrays as :func:`_interaction_events`, filled batch by batch into arrays sized once."""
     ts = np.empty(source.rows, dtype=np.int64)
     cust = np.empty(source.rows, dtype=np.int64)
-    extra = {"type": np.empty(source.rows, dtype=np.int16), "channel": np.empty(source.rows, dtype=np.int16), "value": np.empty(source.rows)}
+    extra = {
+        "type": np.empty(source.rows, dtype=np.int16),
+        "channel": np.empty(source.rows, dtype=np.int16),
+        "value": np.empty(source.rows),
+    }
     n = 0
     lookup = KeyLookup(ids)
     for frame in source.batches():
@@ -155,13 +159,17 @@ def _streamed_interactions(source: EventBatches, ids: pd.Index, config: FeatureC
         pa.default_memory_pool().release_unused()  # hand the batch's Arrow buffers back before the next one
     if n == source.rows:
         return _Events(ts, cust, extra)
-    return _Events(ts[:n].copy(), cust[:n].copy(), {k: v[:n].copy() for k, v in extra.items()})  # rows of other customers left out
+    return _Events(
+        ts[:n].copy(), cust[:n].copy(), {k: v[:n].copy() for k, v in extra.items()}
+    )  # rows of other customers left out
 
 
 def peer_medians(customers: pd.DataFrame, config: FeatureConfig) -> dict[str, pd.Series]:
     """Median monthly revenue within each peer group (e.g. each plan), over all the customers given."""
     revenue = customers["monthly_revenue"].astype(float)
-    return {col: revenue.groupby(customers[col].astype(object)).median() for col in config.peer_groups if col in customers}
+    return {
+        col: revenue.groupby(customers[col].astype(object)).median() for col in config.peer_groups if col in customers
+    }
 
 
 def prepare(
@@ -180,8 +188,16 @@ def prepare(
     customers = tables.customers.reset_index(drop=True)
     ids = pd.Index(customers["customer_id"])
     inter, fb, act, churn = tables.interactions, tables.feedback, tables.retention_actions, tables.churn_events
-    interactions = _interaction_events(inter, ids, config) if isinstance(inter, pd.DataFrame) else _streamed_interactions(inter, ids, config)
-    callback = fb["callback_requested"].fillna(False).to_numpy(dtype=bool) if "callback_requested" in fb else np.zeros(len(fb), bool)
+    interactions = (
+        _interaction_events(inter, ids, config)
+        if isinstance(inter, pd.DataFrame)
+        else _streamed_interactions(inter, ids, config)
+    )
+    callback = (
+        fb["callback_requested"].fillna(False).to_numpy(dtype=bool)
+        if "callback_requested" in fb
+        else np.zeros(len(fb), bool)
+    )
     feedback = _events(
         fb,
         "timestamp",
@@ -204,7 +220,15 @@ def prepare(
         if col in customers
     }
     return Prepared(
-        customers, _micros(customers["signup_date"]), first_churn, churn_times, interactions, feedback, actions, config, peer_revenue,
+        customers,
+        _micros(customers["signup_date"]),
+        first_churn,
+        churn_times,
+        interactions,
+        feedback,
+        actions,
+        config,
+        peer_revenue,
         btyd_params,
     )
 
@@ -275,7 +299,9 @@ def build_features(tables: Tables | Prepared, as_of: pd.Timestamp, config: Featu
     out.update(purchase_features(p.interactions, len(p.customers), rows, t, config, RECENCY_BLOCK, btyd))
     out.update(_feedback_features(p, pos, n, t))
     out.update(_action_features(p, pos, n, t))
-    out["open_callback_request"] = _open_callback(out["days_since_callback_request"], out["days_since_last_retention_action"])
+    out["open_callback_request"] = _open_callback(
+        out["days_since_callback_request"], out["days_since_last_retention_action"]
+    )
     frame = pd.DataFrame(out)
     for col in config.peer_groups:
         if col in p.customers and col not in config.exclude_columns:
@@ -355,14 +381,19 @@ def _interaction_features(p: Prepared, pos: np.ndarray, n: int, t: int) -> dict:
     rate_wide = out[f"n_interactions_{widest}d"] / widest
     out[f"activity_vs_{widest}d_baseline"] = np.log((rate_short + 0.03) / (rate_wide + 0.03))
     m = age <= mid
-    by_channel = np.bincount(code[m] * len(channel_names) + channels[m], minlength=n * len(channel_names)).reshape(n, len(channel_names))
+    by_channel = np.bincount(code[m] * len(channel_names) + channels[m], minlength=n * len(channel_names)).reshape(
+        n, len(channel_names)
+    )
     total = np.maximum(out[f"n_interactions_{mid}d"], 1.0)
     for j, name in enumerate(channel_names):
         out[f"share_{name}_{mid}d"] = by_channel[:, j] / total
 
     # Recency looks at the whole history, not just the windows: the latest event (of all, and of two types)
     # per row, taken a block of events at a time so that no copy of the whole history is ever made.
-    recency = {"interaction": None, **{name: type_names.index(name) for name in ("support_ticket", "complaint") if name in type_names}}
+    recency = {
+        "interaction": None,
+        **{name: type_names.index(name) for name in ("support_ticket", "complaint") if name in type_names},
+    }
     latest = {name: np.full(n, np.iinfo(np.int64).min, dtype=np.int64) for name in recency}
     for start in range(0, ev.ts.size, RECENCY_BLOCK):
         block = slice(start, start + RECENCY_BLOCK)

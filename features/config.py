@@ -83,12 +83,18 @@ class FeatureConfig:
             raise FeatureError(f"label_source must be 'events' or 'inactivity', got {self.label_source!r}")
         unknown = [t for t in self.purchase_types if t not in self.interaction_types]
         if unknown:
-            raise FeatureError(f"purchase_types must be among interaction_types {self.interaction_types}, got {unknown}")
+            raise FeatureError(
+                f"purchase_types must be among interaction_types {self.interaction_types}, got {unknown}"
+            )
         if self.rate_baseline_days <= self.windows_days[0]:
-            raise FeatureError(f"rate_baseline_days must be longer than the shortest window {self.windows_days[0]}, got {self.rate_baseline_days}")
+            raise FeatureError(
+                f"rate_baseline_days must be longer than the shortest window {self.windows_days[0]}, got {self.rate_baseline_days}"
+            )
         windows = list(self.transaction_windows_days)
         if not windows or windows != sorted(set(windows)) or windows[0] < 1:
-            raise FeatureError(f"transaction_windows_days must hold increasing positive windows, got {self.transaction_windows_days}")
+            raise FeatureError(
+                f"transaction_windows_days must hold increasing positive windows, got {self.transaction_windows_days}"
+            )
         if self.btyd_horizon_days < 1:
             raise FeatureError(f"btyd_horizon_days must be at least 1, got {self.btyd_horizon_days}")
         if self.btyd_fit_customers < 100:

@@ -37,7 +37,9 @@ class KeyLookup:
         if self._universe is not None or len(values) == 0:
             return positions(values, self._index if self._universe is None else self._universe)
         if isinstance(values.dtype, pd.CategoricalDtype):
-            return _by_category(values, self._index.get_indexer(values.cat.categories.astype("str").to_numpy(dtype=object)))
+            return _by_category(
+                values, self._index.get_indexer(values.cat.categories.astype("str").to_numpy(dtype=object))
+            )
         encoded = pc.dictionary_encode(pa.array(values.astype("str"), from_pandas=True))
         found = self._index.get_indexer(encoded.dictionary.to_numpy(zero_copy_only=False))
         codes = pc.fill_null(encoded.indices, -1).to_numpy()

@@ -171,13 +171,18 @@ class _NegativeLogLikelihood:
         log_tx = np.log(alpha + self.utx)[self.tx_i[rep]]
         d = np.log(a) - np.log(b + self.x[rep] - 1) + rx[rep] * (log_age[rep] - log_tx)
         ll += _dot(w[rep], np.logaddexp(0.0, d))
-        ws = w[rep] * special.expit(d)  # weight times the share of the likelihood from "dropped out after the last purchase"
+        ws = w[rep] * special.expit(
+            d
+        )  # weight times the share of the likelihood from "dropped out after the last purchase"
         inv_tx = (1.0 / (alpha + self.utx))[self.tx_i[rep]]
         g_r = _dot(self.by_x, special.digamma(r + ux) - special.digamma(r)) + np.log(alpha) - _dot(w, log_age)
         g_r += _dot(ws, log_age[rep] - log_tx)
         g_alpha = r / alpha - _dot(w, rx * inv_age) + _dot(ws, rx[rep] * (inv_age[rep] - inv_tx))
         g_a = _dot(self.by_x, special.digamma(a + b) - special.digamma(a + b + ux)) + ws.sum() / a
-        g_b = _dot(self.by_x, special.digamma(b + ux) - special.digamma(a + b + ux) - special.digamma(b) + special.digamma(a + b))
+        g_b = _dot(
+            self.by_x,
+            special.digamma(b + ux) - special.digamma(a + b + ux) - special.digamma(b) + special.digamma(a + b),
+        )
         g_b -= _dot(ws, 1.0 / (b + self.x[rep] - 1))
         # d/d log(p) = p d/dp
         return -float(ll), -np.array([g_r * r, g_alpha * alpha, g_a * a, g_b * b])
@@ -207,12 +212,20 @@ def fit_bgnbd(data: Calibration, max_customers: int = 50_000, seed: int = FIT_SE
     # One BLAS thread: L-BFGS-B's vector steps on 4 parameters are tiny, and a threaded BLAS waking its threads
     # for each of them made the fit 4x slower on a busy 2-core machine.
     with np.errstate(all="ignore"), threadpool_limits(1, user_api="blas"):
-        result = optimize.minimize(objective, start, jac=True, method="L-BFGS-B", bounds=[(-_LOG_BOUND, _LOG_BOUND)] * 4)
+        result = optimize.minimize(
+            objective, start, jac=True, method="L-BFGS-B", bounds=[(-_LOG_BOUND, _LOG_BOUND)] * 4
+        )
     gradient = np.asarray(result.jac, dtype=float)
     # L-BFGS-B may stop on a line-search failure at a point that is optimal to machine precision: accept a flat gradient.
-    converged = (result.success or np.max(np.abs(gradient)) < 1e-5) and np.isfinite(result.fun) and np.all(np.isfinite(result.x))
+    converged = (
+        (result.success or np.max(np.abs(gradient)) < 1e-5)
+        and np.isfinite(result.fun)
+        and np.all(np.isfinite(result.x))
+    )
     if not converged:
-        log.warning("BG/NBD fit did not converge on %d customers (%s); BG/NBD features are NaN", int(total), result.message)
+        log.warning(
+            "BG/NBD fit did not converge on %d customers (%s); BG/NBD features are NaN", int(total), result.message
+        )
         return None
     r, alpha, a, b = np.exp(result.x)
     return BGNBDParams(float(r), float(alpha), float(a), float(b))
@@ -229,11 +242,15 @@ def _log_dropout_odds(params: BGNBDParams, x: np.ndarray, t_x: np.ndarray, age: 
     out = np.full(np.shape(x), -np.inf)
     repeat = x > 0
     xr = x[repeat]
-    out[repeat] = np.log(a) - np.log(b + xr - 1) + (r + xr) * (np.log(alpha + age[repeat]) - np.log(alpha + t_x[repeat]))
+    out[repeat] = (
+        np.log(a) - np.log(b + xr - 1) + (r + xr) * (np.log(alpha + age[repeat]) - np.log(alpha + t_x[repeat]))
+    )
     return out
 
 
-def expected_purchases(params: BGNBDParams, horizon: float, x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> np.ndarray:
+def expected_purchases(
+    params: BGNBDParams, horizon: float, x: np.ndarray, t_x: np.ndarray, age: np.ndarray
+) -> np.ndarray:
     """Expected repeat purchase days in the next ``horizon`` days (Fader, Hardie & Lee 2005).
 
     E[Y(t) | x, t_x, T] = (a+b+x-1)/(a-1) * [1 - ((alpha+T)/(alpha+T+t))^(r+x)
@@ -318,13 +335,24 @@ def _history(events: EventArrays, n_customers: int, t: int, config: FeatureConfi
         age_sorted = age[order]
         for w in windows:
             k = key[age_sorted <= w]
-            days_in[w] = np.bincount(k[np.r_[True, k[1:] != k[:-1]]] // span, minlength=n_customers) if k.size else np.zeros(n_customers, np.int64)
+            days_in[w] = (
+                np.bincount(k[np.r_[True, k[1:] != k[:-1]]] // span, minlength=n_customers)
+                if k.size
+                else np.zeros(n_customers, np.int64)
+            )
     else:
         n_days = np.zeros(n_customers, dtype=np.int64)
         days_in = {w: np.zeros(n_customers, dtype=np.int64) for w in windows}
     return _History(
-        n_days, first_day, last_day, first_ts, last_ts, np.bincount(cust, minlength=n_customers),
-        np.bincount(cust, weights=value, minlength=n_customers), days_in, value_in,
+        n_days,
+        first_day,
+        last_day,
+        first_ts,
+        last_ts,
+        np.bincount(cust, minlength=n_customers),
+        np.bincount(cust, weights=value, minlength=n_customers),
+        days_in,
+        value_in,
     )
 
 
@@ -336,7 +364,9 @@ def _calibration_arrays(h: _History, t: int, who: np.ndarray) -> tuple[np.ndarra
     return x, t_x, age
 
 
-def purchase_calibration(events: EventArrays, n_customers: int, as_of: pd.Timestamp, config: FeatureConfig, block: int = 1 << 20) -> Calibration:
+def purchase_calibration(
+    events: EventArrays, n_customers: int, as_of: pd.Timestamp, config: FeatureConfig, block: int = 1 << 20
+) -> Calibration:
     """The BG/NBD calibration (purchases strictly before ``as_of``) of every customer with a purchase.
 
     For customer partitions (``p = features.build.prepare(bucket, ...)``):
@@ -402,7 +432,9 @@ def purchase_features(
     return out
 
 
-def _btyd_features(h: _History, rows: np.ndarray, has: np.ndarray, t: int, config: FeatureConfig, params: BGNBDParams | None) -> dict[str, np.ndarray]:
+def _btyd_features(
+    h: _History, rows: np.ndarray, has: np.ndarray, t: int, config: FeatureConfig, params: BGNBDParams | None
+) -> dict[str, np.ndarray]:
     n = rows.size
     alive = np.full(n, np.nan)
     expected = np.full(n, np.nan)
@@ -413,7 +445,9 @@ def _btyd_features(h: _History, rows: np.ndarray, has: np.ndarray, t: int, confi
     if params is None:
         buyers = np.flatnonzero(h.n_days > 0)
         if buyers.size < MIN_FIT_CUSTOMERS:
-            log.debug("BG/NBD not fitted: %d customer(s) with a purchase, fewer than %d", buyers.size, MIN_FIT_CUSTOMERS)
+            log.debug(
+                "BG/NBD not fitted: %d customer(s) with a purchase, fewer than %d", buyers.size, MIN_FIT_CUSTOMERS
+            )
             return dict(zip(names, (alive, expected), strict=True))
         params = fit_bgnbd(calibration(*_calibration_arrays(h, t, buyers)), config.btyd_fit_customers)
         if params is None:
@@ -422,7 +456,11 @@ def _btyd_features(h: _History, rows: np.ndarray, has: np.ndarray, t: int, confi
     alive[has] = p_alive(params, x, t_x, age)
     expected[has] = expected_purchases(params, float(horizon), x, t_x, age)
     if np.isnan(expected[has]).any():
-        log.warning("BG/NBD expected purchases undefined for %d customer(s) (parameters %s); left NaN", int(np.isnan(expected[has]).sum()), params)
+        log.warning(
+            "BG/NBD expected purchases undefined for %d customer(s) (parameters %s); left NaN",
+            int(np.isnan(expected[has]).sum()),
+            params,
+        )
     return dict(zip(names, (alive, expected), strict=True))
 
 
@@ -430,4 +468,6 @@ def whole_base_parameters(
     calibrations: Mapping[pd.Timestamp, list[Calibration]], config: FeatureConfig
 ) -> dict[pd.Timestamp, BGNBDParams | None]:
     """BG/NBD parameters for each as-of date, fitted once on the pooled calibrations of every customer partition."""
-    return {as_of: fit_bgnbd(pool_calibrations(parts), config.btyd_fit_customers) for as_of, parts in calibrations.items()}
+    return {
+        as_of: fit_bgnbd(pool_calibrations(parts), config.btyd_fit_customers) for as_of, parts in calibrations.items()
+    }

@@ -28,13 +28,19 @@ def _numeric_shares(v: np.ndarray, edges: np.ndarray) -> np.ndarray:
 def categorical_reference(values: pd.Series, top: int = 50) -> dict:
     shares = values.astype(object).where(values.notna(), MISSING).astype(str).value_counts(normalize=True)
     kept = shares.head(top)
-    return {"kind": "categorical", "categories": kept.index.tolist(), "expected": kept.tolist() + [max(0.0, 1 - kept.sum())]}
+    return {
+        "kind": "categorical",
+        "categories": kept.index.tolist(),
+        "expected": kept.tolist() + [max(0.0, 1 - kept.sum())],
+    }
 
 
 def shares(reference: dict, values: pd.Series) -> np.ndarray:
     """Shares of ``values`` in the reference's bins."""
     if reference["kind"] == "numeric":
-        return _numeric_shares(pd.to_numeric(values, errors="coerce").to_numpy(dtype=float), np.asarray(reference["edges"]))
+        return _numeric_shares(
+            pd.to_numeric(values, errors="coerce").to_numpy(dtype=float), np.asarray(reference["edges"])
+        )
     v = values.astype(object).where(values.notna(), MISSING).astype(str)
     cats = reference["categories"]
     counts = v.value_counts()
@@ -56,6 +62,15 @@ def build_reference(X: pd.DataFrame, scores: np.ndarray, categorical: tuple[str,
 
 def drift_table(reference: dict, X: pd.DataFrame, scores: np.ndarray) -> pd.DataFrame:
     """PSI of every feature and of the score; sorted with the largest drift first."""
-    rows = [{"name": c, "psi": psi(ref["expected"], shares(ref, X[c]))} for c, ref in reference["features"].items() if c in X]
-    rows.append({"name": "churn_probability", "psi": psi(reference["score"]["expected"], shares(reference["score"], pd.Series(scores)))})
+    rows = [
+        {"name": c, "psi": psi(ref["expected"], shares(ref, X[c]))}
+        for c, ref in reference["features"].items()
+        if c in X
+    ]
+    rows.append(
+        {
+            "name": "churn_probability",
+            "psi": psi(reference["score"]["expected"], shares(reference["score"], pd.Series(scores))),
+        }
+    )
     return pd.DataFrame(rows).sort_values("psi", ascending=False, ignore_index=True)

@@ -33,8 +33,10 @@ class FeatureSpec:
         return [*self.numeric, *self.categorical]
 
     @classmethod
-    def infer(cls, frame: pd.DataFrame, columns: list[str]) -> "FeatureSpec":
-        numeric = tuple(c for c in columns if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]))
+    def infer(cls, frame: pd.DataFrame, columns: list[str]) -> FeatureSpec:
+        numeric = tuple(
+            c for c in columns if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+        )
         categorical = tuple(c for c in columns if c not in numeric)
         return cls(numeric, categorical)
 
@@ -64,11 +66,17 @@ def lightgbm_pipeline(spec: FeatureSpec, params: dict, seed: int, class_weight: 
     pre = ColumnTransformer(
         [
             ("num", "passthrough", list(spec.numeric)),
-            ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1), list(spec.categorical)),
+            (
+                "cat",
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1),
+                list(spec.categorical),
+            ),
         ],
         verbose_feature_names_out=False,
     )
-    model = lgb.LGBMClassifier(random_state=seed, class_weight=class_weight, verbose=-1, deterministic=True, force_row_wise=True, **params)
+    model = lgb.LGBMClassifier(
+        random_state=seed, class_weight=class_weight, verbose=-1, deterministic=True, force_row_wise=True, **params
+    )
     return Pipeline([("pre", pre), ("lgbm", model)]).set_output(transform="pandas")
 
 
@@ -96,17 +104,28 @@ def baseline_pipeline(spec: FeatureSpec, C: float, seed: int, min_frequency: int
             ("scale", StandardScaler()),
             # A value far outside the training range (a recency that only later dates can reach) would otherwise
             # swing the log-odds without bound; beyond 5 standard deviations it counts as 5.
-            ("clip", FunctionTransformer(np.clip, kw_args={"a_min": -5.0, "a_max": 5.0}, feature_names_out="one-to-one")),
+            (
+                "clip",
+                FunctionTransformer(np.clip, kw_args={"a_min": -5.0, "a_max": 5.0}, feature_names_out="one-to-one"),
+            ),
         ]
     )
     pre = ColumnTransformer(
         [
             ("num", numeric, list(spec.numeric)),
-            ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=min_frequency, sparse_output=False), list(spec.categorical)),
+            (
+                "cat",
+                OneHotEncoder(handle_unknown="ignore", min_frequency=min_frequency, sparse_output=False),
+                list(spec.categorical),
+            ),
         ]
     )
     return Pipeline(
-        [("pre", pre), ("center", StandardScaler(with_std=False)), ("logreg", LogisticRegression(C=C, max_iter=2000, random_state=seed))]
+        [
+            ("pre", pre),
+            ("center", StandardScaler(with_std=False)),
+            ("logreg", LogisticRegression(C=C, max_iter=2000, random_state=seed)),
+        ]
     )
 
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, precision_recall_curve, roc_auc_score, roc_curve
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
 
 TOP_SHARES = (5, 10, 20)
 
@@ -57,7 +64,10 @@ def classification_metrics(y: np.ndarray, p: np.ndarray, prefix: str) -> dict[st
 
 def tenure_band(tenure_days: pd.Series) -> pd.Series:
     return pd.cut(
-        tenure_days, [-np.inf, 90, 365, 730, np.inf], labels=["0-3 months", "3-12 months", "1-2 years", "2+ years"], right=False
+        tenure_days,
+        [-np.inf, 90, 365, 730, np.inf],
+        labels=["0-3 months", "3-12 months", "1-2 years", "2+ years"],
+        right=False,
     ).astype(str)
 
 
@@ -99,7 +109,9 @@ def gains(y: np.ndarray, p: np.ndarray, points: int = 50) -> pd.DataFrame:
     cum = np.cumsum(ys) / max(ys.sum(), 1.0)
     share = np.arange(1, len(ys) + 1) / len(ys)
     pick = np.unique(np.linspace(0, len(ys) - 1, points).astype(int))
-    return pd.DataFrame({"share_contacted": share[pick], "share_of_churners": cum[pick], "lift": cum[pick] / share[pick]})
+    return pd.DataFrame(
+        {"share_contacted": share[pick], "share_of_churners": cum[pick], "lift": cum[pick] / share[pick]}
+    )
 
 
 # --- plots (matplotlib figures; the caller logs them) ----------------------------------
@@ -141,7 +153,12 @@ def plot_calibration(y, curves: dict[str, np.ndarray]):
     top = 0.0
     for name, p in curves.items():
         r = reliability(np.asarray(y), np.asarray(p))
-        ax.plot(r["mean_probability"], r["observed_rate"], marker="o", label=f"{name} (ECE {expected_calibration_error(y, p):.4f})")
+        ax.plot(
+            r["mean_probability"],
+            r["observed_rate"],
+            marker="o",
+            label=f"{name} (ECE {expected_calibration_error(y, p):.4f})",
+        )
         top = max(top, r["mean_probability"].max(), r["observed_rate"].max())
     ax.plot([0, top], [0, top], color="grey", lw=0.8, ls="--")
     ax.set(xlabel="mean predicted probability (decile)", ylabel="observed churn rate", title="Reliability (test)")
@@ -156,7 +173,11 @@ def plot_gains(y, curves: dict[str, np.ndarray]):
         g = gains(np.asarray(y), np.asarray(p))
         ax.plot(g["share_contacted"], g["share_of_churners"], label=name)
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="random")
-    ax.set(xlabel="share of customers contacted (by risk)", ylabel="share of churners reached", title="Cumulative gains (test)")
+    ax.set(
+        xlabel="share of customers contacted (by risk)",
+        ylabel="share of churners reached",
+        title="Cumulative gains (test)",
+    )
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
@@ -186,7 +207,9 @@ def plot_shap_summary(contrib: pd.DataFrame, values: pd.DataFrame, top: int = 20
         ax.scatter(x, i + rng.uniform(-0.3, 0.3, x.size), c=colour, cmap="coolwarm", s=4, alpha=0.6, linewidths=0)
     ax.set_yticks(range(len(order)), order, fontsize=7)
     ax.axvline(0, color="grey", lw=0.8)
-    ax.set(xlabel="SHAP value (log-odds, before calibration)", title="SHAP summary (sample of test rows; red = high value)")
+    ax.set(
+        xlabel="SHAP value (log-odds, before calibration)", title="SHAP summary (sample of test rows; red = high value)"
+    )
     fig.set_size_inches(7, 7)
     fig.tight_layout()
     return fig

@@ -17,7 +17,9 @@ class ChurnModel(mlflow.pyfunc.PythonModel):
     kept for reason codes.
     """
 
-    def __init__(self, estimator, spec: FeatureSpec, reference: dict | None = None, feature_config=None, *, pipeline) -> None:
+    def __init__(
+        self, estimator, spec: FeatureSpec, reference: dict | None = None, feature_config=None, *, pipeline
+    ) -> None:
         self.estimator = estimator
         self.spec = spec
         self.reference = reference or {}

@@ -48,7 +48,9 @@ def describe(feature: str, value, contribution: float) -> str:
         channel = feature.split("_")[1]
         return f"{num:.0%} of recent contacts by {channel} ({direction})"
     if feature == "days_since_last_interaction":
-        return ("no interaction recorded" if np.isnan(num) else f"last interaction {num:.0f} days ago") + f" ({direction})"
+        return (
+            "no interaction recorded" if np.isnan(num) else f"last interaction {num:.0f} days ago"
+        ) + f" ({direction})"
     if m := re.fullmatch(r"days_since_last_(complaint|support_ticket)", feature):
         what = TYPE_NAMES[m.group(1)].replace("(s)", "")
         return (f"no {what} on record" if np.isnan(num) else f"last {what} {num:.0f} days ago") + f" ({direction})"
@@ -77,7 +79,9 @@ def describe(feature: str, value, contribution: float) -> str:
     if feature == "survey_responses_total":
         return f"{num:.0f} survey answer(s) in total ({direction})"
     if feature == "tenure_days":
-        return (f"new customer ({num:.0f} days)" if num < 365 else f"customer for {num / 365:.1f} years") + f" ({direction})"
+        return (
+            f"new customer ({num:.0f} days)" if num < 365 else f"customer for {num / 365:.1f} years"
+        ) + f" ({direction})"
     if feature == "monthly_revenue":
         return f"pays {num:.2f} a month ({direction})"
     if m := re.fullmatch(r"revenue_vs_(.+)_median", feature):
@@ -91,19 +95,35 @@ def describe(feature: str, value, contribution: float) -> str:
     if feature == "purchase_value_mean":
         return ("no purchase on record" if np.isnan(num) else f"spends {num:,.2f} per purchase") + f" ({direction})"
     if m := re.fullmatch(r"days_since_(first|last)_purchase", feature):
-        return ("no purchase on record" if np.isnan(num) else f"{m.group(1)} purchase {num:.0f} days ago") + f" ({direction})"
+        return (
+            "no purchase on record" if np.isnan(num) else f"{m.group(1)} purchase {num:.0f} days ago"
+        ) + f" ({direction})"
     if feature == "purchase_gap_mean_days":
-        return ("too few purchases for a rhythm" if np.isnan(num) else f"buys every {num:.0f} days on average") + f" ({direction})"
+        return (
+            "too few purchases for a rhythm" if np.isnan(num) else f"buys every {num:.0f} days on average"
+        ) + f" ({direction})"
     if feature == "purchase_recency_vs_gap":
-        return ("too few purchases for a rhythm" if np.isnan(num) else f"away {num:.1f}x their usual gap between purchases") + f" ({direction})"
+        return (
+            "too few purchases for a rhythm" if np.isnan(num) else f"away {num:.1f}x their usual gap between purchases"
+        ) + f" ({direction})"
     if feature == "btyd_p_alive":
-        return ("no purchase history" if np.isnan(num) else f"{num:.0%} likely still an active buyer") + f" ({direction})"
+        return (
+            "no purchase history" if np.isnan(num) else f"{num:.0%} likely still an active buyer"
+        ) + f" ({direction})"
     if m := re.fullmatch(r"btyd_expected_purchases_(\d+)d", feature):
-        return ("no purchase history" if np.isnan(num) else f"expected to buy on {num:.1f} day(s) in the next {m.group(1)} days") + f" ({direction})"
+        return (
+            "no purchase history"
+            if np.isnan(num)
+            else f"expected to buy on {num:.1f} day(s) in the next {m.group(1)} days"
+        ) + f" ({direction})"
     if feature == "days_since_last_retention_action":
-        return ("never contacted by retention" if np.isnan(num) else f"last retention contact {num:.0f} days ago") + f" ({direction})"
+        return (
+            "never contacted by retention" if np.isnan(num) else f"last retention contact {num:.0f} days ago"
+        ) + f" ({direction})"
     if m := re.fullmatch(r"days_since_(.+)", feature):  # a date attribute of the customer
-        return (f"no {m.group(1)} on record" if np.isnan(num) else f"{m.group(1)} {num:.0f} days ago") + f" ({direction})"
+        return (
+            f"no {m.group(1)} on record" if np.isnan(num) else f"{m.group(1)} {num:.0f} days ago"
+        ) + f" ({direction})"
     if isinstance(v, str):
         return f"{feature.replace('_', ' ')}: {v} ({direction})"
     return f"{feature.replace('_', ' ')} = {v} ({direction})"

@@ -82,8 +82,12 @@ def decide(
     if version is None:
         base = baseline_metrics[f"baseline_{primary_metric}"]
         if value > base:
-            return Decision(True, f"no champion yet; {primary_metric} {value:.4f} beats the baseline's {base:.4f}", None, None)
-        return Decision(False, f"no champion yet; {primary_metric} {value:.4f} does not beat the baseline's {base:.4f}", None, None)
+            return Decision(
+                True, f"no champion yet; {primary_metric} {value:.4f} beats the baseline's {base:.4f}", None, None
+            )
+        return Decision(
+            False, f"no champion yet; {primary_metric} {value:.4f} does not beat the baseline's {base:.4f}", None, None
+        )
     try:
         champion = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
         p = champion.predict(test_frame)["churn_probability"].to_numpy()
@@ -99,5 +103,15 @@ def decide(
         )
     champ = float(metric_fn(y_test, p))
     if value >= champ + min_improvement:
-        return Decision(True, f"{primary_metric} {value:.4f} beats champion v{version} ({champ:.4f}) by >= {min_improvement}", version, champ)
-    return Decision(False, f"{primary_metric} {value:.4f} does not beat champion v{version} ({champ:.4f}) by {min_improvement}", version, champ)
+        return Decision(
+            True,
+            f"{primary_metric} {value:.4f} beats champion v{version} ({champ:.4f}) by >= {min_improvement}",
+            version,
+            champ,
+        )
+    return Decision(
+        False,
+        f"{primary_metric} {value:.4f} does not beat champion v{version} ({champ:.4f}) by {min_improvement}",
+        version,
+        champ,
+    )

@@ -46,7 +46,7 @@ class SearchSpace:
     subsample: tuple[float, float]  # uniform (bagging each round: ``subsample_freq`` 1)
 
     @classmethod
-    def for_data(cls, rows: int, positives: int) -> "SearchSpace":
+    def for_data(cls, rows: int, positives: int) -> SearchSpace:
         """Ranges for ``rows`` training rows of which ``positives`` churned (rows as fitted: after negative sampling).
 
         * ``min_child_samples`` (rows in a leaf): from ``max(5, rows/1000,
@@ -66,7 +66,9 @@ class SearchSpace:
           0.3..1, ``subsample`` 0.5..1, whatever the size.
         """
         if rows < 2 or positives < 1:
-            raise ModelInputError(f"the search needs churners and non-churners in training; got {rows} rows, {positives} churners")
+            raise ModelInputError(
+                f"the search needs churners and non-churners in training; got {rows} rows, {positives} churners"
+            )
         low = max(5, round(rows / 1000), math.ceil(2 * rows / positives))
         high = max(4 * low, min(rows // 20, positives // 4))
         high = min(high, max(low, rows // 2))  # degenerate data (a handful of churners): keep the ranges valid
@@ -208,14 +210,31 @@ def search_lightgbm(
         model = clone(base.named_steps["lgbm"]).set_params(**tuned)
         stop = _StopRule(early_stopping_rounds, deadline)
         model.fit(
-            Xt_train, y_train, sample_weight=sample_weight, eval_X=(Xt_val,), eval_y=(y_val,), eval_metric="binary_logloss",
-            categorical_feature=categorical, callbacks=[stop],
+            Xt_train,
+            y_train,
+            sample_weight=sample_weight,
+            eval_X=(Xt_val,),
+            eval_y=(y_val,),
+            eval_metric="binary_logloss",
+            categorical_feature=categorical,
+            callbacks=[stop],
         )
         loss = float(log_loss(y_val, model.predict_proba(Xt_val)[:, 1], labels=[0, 1]))
         rounds = int(model.best_iteration_ or model.n_estimators)
         seconds = time.perf_counter() - t0
-        records.append({"trial": trial.number, **tuned, "val_log_loss": loss, "rounds": rounds, "seconds": seconds, "cut_short": stop.cut_short})
-        log.debug("trial %d %s: validation log loss %.5f after %d rounds (%.1f s)", trial.number, tuned, loss, rounds, seconds)
+        records.append(
+            {
+                "trial": trial.number,
+                **tuned,
+                "val_log_loss": loss,
+                "rounds": rounds,
+                "seconds": seconds,
+                "cut_short": stop.cut_short,
+            }
+        )
+        log.debug(
+            "trial %d %s: validation log loss %.5f after %d rounds (%.1f s)", trial.number, tuned, loss, rounds, seconds
+        )
         if not best or loss < best["loss"]:
             best.update(loss=loss, model=model, tuned=tuned, rounds=rounds, trial=trial.number)
         return loss
@@ -233,7 +252,12 @@ def search_lightgbm(
     seconds = time.perf_counter() - started
     log.info(
         "LightGBM search: %d trial(s) in %.0f s; best validation log loss %.5f (trial %d, %d rounds) %s",
-        len(table), seconds, best["loss"], best["trial"], best["rounds"], best["tuned"],
+        len(table),
+        seconds,
+        best["loss"],
+        best["trial"],
+        best["rounds"],
+        best["tuned"],
     )
     pipeline = Pipeline([("pre", pre), ("lgbm", best["model"])]).set_output(transform="pandas")
     return SearchResult(pipeline, best["tuned"], best["rounds"], best["loss"], table, space, seconds)
@@ -278,5 +302,10 @@ def fit_baseline(
     assert best is not None
     table = pd.DataFrame(rows)
     table["selected"] = table["C"] == best[2]
-    log.info("logistic regression: C=%s chosen on validation log loss %.5f (tried %s)", best[2], best[0], sorted(set(C_values)))
+    log.info(
+        "logistic regression: C=%s chosen on validation log loss %.5f (tried %s)",
+        best[2],
+        best[0],
+        sorted(set(C_values)),
+    )
     return Pipeline([("pre", pre), ("center", center), ("logreg", best[1])]), table

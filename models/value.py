@@ -24,7 +24,9 @@ MONTHS = 12
 
 
 # --- the naive arithmetic of the worked examples -------------------------------------------
-def naive_annual_revenue_saved(saves_per_unit_per_month: float, units: int, annual_value_per_customer: float) -> tuple[float, float]:
+def naive_annual_revenue_saved(
+    saves_per_unit_per_month: float, units: int, annual_value_per_customer: float
+) -> tuple[float, float]:
     """(customers kept a year, annual revenue) when every contact is a save.
 
     Retailer: one save per store per month across 1,000 stores at $210 a year
@@ -34,7 +36,9 @@ def naive_annual_revenue_saved(saves_per_unit_per_month: float, units: int, annu
     return customers, customers * annual_value_per_customer
 
 
-def naive_callback_recovery(monthly_callback_requests: float, monthly_revenue_per_customer: float) -> tuple[float, float]:
+def naive_callback_recovery(
+    monthly_callback_requests: float, monthly_revenue_per_customer: float
+) -> tuple[float, float]:
     """(recovery opportunities a year, annual revenue if every one is kept).
 
     Telecom: about 1,000 callback requests a month at $160 a month
@@ -49,7 +53,9 @@ def annual_revenue_at_risk(probability: np.ndarray, monthly_revenue: np.ndarray)
     return np.asarray(probability) * MONTHS * np.asarray(monthly_revenue)
 
 
-def expected_net_value(probability: np.ndarray, monthly_revenue: np.ndarray, save_rate: float, contact_cost: float) -> np.ndarray:
+def expected_net_value(
+    probability: np.ndarray, monthly_revenue: np.ndarray, save_rate: float, contact_cost: float
+) -> np.ndarray:
     """Probability x save rate x annual revenue - contact cost."""
     return np.asarray(probability) * save_rate * MONTHS * np.asarray(monthly_revenue) - contact_cost
 
@@ -79,19 +85,32 @@ def targeting_plan(
     ``scores`` needs ``customer_id``, ``churn_probability``, ``monthly_revenue``,
     ``expected_net_value_of_contact`` and optionally ``location_id``.
     """
-    ranked = scores.sort_values(["expected_net_value_of_contact", "customer_id"], ascending=[False, True], kind="stable")
+    ranked = scores.sort_values(
+        ["expected_net_value_of_contact", "customer_id"], ascending=[False, True], kind="stable"
+    )
     # The profit curve covers everyone, so it shows where contacting more stops paying.
     curve_values = ranked["expected_net_value_of_contact"].to_numpy()
     curve = pd.DataFrame({"contacted": np.arange(1, len(ranked) + 1), "expected_net_value": np.cumsum(curve_values)})
     pick = ranked[ranked["expected_net_value_of_contact"] > 0]
     if capacity_per_location is not None and "location_id" in pick:
-        pick = pick[pick.groupby(pick["location_id"].astype(object).fillna("__none__")).cumcount() < capacity_per_location]
+        pick = pick[
+            pick.groupby(pick["location_id"].astype(object).fillna("__none__")).cumcount() < capacity_per_location
+        ]
     if budget is not None and contact_cost > 0:
         pick = pick.head(int(budget // contact_cost))
     saved = pick["churn_probability"] * save_rate
     revenue = float((saved * MONTHS * pick["monthly_revenue"]).sum())
     cost = contact_cost * len(pick)
-    return TargetingPlan(pick.reset_index(drop=True), curve, float(saved.sum()), revenue, cost, revenue - cost, save_rate, save_rate_source)
+    return TargetingPlan(
+        pick.reset_index(drop=True),
+        curve,
+        float(saved.sum()),
+        revenue,
+        cost,
+        revenue - cost,
+        save_rate,
+        save_rate_source,
+    )
 
 
 # --- revenue-weighted NPS ------------------------------------------------------------------
@@ -164,7 +183,22 @@ def measure_recovery(
         )
     if n_t == 0 or n_c == 0:
         nan = float("nan")
-        return Recovery(segment, value, n_t, n_c, nan, nan, nan, nan, nan, nan, nan, nan, float(annual.sum()), warning or "no treatment or no control rows")
+        return Recovery(
+            segment,
+            value,
+            n_t,
+            n_c,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            float(annual.sum()),
+            warning or "no treatment or no control rows",
+        )
     rate_t, rate_c = yt.mean(), yc.mean()
     saved = (rate_c - rate_t) * n_t
     revenue = saved * annual.mean()
@@ -175,10 +209,20 @@ def measure_recovery(
     boot_revenue = boot_saved * annual[it].mean(axis=1)
     lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
     return Recovery(
-        segment, value, n_t, n_c, float(rate_t), float(rate_c),
-        float(saved), float(np.percentile(boot_saved, lo)), float(np.percentile(boot_saved, hi)),
-        float(revenue), float(np.percentile(boot_revenue, lo)), float(np.percentile(boot_revenue, hi)),
-        float(annual.sum()), warning,
+        segment,
+        value,
+        n_t,
+        n_c,
+        float(rate_t),
+        float(rate_c),
+        float(saved),
+        float(np.percentile(boot_saved, lo)),
+        float(np.percentile(boot_saved, hi)),
+        float(revenue),
+        float(np.percentile(boot_revenue, lo)),
+        float(np.percentile(boot_revenue, hi)),
+        float(annual.sum()),
+        warning,
     )
 
 
@@ -224,9 +268,19 @@ def _interaction_between(customer_ids: pd.Series, start: np.ndarray, end: np.nda
     for frame in frames:
         ids = frame["customer_id"].astype(str)
         keep = ids.isin(wanted).to_numpy()
-        seen.append(pd.DataFrame({"customer_id": ids[keep].to_numpy(), "t": frame["timestamp"].to_numpy(dtype="datetime64[us]")[keep]}))
-    events = pd.concat(seen, ignore_index=True) if seen else pd.DataFrame({"customer_id": [], "t": np.array([], dtype="datetime64[us]")})
-    rows = pd.DataFrame({"customer_id": customer_ids.astype(str).to_numpy(), "start": start, "end": end, "row": np.arange(len(start))})
+        seen.append(
+            pd.DataFrame(
+                {"customer_id": ids[keep].to_numpy(), "t": frame["timestamp"].to_numpy(dtype="datetime64[us]")[keep]}
+            )
+        )
+    events = (
+        pd.concat(seen, ignore_index=True)
+        if seen
+        else pd.DataFrame({"customer_id": [], "t": np.array([], dtype="datetime64[us]")})
+    )
+    rows = pd.DataFrame(
+        {"customer_id": customer_ids.astype(str).to_numpy(), "start": start, "end": end, "row": np.arange(len(start))}
+    )
     pairs = rows.merge(events, on="customer_id", how="inner")
     hit = pairs.loc[(pairs["t"] >= pairs["start"]) & (pairs["t"] < pairs["end"]), "row"].to_numpy()
     out = np.zeros(len(start), dtype=bool)

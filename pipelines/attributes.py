@@ -38,7 +38,15 @@ import pandas as pd
 
 from features.config import FeatureConfig
 from pipelines.errors import UserError
-from pipelines.normalise import FALSE_TEXT, TRUE_TEXT, normalise_text, null_token_mask, parse_booleans, parse_timestamps, read_numbers
+from pipelines.normalise import (
+    FALSE_TEXT,
+    TRUE_TEXT,
+    normalise_text,
+    null_token_mask,
+    parse_booleans,
+    parse_timestamps,
+    read_numbers,
+)
 
 NUMBER, BOOLEAN, DATE, CATEGORY, IDENTIFIER, EXCLUDE = "number", "boolean", "date", "category", "identifier", "exclude"
 ATTRIBUTE_TYPES = (NUMBER, BOOLEAN, DATE, CATEGORY, IDENTIFIER, EXCLUDE)
@@ -70,7 +78,9 @@ def attribute_columns(frame: pd.DataFrame, contract_columns: tuple[str, ...]) ->
     return [c for c in frame.columns if c not in contract_columns and not str(c).startswith("_")]
 
 
-def decide_types(frame: pd.DataFrame, contract_columns: tuple[str, ...], forced: Mapping[str, str] | None = None) -> TypedAttributes:
+def decide_types(
+    frame: pd.DataFrame, contract_columns: tuple[str, ...], forced: Mapping[str, str] | None = None
+) -> TypedAttributes:
     """Every attribute column of a whole customers table typed (for engines that validate it in parts): the
     ``types`` every part is then given, and the ``notes`` of the whole-table decision for the report (the values
     themselves are read in each part)."""
@@ -84,19 +94,25 @@ def decide_types(frame: pd.DataFrame, contract_columns: tuple[str, ...], forced:
     return TypedAttributes(pd.DataFrame(index=frame.index), types, {}, tuple(notes))
 
 
-def check_overrides(forced: Mapping[str, str], columns: list[str], contract_columns: tuple[str, ...], source: str, where: str) -> None:
+def check_overrides(
+    forced: Mapping[str, str], columns: list[str], contract_columns: tuple[str, ...], source: str, where: str
+) -> None:
     """Refuse a type given (``where``: ``--attribute`` or ``features.attribute_types``) for a column that is not an
     attribute of ``source``: a typo would otherwise leave the column typed as inferred, an exclusion unmade."""
     attributes = attribute_columns(pd.DataFrame(columns=columns), contract_columns)
     for col, kind in forced.items():
         if col in contract_columns:
-            raise UserError(f"{where} {col}={kind}: '{col}' is a contract column of {source}, whose type the contract fixes; "
-                            "only extra columns (customer attributes) take a type")
+            raise UserError(
+                f"{where} {col}={kind}: '{col}' is a contract column of {source}, whose type the contract fixes; "
+                "only extra columns (customer attributes) take a type"
+            )
         if col not in attributes:
             near = [c for c in attributes if c.casefold() == col.casefold()]
             hint = f"; did you mean '{near[0]}'?" if near else ""
-            raise UserError(f"{where} {col}={kind}: {source} has no attribute column '{col}'{hint} (its attribute columns: "
-                            f"{', '.join(attributes) or 'none'})")
+            raise UserError(
+                f"{where} {col}={kind}: {source} has no attribute column '{col}'{hint} (its attribute columns: "
+                f"{', '.join(attributes) or 'none'})"
+            )
 
 
 def _note(col: str, kind: str, why: str) -> str:
@@ -121,7 +137,10 @@ def type_attributes(
         values = frame[col]
         kind, why = (forced[col], None) if forced.get(col) else _infer(values)
         typed, failed = coerce(values, kind, timezone)
-        if kind in (CATEGORY, IDENTIFIER):  # codes, read as the contract's text columns are (invisible characters, NFC, ...)
+        if kind in (
+            CATEGORY,
+            IDENTIFIER,
+        ):  # codes, read as the contract's text columns are (invisible characters, NFC, ...)
             typed, found = normalise_text(values.where(~_missing(values), None), col)
             changed.update({key: mask for key, mask in found.items() if mask.any()})
         out[col], types[col] = typed, kind
@@ -155,10 +174,16 @@ def _infer(values: pd.Series) -> tuple[str, str | None]:
     if numbers.notna().all():
         zeros = text[text.str.contains(_LEADING_ZERO)]
         if len(zeros):
-            return _code(text), f"values such as {zeros.min()!r} have a leading zero (a code such as a zip or phone number, which a number would change)"
+            return (
+                _code(text),
+                f"values such as {zeros.min()!r} have a leading zero (a code such as a zip or phone number, which a number would change)",
+            )
         digits = text[text.str.fullmatch(_LONG_DIGITS)]
         if len(digits):
-            return _code(text), f"values such as {digits.min()!r} are 16 or more digits (a code such as an account or card number, not an amount)"
+            return (
+                _code(text),
+                f"values such as {digits.min()!r} are 16 or more digits (a code such as an account or card number, not an amount)",
+            )
         return (IDENTIFIER if _whole_and_unique(numbers) else NUMBER), None
     if _dates(text).notna().all():
         return DATE, None
@@ -203,7 +228,11 @@ def _text(values: pd.Series) -> pd.Series:
 
 
 def _missing(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+    if (
+        pd.api.types.is_numeric_dtype(values)
+        or pd.api.types.is_bool_dtype(values)
+        or pd.api.types.is_datetime64_any_dtype(values)
+    ):
         return values.isna()
     return values.isna() | pd.Series(null_token_mask(values), index=values.index)
 

@@ -64,7 +64,9 @@ def duckdb_sql(data: str, as_of: str, config: FeatureConfig) -> str:
         cols.append(f"count(*) FILTER (WHERE {win} AND type NOT IN ({known})) AS n_other_{w}d")
     mid = config.windows_days[1]
     for ch in config.channels:
-        cols.append(f"count(*) FILTER (WHERE ts >= {t} - INTERVAL {mid} DAY AND channel = '{ch}') AS n_channel_{ch}_{mid}d")
+        cols.append(
+            f"count(*) FILTER (WHERE ts >= {t} - INTERVAL {mid} DAY AND channel = '{ch}') AS n_channel_{ch}_{mid}d"
+        )
     cols.append("max(ts) AS last_interaction")
     cols += [f"max(ts) FILTER (WHERE type = '{x}') AS last_{x}" for x in ("support_ticket", "complaint")]
     surveys = []
@@ -78,11 +80,11 @@ def duckdb_sql(data: str, as_of: str, config: FeatureConfig) -> str:
         ]
     return f"""
         WITH i AS (
-            SELECT customer_id, {', '.join(cols)}
+            SELECT customer_id, {", ".join(cols)}
             FROM (SELECT customer_id, timestamp AS ts, type, channel, value FROM read_parquet('{data}/interactions.parquet') WHERE timestamp < {t})
             GROUP BY customer_id),
         f AS (
-            SELECT customer_id, {', '.join(surveys)}
+            SELECT customer_id, {", ".join(surveys)}
             FROM (SELECT customer_id, timestamp AS ts, survey, score FROM read_parquet('{data}/feedback.parquet') WHERE timestamp < {t})
             GROUP BY customer_id)
         SELECT c.customer_id, i.*, f.*
@@ -104,7 +106,10 @@ def export_plain_model(model_uri: str, path: str) -> None:
         raise UserError(f"{model_uri} is a {model.family} model; the plain-predict reference needs a LightGBM booster")
     pipeline = model.pipeline
     with open(path, "wb") as handle:
-        pickle.dump((pipeline.named_steps["pre"], pipeline.named_steps["lgbm"].booster_, model.spec, model.feature_config), handle)
+        pickle.dump(
+            (pipeline.named_steps["pre"], pipeline.named_steps["lgbm"].booster_, model.spec, model.feature_config),
+            handle,
+        )
 
 
 def plain_predict_stage(data: str, as_of: str, plain_model: str) -> int:
@@ -146,7 +151,9 @@ def _child(name: str, code: str, env: dict | None = None) -> dict:
         print("BENCH" + json.dumps({{"wall_s": time.perf_counter() - t, "cpu_s": u.ru_utime + u.ru_stime, "peak_rss_mb": u.ru_maxrss / 1024}}), file=sys.stderr)
         """
     ).format(code=code)
-    proc = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        [sys.executable, "-c", wrapper], capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
     lines = [line[5:] for line in proc.stderr.splitlines() if line.startswith("BENCH")]
     if proc.returncode != 0 or not lines:
         raise SystemExit(f"benchmark stage {name} failed:\n{proc.stderr[-3000:]}")
@@ -201,17 +208,36 @@ def bench_size(customers: int, train: bool, store: Path, partitions: int | None 
     interactions = pq.ParquetFile(data / "interactions.parquet")
     rows = interactions.metadata.num_rows
     # In-memory (Arrow) size of the columns the feature stage needs, one column at a time.
-    input_mb = sum(pq.read_table(data / "interactions.parquet", columns=[c]).nbytes for c in INTERACTION_COLUMNS) / 2**20
+    input_mb = (
+        sum(pq.read_table(data / "interactions.parquet", columns=[c]).nbytes for c in INTERACTION_COLUMNS) / 2**20
+    )
     validated = BENCH_DIR / "validated"
-    results.append(_cli("validate", ["validate", "--data", str(data), "--out", str(validated), "--end-date", END, *scale]))
+    results.append(
+        _cli("validate", ["validate", "--data", str(data), "--out", str(validated), "--end-date", END, *scale])
+    )
     # Snapshot and score read the validated buckets, as a scheduled job does after `churn validate`.
     dates = [d.date().isoformat() for d in pd.date_range(end=AS_OF, periods=12, freq="MS")]
-    snap = ["snapshot", "--data", str(validated), "--end-date", END, "--out", str(BENCH_DIR / "snapshot.parquet"), *scale]
+    snap = [
+        "snapshot",
+        "--data",
+        str(validated),
+        "--end-date",
+        END,
+        "--out",
+        str(BENCH_DIR / "snapshot.parquet"),
+        *scale,
+    ]
     for d in dates:
         snap += ["--as-of", d]
     results.append(_cli("snapshot x12 (features+labels)", snap))
-    ours = _child("features, 1 as-of (ours)", f"from pipelines.bench import feature_stage\nfeature_stage({str(data)!r}, {AS_OF!r})")
-    duck = _child("features, 1 as-of (DuckDB reference)", f"from pipelines.bench import duckdb_stage\nduckdb_stage({str(data)!r}, {AS_OF!r})")
+    ours = _child(
+        "features, 1 as-of (ours)",
+        f"from pipelines.bench import feature_stage\nfeature_stage({str(data)!r}, {AS_OF!r})",
+    )
+    duck = _child(
+        "features, 1 as-of (DuckDB reference)",
+        f"from pipelines.bench import duckdb_stage\nduckdb_stage({str(data)!r}, {AS_OF!r})",
+    )
     results += [ours, duck]
     metrics = {}
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{store}/mlflow.db", "CHURN_ARTIFACT_ROOT": Path(store, "art").as_uri()}
@@ -227,13 +253,35 @@ def bench_size(customers: int, train: bool, store: Path, partitions: int | None 
             results.append(_child(f"train, negatives sampled at {rate:g}", code, env))
             metrics[rate] = json.loads(out.read_text())
         plain = store / "plain_model.pkl"
-        _child("export plain model", f"from pipelines.bench import export_plain_model\nexport_plain_model({SCORE_MODEL!r}, {str(plain)!r})", env)
+        _child(
+            "export plain model",
+            f"from pipelines.bench import export_plain_model\nexport_plain_model({SCORE_MODEL!r}, {str(plain)!r})",
+            env,
+        )
     score = plain_ref = None
     if (store / "plain_model.pkl").exists():  # sizes too big to train here score with the model of a smaller size
-        score = _cli("score, 1 as-of (with reason codes)", ["score", "--as-of", SCORE_AS_OF, "--data", str(validated), "--end-date", END,
-                                                            "--model", SCORE_MODEL, "--out", str(BENCH_DIR / "scores"), *scale], env)
-        plain_ref = _child("features + plain LightGBM predict (reference)",
-                           f"from pipelines.bench import plain_predict_stage\nplain_predict_stage({str(data)!r}, {SCORE_AS_OF!r}, {str(store / 'plain_model.pkl')!r})")
+        score = _cli(
+            "score, 1 as-of (with reason codes)",
+            [
+                "score",
+                "--as-of",
+                SCORE_AS_OF,
+                "--data",
+                str(validated),
+                "--end-date",
+                END,
+                "--model",
+                SCORE_MODEL,
+                "--out",
+                str(BENCH_DIR / "scores"),
+                *scale,
+            ],
+            env,
+        )
+        plain_ref = _child(
+            "features + plain LightGBM predict (reference)",
+            f"from pipelines.bench import plain_predict_stage\nplain_predict_stage({str(data)!r}, {SCORE_AS_OF!r}, {str(store / 'plain_model.pkl')!r})",
+        )
         results += [score, plain_ref]
     return {
         "customers": customers,
@@ -252,32 +300,56 @@ def bench_size(customers: int, train: bool, store: Path, partitions: int | None 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.bench", description="Stage benchmarks against a DuckDB reference.")
-    parser.add_argument("--sizes", default="100k", help="comma-separated customer counts, e.g. 100k,300k,1M (default 100k)")
-    parser.add_argument("--no-train", action="store_true", help="skip the train stages (score still runs when an earlier size trained a model)")
-    parser.add_argument("--train-max", default="300k", help="largest size that trains in the benchmark (default 300k); larger sizes score with its model")
-    parser.add_argument("--partitions", type=int, help="customer buckets for every size (default: one per 100k customers)")
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.bench", description="Stage benchmarks against a DuckDB reference."
+    )
+    parser.add_argument(
+        "--sizes", default="100k", help="comma-separated customer counts, e.g. 100k,300k,1M (default 100k)"
+    )
+    parser.add_argument(
+        "--no-train",
+        action="store_true",
+        help="skip the train stages (score still runs when an earlier size trained a model)",
+    )
+    parser.add_argument(
+        "--train-max",
+        default="300k",
+        help="largest size that trains in the benchmark (default 300k); larger sizes score with its model",
+    )
+    parser.add_argument(
+        "--partitions", type=int, help="customer buckets for every size (default: one per 100k customers)"
+    )
     args = parser.parse_args(argv)
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     sizes = sorted(_size(s) for s in args.sizes.split(","))
     with tempfile.TemporaryDirectory() as tmp:
-        report = [bench_size(n, not args.no_train and n <= _size(args.train_max), Path(tmp), args.partitions) for n in sizes]
+        report = [
+            bench_size(n, not args.no_train and n <= _size(args.train_max), Path(tmp), args.partitions) for n in sizes
+        ]
     (BENCH_DIR / "results.json").write_text(json.dumps(report, indent=2))
     for r in report:
-        print(f"\n{r['customers']:,} customers in {r['partitions']} partition(s), {r['interaction_rows']:,} interactions "
-              f"({r['interaction_input_mb']:.0f} MB of needed columns)")
+        print(
+            f"\n{r['customers']:,} customers in {r['partitions']} partition(s), {r['interaction_rows']:,} interactions "
+            f"({r['interaction_input_mb']:.0f} MB of needed columns)"
+        )
         print(f"  {'stage':<42}{'wall s':>9}{'cpu s':>9}{'peak RSS MB':>13}")
         for s in r["stages"]:
             print(f"  {s['stage']:<42}{s['wall_s']:>9.1f}{s['cpu_s']:>9.1f}{s['peak_rss_mb']:>13.0f}")
-        print(f"  feature stage vs DuckDB: time x{r['feature_time_ratio_vs_duckdb']:.2f}, peak memory x{r['feature_peak_ratio_vs_duckdb']:.2f}; "
-              f"peak / input columns x{r['feature_peak_over_input_columns']:.2f}")
+        print(
+            f"  feature stage vs DuckDB: time x{r['feature_time_ratio_vs_duckdb']:.2f}, peak memory x{r['feature_peak_ratio_vs_duckdb']:.2f}; "
+            f"peak / input columns x{r['feature_peak_over_input_columns']:.2f}"
+        )
         if r["score_time_ratio_vs_plain_predict"] is not None:
-            print(f"  scoring (validated input, reason codes, report, MLflow run) vs features + plain LightGBM predict: "
-                  f"time x{r['score_time_ratio_vs_plain_predict']:.2f}")
+            print(
+                f"  scoring (validated input, reason codes, report, MLflow run) vs features + plain LightGBM predict: "
+                f"time x{r['score_time_ratio_vs_plain_predict']:.2f}"
+            )
         if r["sampling"]:
             full, sampled = r["sampling"].get("1.0"), r["sampling"].get("0.2")
-            print(f"  sampled training (negatives at 0.2, weighted): test ROC AUC {sampled['test_roc_auc']:.4f} vs {full['test_roc_auc']:.4f} "
-                  f"without sampling (difference {sampled['test_roc_auc'] - full['test_roc_auc']:+.4f}); ECE {sampled['test_ece']:.4f}")
+            print(
+                f"  sampled training (negatives at 0.2, weighted): test ROC AUC {sampled['test_roc_auc']:.4f} vs {full['test_roc_auc']:.4f} "
+                f"without sampling (difference {sampled['test_roc_auc'] - full['test_roc_auc']:+.4f}); ECE {sampled['test_ece']:.4f}"
+            )
     if len(report) > 1:
         print("\ncost curve (wall seconds per million interaction rows)")
         stages = [s["stage"] for s in report[0]["stages"] if s["stage"] != "generate"]

@@ -52,7 +52,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     truth = args.truth_out or args.out.with_name(args.out.name + "_truth")
     if truth.resolve() == args.out.resolve():
         raise Fail("--truth-out must differ from --out: the pipeline must never read the ground truth")
-    log.info("generating %d customers over %d months (seed %d) into %s", config.customers, config.months, config.seed, args.out)
+    log.info(
+        "generating %d customers over %d months (seed %d) into %s",
+        config.customers,
+        config.months,
+        config.seed,
+        args.out,
+    )
     summary = write_synthetic(config, args.out, truth, args.oracle_as_of, args.horizon_days)
     print(
         f"wrote {args.out} (ground truth in {truth})\n"
@@ -76,12 +82,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
         from pipelines.spark_engine import validate_spark
 
         _spark_reads_defaults(InputConfig(args.encoding, args.timezone))
-        result = validate_spark(args.data, args.out, args.end_date, args.partitions, attribute_types=dict(args.attribute or []))
+        result = validate_spark(
+            args.data, args.out, args.end_date, args.partitions, attribute_types=dict(args.attribute or [])
+        )
     elif args.partitions > 1:
         from pipelines.partitioned import validate_partitioned
 
-        result = validate_partitioned(args.data, args.out, args.end_date, args.partitions, progress=True, attribute_types=dict(args.attribute or []),
-                                      encoding=args.encoding, timezone=args.timezone)
+        result = validate_partitioned(
+            args.data,
+            args.out,
+            args.end_date,
+            args.partitions,
+            progress=True,
+            attribute_types=dict(args.attribute or []),
+            encoding=args.encoding,
+            timezone=args.timezone,
+        )
     else:
         result = validate_folder(args.data, args.end_date, dict(args.attribute or []), args.encoding, args.timezone)
         write_validation(result, args.out)
@@ -97,8 +113,10 @@ def _spark_reads_defaults(reading) -> None:
     from pipelines.config import InputConfig
 
     if reading != InputConfig():
-        raise Fail(f"the spark engine reads CSV files as UTF-8 with naive timestamps in UTC; {reading} needs the pandas engine "
-                   "(--engine pandas, with --partitions N for data larger than memory)")
+        raise Fail(
+            f"the spark engine reads CSV files as UTF-8 with naive timestamps in UTC; {reading} needs the pandas engine "
+            "(--engine pandas, with --partitions N for data larger than memory)"
+        )
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
@@ -116,31 +134,57 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     )
     if args.engine == "spark" or args.partitions > 1:
         if args.attribute:
-            raise Fail("--attribute is read by the in-memory engine; with partitions or Spark, validate with --attribute first "
-                       "(churn validate), then snapshot from the validated folder")
+            raise Fail(
+                "--attribute is read by the in-memory engine; with partitions or Spark, validate with --attribute first "
+                "(churn validate), then snapshot from the validated folder"
+            )
         if args.engine == "spark":
             from pipelines.spark_engine import snapshot_spark
 
             _spark_reads_defaults(reading)
-            result, stats = snapshot_spark(args.data, args.out, args.as_of, args.horizon_days, args.end_date, args.partitions, config, progress=True)
+            result, stats = snapshot_spark(
+                args.data,
+                args.out,
+                args.as_of,
+                args.horizon_days,
+                args.end_date,
+                args.partitions,
+                config,
+                progress=True,
+            )
         else:
             from pipelines.partitioned import snapshot_partitioned
 
-            result, stats = snapshot_partitioned(args.data, args.out, args.as_of, args.horizon_days, args.end_date, args.partitions, config,
-                                                 progress=True, reading=reading)
+            result, stats = snapshot_partitioned(
+                args.data,
+                args.out,
+                args.as_of,
+                args.horizon_days,
+                args.end_date,
+                args.partitions,
+                config,
+                progress=True,
+                reading=reading,
+            )
         if args.strict and result.quarantined_rows:
             if args.out.is_dir():  # Spark writes a folder of parts, the partitioned engine one file
                 shutil.rmtree(args.out)
             else:
                 args.out.unlink(missing_ok=True)
-            raise Fail(f"--strict: {result.quarantined_rows} row(s) quarantined; run 'churn validate' to see them", EXIT_GATE)
+            raise Fail(
+                f"--strict: {result.quarantined_rows} row(s) quarantined; run 'churn validate' to see them", EXIT_GATE
+            )
         prevalence = stats["positives"] / stats["labelled"] if stats["labelled"] else float("nan")
-        print(f"wrote {args.out}: {stats['rows']:,} rows for {len(set(args.as_of))} as-of date(s) in {stats['partitions']} customer partition(s); "
-              f"{stats['labelled']:,} labelled, prevalence {prevalence:.3%}")
+        print(
+            f"wrote {args.out}: {stats['rows']:,} rows for {len(set(args.as_of))} as-of date(s) in {stats['partitions']} customer partition(s); "
+            f"{stats['labelled']:,} labelled, prevalence {prevalence:.3%}"
+        )
         return EXIT_OK
     result = load_validated(args.data, args.end_date, dict(args.attribute or []), reading.encoding, reading.timezone)
     if args.strict and result.quarantined_rows:
-        raise Fail(f"--strict: {result.quarantined_rows} row(s) quarantined; run 'churn validate' to see them", EXIT_GATE)
+        raise Fail(
+            f"--strict: {result.quarantined_rows} row(s) quarantined; run 'churn validate' to see them", EXIT_GATE
+        )
     table = snapshot_from_result(result, args.as_of, args.horizon_days, config, progress=True)
     write_parquet(table, args.out)
     labelled = table["churned"].notna()
@@ -149,7 +193,11 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         f"{int(labelled.sum()):,} labelled, prevalence {table.loc[labelled, 'churned'].astype(float).mean():.3%}"
         if labelled.any()
         else f"wrote {args.out}: {len(table):,} rows ("
-        + ("no customer is in the population at any as-of date" if table.empty else "no as-of date has a fully observed label window")
+        + (
+            "no customer is in the population at any as-of date"
+            if table.empty
+            else "no as-of date has a fully observed label window"
+        )
         + ")"
     )
     return EXIT_OK
@@ -179,8 +227,12 @@ def _own_end_date(config, args: argparse.Namespace):
     """A config's ``end_date`` is its own dataset's extract date: with ``--data`` and no ``--end-date``, it is not
     this dataset's, and the latest row seen stands in (said in the log) instead of a date from another extract."""
     if args.data and not args.end_date and config.end_date is not None:
-        log.warning("--data %s without --end-date: the config's end_date %s is its own dataset's, so it is not used; outcomes "
-                    "are observed up to the latest row seen (give --end-date, the extract date)", args.data, config.end_date)
+        log.warning(
+            "--data %s without --end-date: the config's end_date %s is its own dataset's, so it is not used; outcomes "
+            "are observed up to the latest row seen (give --end-date, the extract date)",
+            args.data,
+            config.end_date,
+        )
         return dataclasses.replace(config, end_date=None)
     return config
 
@@ -189,9 +241,16 @@ def cmd_score(args: argparse.Namespace) -> int:
     from pipelines.config import ScoreConfig, load_config
     from pipelines.score import ScoringBusy, ScoringError, run_scoring
 
-    overrides = {"data": str(args.data) if args.data else None, "model": args.model, "out": str(args.out) if args.out else None,
-                 "end_date": args.end_date.date().isoformat() if args.end_date else None,
-                 "partitions": args.partitions, "engine": args.engine, "input.encoding": args.encoding, "input.timezone": args.timezone}
+    overrides = {
+        "data": str(args.data) if args.data else None,
+        "model": args.model,
+        "out": str(args.out) if args.out else None,
+        "end_date": args.end_date.date().isoformat() if args.end_date else None,
+        "partitions": args.partitions,
+        "engine": args.engine,
+        "input.encoding": args.encoding,
+        "input.timezone": args.timezone,
+    }
     config = _own_end_date(load_config(args.config, overrides, ScoreConfig), args)
     try:
         s = run_scoring(config, args.as_of, csv=args.csv)
@@ -219,8 +278,18 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
     if args.to < args.from_:
         raise Fail(f"--to {args.to.date()} is before --from {args.from_.date()}")
-    r = run_recover(args.data, args.from_, args.to, args.horizon_days, args.end_date, None if args.no_tiers else args.model, args.out,
-                    args.experiment, args.label, InputConfig(args.encoding, args.timezone))
+    r = run_recover(
+        args.data,
+        args.from_,
+        args.to,
+        args.horizon_days,
+        args.end_date,
+        None if args.no_tiers else args.model,
+        args.out,
+        args.experiment,
+        args.label,
+        InputConfig(args.encoding, args.timezone),
+    )
     o = r["overall"]
     print(
         f"retention actions {args.from_.date()}..{args.to.date()}: {int(o['treated']):,} treated, {int(o['control']):,} control\n"
@@ -250,14 +319,21 @@ def _attribute_type(text: str) -> tuple[str, str]:
 
     column, sep, kind = text.partition("=")
     if not sep or not column or kind not in ATTRIBUTE_TYPES:
-        raise argparse.ArgumentTypeError(f"expected COLUMN=TYPE with TYPE one of {', '.join(ATTRIBUTE_TYPES)}, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected COLUMN=TYPE with TYPE one of {', '.join(ATTRIBUTE_TYPES)}, got {text!r}"
+        )
     return column, kind
 
 
 def _attribute_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--attribute", type=_attribute_type, action="append", metavar="COLUMN=TYPE",
-                   help="type of a customer attribute column instead of the inferred one (number, boolean, date, category, "
-                   "identifier, exclude); repeat for several")
+    p.add_argument(
+        "--attribute",
+        type=_attribute_type,
+        action="append",
+        metavar="COLUMN=TYPE",
+        help="type of a customer attribute column instead of the inferred one (number, boolean, date, category, "
+        "identifier, exclude); repeat for several",
+    )
 
 
 def _encoding(text: str) -> str:
@@ -275,17 +351,25 @@ def _timezone(text: str) -> str:
     try:
         ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError) as err:
-        raise argparse.ArgumentTypeError(f"unknown time zone {text!r} (an IANA name such as UTC or Europe/Berlin)") from err
+        raise argparse.ArgumentTypeError(
+            f"unknown time zone {text!r} (an IANA name such as UTC or Europe/Berlin)"
+        ) from err
     return text
 
 
 def _input_options(p: argparse.ArgumentParser, override: bool = False) -> None:
     """``--encoding`` and ``--timezone``; with ``override`` they default to the config's ``input:`` section."""
     default = " (default: the config's input.encoding)" if override else " (default utf-8, with or without BOM)"
-    p.add_argument("--encoding", type=_encoding, default=None if override else "utf-8", help="encoding of the CSV files" + default)
+    p.add_argument(
+        "--encoding", type=_encoding, default=None if override else "utf-8", help="encoding of the CSV files" + default
+    )
     default = " (default: the config's input.timezone)" if override else " (default UTC)"
-    p.add_argument("--timezone", type=_timezone, default=None if override else "UTC",
-                   help="time zone of timestamps written without Z or an offset; dates stay dates" + default)
+    p.add_argument(
+        "--timezone",
+        type=_timezone,
+        default=None if override else "UTC",
+        help="time zone of timestamps written without Z or an offset; dates stay dates" + default,
+    )
 
 
 def _days_or_none(text: str) -> int | None:
@@ -295,15 +379,25 @@ def _days_or_none(text: str) -> int | None:
 
 
 def _scale_options(p: argparse.ArgumentParser, default_partitions: int | None = 1) -> None:
-    p.add_argument("--partitions", type=_positive, default=default_partitions,
-                   help="customer buckets processed one at a time, for data larger than memory (default 1: all at once; "
-                   "with --engine spark, the number of buckets)")
-    p.add_argument("--engine", choices=("pandas", "spark"), default=None if default_partitions is None else "pandas",
-                   help="pandas on this machine (default) or spark (needs the spark extra)")
+    p.add_argument(
+        "--partitions",
+        type=_positive,
+        default=default_partitions,
+        help="customer buckets processed one at a time, for data larger than memory (default 1: all at once; "
+        "with --engine spark, the number of buckets)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("pandas", "spark"),
+        default=None if default_partitions is None else "pandas",
+        help="pandas on this machine (default) or spark (needs the spark extra)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="churn", description="Churn-propensity pipeline: validate, snapshot, train, score.")
+    parser = argparse.ArgumentParser(
+        prog="churn", description="Churn-propensity pipeline: validate, snapshot, train, score."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -314,14 +408,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end-date", default="2026-06-30", help="last day of the data (default 2026-06-30)")
     p.add_argument("--out", type=Path, default=DEFAULT_DATA, help=f"dataset folder (default {DEFAULT_DATA})")
     p.add_argument("--truth-out", type=Path, help="ground-truth folder (default: OUT_truth beside OUT)")
-    p.add_argument("--oracle-as-of", type=_date, help="as-of date of the oracle AUC (default: latest fully labelled month)")
+    p.add_argument(
+        "--oracle-as-of", type=_date, help="as-of date of the oracle AUC (default: latest fully labelled month)"
+    )
     p.add_argument("--horizon-days", type=_positive, default=90, help="label horizon of the oracle AUC (default 90)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("validate", help="check a dataset against the contract; write tables, quarantine and report")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"dataset folder (default {DEFAULT_DATA})")
     p.add_argument("--out", type=Path, default=Path("data/validated"), help="output folder (default data/validated)")
-    p.add_argument("--end-date", type=_date, help="the dataset's last date (extract date); later timestamps are impossible (default: today)")
+    p.add_argument(
+        "--end-date",
+        type=_date,
+        help="the dataset's last date (extract date); later timestamps are impossible (default: today)",
+    )
     p.add_argument("--strict", action="store_true", help="exit 1 if any row is quarantined (after writing the report)")
     _attribute_options(p)
     _input_options(p)
@@ -329,15 +429,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("snapshot", help="build point-in-time features and labels for one or more as-of dates")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"dataset folder, or a folder churn validate wrote (default {DEFAULT_DATA})")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help=f"dataset folder, or a folder churn validate wrote (default {DEFAULT_DATA})",
+    )
     p.add_argument("--as-of", type=_date, action="append", required=True, help="as-of date; repeat for several")
     p.add_argument("--horizon-days", type=_positive, default=90)
     p.add_argument("--label", choices=("events", "inactivity"), default="events", help="label source (default events)")
-    p.add_argument("--active-within-days", type=_days_or_none, default=180, metavar="N|none",
-                   help="with --label inactivity: customers with an interaction in the N days before T (default 180); "
-                   "none: every customer signed up before T")
-    p.add_argument("--end-date", type=_date, help="the extract date: outcomes are observed up to it "
-                   "(default: the latest row seen)")
+    p.add_argument(
+        "--active-within-days",
+        type=_days_or_none,
+        default=180,
+        metavar="N|none",
+        help="with --label inactivity: customers with an interaction in the N days before T (default 180); "
+        "none: every customer signed up before T",
+    )
+    p.add_argument(
+        "--end-date", type=_date, help="the extract date: outcomes are observed up to it (default: the latest row seen)"
+    )
     p.add_argument("--strict", action="store_true", help="fail if any row is quarantined")
     _attribute_options(p)
     _input_options(p)
@@ -346,8 +457,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_snapshot)
 
     p = sub.add_parser("train", help="train, evaluate, log to MLflow, register and decide promotion")
-    p.add_argument("--config", type=Path, default=DEFAULT_CONFIGS / "train.yaml",
-                   help="YAML config; relative paths in it are relative to its folder (default: the package's conf/train.yaml)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIGS / "train.yaml",
+        help="YAML config; relative paths in it are relative to its folder (default: the package's conf/train.yaml)",
+    )
     p.add_argument("--data", type=Path, help="override: dataset folder, or a folder churn validate wrote")
     p.add_argument("--as-of", type=_date, action="append", help="override: as-of date(s); repeat for several")
     p.add_argument("--end-date", type=_date, help="override: the extract date; outcomes are observed up to it")
@@ -357,10 +472,17 @@ def build_parser() -> argparse.ArgumentParser:
     _input_options(p, override=True)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("score", help="score active customers at an as-of date with a registered model; write scores, action list and report")
+    p = sub.add_parser(
+        "score",
+        help="score active customers at an as-of date with a registered model; write scores, action list and report",
+    )
     p.add_argument("--as-of", type=_date, required=True, help="as-of date (features use data strictly before it)")
-    p.add_argument("--config", type=Path, default=DEFAULT_CONFIGS / "score.yaml",
-                   help="YAML config; relative paths in it are relative to its folder (default: the package's conf/score.yaml)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIGS / "score.yaml",
+        help="YAML config; relative paths in it are relative to its folder (default: the package's conf/score.yaml)",
+    )
     p.add_argument("--data", type=Path, help="override: dataset folder, or a folder churn validate wrote")
     p.add_argument("--model", help="override: registered model NAME@ALIAS (default churn-propensity@champion)")
     p.add_argument("--out", type=Path, help="override: output root (scores go to OUT/as_of=DATE/)")
@@ -370,16 +492,33 @@ def build_parser() -> argparse.ArgumentParser:
     _scale_options(p, default_partitions=None)  # defaults come from the config
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("recover", help="measure saved customers and revenue recovered by past retention actions (treatment vs control)")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"dataset folder, or a folder churn validate wrote (default {DEFAULT_DATA})")
+    p = sub.add_parser(
+        "recover", help="measure saved customers and revenue recovered by past retention actions (treatment vs control)"
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help=f"dataset folder, or a folder churn validate wrote (default {DEFAULT_DATA})",
+    )
     p.add_argument("--from", dest="from_", type=_date, required=True, help="first action date")
     p.add_argument("--to", type=_date, required=True, help="last action date")
     p.add_argument("--horizon-days", type=_positive, default=90, help="churn window after each action (default 90)")
-    p.add_argument("--end-date", type=_date, help="the extract date: outcomes are observed up to it (default: the latest row seen)")
-    p.add_argument("--model", default="churn-propensity@champion", help="model whose risk tiers split the result (default churn-propensity@champion)")
+    p.add_argument(
+        "--end-date", type=_date, help="the extract date: outcomes are observed up to it (default: the latest row seen)"
+    )
+    p.add_argument(
+        "--model",
+        default="churn-propensity@champion",
+        help="model whose risk tiers split the result (default churn-propensity@champion)",
+    )
     p.add_argument("--no-tiers", action="store_true", help="skip the risk-tier breakdown")
-    p.add_argument("--label", choices=("events", "inactivity"), default="events",
-                   help="churn after an action: a churn event (default) or no interaction within the horizon (transaction logs)")
+    p.add_argument(
+        "--label",
+        choices=("events", "inactivity"),
+        default="events",
+        help="churn after an action: a churn event (default) or no interaction within the horizon (transaction logs)",
+    )
     p.add_argument("--out", type=Path, default=Path("data/recovery"), help="output root (default data/recovery)")
     _input_options(p)
     p.add_argument("--experiment", default="churn-recovery", help="MLflow experiment (default churn-recovery)")

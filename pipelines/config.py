@@ -17,7 +17,6 @@ import yaml
 from features.config import FeatureConfig
 from pipelines.errors import UserError
 
-
 PATH = {"path": True}  # field metadata: a path, resolved against the config file's folder
 PATH_WORDS = ("auto",)  # values of path fields that are not paths (truth: auto)
 DEFAULT_CONFIGS = Path(__file__).resolve().parent / "conf"  # train.yaml, score.yaml: found from any working directory
@@ -71,15 +70,21 @@ class AsOfConfig:
             return sorted({pd.Timestamp(d) for d in self.dates})
         if not (self.start and self.end):
             raise ConfigError("as_of: give either `dates` or both `start` and `end`")
-        return list(pd.date_range(pd.Timestamp(self.start), pd.Timestamp(self.end), freq=pd.DateOffset(months=self.step_months)))
+        return list(
+            pd.date_range(pd.Timestamp(self.start), pd.Timestamp(self.end), freq=pd.DateOffset(months=self.step_months))
+        )
 
 
 @dataclass(frozen=True)
 class FeaturesSection:
     windows_days: tuple[int, ...] = (30, 90, 180)
     exclude_columns: tuple[str, ...] = ()
-    attribute_types: dict[str, str] = field(default_factory=dict)  # customer column -> number|boolean|date|category|identifier|exclude
-    purchase_types: tuple[str, ...] = ("purchase",)  # interaction types that are purchases (transaction features); [] = none
+    attribute_types: dict[str, str] = field(
+        default_factory=dict
+    )  # customer column -> number|boolean|date|category|identifier|exclude
+    purchase_types: tuple[str, ...] = (
+        "purchase",
+    )  # interaction types that are purchases (transaction features); [] = none
     transaction_windows_days: tuple[int, ...] = (90, 180, 365)  # purchase-day and spend windows
     rate_baseline_days: int = 365  # long-run rate each interaction type's recent rate is compared with
 
@@ -95,11 +100,15 @@ class FeaturesSection:
 class PopulationConfig:
     """Who is scored and labelled at T with an ``inactivity`` label (``events`` labels: everyone signed up and not churned)."""
 
-    active_within_days: int | None = 180  # an interaction in the N days before T; null = every customer who signed up before T
+    active_within_days: int | None = (
+        180  # an interaction in the N days before T; null = every customer who signed up before T
+    )
 
     def __post_init__(self) -> None:
         if self.active_within_days is not None and self.active_within_days < 1:
-            raise ConfigError(f"population.active_within_days: expected at least 1 or null, got {self.active_within_days}")
+            raise ConfigError(
+                f"population.active_within_days: expected at least 1 or null, got {self.active_within_days}"
+            )
 
 
 @dataclass(frozen=True)
@@ -162,11 +171,15 @@ class InputConfig:
         try:
             codecs.lookup(self.encoding)
         except LookupError as err:
-            raise ConfigError(f"input.encoding: {self.encoding!r} is not an encoding Python knows (e.g. utf-8, latin-1, cp1252)") from err
+            raise ConfigError(
+                f"input.encoding: {self.encoding!r} is not an encoding Python knows (e.g. utf-8, latin-1, cp1252)"
+            ) from err
         try:
             zoneinfo.ZoneInfo(self.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
-            raise ConfigError(f"input.timezone: {self.timezone!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)") from err
+            raise ConfigError(
+                f"input.timezone: {self.timezone!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)"
+            ) from err
 
 
 @dataclass(frozen=True)
@@ -282,7 +295,13 @@ def _resolve_paths(kind: type, raw: dict[str, Any], base: Path) -> dict[str, Any
     out = dict(raw)
     for f in dataclasses.fields(kind):
         value = out.get(f.name)
-        if f.metadata.get("path") and isinstance(value, str) and value not in PATH_WORDS and "://" not in value and not Path(value).is_absolute():
+        if (
+            f.metadata.get("path")
+            and isinstance(value, str)
+            and value not in PATH_WORDS
+            and "://" not in value
+            and not Path(value).is_absolute()
+        ):
             out[f.name] = os.path.normpath(base / value)
     return out
 

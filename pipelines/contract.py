@@ -14,8 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Optional
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -25,7 +24,17 @@ from pandera.typing import Series
 from features.keys import positions
 from pipelines.attributes import NUMBER, TypedAttributes, attribute_columns, type_attributes
 from pipelines.errors import UserError
-from pipelines.normalise import MALFORMED_DETAIL, RAW_LINE, canonical_case, delimiter_hint, normalise_text, null_token_mask, parse_booleans, parse_timestamps, read_numbers
+from pipelines.normalise import (
+    MALFORMED_DETAIL,
+    RAW_LINE,
+    canonical_case,
+    delimiter_hint,
+    normalise_text,
+    null_token_mask,
+    parse_booleans,
+    parse_timestamps,
+    read_numbers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +79,7 @@ class Customers(pa.DataFrameModel):
     customer_id: Series[str] = pa.Field(nullable=False)
     signup_date: Series[pd.Timestamp] = pa.Field(nullable=False)
     monthly_revenue: Series[float] = pa.Field(nullable=False)
-    location_id: Optional[Series[str]] = pa.Field(nullable=True)
+    location_id: Series[str] | None = pa.Field(nullable=True)
 
     class Config:
         strict = False
@@ -91,7 +100,7 @@ class Interactions(pa.DataFrameModel):
     timestamp: Series[pd.Timestamp] = pa.Field(nullable=False)
     channel: Series[str] = pa.Field(nullable=False)
     type: Series[str] = pa.Field(nullable=False)
-    value: Optional[Series[float]] = pa.Field(nullable=True)
+    value: Series[float] | None = pa.Field(nullable=True)
 
     class Config:
         strict = False
@@ -104,9 +113,9 @@ class Feedback(pa.DataFrameModel):
     timestamp: Series[pd.Timestamp] = pa.Field(nullable=False)
     survey: Series[str] = pa.Field(nullable=False)
     score: Series[float] = pa.Field(nullable=False)
-    comment: Optional[Series[str]] = pa.Field(nullable=True)
-    callback_requested: Optional[Series[pd.BooleanDtype]] = pa.Field(nullable=True)
-    touchpoint: Optional[Series[str]] = pa.Field(nullable=True)
+    comment: Series[str] | None = pa.Field(nullable=True)
+    callback_requested: Series[pd.BooleanDtype] | None = pa.Field(nullable=True)
+    touchpoint: Series[str] | None = pa.Field(nullable=True)
 
     class Config:
         strict = False
@@ -139,8 +148,8 @@ class RetentionActions(pa.DataFrameModel):
     customer_id: Series[str] = pa.Field(nullable=False)
     action_date: Series[pd.Timestamp] = pa.Field(nullable=False)
     group: Series[str] = pa.Field(nullable=False)
-    action: Optional[Series[str]] = pa.Field(nullable=True)
-    cost: Optional[Series[float]] = pa.Field(nullable=True)
+    action: Series[str] | None = pa.Field(nullable=True)
+    cost: Series[float] | None = pa.Field(nullable=True)
 
     class Config:
         strict = False
@@ -265,7 +274,13 @@ class ValidationResult:
             tables or {},
             {},
             {
-                name: TableReport(t["rows_read"], t["rows_kept"], t["rows_quarantined"], dict(t["by_reason"]), dict(t.get("normalised", {})))
+                name: TableReport(
+                    t["rows_read"],
+                    t["rows_kept"],
+                    t["rows_quarantined"],
+                    dict(t["by_reason"]),
+                    dict(t.get("normalised", {})),
+                )
                 for name, t in report["tables"].items()
             },
             None if data_end is None else pd.Timestamp(data_end),
@@ -296,7 +311,9 @@ class ValidationResult:
             by_type: dict[str, list[str]] = {}
             for col, kind in self.attribute_types.items():
                 by_type.setdefault(kind, []).append(col)
-            lines.append("  customer attributes: " + "; ".join(f"{kind} {', '.join(cols)}" for kind, cols in by_type.items()))
+            lines.append(
+                "  customer attributes: " + "; ".join(f"{kind} {', '.join(cols)}" for kind, cols in by_type.items())
+            )
         for note in self.notes:
             lines.append(f"  note: {note}")
         ok = all(r.balanced() for r in self.report.values())
@@ -350,7 +367,9 @@ def validate_dataset(
 
     for name, spec in TABLES.items():
         if spec.required and name not in raw:
-            raise ContractError(f"missing required table '{name}': expected {name}.parquet or {name}.csv in the dataset folder")
+            raise ContractError(
+                f"missing required table '{name}': expected {name}.parquet or {name}.csv in the dataset folder"
+            )
     unknown = sorted(set(raw) - set(TABLES))
     if unknown:
         raise ContractError(f"unknown table(s) {unknown}: the contract has {sorted(TABLES)}")
@@ -376,7 +395,9 @@ def validate_dataset(
         if malformed is not None:
             reasons[name].add(malformed, MALFORMED, "", exclusive=True)
         if name == "customers":
-            typed_attributes = type_attributes(frame, attribute_columns(frame, tuple(all_columns(spec.model))), attribute_types, timezone)
+            typed_attributes = type_attributes(
+                frame, attribute_columns(frame, tuple(all_columns(spec.model))), attribute_types, timezone
+            )
             for col in typed_attributes.types:
                 coerced[col] = typed_attributes.frame[col]
             for key, mask in typed_attributes.changed.items():
@@ -432,8 +453,18 @@ def validate_dataset(
             normalised=normalised[name],
         )
     return ValidationResult(
-        tables, quarantine, report, _data_end(tables), reference_end, unreadable, readable, end_date is not None, typed_attributes.types,
-        (*notes, *typed_attributes.notes), tuple(ignored_files), timezone,
+        tables,
+        quarantine,
+        report,
+        _data_end(tables),
+        reference_end,
+        unreadable,
+        readable,
+        end_date is not None,
+        typed_attributes.types,
+        (*notes, *typed_attributes.notes),
+        tuple(ignored_files),
+        timezone,
     )
 
 
@@ -445,8 +476,13 @@ def _warn_float_ids(unknown: pd.Series, good_ids: np.ndarray, source: str) -> No
         return
     known = positions(floats.str.replace(r"\.0+$", "", regex=True), good_ids) >= 0
     if known.any():
-        log.warning("%s: %d row(s) refused as unknown_customer have ids such as %r that are customer ids written as floats: "
-                    "export the id column as text (or as integers), then validate again", source, int(known.sum()), floats[known].iloc[0])
+        log.warning(
+            "%s: %d row(s) refused as unknown_customer have ids such as %r that are customer ids written as floats: "
+            "export the id column as text (or as integers), then validate again",
+            source,
+            int(known.sum()),
+            floats[known].iloc[0],
+        )
 
 
 def _add_refusals(reasons: _Reasons, refused: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -475,7 +511,9 @@ def _attribute_refusals(frame: pd.DataFrame, typed: TypedAttributes) -> dict[str
     return out
 
 
-def _unreadable_attributes(frame: pd.DataFrame, typed: TypedAttributes, given_types: set[str], source: str) -> tuple[dict[str, str], list[str]]:
+def _unreadable_attributes(
+    frame: pd.DataFrame, typed: TypedAttributes, given_types: set[str], source: str
+) -> tuple[dict[str, str], list[str]]:
     """Attribute columns given a type (by the config, a flag or the model) that none of their given values reads as,
     with the error for each (a structural problem, as for a contract column), and those in which some value reads."""
     problems, good = {}, []
@@ -522,7 +560,9 @@ def check_table(name: str, frame: pd.DataFrame, source: str) -> None:
     encoded = tuple(c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype))
     for col in encoded:
         if not pd.api.types.is_string_dtype(frame[col].cat.categories):
-            raise ContractError(f"{source}: column '{col}' holds {frame[col].cat.categories.dtype} values; the contract expects text")
+            raise ContractError(
+                f"{source}: column '{col}' holds {frame[col].cat.categories.dtype} values; the contract expects text"
+            )
     try:
         _schema_for(name, encoded).validate(frame)
     except (pa.errors.SchemaError, pa.errors.SchemaErrors) as err:
@@ -532,7 +572,7 @@ def check_table(name: str, frame: pd.DataFrame, source: str) -> None:
         ) from err
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schema_for(name: str, encoded: tuple[str, ...]) -> pa.DataFrameSchema:
     """The table's contract, with the dtype of dictionary-encoded text columns checked apart (by :func:`check_table`)."""
     schema = TABLES[name].model.to_schema()
@@ -628,7 +668,9 @@ class _Coerced:
     normalised: dict[str, int]  # values changed by a documented normalisation, per kind and column
 
 
-def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str, timezone: str = "UTC", timed: frozenset[str] = frozenset()) -> _Coerced:
+def _coerce(
+    frame: pd.DataFrame, spec: TableSpec, source: str, timezone: str = "UTC", timed: frozenset[str] = frozenset()
+) -> _Coerced:
     """Cast contract columns to their types (see :mod:`pipelines.normalise` for the rules).
 
     Null tokens mean missing in every column. Contract text columns are
@@ -655,7 +697,9 @@ def _coerce(frame: pd.DataFrame, spec: TableSpec, source: str, timezone: str = "
             if given.any() and failed.all():
                 example = raw[given].iloc[0]
                 example = example.item() if isinstance(example, np.generic) else example  # 5, not np.int64(5)
-                problems[col] = f"{source}: column '{col}' has no value that can be read as {expected}; first value is {example!r}"
+                problems[col] = (
+                    f"{source}: column '{col}' has no value that can be read as {expected}; first value is {example!r}"
+                )
             else:
                 good.append(col)
         for reason, mask in {UNPARSEABLE: failed, **flagged}.items():
@@ -677,13 +721,21 @@ def _read_column(
     """One contract column in its type, the values read but refused (infinite, too large), and what a value must read
     as (``None`` for text, which always reads); text normalisations are counted in ``normalised``."""
     if col in spec.dates:
-        return parse_timestamps(raw, timezone, timed), {}, "a date or timestamp (ISO 8601 with a day, e.g. 2025-03-31 or 2025-03-31T14:05:00)"
+        return (
+            parse_timestamps(raw, timezone, timed),
+            {},
+            "a date or timestamp (ISO 8601 with a day, e.g. 2025-03-31 or 2025-03-31T14:05:00)",
+        )
     if col in spec.numbers or col in spec.integers:
         numbers = read_numbers(raw)
         values = numbers.values
         if col in spec.integers:
             values = values.where(values.isna() | (values == np.round(values)), np.nan)
-        return values, {NON_FINITE: numbers.infinite, TOO_LARGE: numbers.too_large}, "an integer" if col in spec.integers else "a number"
+        return (
+            values,
+            {NON_FINITE: numbers.infinite, TOO_LARGE: numbers.too_large},
+            "an integer" if col in spec.integers else "a number",
+        )
     if col in spec.booleans:
         return parse_booleans(raw), {}, "true/false (or 1/0)"
     values, changes = normalise_text(raw, col, visible=col not in FREE_TEXT)
@@ -704,7 +756,9 @@ def _count(counts: dict[str, int], key: str, mask: np.ndarray) -> None:
         counts[key] = counts.get(key, 0) + n
 
 
-def _schema_reasons(frame: pd.DataFrame, spec: TableSpec, reasons: _Reasons, unparseable: dict[str, np.ndarray]) -> None:
+def _schema_reasons(
+    frame: pd.DataFrame, spec: TableSpec, reasons: _Reasons, unparseable: dict[str, np.ndarray]
+) -> None:
     """Run the pandera model lazily and turn its failure cases into row reasons."""
     try:
         spec.model.validate(frame, lazy=True)

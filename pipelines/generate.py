@@ -25,16 +25,23 @@ from pipelines.synthetic import (
 log = logging.getLogger(__name__)
 
 
-def write_synthetic(config: SyntheticConfig, out: Path, truth_out: Path, oracle_as_of: pd.Timestamp | None, horizon_days: int) -> dict:
+def write_synthetic(
+    config: SyntheticConfig, out: Path, truth_out: Path, oracle_as_of: pd.Timestamp | None, horizon_days: int
+) -> dict:
     """Write the dataset to ``out`` and its ground truth to ``truth_out``; return the summary."""
     out, truth_out = Path(out), Path(truth_out)
     out.mkdir(parents=True, exist_ok=True)
     truth_out.mkdir(parents=True, exist_ok=True)
     cal = calendar(config)
-    writers = {name: ParquetAppender(out / f"{name}.parquet") for name in ("customers", "interactions", "feedback", "churn_events", "retention_actions")}
+    writers = {
+        name: ParquetAppender(out / f"{name}.parquet")
+        for name in ("customers", "interactions", "feedback", "churn_events", "retention_actions")
+    }
     truth_customers = ParquetAppender(truth_out / "customers.parquet")
     truth_actions = ParquetAppender(truth_out / "treatment_effects.parquet")
-    cum = np.lib.format.open_memmap(truth_out / "cum_hazard.npy", mode="w+", dtype=np.float32, shape=(config.customers, cal.days + 1))
+    cum = np.lib.format.open_memmap(
+        truth_out / "cum_hazard.npy", mode="w+", dtype=np.float32, shape=(config.customers, cal.days + 1)
+    )
     n_chunks = -(-config.customers // CHUNK_CUSTOMERS)
     try:
         for chunk in tqdm(generate(config), total=n_chunks, desc="generate", unit="chunk", disable=n_chunks < 2):

@@ -20,7 +20,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.build import INTERACTION_COLUMNS, EventBatches, Tables
-from pipelines.contract import TABLES, ContractError, ValidationResult, all_columns, check_table, check_validated, require_tables
+from pipelines.contract import (
+    TABLES,
+    ContractError,
+    ValidationResult,
+    all_columns,
+    check_table,
+    check_validated,
+    require_tables,
+)
 from pipelines.errors import UserError
 from pipelines.reading import TableReader, find_tables, parquet_parts
 
@@ -63,7 +71,9 @@ def read_dataset(folder: Path, encoding: str = "utf-8") -> RawDataset:
     return RawDataset(raw, sources, tuple(notes), found.ignored)
 
 
-def check_attribute_overrides(data: Path | str, forced: dict[str, str] | None, where: str, encoding: str = "utf-8") -> None:
+def check_attribute_overrides(
+    data: Path | str, forced: dict[str, str] | None, where: str, encoding: str = "utf-8"
+) -> None:
     """Types given by the user name attribute columns of the dataset's customers table (raw or validated, a local
     folder; a cluster path is checked by Spark's own reading); see :func:`pipelines.attributes.check_overrides`."""
     from pipelines.attributes import check_overrides
@@ -89,12 +99,16 @@ def is_validated_output(folder: Path) -> bool:
     return (folder / VALIDATED_MARKER).is_file() and (folder / "tables").is_dir()
 
 
-def validated_report(folder: Path, end_date: pd.Timestamp | None, attribute_types: dict[str, str] | None = None) -> dict:
+def validated_report(
+    folder: Path, end_date: pd.Timestamp | None, attribute_types: dict[str, str] | None = None
+) -> dict:
     """``report.json`` of a validated folder; its end date and customer attribute types must be the ones this run
     asks for (when it asks)."""
     report = json.loads((Path(folder) / VALIDATED_MARKER).read_text())
     found = report.get("attribute_types", {})
-    differ = {col: (found.get(col, "absent"), kind) for col, kind in (attribute_types or {}).items() if found.get(col) != kind}
+    differ = {
+        col: (found.get(col, "absent"), kind) for col, kind in (attribute_types or {}).items() if found.get(col) != kind
+    }
     if differ:
         detail = "; ".join(f"'{col}' is {was} there, {kind} here" for col, (was, kind) in differ.items())
         raise ContractError(
@@ -110,7 +124,9 @@ def validated_report(folder: Path, end_date: pd.Timestamp | None, attribute_type
     return report
 
 
-def read_validated(folder: Path, end_date: pd.Timestamp | None = None, attribute_types: dict[str, str] | None = None) -> ValidationResult:
+def read_validated(
+    folder: Path, end_date: pd.Timestamp | None = None, attribute_types: dict[str, str] | None = None
+) -> ValidationResult:
     """The tables and accounting that ``churn validate`` wrote to ``folder``, type-checked against the contract.
 
     Row-level validation is not repeated: a scheduled job validates once and
@@ -120,7 +136,9 @@ def read_validated(folder: Path, end_date: pd.Timestamp | None = None, attribute
     tables, sources = {}, {}
     for name, path in dataset_files(Path(folder) / "tables").items():
         if path.suffix != ".parquet":
-            raise ContractError(f"{path}: validated tables are parquet; this folder was not written by 'churn validate'")
+            raise ContractError(
+                f"{path}: validated tables are parquet; this folder was not written by 'churn validate'"
+            )
         tables[name], sources[name] = pd.read_parquet(path), str(path)
     check_validated(tables, sources)
     return ValidationResult.from_dict(report, tables)
@@ -136,9 +154,11 @@ def feature_tables(files: dict[str, Path], check: bool = False) -> Tables:
     against the contract: for tables an earlier ``churn validate`` wrote.
     """
     sources = {name: str(path) for name, path in files.items()}
-    for name, path in files.items():
+    for path in files.values():
         if Path(path).suffix != ".parquet":
-            raise ContractError(f"{path}: the feature stage reads parquet tables; validate the dataset first (churn validate)")
+            raise ContractError(
+                f"{path}: the feature stage reads parquet tables; validate the dataset first (churn validate)"
+            )
     if check:
         require_tables(files, sources)
     frames = {}
@@ -159,7 +179,9 @@ def feature_tables(files: dict[str, Path], check: bool = False) -> Tables:
 
     def batches() -> Iterator[pd.DataFrame]:
         for part in parts:
-            for batch in pq.ParquetFile(part, read_dictionary=text).iter_batches(batch_size=BATCH_ROWS, columns=columns):
+            for batch in pq.ParquetFile(part, read_dictionary=text).iter_batches(
+                batch_size=BATCH_ROWS, columns=columns
+            ):
                 frame = batch.to_pandas()
                 if check:
                     check_table("interactions", frame, str(part))

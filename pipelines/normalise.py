@@ -64,8 +64,16 @@ LARGEST_NUMBER = 1e15
 # Columns the CSV reader adds to a row whose width differs from the header's (see pipelines.reading).
 RAW_LINE, MALFORMED_DETAIL = "_raw_line", "_malformed"
 RESERVED_COLUMNS = (
-    "_source_row", "_reason", "_detail", RAW_LINE, MALFORMED_DETAIL,  # quarantine bookkeeping, the reader's malformed rows
-    "_table", "_bucket", "_file", "_row", "_offset",  # the Spark engine's working columns
+    "_source_row",
+    "_reason",
+    "_detail",
+    RAW_LINE,
+    MALFORMED_DETAIL,  # quarantine bookkeeping, the reader's malformed rows
+    "_table",
+    "_bucket",
+    "_file",
+    "_row",
+    "_offset",  # the Spark engine's working columns
 )
 DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
@@ -93,8 +101,11 @@ def null_token_mask(values: pd.Series) -> np.ndarray:
     found = (values.notna() & plain.isin(NULL_TOKENS)).to_numpy(dtype=bool).copy()
     # a token behind invisible characters or Excel's ="..." (NULL\u200b, ="") means no value too; only values with
     # '=', NUL or a character beyond ASCII can be one
-    odd = (values.notna() & ~plain.isin(NULL_TOKENS) & (plain.str.contains("=", regex=False) | ~plain.str.isascii()
-                                                         | plain.str.contains("\x00", regex=False))).to_numpy(dtype=bool)
+    odd = (
+        values.notna()
+        & ~plain.isin(NULL_TOKENS)
+        & (plain.str.contains("=", regex=False) | ~plain.str.isascii() | plain.str.contains("\x00", regex=False))
+    ).to_numpy(dtype=bool)
     if odd.any():
         cleaned = plain[odd].str.replace(_INVISIBLE.pattern, "", regex=True).str.strip()
         cleaned = cleaned.str.replace(_EXCEL_WRAPPED, r"\1", regex=True).str.strip()
@@ -128,7 +139,9 @@ def _excel_text(text: pd.Series, column: str, changes: dict[str, np.ndarray]) ->
     candidate = text.str.contains('="', regex=False, na=False)  # cheap: the pattern runs on these only
     wrapped = np.zeros(len(text), dtype=bool)
     if candidate.any():
-        wrapped[candidate.to_numpy(dtype=bool)] = text[candidate].str.strip().str.match(_EXCEL_WRAPPED, na=False).to_numpy(dtype=bool)
+        wrapped[candidate.to_numpy(dtype=bool)] = (
+            text[candidate].str.strip().str.match(_EXCEL_WRAPPED, na=False).to_numpy(dtype=bool)
+        )
     changes[f"excel_text({column})"] = wrapped
     if not wrapped.any():
         return text
@@ -160,7 +173,9 @@ def _float_text(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
 # right-to-left marks, word joiner, byte-order mark, bidirectional embeddings and isolates. Zero-width (non-)joiners
 # are left alone: they are part of words in Persian and Indic scripts, and of emoji.
 _INVISIBLE = re.compile("[\x00\u00ad\u200b\u200e\u200f\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
-_INVISIBLE_RE2 = r"[\x{0}\x{AD}\x{200B}\x{200E}\x{200F}\x{2060}\x{FEFF}\x{202A}-\x{202E}\x{2066}-\x{2069}]"  # the same, for Arrow
+_INVISIBLE_RE2 = (
+    r"[\x{0}\x{AD}\x{200B}\x{200E}\x{200F}\x{2060}\x{FEFF}\x{202A}-\x{202E}\x{2066}-\x{2069}]"  # the same, for Arrow
+)
 # What NFC may change: combining marks, Hangul jamo, and the singletons that NFC replaces (ohm, kelvin, angstrom signs).
 _MAY_COMPOSE_RE2 = r"[\p{M}\x{1100}-\x{11FF}\x{2126}\x{212A}\x{212B}]"
 
@@ -177,8 +192,8 @@ def _visible_text(text: pd.Series, column: str, changes: dict[str, np.ndarray]) 
         before = text[odd].tolist()
         cleaned = [without_invisible(v) for v in before]
         nfc = [unicodedata.normalize("NFC", v) for v in cleaned]
-        invisible[odd] = [a != b for a, b in zip(before, cleaned)]
-        composed[odd] = [a != b for a, b in zip(cleaned, nfc)]
+        invisible[odd] = [a != b for a, b in zip(before, cleaned, strict=True)]
+        composed[odd] = [a != b for a, b in zip(cleaned, nfc, strict=True)]
         text = text.copy()
         text[odd] = nfc
     changes[f"invisible({column})"], changes[f"unicode_nfc({column})"] = invisible, composed
@@ -242,7 +257,11 @@ def parse_timestamps(raw: pd.Series, timezone: str = "UTC", timed: bool = False)
     out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]")
     if designated.any():
         aware = text[designated].str.replace(_NAMED_UTC, "Z", regex=True)
-        out[designated] = pd.to_datetime(aware, errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None).astype("datetime64[us]")
+        out[designated] = (
+            pd.to_datetime(aware, errors="coerce", format="ISO8601", utc=True)
+            .dt.tz_localize(None)
+            .astype("datetime64[us]")
+        )
     naive = daily & ~designated
     if naive.any():
         # utc=True only so that a designator the pattern missed is converted rather than an error; naive values are unchanged by it.
@@ -328,7 +347,9 @@ def normalise_header(columns: Sequence, contract: Sequence[str], source: str) ->
                 f"{source}: columns '{name}' and '{names[seen[target]]}' both name the contract column '{target}' "
                 "(they differ only in case, spaces, '-' or '_'); keep one"
             )
-        notes.append(f"{source}: column '{name}' read as the contract column '{target}' (the name differs in case, spaces, '-' or '_')")
+        notes.append(
+            f"{source}: column '{name}' read as the contract column '{target}' (the name differs in case, spaces, '-' or '_')"
+        )
         names[i], seen[target] = target, i
     return names, notes
 
@@ -357,7 +378,9 @@ def drop_unnamed(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
                 "name it in the header"
             )
     keep = [i for i in range(frame.shape[1]) if i not in unnamed]
-    return frame.iloc[:, keep], [f"{source}: {len(unnamed)} column(s) with no header name and no value ignored (a trailing delimiter)"]
+    return frame.iloc[:, keep], [
+        f"{source}: {len(unnamed)} column(s) with no header name and no value ignored (a trailing delimiter)"
+    ]
 
 
 def delimiter_hint(columns: Sequence) -> str:

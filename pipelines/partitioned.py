@@ -32,16 +32,25 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from features.build import Tables, build_features, peer_medians, prepare
-from features.transactions import purchase_calibration, whole_base_parameters
 from features.config import FeatureConfig
-from pipelines.config import InputConfig
+from features.transactions import purchase_calibration, whole_base_parameters
 from pipelines.attributes import TypedAttributes, decide_types, with_attribute_types
-from pipelines.contract import TABLES, ContractError, TableReport, ValidationResult, _check_columns, all_columns, validate_dataset
+from pipelines.config import InputConfig
+from pipelines.contract import (
+    TABLES,
+    ContractError,
+    TableReport,
+    ValidationResult,
+    _check_columns,
+    all_columns,
+    validate_dataset,
+)
+from pipelines.errors import UserError
 from pipelines.io import (
     BUCKETS_FILE,
+    VALIDATED_MARKER,
     ParquetAppender,
     RawDataset,
-    VALIDATED_MARKER,
     _atomic,
     atomic_folder,
     bucket_layout,
@@ -54,7 +63,6 @@ from pipelines.io import (
     write_text,
     write_textual_parquet,
 )
-from pipelines.errors import UserError
 from pipelines.normalise import has_time_of_day, normalise_text
 from pipelines.reading import TableReader, find_tables
 
@@ -99,7 +107,10 @@ def split_dataset(data: Path, work: Path, buckets: int, encoding: str = "utf-8")
             for chunk in reader.chunks(CHUNK_ROWS):
                 _check_columns(chunk, TABLES[name], source)
                 timed.setdefault(name, set()).update(
-                    c for c in chunk.columns if pd.api.types.is_datetime64_any_dtype(chunk[c]) and has_time_of_day(chunk[c]))
+                    c
+                    for c in chunk.columns
+                    if pd.api.types.is_datetime64_any_dtype(chunk[c]) and has_time_of_day(chunk[c])
+                )
                 chunk.insert(0, SOURCE_ROW, np.arange(offset, offset + len(chunk), dtype=np.int64))
                 offset += len(chunk)
                 bucket = bucket_of(chunk["customer_id"], buckets)
@@ -159,15 +170,24 @@ def validate_bucket(
     rows = {name: frame[SOURCE_ROW].to_numpy() for name, frame in raw.items()}
     frames = {name: frame.drop(columns=SOURCE_ROW) for name, frame in raw.items()}
     return validate_dataset(
-        frames, sources, end_date=end_date, today=today, source_rows=rows, defer_unreadable=True, attribute_types=attribute_types,
-        timezone=timezone, timed_columns=timed_columns,
+        frames,
+        sources,
+        end_date=end_date,
+        today=today,
+        source_rows=rows,
+        defer_unreadable=True,
+        attribute_types=attribute_types,
+        timezone=timezone,
+        timed_columns=timed_columns,
     )
 
 
 def whole_attribute_types(customers: pd.DataFrame, forced: dict[str, str] | None) -> TypedAttributes:
     """Customer attribute types decided on the whole customers table (one row per customer), before any bucket
     (``.types`` for the buckets, ``.notes`` for the report)."""
-    return decide_types(customers.drop(columns=[SOURCE_ROW], errors="ignore"), tuple(all_columns(TABLES["customers"].model)), forced)
+    return decide_types(
+        customers.drop(columns=[SOURCE_ROW], errors="ignore"), tuple(all_columns(TABLES["customers"].model)), forced
+    )
 
 
 def combine(results: list[ValidationResult]) -> ValidationResult:
@@ -190,7 +210,13 @@ def combine(results: list[ValidationResult]) -> ValidationResult:
     ends = [r.data_end for r in results if r.data_end is not None]
     first = results[0]
     return ValidationResult(
-        {}, {}, report, max(ends) if ends else None, first.reference_end, end_given=first.end_given, attribute_types=first.attribute_types
+        {},
+        {},
+        report,
+        max(ends) if ends else None,
+        first.reference_end,
+        end_given=first.end_given,
+        attribute_types=first.attribute_types,
     )
 
 
@@ -228,10 +254,15 @@ def validate_partitioned(
                 if len(frame) or (b == buckets - 1 and not (work / "quarantine" / f"{name}.parquet").exists()):
                     write_textual_parquet(frame, work / "quarantine" / f"{name}.parquet" / f"part-{b:05d}.parquet")
             results.append(_accounting_only(r))
-        result = replace(combine(results), notes=(*read.notes, *decided.notes), ignored_files=read.ignored, timezone=timezone)
+        result = replace(
+            combine(results), notes=(*read.notes, *decided.notes), ignored_files=read.ignored, timezone=timezone
+        )
         for name in TABLES:  # snapshot and score read these buckets as they are (see for_each_bucket)
             if (work / "tables" / f"{name}.parquet").is_dir():
-                write_text(json.dumps({"buckets": buckets, "key": "customer_id"}) + "\n", work / "tables" / f"{name}.parquet" / BUCKETS_FILE)
+                write_text(
+                    json.dumps({"buckets": buckets, "key": "customer_id"}) + "\n",
+                    work / "tables" / f"{name}.parquet" / BUCKETS_FILE,
+                )
         shutil.rmtree(raw)
         write_report(result, work)
     return result
@@ -287,7 +318,9 @@ def whole_base_btyd(folders: dict[str, Path], buckets: int, config: FeatureConfi
     dates = sorted({pd.Timestamp(d) for d in as_of_dates})
     calibrations: dict[pd.Timestamp, list] = {d: [] for d in dates}
     for b in range(buckets):
-        prepared = prepare(feature_tables({name: folder / f"part-{b:05d}.parquet" for name, folder in folders.items()}, check), config)
+        prepared = prepare(
+            feature_tables({name: folder / f"part-{b:05d}.parquet" for name, folder in folders.items()}, check), config
+        )
         for d in dates:
             calibrations[d].append(purchase_calibration(prepared.interactions, len(prepared.customers), d, config))
     return whole_base_parameters(calibrations, config)
@@ -328,27 +361,55 @@ def for_each_bucket(
         end_date, data = pd.Timestamp(report["reference_end"]), data / "tables"
     with _workdir(Path(work_root)) as work:
         target = work / "validated"
-        result = validate_partitioned(data, target, end_date, buckets, progress=progress, attribute_types=attribute_types,
-                                      encoding=reading.encoding, timezone=reading.timezone)
+        result = validate_partitioned(
+            data,
+            target,
+            end_date,
+            buckets,
+            progress=progress,
+            attribute_types=attribute_types,
+            encoding=reading.encoding,
+            timezone=reading.timezone,
+        )
         _build_buckets(target / "tables", buckets, result, config, build, progress, as_of_dates)
     return result, buckets
 
 
 def _build_buckets(
-    tables: Path, buckets: int, result: ValidationResult, config: FeatureConfig, build, progress: bool, as_of_dates, check: bool = False
+    tables: Path,
+    buckets: int,
+    result: ValidationResult,
+    config: FeatureConfig,
+    build,
+    progress: bool,
+    as_of_dates,
+    check: bool = False,
 ) -> None:
     if result.observation_end is None:
-        raise ContractError("the dataset holds no dated rows after validation and no end date was given; nothing to build")
+        raise ContractError(
+            "the dataset holds no dated rows after validation and no end date was given; nothing to build"
+        )
     medians = whole_base_medians(tables, config)
     folders = {name: Path(tables) / f"{name}.parquet" for name in TABLES if (Path(tables) / f"{name}.parquet").is_dir()}
     # check: tables validated by an earlier run are type-checked at this boundary
     btyd = whole_base_btyd(folders, buckets, config, as_of_dates, check)
     for b in tqdm(range(buckets), desc="features", unit="bucket", disable=not progress):
-        build(feature_tables({name: folder / f"part-{b:05d}.parquet" for name, folder in folders.items()}, check), result, medians, btyd)
+        build(
+            feature_tables({name: folder / f"part-{b:05d}.parquet" for name, folder in folders.items()}, check),
+            result,
+            medians,
+            btyd,
+        )
 
 
 def features_partitioned(
-    data: Path, as_of: pd.Timestamp, end_date: pd.Timestamp | None, buckets: int, config: FeatureConfig, work_root: Path, progress: bool = False,
+    data: Path,
+    as_of: pd.Timestamp,
+    end_date: pd.Timestamp | None,
+    buckets: int,
+    config: FeatureConfig,
+    work_root: Path,
+    progress: bool = False,
     reading: InputConfig = InputConfig(),
 ) -> tuple[ValidationResult, pd.DataFrame, Tables]:
     """Features of every customer active at ``as_of``, built bucket by bucket, plus the small validated tables.
@@ -361,7 +422,9 @@ def features_partitioned(
     small: dict[str, list[pd.DataFrame]] = {}
 
     def build(tables: Tables, result: ValidationResult, medians: dict[str, pd.Series], btyd: dict) -> None:
-        parts.append(build_features(prepare(tables, with_attribute_types(config, result.attribute_types), medians, btyd), as_of))
+        parts.append(
+            build_features(prepare(tables, with_attribute_types(config, result.attribute_types), medians, btyd), as_of)
+        )
         for name in ("customers", "feedback", "churn_events", "retention_actions"):
             small.setdefault(name, []).append(getattr(tables, name))
 
@@ -392,7 +455,16 @@ def snapshot_partitioned(
 
         def build(tables: Tables, result: ValidationResult, medians: dict[str, pd.Series], btyd: dict) -> None:
             typed = with_attribute_types(config, result.attribute_types)
-            frame = snapshot(tables, as_of_dates, horizon_days, result.observation_end, typed, sampler=sampler, medians=medians, btyd_params=btyd)
+            frame = snapshot(
+                tables,
+                as_of_dates,
+                horizon_days,
+                result.observation_end,
+                typed,
+                sampler=sampler,
+                medians=medians,
+                btyd_params=btyd,
+            )
             labelled = frame["churned"].notna()
             stats["rows"] += len(frame)
             stats["labelled"] += int(labelled.sum())
@@ -400,7 +472,9 @@ def snapshot_partitioned(
             appender.append(frame)
 
         try:
-            result, stats["partitions"] = for_each_bucket(data, end_date, buckets, config, build, Path(out).parent, progress, as_of_dates, reading)
+            result, stats["partitions"] = for_each_bucket(
+                data, end_date, buckets, config, build, Path(out).parent, progress, as_of_dates, reading
+            )
         finally:
             appender.close()
     return result, stats

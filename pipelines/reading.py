@@ -48,9 +48,9 @@ from __future__ import annotations
 
 import codecs
 import csv
-import re
 import difflib
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,10 +72,17 @@ COMPRESSED = (".gz", ".gzip", ".tgz", ".zip", ".bz2", ".xz", ".zst", ".lz4", ".7
 # (pandas metadata is ignored when converting, so that no column is turned back into an index)
 _PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")
 BLOCK_BYTES = 1 << 22
-FIELD_CHARS = 1 << 26  # the longest field the row-by-row reader accepts (64 Mi characters; Arrow's block size is no limit there)
+FIELD_CHARS = (
+    1 << 26
+)  # the longest field the row-by-row reader accepts (64 Mi characters; Arrow's block size is no limit there)
 # Encodings (as codecs names them) in which every byte is a character, so that real text in them is almost never valid UTF-8.
 _SINGLE_BYTE = re.compile(r"^(iso8859-\d+|cp125\d)$")
-_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"), (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
 _NOT_C1 = bytes(b for b in range(256) if not 0x80 <= b <= 0x9F)
 _CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
 # A quoted field closed before its end (``"gold 12" screen``), which Arrow would read silently as ``gold 12 screen``.
@@ -85,7 +92,9 @@ _STRAY_QUOTE = r'(?:\A|[,\r\n])"(?:[^"]|"")*"[^,\r\n"]'
 _CLOSED_FIELDS = re.compile(r'(?:(?:"(?:[^"]++|"")*+"|[^",\r\n][^,\r\n]*+)?+,)*+')
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # A word with a UTF-8 multi-byte character (two to four bytes of the right shape), e.g. b"Z\xc3\xbcrich".
-_UTF8_WORD = re.compile(rb"[A-Za-z]*(?:[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3})[A-Za-z]*")
+_UTF8_WORD = re.compile(
+    rb"[A-Za-z]*(?:[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3})[A-Za-z]*"
+)
 
 
 @dataclass(frozen=True)
@@ -106,7 +115,9 @@ def find_tables(folder: Path) -> DatasetFiles:
     for path in sorted(folder.iterdir()):
         name, suffix = _split_name(path)
         if path.name.startswith((".", "_")):
-            hidden.append(path)  # never a table (macOS' ._customers.csv, Spark's _SUCCESS), and never refused as a near name
+            hidden.append(
+                path
+            )  # never a table (macOS' ._customers.csv, Spark's _SUCCESS), and never refused as a near name
         elif suffix.lower() in COMPRESSED:
             _refuse_compressed(path)
             others.append(path)
@@ -166,7 +177,9 @@ def _refuse_compressed(path: Path) -> None:
     if name not in TABLES:
         return
     target = f"{name}{inner.suffix.lower()}" if inner.suffix.lower() in SUFFIXES else f"{name}.csv or {name}.parquet"
-    raise ContractError(f"{path}: compressed tables are not read; decompress it to {target} (or move it out of the folder)")
+    raise ContractError(
+        f"{path}: compressed tables are not read; decompress it to {target} (or move it out of the folder)"
+    )
 
 
 def _split_name(path: Path) -> tuple[str, str]:
@@ -203,7 +216,9 @@ class TableReader:
         names, notes = normalise_header(raw_names, self._contract, self.source)
         self.names, self.notes = names, [*encoding_notes, *notes]
         if trailing:
-            self.notes.append(f"{self.source}: {trailing} empty name(s) at the end of the header ignored (a trailing delimiter)")
+            self.notes.append(
+                f"{self.source}: {trailing} empty name(s) at the end of the header ignored (a trailing delimiter)"
+            )
         if self.csv:
             self._refuse_comment_line()
 
@@ -239,7 +254,9 @@ class TableReader:
         try:
             columns = self._raw_names
             if rows is None:
-                tables = [pq.read_table(part, columns=columns).select(columns).cast(self._schema) for part in self._parts]
+                tables = [
+                    pq.read_table(part, columns=columns).select(columns).cast(self._schema) for part in self._parts
+                ]
                 whole = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
                 yield self._finish(whole.to_pandas(ignore_metadata=True))
                 return
@@ -268,22 +285,30 @@ class TableReader:
         try:
             with self._open() as f:
                 lines = _LineCapture(f)
-                fields, _, self._header_lines, self._header_text = next(_strict_records(self.path, lines), ([], 1, 1, ""))
+                fields, _, self._header_lines, self._header_text = next(
+                    _strict_records(self.path, lines), ([], 1, 1, "")
+                )
                 following = next((line for line in lines if line.strip("\r\n")), None)
                 self._rows_follow = following is not None
                 if not fields or not any(v.strip() for v in fields):
-                    self._refuse_blank_header(following is None or not (following.strip() or any(line.strip() for line in f)))
+                    self._refuse_blank_header(
+                        following is None or not (following.strip() or any(line.strip() for line in f))
+                    )
         except UnicodeDecodeError as err:
             raise self._undecodable(err) from err
         if isinstance(fields, str):
-            raise ContractError(f"{self.path}: the header cannot be parsed as csv: {_lines(1, self._header_lines)}: {fields}")
+            raise ContractError(
+                f"{self.path}: the header cannot be parsed as csv: {_lines(1, self._header_lines)}: {fields}"
+            )
         return fields
 
     def _refuse_blank_header(self, whole_file_blank: bool) -> None:
         example = ",".join(self._contract)
         if whole_file_blank:
             raise ContractError(f"{self.path}: empty file; expected a header line naming the columns, e.g. {example}")
-        raise ContractError(f"{self.path}: line 1 is blank; the header naming the columns (e.g. {example}) must be the first line")
+        raise ContractError(
+            f"{self.path}: line 1 is blank; the header naming the columns (e.g. {example}) must be the first line"
+        )
 
     def _refuse_comment_line(self) -> None:
         """A first line such as ``# exported by ...``, or Excel's delimiter hint ``sep=;``, where the header should be."""
@@ -306,7 +331,11 @@ class TableReader:
         return pacsv.open_csv(
             self.path,
             read_options=pacsv.ReadOptions(
-                autogenerate_column_names=True, skip_rows=1, block_size=BLOCK_BYTES, use_threads=False, encoding=self._arrow_encoding()
+                autogenerate_column_names=True,
+                skip_rows=1,
+                block_size=BLOCK_BYTES,
+                use_threads=False,
+                encoding=self._arrow_encoding(),
             ),
             parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=invalid),
             convert_options=pacsv.ConvertOptions(
@@ -462,7 +491,7 @@ class _Rows:
         if isinstance(fields, list):
             if not fields:
                 return  # a blank line
-            if len(fields) > self.width and not any(v.strip() for v in fields[self.width:]):
+            if len(fields) > self.width and not any(v.strip() for v in fields[self.width :]):
                 fields = fields[: self.width]  # trailing empty fields (a trailing comma)
             if len(fields) == self.width:
                 self.records.append([v if v != "" else None for v in fields])
@@ -489,7 +518,11 @@ def _strict_records(path: Path, lines: _LineCapture) -> Iterator[tuple[list[str]
         except csv.Error as err:
             first, last, text = lines.take()
             _refuse_unclosed(path, err, first, text)
-            why = "a quoted value is followed by other text before the delimiter" if "expected after" in str(err) else "cannot be parsed"
+            why = (
+                "a quoted value is followed by other text before the delimiter"
+                if "expected after" in str(err)
+                else "cannot be parsed"
+            )
             yield f"{why} ({err})", first, last, text
             continue
         yield (fields, *lines.take())
@@ -505,7 +538,7 @@ def _refuse_unclosed(path: Path, err: csv.Error, first: int, text: str) -> None:
     if "end of data" in message:
         raise ContractError(
             f"{path}: line {line}: a quoted field opens here and is never closed (the file ends inside it, so every later line "
-            "would be read as part of one value); close the quote, or double it (\"\") where it is part of the value"
+            'would be read as part of one value); close the quote, or double it ("") where it is part of the value'
         )
     opened = " (a quote opens there: is it never closed?)" if text[end : end + 1] == '"' else ""
     raise ContractError(f"{path}: line {line}: a field is longer than {FIELD_CHARS >> 20} Mi characters{opened}")
@@ -546,7 +579,11 @@ def _allow_long_fields() -> None:
 
 
 def _matches(block: str | bytes, pattern: str) -> bool:
-    return pc.any(pc.match_substring_regex(pa.array([block], pa.large_binary() if isinstance(block, bytes) else pa.large_string()), pattern)).as_py()
+    return pc.any(
+        pc.match_substring_regex(
+            pa.array([block], pa.large_binary() if isinstance(block, bytes) else pa.large_string()), pattern
+        )
+    ).as_py()
 
 
 def _ascii_compatible(encoding: str) -> bool:
@@ -590,10 +627,14 @@ def _file_encoding(path: Path, configured: str) -> tuple[str, list[str]]:
     if not _SINGLE_BYTE.match(codec):
         return configured, []
     if head.startswith(codecs.BOM_UTF8):
-        return "utf-8", [f"{path}: read as UTF-8, not the configured {configured}: it starts with a UTF-8 byte-order mark"]
+        return "utf-8", [
+            f"{path}: read as UTF-8, not the configured {configured}: it starts with a UTF-8 byte-order mark"
+        ]
     utf8, c1, mixed = _utf8_and_c1(path)
     if utf8:
-        return "utf-8", [f"{path}: read as UTF-8, not the configured {configured}: it is valid UTF-8 and holds non-ASCII text"]
+        return "utf-8", [
+            f"{path}: read as UTF-8, not the configured {configured}: it is valid UTF-8 and holds non-ASCII text"
+        ]
     if mixed:
         raise ContractError(
             f"{path}: mixes encodings: some text is UTF-8 ({mixed!r} ...) and some is not, so no one encoding reads every "

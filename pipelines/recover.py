@@ -9,9 +9,9 @@ import pandas as pd
 
 from features.build import build_features, prepare
 from models import value as val
-from pipelines.io import tables_from
 from pipelines.config import InputConfig
 from pipelines.errors import UserError
+from pipelines.io import tables_from
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,9 @@ def risk_tier_at_action(tables, actions: pd.DataFrame, model_uri: str, high: flo
         features = build_features(prepared, pd.Timestamp(day))
         if features.empty:
             continue
-        tier = pd.Series(risk_tiers(loaded.model.predict_proba(features), high, medium), index=features["customer_id"].astype(str))
+        tier = pd.Series(
+            risk_tiers(loaded.model.predict_proba(features), high, medium), index=features["customer_id"].astype(str)
+        )
         tiers.loc[rows.index] = rows["customer_id"].map(tier).fillna("unknown").to_numpy()
     return tiers
 
@@ -50,21 +52,31 @@ def recover(
     notes = []
     actions = tables.retention_actions
     if actions.empty:
-        raise UserError("the dataset has no retention actions (retention_actions.csv or .parquet, with a control group) to measure recovery on")
+        raise UserError(
+            "the dataset has no retention actions (retention_actions.csv or .parquet, with a control group) to measure recovery on"
+        )
     actions = actions[(actions["action_date"] >= start) & (actions["action_date"] <= end)]
     if actions.empty:
         raise UserError(f"no retention action is dated between {start.date()} and {end.date()}")
     observed = actions["action_date"] + pd.Timedelta(days=horizon_days - 1) <= data_end
     if (~observed).any():
-        notes.append(f"{int((~observed).sum()):,} actions left out: their {horizon_days}-day outcome window runs past the data's end ({data_end.date()})")
+        notes.append(
+            f"{int((~observed).sum()):,} actions left out: their {horizon_days}-day outcome window runs past the data's end ({data_end.date()})"
+        )
     actions = actions[observed]
     if actions.empty:
-        raise UserError(f"no retention action between {start.date()} and {end.date()} has a fully observed {horizon_days}-day outcome")
-    outcomes = val.action_outcomes(actions, tables.churn_events, tables.customers, horizon_days, label, tables.interactions)
+        raise UserError(
+            f"no retention action between {start.date()} and {end.date()} has a fully observed {horizon_days}-day outcome"
+        )
+    outcomes = val.action_outcomes(
+        actions, tables.churn_events, tables.customers, horizon_days, label, tables.interactions
+    )
     by = ["location_id"]
     if tiers_from_model:
         try:
-            outcomes["risk_tier"] = risk_tier_at_action(tables, actions.reset_index(drop=True), tiers_from_model, high, medium).to_numpy()
+            outcomes["risk_tier"] = risk_tier_at_action(
+                tables, actions.reset_index(drop=True), tiers_from_model, high, medium
+            ).to_numpy()
             by.append("risk_tier")
         except Exception as err:  # noqa: BLE001 - tiers are optional; say why they are missing
             notes.append(f"no risk-tier breakdown: {err}")
@@ -76,7 +88,14 @@ def recover(
 
 
 def run_recover(
-    data: Path, start: pd.Timestamp, end: pd.Timestamp, horizon_days: int, end_date, model_uri: str | None, out: Path, experiment: str,
+    data: Path,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    horizon_days: int,
+    end_date,
+    model_uri: str | None,
+    out: Path,
+    experiment: str,
     label: str = "events",
     reading: InputConfig = InputConfig(),
 ) -> dict:
@@ -94,7 +113,9 @@ def run_recover(
             f"{data} has no {needed} table, so churn after an action cannot be seen"
             + (": for a transaction log, measure churn as inactivity (--label inactivity)" if label == "events" else "")
         )
-    table, notes = recover(tables_from(result), observation_end(result), start, end, horizon_days, model_uri, label=label)
+    table, notes = recover(
+        tables_from(result), observation_end(result), start, end, horizon_days, model_uri, label=label
+    )
     for note in notes:
         log.warning(note)
     folder = Path(out) / f"recover_{start.date()}_{end.date()}"
@@ -104,10 +125,32 @@ def run_recover(
     overall = table.iloc[0].to_dict()
     use_experiment(experiment)
     with mlflow.start_run(run_name=f"recover-{start.date()}-{end.date()}"):
-        mlflow.log_params({"from": str(start.date()), "to": str(end.date()), "horizon_days": horizon_days, "data": str(data), "label": label})
-        mlflow.log_metrics({k: float(overall[k]) for k in ("treated", "control", "saved_customers", "saved_low", "saved_high",
-                                                            "revenue_recovered", "revenue_low", "revenue_high", "naive_revenue")
-                            if pd.notna(overall[k])})
+        mlflow.log_params(
+            {
+                "from": str(start.date()),
+                "to": str(end.date()),
+                "horizon_days": horizon_days,
+                "data": str(data),
+                "label": label,
+            }
+        )
+        mlflow.log_metrics(
+            {
+                k: float(overall[k])
+                for k in (
+                    "treated",
+                    "control",
+                    "saved_customers",
+                    "saved_low",
+                    "saved_high",
+                    "revenue_recovered",
+                    "revenue_low",
+                    "revenue_high",
+                    "naive_revenue",
+                )
+                if pd.notna(overall[k])
+            }
+        )
         mlflow.log_artifact(str(folder / "report.html"))
         mlflow.log_table(table.astype({c: object for c in ("segment", "value", "warning")}), "recovery.json")
     return {"folder": str(folder), "overall": overall, "notes": notes}

@@ -44,7 +44,11 @@ def _table(frame: pd.DataFrame, formats: dict | None = None) -> str:
         cells = []
         for c in frame.columns:
             v = r[c]
-            text = formats[c](v) if c in formats and pd.notna(v) else ("" if (not isinstance(v, str) and pd.isna(v)) else str(v))
+            text = (
+                formats[c](v)
+                if c in formats and pd.notna(v)
+                else ("" if (not isinstance(v, str) and pd.isna(v)) else str(v))
+            )
             cells.append(f"<td>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
@@ -76,8 +80,24 @@ def _reason_kind(text: str | None) -> str | None:
 def recovery_section(table: pd.DataFrame, title: str) -> str:
     if table.empty:
         return f"<h2>{title}</h2><p class='note'>No retention actions with a fully observed outcome window.</p>"
-    shown = table[["segment", "value", "treated", "control", "treatment_churn_rate", "control_churn_rate", "saved_customers", "saved_low", "saved_high",
-                   "revenue_recovered", "revenue_low", "revenue_high", "naive_revenue", "warning"]]
+    shown = table[
+        [
+            "segment",
+            "value",
+            "treated",
+            "control",
+            "treatment_churn_rate",
+            "control_churn_rate",
+            "saved_customers",
+            "saved_low",
+            "saved_high",
+            "revenue_recovered",
+            "revenue_low",
+            "revenue_high",
+            "naive_revenue",
+            "warning",
+        ]
+    ]
     pct = lambda x: f"{x:.2%}"  # noqa: E731
     one = lambda x: f"{x:,.1f}"  # noqa: E731
     overall = table.iloc[0]
@@ -90,32 +110,65 @@ def recovery_section(table: pd.DataFrame, title: str) -> str:
     )
     return f"<h2>{title}</h2>{text}" + _table(
         shown,
-        {"treatment_churn_rate": pct, "control_churn_rate": pct, "saved_customers": one, "saved_low": one, "saved_high": one,
-         "revenue_recovered": money, "revenue_low": money, "revenue_high": money, "naive_revenue": money},
+        {
+            "treatment_churn_rate": pct,
+            "control_churn_rate": pct,
+            "saved_customers": one,
+            "saved_low": one,
+            "saved_high": one,
+            "revenue_recovered": money,
+            "revenue_low": money,
+            "revenue_high": money,
+            "naive_revenue": money,
+        },
     )
 
 
-def scoring_report(scores: pd.DataFrame, plan: val.TargetingPlan, drift: pd.DataFrame, config, as_of, loaded, nps: dict, result, tables,
-                   recovery: pd.DataFrame) -> str:
+def scoring_report(
+    scores: pd.DataFrame,
+    plan: val.TargetingPlan,
+    drift: pd.DataFrame,
+    config,
+    as_of,
+    loaded,
+    nps: dict,
+    result,
+    tables,
+    recovery: pd.DataFrame,
+) -> str:
     p = scores["churn_probability"]
-    body = [f"<h1>Churn scores for {as_of.date()}</h1>",
-            f"<p class='note'>Model {html.escape(loaded.name)} v{loaded.version} (run {loaded.run_id}); data {html.escape(config.data)}; "
-            f"{len(scores):,} active customers scored. Rows quarantined by validation: "
-            f"{sum(r.rows_quarantined for r in result.report.values()):,}.</p>"]
-    body.append(_kpis([
-        ("annual revenue at risk", money(scores["annual_revenue_at_risk"].sum())),
-        ("mean churn probability", f"{p.mean():.2%}"),
-        ("customers to contact", f"{len(plan.selected):,}"),
-        ("expected customers saved", f"{plan.expected_customers_saved:,.1f}"),
-        ("expected annual revenue recovered", money(plan.expected_revenue_recovered)),
-    ]))
+    body = [
+        f"<h1>Churn scores for {as_of.date()}</h1>",
+        f"<p class='note'>Model {html.escape(loaded.name)} v{loaded.version} (run {loaded.run_id}); data {html.escape(config.data)}; "
+        f"{len(scores):,} active customers scored. Rows quarantined by validation: "
+        f"{sum(r.rows_quarantined for r in result.report.values()):,}.</p>",
+    ]
+    body.append(
+        _kpis(
+            [
+                ("annual revenue at risk", money(scores["annual_revenue_at_risk"].sum())),
+                ("mean churn probability", f"{p.mean():.2%}"),
+                ("customers to contact", f"{len(plan.selected):,}"),
+                ("expected customers saved", f"{plan.expected_customers_saved:,.1f}"),
+                ("expected annual revenue recovered", money(plan.expected_revenue_recovered)),
+            ]
+        )
+    )
 
     fig, ax = _figure()
     ax.hist(p, bins=60, color="#3b82f6")
     ax.set(xlabel="churn probability", ylabel="customers", title="Risk distribution", yscale="log")
     body.append("<h2>Risk distribution</h2>" + _png(fig))
-    tiers = scores.groupby("risk_tier").agg(customers=("customer_id", "size"), mean_probability=("churn_probability", "mean"),
-                                            annual_revenue_at_risk=("annual_revenue_at_risk", "sum")).reindex(["high", "medium", "low"]).reset_index()
+    tiers = (
+        scores.groupby("risk_tier")
+        .agg(
+            customers=("customer_id", "size"),
+            mean_probability=("churn_probability", "mean"),
+            annual_revenue_at_risk=("annual_revenue_at_risk", "sum"),
+        )
+        .reindex(["high", "medium", "low"])
+        .reset_index()
+    )
     body.append(_table(tiers, {"mean_probability": lambda x: f"{x:.2%}", "annual_revenue_at_risk": money}))
 
     body.append("<h2>Top segments by revenue at risk</h2>")
@@ -123,15 +176,28 @@ def scoring_report(scores: pd.DataFrame, plan: val.TargetingPlan, drift: pd.Data
     for col in ("plan", "location_id"):
         if col in customers:
             seg = scores.assign(segment=scores["customer_id"].map(customers[col]).astype(str))
-            top = (seg.groupby("segment").agg(customers=("customer_id", "size"), mean_probability=("churn_probability", "mean"),
-                                              annual_revenue_at_risk=("annual_revenue_at_risk", "sum"))
-                   .sort_values("annual_revenue_at_risk", ascending=False).head(10).reset_index().rename(columns={"segment": col}))
+            top = (
+                seg.groupby("segment")
+                .agg(
+                    customers=("customer_id", "size"),
+                    mean_probability=("churn_probability", "mean"),
+                    annual_revenue_at_risk=("annual_revenue_at_risk", "sum"),
+                )
+                .sort_values("annual_revenue_at_risk", ascending=False)
+                .head(10)
+                .reset_index()
+                .rename(columns={"segment": col})
+            )
             body.append(_table(top, {"mean_probability": lambda x: f"{x:.2%}", "annual_revenue_at_risk": money}))
 
     action = scores[scores["in_action_list"]]
     kinds = pd.concat([action[c].map(_reason_kind) for c in ("reason_1", "reason_2", "reason_3")]).dropna()
     body.append("<h2>Top reasons in the action list</h2>")
-    body.append(_table(kinds.value_counts().head(12).rename_axis("reason (numbers as N)").rename("customers").reset_index()) if len(kinds) else "<p>No action list.</p>")
+    body.append(
+        _table(kinds.value_counts().head(12).rename_axis("reason (numbers as N)").rename("customers").reset_index())
+        if len(kinds)
+        else "<p>No action list.</p>"
+    )
 
     v = config.value
     fig, ax = _figure()
@@ -153,32 +219,53 @@ def scoring_report(scores: pd.DataFrame, plan: val.TargetingPlan, drift: pd.Data
     naive = float((plan.selected["monthly_revenue"] * val.MONTHS).sum())
     body.append(
         f"<p>The worked-example arithmetic of CX practice (every contact is a save) would book <b>{money(naive)}</b> for the same "
-        f"{len(plan.selected):,} contacts; the expected figure above is {plan.expected_revenue_recovered / naive:.1%} of it.</p>" if naive else ""
+        f"{len(plan.selected):,} contacts; the expected figure above is {plan.expected_revenue_recovered / naive:.1%} of it.</p>"
+        if naive
+        else ""
     )
 
-    body.append(recovery_section(recovery.head(12), f"Measured revenue recovered by recent campaigns (actions {v.measurement_days} to "
-                                                     f"{v.horizon_days} days before {as_of.date()})"))
+    body.append(
+        recovery_section(
+            recovery.head(12),
+            f"Measured revenue recovered by recent campaigns (actions {v.measurement_days} to "
+            f"{v.horizon_days} days before {as_of.date()})",
+        )
+    )
 
     if nps.get("respondents"):
         share = nps["revenue_share"]
-        body.append("<h2>NPS weighted by revenue</h2>" + _kpis([
-            ("NPS", f"{nps['nps']:.1f}"), ("revenue-weighted NPS", f"{nps['revenue_weighted_nps']:.1f}"),
-            ("respondents", f"{nps['respondents']:,}"),
-            ("revenue held by promoters / passives / detractors", f"{share['promoter']:.0%} / {share['passive']:.0%} / {share['detractor']:.0%}"),
-        ]) + "<p class='note'>Each customer's latest NPS answer in the year before the as-of date.</p>")
+        body.append(
+            "<h2>NPS weighted by revenue</h2>"
+            + _kpis(
+                [
+                    ("NPS", f"{nps['nps']:.1f}"),
+                    ("revenue-weighted NPS", f"{nps['revenue_weighted_nps']:.1f}"),
+                    ("respondents", f"{nps['respondents']:,}"),
+                    (
+                        "revenue held by promoters / passives / detractors",
+                        f"{share['promoter']:.0%} / {share['passive']:.0%} / {share['detractor']:.0%}",
+                    ),
+                ]
+            )
+            + "<p class='note'>Each customer's latest NPS answer in the year before the as-of date.</p>"
+        )
 
     if len(drift):
         flagged = drift["psi"] > config.drift.psi_warning
-        body.append(f"<h2>Drift against the training reference</h2><p class='{'warn' if flagged.any() else 'note'}'>"
-                    f"{int(flagged.sum())} of {len(drift)} checks above PSI {config.drift.psi_warning}.</p>"
-                    + _table(drift.head(15), {"psi": lambda x: f"{x:.3f}"}))
+        body.append(
+            f"<h2>Drift against the training reference</h2><p class='{'warn' if flagged.any() else 'note'}'>"
+            f"{int(flagged.sum())} of {len(drift)} checks above PSI {config.drift.psi_warning}.</p>"
+            + _table(drift.head(15), {"psi": lambda x: f"{x:.3f}"})
+        )
     return _page(f"Churn scores {as_of.date()}", "".join(body))
 
 
 def recovery_report(table: pd.DataFrame, start, end, horizon_days: int, data: str, notes: list[str]) -> str:
-    body = [f"<h1>Revenue recovered by retention actions {start.date()} to {end.date()}</h1>",
-            f"<p class='note'>Data {html.escape(data)}; churn counted within {horizon_days} days of each action; treatment and control "
-            "as recorded in retention_actions (a randomised hold-out).</p>"]
+    body = [
+        f"<h1>Revenue recovered by retention actions {start.date()} to {end.date()}</h1>",
+        f"<p class='note'>Data {html.escape(data)}; churn counted within {horizon_days} days of each action; treatment and control "
+        "as recorded in retention_actions (a randomised hold-out).</p>",
+    ]
     body += [f"<p class='warn'>{html.escape(n)}</p>" for n in notes]
     body.append(recovery_section(table, "Saved customers and annualized revenue recovered"))
     return _page("Revenue recovered", "".join(body))

@@ -90,7 +90,9 @@ def load_model(uri: str) -> LoadedModel:
     try:
         version = MlflowClient().get_model_version_by_alias(name, alias)
     except MlflowException as err:
-        raise ScoringError(f"no model version of {name!r} has the alias {alias!r} in {tracking_uri()}: train and promote one first") from err
+        raise ScoringError(
+            f"no model version of {name!r} has the alias {alias!r} in {tracking_uri()}: train and promote one first"
+        ) from err
     pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
     return LoadedModel(pyfunc, pyfunc.unwrap_python_model(), name, str(version.version), version.run_id)
 
@@ -127,7 +129,9 @@ def recent_recovery(tables, as_of: pd.Timestamp, config: ScoreConfig, label: str
     window = actions[(actions["action_date"] >= start) & (actions["action_date"] <= last)]
     if window.empty:
         return pd.DataFrame()
-    outcomes = val.action_outcomes(window, tables.churn_events, tables.customers, v.horizon_days, label, tables.interactions)
+    outcomes = val.action_outcomes(
+        window, tables.churn_events, tables.customers, v.horizon_days, label, tables.interactions
+    )
     return val.recovery_table(outcomes, ("location_id",), n_boot=1000)
 
 
@@ -137,18 +141,27 @@ def save_rate_from(recovery: pd.DataFrame, config: ScoreConfig) -> tuple[float, 
     if v.measure_save_rate and not recovery.empty:
         r = recovery.iloc[0]
         if not r["warning"] and r["control_churn_rate"] > 0:
-            rate = float(np.clip((r["control_churn_rate"] - r["treatment_churn_rate"]) / r["control_churn_rate"], 0.0, 1.0))
+            rate = float(
+                np.clip((r["control_churn_rate"] - r["treatment_churn_rate"]) / r["control_churn_rate"], 0.0, 1.0)
+            )
             return rate, (
                 f"measured: {int(r['treated']):,} treated vs {int(r['control']):,} control contacts in the {v.measurement_days} to "
                 f"{v.horizon_days} days before scoring (churn {r['treatment_churn_rate']:.1%} vs {r['control_churn_rate']:.1%})"
             )
-        log.warning("cannot measure the save rate from campaigns (%s); using the configured %.0f%%",
-                    r["warning"] or "no churn among controls", 100 * v.save_rate)
+        log.warning(
+            "cannot measure the save rate from campaigns (%s); using the configured %.0f%%",
+            r["warning"] or "no churn among controls",
+            100 * v.save_rate,
+        )
     return v.save_rate, "configured default (no usable treatment/control measurement)"
 
 
 def score_customers(
-    loaded: LoadedModel, features: pd.DataFrame, config: ScoreConfig, save_rate: float, probability: np.ndarray | None = None
+    loaded: LoadedModel,
+    features: pd.DataFrame,
+    config: ScoreConfig,
+    save_rate: float,
+    probability: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Probabilities, tiers, money columns and priority for every active customer (pure).
 
@@ -196,7 +209,9 @@ def scoring_lock(folder: Path):
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:
-            raise ScoringBusy(f"another scoring run for this as-of date holds {path}; it will finish on its own, retry later") from err
+            raise ScoringBusy(
+                f"another scoring run for this as-of date holds {path}; it will finish on its own, retry later"
+            ) from err
         try:
             yield
         finally:
@@ -225,13 +240,17 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     end_date = pd.Timestamp(config.end_date) if config.end_date else None
     feature_config = loaded.model.feature_config
     if feature_config is None:
-        raise ScoringError(f"model {loaded.name} v{loaded.version} does not carry its feature configuration; retrain it")
+        raise ScoringError(
+            f"model {loaded.name} v{loaded.version} does not carry its feature configuration; retrain it"
+        )
     if "purchase_types" not in vars(feature_config):
         # Trained before the transaction features existed: build the features it was trained on.
         feature_config = replace(feature_config, purchase_types=())
     if config.population is not None:
         feature_config = replace(feature_config, inactivity_active_days=config.population.active_within_days)
-    attribute_types = dict(feature_config.attribute_types or ())  # scoring reads customer attributes as the model was trained
+    attribute_types = dict(
+        feature_config.attribute_types or ()
+    )  # scoring reads customer attributes as the model was trained
     t_features = time.perf_counter()
     probability = None
     if config.engine == "spark":
@@ -239,7 +258,9 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
         from pipelines.config import InputConfig
 
         if config.input != InputConfig():
-            raise ScoringError(f"the spark engine reads CSV files as UTF-8 with naive timestamps in UTC; input {config.input} needs engine: pandas")
+            raise ScoringError(
+                f"the spark engine reads CSV files as UTF-8 with naive timestamps in UTC; input {config.input} needs engine: pandas"
+            )
         from pipelines.spark_engine import score_inputs_spark
 
         result, features, tables, probability = score_inputs_spark(
@@ -248,29 +269,47 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     elif config.partitions > 1:
         from pipelines.partitioned import features_partitioned
 
-        result, features, tables = features_partitioned(Path(config.data), as_of, end_date, config.partitions, feature_config, Path(config.out),
-                                                         reading=config.input)
+        result, features, tables = features_partitioned(
+            Path(config.data),
+            as_of,
+            end_date,
+            config.partitions,
+            feature_config,
+            Path(config.out),
+            reading=config.input,
+        )
     elif is_validated_output(Path(config.data)):
         # Validated earlier: the accounting from its report, interactions streamed into the feature arrays.
         result = ValidationResult.from_dict(validated_report(Path(config.data), end_date, attribute_types))
         tables = feature_tables(dataset_files(Path(config.data) / "tables"), check=True)
         features = build_features(prepare(tables, feature_config), as_of)
     else:
-        result = load_validated(Path(config.data), end_date, attribute_types, config.input.encoding, config.input.timezone)
+        result = load_validated(
+            Path(config.data), end_date, attribute_types, config.input.encoding, config.input.timezone
+        )
         tables = tables_from(result)
         t_features = time.perf_counter()  # validation is timed apart on this path
         features = build_features(prepare(tables, feature_config), as_of)
-    unused = sorted(c for c, kind in result.attribute_types.items() if kind in FEATURE_TYPES and c not in attribute_types)
+    unused = sorted(
+        c for c, kind in result.attribute_types.items() if kind in FEATURE_TYPES and c not in attribute_types
+    )
     if unused:
-        log.warning("customer column(s) %s are not a feature of model %s v%s and are ignored (retrain to use them)",
-                    unused, loaded.name, loaded.version)
+        log.warning(
+            "customer column(s) %s are not a feature of model %s v%s and are ignored (retrain to use them)",
+            unused,
+            loaded.name,
+            loaded.version,
+        )
     _check_as_of(as_of, result)
     features = Features.validate(features)
     check_features(loaded.model.spec.columns, feature_columns(features))
     if features.empty:
         customers = result.report.get("customers")
-        aside = f" ({customers.rows_quarantined:,} of {customers.rows_read:,} customers were quarantined: {customers.by_reason})" if (
-            customers is not None and customers.rows_quarantined) else ""
+        aside = (
+            f" ({customers.rows_quarantined:,} of {customers.rows_read:,} customers were quarantined: {customers.by_reason})"
+            if (customers is not None and customers.rows_quarantined)
+            else ""
+        )
         raise ScoringError(f"no customer is active at {as_of.date()} in {config.data}{aside}")
     feature_seconds = time.perf_counter() - t_features
 
@@ -296,7 +335,11 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     scores = Scores.validate(scores.sort_values("priority_rank", ignore_index=True))
 
     X = loaded.model.spec.frame(features)
-    drift = drift_table(loaded.model.reference, X, scores["churn_probability"].to_numpy()) if loaded.model.reference else pd.DataFrame(columns=["name", "psi"])
+    drift = (
+        drift_table(loaded.model.reference, X, scores["churn_probability"].to_numpy())
+        if loaded.model.reference
+        else pd.DataFrame(columns=["name", "psi"])
+    )
     flagged = drift[drift["psi"] > config.drift.psi_warning]
     for row in flagged.itertuples():
         log.warning("drift: PSI of %s is %.3f (> %.2f)", row.name, row.psi, config.drift.psi_warning)
@@ -345,13 +388,24 @@ def _check_as_of(as_of: pd.Timestamp, result: ValidationResult) -> None:
 def _nps_summary(tables, as_of: pd.Timestamp) -> dict:
     """Plain and revenue-weighted NPS of each customer's latest NPS answer in the year before ``as_of``."""
     fb = tables.feedback
-    answers = fb[(fb["survey"] == "NPS") & (fb["timestamp"] < as_of) & (fb["timestamp"] >= as_of - pd.Timedelta(days=365))]
+    answers = fb[
+        (fb["survey"] == "NPS") & (fb["timestamp"] < as_of) & (fb["timestamp"] >= as_of - pd.Timedelta(days=365))
+    ]
     latest = answers.sort_values("timestamp").groupby("customer_id").tail(1)
     latest = latest.merge(tables.customers[["customer_id", "monthly_revenue"]], on="customer_id", how="inner")
     return val.revenue_weighted_nps(latest)
 
 
-def _log_scoring_run(config: ScoreConfig, as_of, loaded: LoadedModel, scores: pd.DataFrame, drift: pd.DataFrame, result, summary: dict, folder: Path) -> None:
+def _log_scoring_run(
+    config: ScoreConfig,
+    as_of,
+    loaded: LoadedModel,
+    scores: pd.DataFrame,
+    drift: pd.DataFrame,
+    result,
+    summary: dict,
+    folder: Path,
+) -> None:
     import mlflow
 
     from models.registry import use_experiment
@@ -359,7 +413,15 @@ def _log_scoring_run(config: ScoreConfig, as_of, loaded: LoadedModel, scores: pd
     use_experiment(config.experiment)
     p = scores["churn_probability"]
     with mlflow.start_run(run_name=f"score-{as_of.date()}"):
-        mlflow.log_params({"as_of": str(as_of.date()), "model": config.model, "model_version": loaded.version, "model_run_id": loaded.run_id, "data": config.data})
+        mlflow.log_params(
+            {
+                "as_of": str(as_of.date()),
+                "model": config.model,
+                "model_version": loaded.version,
+                "model_run_id": loaded.run_id,
+                "data": config.data,
+            }
+        )
         mlflow.log_metrics(
             {
                 "rows_scored": len(scores),
@@ -368,8 +430,12 @@ def _log_scoring_run(config: ScoreConfig, as_of, loaded: LoadedModel, scores: pd
                 "score_mean": float(p.mean()),
                 **{f"score_p{q}": float(p.quantile(q / 100)) for q in (50, 90, 99)},
                 **{f"share_tier_{t}": float((scores["risk_tier"] == t).mean()) for t in ("high", "medium", "low")},
-                "psi_score": float(drift.loc[drift["name"] == "churn_probability", "psi"].iloc[0]) if len(drift) else float("nan"),
-                "psi_max_feature": float(drift.loc[drift["name"] != "churn_probability", "psi"].max()) if len(drift) else float("nan"),
+                "psi_score": float(drift.loc[drift["name"] == "churn_probability", "psi"].iloc[0])
+                if len(drift)
+                else float("nan"),
+                "psi_max_feature": float(drift.loc[drift["name"] != "churn_probability", "psi"].max())
+                if len(drift)
+                else float("nan"),
                 "drift_flagged": len(summary["drift_flagged"]),
                 "save_rate": summary["save_rate"],
                 "expected_customers_saved": summary["expected_customers_saved"],
@@ -379,7 +445,12 @@ def _log_scoring_run(config: ScoreConfig, as_of, loaded: LoadedModel, scores: pd
                 "seconds_reasons": summary["seconds_reasons"],
             }
         )
-        mlflow.set_tags({"drift_warning": str(bool(summary["drift_flagged"])).lower(), "save_rate_source": summary["save_rate_source"]})
+        mlflow.set_tags(
+            {
+                "drift_warning": str(bool(summary["drift_flagged"])).lower(),
+                "save_rate_source": summary["save_rate_source"],
+            }
+        )
         if len(drift):
             mlflow.log_table(drift.astype({"name": object}), "drift/psi.json")
         mlflow.log_artifact(str(folder / "report.html"))

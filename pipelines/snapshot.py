@@ -14,8 +14,8 @@ from features.config import FeatureConfig
 from features.schema import Snapshot
 from pipelines.attributes import with_attribute_types
 from pipelines.contract import ValidationResult, validate_dataset
-from pipelines.io import is_validated_output, read_dataset, read_validated, tables_from
 from pipelines.errors import UserError
+from pipelines.io import is_validated_output, read_dataset, read_validated, tables_from
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +40,29 @@ def load_validated(
     result = validate_folder(Path(data), end_date, attribute_types, encoding, timezone)
     for name, report in result.report.items():
         if report.rows_quarantined:
-            log.warning("%s: %d of %d rows quarantined %s", name, report.rows_quarantined, report.rows_read, report.by_reason)
+            log.warning(
+                "%s: %d of %d rows quarantined %s", name, report.rows_quarantined, report.rows_read, report.by_reason
+            )
     return result
 
 
 def validate_folder(
-    data: Path, end_date: pd.Timestamp | None, attribute_types: dict[str, str] | None, encoding: str = "utf-8", timezone: str = "UTC"
+    data: Path,
+    end_date: pd.Timestamp | None,
+    attribute_types: dict[str, str] | None,
+    encoding: str = "utf-8",
+    timezone: str = "UTC",
 ) -> ValidationResult:
     """Read a raw dataset folder and validate it in memory, with what reading it noted carried into the report."""
     dataset = read_dataset(Path(data), encoding)
     return validate_dataset(
-        dataset.tables, dataset.sources, end_date=end_date, attribute_types=attribute_types, timezone=timezone,
-        notes=dataset.notes, ignored_files=dataset.ignored,
+        dataset.tables,
+        dataset.sources,
+        end_date=end_date,
+        attribute_types=attribute_types,
+        timezone=timezone,
+        notes=dataset.notes,
+        ignored_files=dataset.ignored,
     )
 
 
@@ -82,30 +93,59 @@ def snapshot(
     for as_of in tqdm(dates, desc="snapshot", unit="as-of", disable=not progress):
         frame = build_features(prepared, as_of)
         if frame.empty:
-            log.warning("as-of %s: no customer is in the population (signed up before it, not churned%s): no rows",
-                        as_of.date(), ", active in the window" if config.label_source == "inactivity" else "")
+            log.warning(
+                "as-of %s: no customer is in the population (signed up before it, not churned%s): no rows",
+                as_of.date(),
+                ", active in the window" if config.label_source == "inactivity" else "",
+            )
         frame[LABEL] = build_labels(prepared, frame, horizon_days, data_end)
         if sampler is not None:
             frame = sampler(as_of, frame)
         parts.append(frame)
         unlabelled = int(frame[LABEL].isna().sum())
         if unlabelled:
-            log.info("as-of %s: label window [%s, +%dd) not fully observed (observed up to %s): %d rows unlabelled",
-                     as_of.date(), as_of.date(), horizon_days, data_end.date(), unlabelled)
+            log.info(
+                "as-of %s: label window [%s, +%dd) not fully observed (observed up to %s): %d rows unlabelled",
+                as_of.date(),
+                as_of.date(),
+                horizon_days,
+                data_end.date(),
+                unlabelled,
+            )
     return Snapshot.validate(pd.concat(parts, ignore_index=True))
 
 
-def snapshot_from_result(result: ValidationResult, as_of_dates, horizon_days: int, config: FeatureConfig, progress: bool = False, sampler=None) -> pd.DataFrame:
+def snapshot_from_result(
+    result: ValidationResult,
+    as_of_dates,
+    horizon_days: int,
+    config: FeatureConfig,
+    progress: bool = False,
+    sampler=None,
+) -> pd.DataFrame:
     end = observation_end(result)
-    return snapshot(tables_from(result), as_of_dates, horizon_days, end, with_attribute_types(config, result.attribute_types), progress, sampler)
+    return snapshot(
+        tables_from(result),
+        as_of_dates,
+        horizon_days,
+        end,
+        with_attribute_types(config, result.attribute_types),
+        progress,
+        sampler,
+    )
 
 
 def observation_end(result: ValidationResult) -> pd.Timestamp:
     """The last day labels are observed (see :attr:`ValidationResult.observation_end`); says in the log which rule chose it."""
     end = result.observation_end
     if end is None:
-        raise UserError("the dataset holds no dated rows after validation and no end date was given; nothing to snapshot")
+        raise UserError(
+            "the dataset holds no dated rows after validation and no end date was given; nothing to snapshot"
+        )
     if not result.end_given:
-        log.info("no end date given: outcomes are taken as observed up to the latest row seen, %s "
-                 "(give --end-date, the extract date, when the extract was taken later)", end.date())
+        log.info(
+            "no end date given: outcomes are taken as observed up to the latest row seen, %s "
+            "(give --end-date, the extract date, when the extract was taken later)",
+            end.date(),
+        )
     return end

@@ -53,8 +53,14 @@ TABLE = "_table"
 BUCKET = "_bucket"
 DEFAULT_BUCKETS = 16
 META_SCHEMA = "kind string, tbl string, col string, text string, number double, row long"
-META_FIELDS = [("kind", pa.string()), ("tbl", pa.string()), ("col", pa.string()), ("text", pa.string()),
-               ("number", pa.float64()), ("row", pa.int64())]  # META_SCHEMA in Arrow
+META_FIELDS = [
+    ("kind", pa.string()),
+    ("tbl", pa.string()),
+    ("col", pa.string()),
+    ("text", pa.string()),
+    ("number", pa.float64()),
+    ("row", pa.int64()),
+]  # META_SCHEMA in Arrow
 KEPT = "kept"  # the meta rows' kind for the kept (validated, typed) rows of ``churn validate``
 PANDAS_3_WARNING = "PySpark does not yet fully support pandas >= 3.0.0"
 
@@ -79,7 +85,9 @@ def spark_session(buckets: int):
         master = os.environ.get("CHURN_SPARK_MASTER", "local[2]")
         builder = builder.master(master)
         if master.startswith("local"):
-            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # local workers use this environment, not the system Python
+            os.environ.setdefault(
+                "PYSPARK_PYTHON", sys.executable
+            )  # local workers use this environment, not the system Python
     spark = (
         builder.config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.showConsoleProgress", "false")
@@ -113,7 +121,9 @@ def _output_folder(out, marker: str) -> Iterator[str]:
 
     text = str(out).rstrip("/")
     if "://" in text and not text.startswith("file://"):
-        log.warning("%s is written in place: a run killed midway leaves it incomplete (local folders are replaced whole)", text)
+        log.warning(
+            "%s is written in place: a run killed midway leaves it incomplete (local folders are replaced whole)", text
+        )
         yield text
         return
     with atomic_folder(Path(text.removeprefix("file://")), marker) as work:
@@ -156,12 +166,19 @@ def read_tables(spark, data: str, noted: list | None = None) -> tuple[dict, dict
             if path.endswith(".parquet"):
                 df = spark.read.parquet(path)
                 # Row within the file, offset by the rows of the files before it (parts in name order).
-                df = df.select("*", F.col("_metadata.file_path").alias("_file"), F.col("_metadata.row_index").alias("_row"))
+                df = df.select(
+                    "*", F.col("_metadata.file_path").alias("_file"), F.col("_metadata.row_index").alias("_row")
+                )
                 counts = df.groupBy("_file").count().toPandas().sort_values("_file")
                 offsets = spark.createDataFrame(
-                    pd.DataFrame({"_file": counts["_file"], "_offset": counts["count"].cumsum() - counts["count"]}), "_file string, _offset long"
+                    pd.DataFrame({"_file": counts["_file"], "_offset": counts["count"].cumsum() - counts["count"]}),
+                    "_file string, _offset long",
                 )
-                df = df.join(F.broadcast(offsets), "_file").withColumn(SOURCE_ROW, F.col("_offset") + F.col("_row")).drop("_file", "_row", "_offset")
+                df = (
+                    df.join(F.broadcast(offsets), "_file")
+                    .withColumn(SOURCE_ROW, F.col("_offset") + F.col("_row"))
+                    .drop("_file", "_row", "_offset")
+                )
             elif _local(path):
                 df = spark.read.parquet(_csv_as_parquet(path, name, noted))
             else:
@@ -177,7 +194,9 @@ def read_tables(spark, data: str, noted: list | None = None) -> tuple[dict, dict
         _check_columns(pd.DataFrame(columns=[c for c in df.columns if c != SOURCE_ROW]), TABLES[name], path)
         frames[name], sources[name] = df, path
     if "customers" not in frames:
-        raise ContractError("missing required table 'customers': expected customers.parquet or customers.csv in the dataset folder")
+        raise ContractError(
+            "missing required table 'customers': expected customers.parquet or customers.csv in the dataset folder"
+        )
     return frames, sources
 
 
@@ -203,7 +222,9 @@ def _csv_as_parquet(path: str, table: str, noted: list | None) -> str:
         chunk.insert(len(chunk.columns), SOURCE_ROW, np.arange(start, start + len(chunk), dtype=np.int64))
         start += len(chunk)
         schema = pa.schema([*((c, pa.string()) for c in chunk.columns[:-1]), (SOURCE_ROW, pa.int64())])  # text, as read
-        pq.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False), folder / f"part-{i:05d}.parquet")
+        pq.write_table(
+            pa.Table.from_pandas(chunk, schema=schema, preserve_index=False), folder / f"part-{i:05d}.parquet"
+        )
     if noted is not None:
         noted.extend(reader.notes)
     return f"file://{folder}"
@@ -257,15 +278,22 @@ def _drop_unnamed(df, path: str):
 
     for col in [c for c in df.columns if c.startswith("_unnamed_")]:
         if df.filter(F.col(col).isNotNull() & (F.trim(F.col(col)) != "")).limit(1).count():
-            raise HeaderError(f"{path}: column {int(col.rsplit('_', 1)[1]) + 1} has no name in the header but holds values; name it in the header")
+            raise HeaderError(
+                f"{path}: column {int(col.rsplit('_', 1)[1]) + 1} has no name in the header but holds values; name it in the header"
+            )
         df = df.drop(col)
     return df
 
 
 def _noted(noted: list) -> dict:
     """What :func:`read_tables` noted, as ``ValidationResult`` fields."""
-    notes = [text for n in noted for text in ([n] if isinstance(n, str) else n.notes)]  # in the order the pandas reader notes them
-    return {"notes": tuple(notes), "ignored_files": tuple(i for n in noted if not isinstance(n, str) for i in n.ignored)}
+    notes = [
+        text for n in noted for text in ([n] if isinstance(n, str) else n.notes)
+    ]  # in the order the pandas reader notes them
+    return {
+        "notes": tuple(notes),
+        "ignored_files": tuple(i for n in noted if not isinstance(n, str) for i in n.ignored),
+    }
 
 
 def _bucketed(frames: dict, buckets: int):
@@ -279,7 +307,9 @@ def _bucketed(frames: dict, buckets: int):
     try:
         union = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), tagged)
     except AnalysisException as err:
-        raise ContractError(f"tables share a column name with different types, which the spark engine cannot combine: {err}") from err
+        raise ContractError(
+            f"tables share a column name with different types, which the spark engine cannot combine: {err}"
+        ) from err
     return union.withColumn(BUCKET, _bucket_udf(buckets)(F.col("customer_id")))
 
 
@@ -381,7 +411,11 @@ def _btyd_rows(validated, config: FeatureConfig, dates):
     for d in dates:
         cal = purchase_calibration(prepared.interactions, len(prepared.customers), d, config)
         for x, t_x, age, count in zip(cal.x, cal.t_x, cal.age, cal.count, strict=True):
-            for k, v in zip(rows, ("btyd", d.isoformat(), None, f"{float(x)!r}|{float(t_x)!r}|{float(age)!r}", None, int(count)), strict=True):
+            for k, v in zip(
+                rows,
+                ("btyd", d.isoformat(), None, f"{float(x)!r}|{float(t_x)!r}|{float(age)!r}", None, int(count)),
+                strict=True,
+            ):
                 rows[k].append(v)
     return pa.table(rows, schema=pa.schema(META_FIELDS))
 
@@ -425,8 +459,19 @@ def _whole_base_btyd(meta, config: FeatureConfig) -> dict:
     return whole_base_parameters(calibrations, config)
 
 
-def _meta(spark, union, columns, sources, end_date, today, peer_groups, with_quarantine: bool, attribute_types: dict[str, str],
-          btyd: tuple[FeatureConfig, list] | None = None, kept: dict[str, pa.Schema] | None = None):
+def _meta(
+    spark,
+    union,
+    columns,
+    sources,
+    end_date,
+    today,
+    peer_groups,
+    with_quarantine: bool,
+    attribute_types: dict[str, str],
+    btyd: tuple[FeatureConfig, list] | None = None,
+    kept: dict[str, pa.Schema] | None = None,
+):
     """Run validation in every bucket; return the meta rows (cached) and the combined result, medians and data end.
 
     With ``btyd`` (feature config, as-of dates), each bucket also returns its BG/NBD calibrations (see :func:`_whole_base_btyd`).
@@ -453,9 +498,15 @@ def _meta(spark, union, columns, sources, end_date, today, peer_groups, with_qua
         names = _kept_columns(kept)
         wide = [kept[name].field(col).with_name(column) for name in names for col, column in names[name].items()]
         schema = from_arrow_schema(pa.schema([*META_FIELDS, *wide]))
-        arrow_schema = to_arrow_schema(schema, timezone="UTC")  # Spark's own Arrow types (string, not large_string); the session's zone
+        arrow_schema = to_arrow_schema(
+            schema, timezone="UTC"
+        )  # Spark's own Arrow types (string, not large_string); the session's zone
     meta = union.groupBy(BUCKET).applyInArrow(run, schema).persist(StorageLevel.MEMORY_AND_DISK)
-    small = meta.filter(~F.col("kind").isin("peer", "quarantine", "btyd", KEPT)).select(*(f for f, _ in META_FIELDS)).toPandas()
+    small = (
+        meta.filter(~F.col("kind").isin("peer", "quarantine", "btyd", KEPT))
+        .select(*(f for f, _ in META_FIELDS))
+        .toPandas()
+    )
     reference_end = pd.Timestamp(end_date) if end_date is not None else pd.Timestamp(today)
     # Rebuild per-kind facts into one ValidationResult-shaped accounting, then combine exactly as the partitioned engine does.
     from pipelines.contract import TableReport
@@ -467,24 +518,42 @@ def _meta(spark, union, columns, sources, end_date, today, peer_groups, with_qua
         changed = small[(small["kind"] == "normalised") & (small["tbl"] == name)].groupby("text")["row"].sum()
         quarantined = int(reasons.sum())
         report[name] = TableReport(
-            int(reads), int(reads) - quarantined, quarantined, {str(k): int(v) for k, v in reasons.items()}, {str(k): int(v) for k, v in changed.items()}
+            int(reads),
+            int(reads) - quarantined,
+            quarantined,
+            {str(k): int(v) for k, v in reasons.items()},
+            {str(k): int(v) for k, v in changed.items()},
         )
     ends = small.loc[small["kind"] == "end", "text"]
     unreadable = {(r.tbl, r.col): r.text for r in small[small["kind"] == "unreadable"].itertuples()}
     readable = {(r.tbl, r.col) for r in small[small["kind"] == "readable"].itertuples()}
     part = ValidationResult(
-        {}, {}, report, pd.Timestamp(max(ends)) if len(ends) else None, reference_end, unreadable, readable, end_date is not None, attribute_types
+        {},
+        {},
+        report,
+        pd.Timestamp(max(ends)) if len(ends) else None,
+        reference_end,
+        unreadable,
+        readable,
+        end_date is not None,
+        attribute_types,
     )
     result = combine([part])
     medians = {
         col: group.set_index("text")["median"]
-        for col, group in meta.filter(F.col("kind") == "peer").groupBy("col", "text").agg(F.median("number").alias("median")).toPandas().groupby("col")
+        for col, group in meta.filter(F.col("kind") == "peer")
+        .groupBy("col", "text")
+        .agg(F.median("number").alias("median"))
+        .toPandas()
+        .groupby("col")
     }
     return meta, result, medians
 
 
 # --- stages ---------------------------------------------------------------------------------
-def validate_spark(data, out, end_date: pd.Timestamp | None, partitions: int, today: pd.Timestamp | None = None, attribute_types=None):
+def validate_spark(
+    data, out, end_date: pd.Timestamp | None, partitions: int, today: pd.Timestamp | None = None, attribute_types=None
+):
     """``churn validate --engine spark``: kept rows and quarantine (original values, reasons) as Spark parquet folders.
 
     The kept rows are what validation made of them in each bucket (typed, normalised, reader columns dropped), in the
@@ -502,10 +571,15 @@ def validate_spark(data, out, end_date: pd.Timestamp | None, partitions: int, to
     types = _attribute_types(frames, attribute_types, noted)
     typed = _typed_empty(frames, sources, end_date, today, types)
     kept = _kept_schemas(typed, frames)
-    meta, result, _ = _meta(spark, union, columns, sources, end_date, today, (), with_quarantine=True, attribute_types=types, kept=kept)
+    meta, result, _ = _meta(
+        spark, union, columns, sources, end_date, today, (), with_quarantine=True, attribute_types=types, kept=kept
+    )
     result = replace(result, **_noted(noted))
     bad = meta.filter(F.col("kind") == "quarantine").select(
-        F.col("tbl").alias(TABLE), F.col("row").alias(SOURCE_ROW), F.col("text").alias("_reason"), F.col("col").alias("_detail")
+        F.col("tbl").alias(TABLE),
+        F.col("row").alias(SOURCE_ROW),
+        F.col("text").alias("_reason"),
+        F.col("col").alias("_detail"),
     )
     names = _kept_columns(kept)
     with _output_folder(out, "report.json") as work:  # pipelines.io.VALIDATED_MARKER
@@ -517,9 +591,9 @@ def validate_spark(data, out, end_date: pd.Timestamp | None, partitions: int, to
             # Quarantined rows with their original values.
             rows = union.filter(F.col(TABLE) == name)
             keys = bad.filter(F.col(TABLE) == name).drop(TABLE)
-            rows.join(keys, SOURCE_ROW).select(SOURCE_ROW, *cols, "_reason", "_detail").orderBy(SOURCE_ROW).write.mode("overwrite").parquet(
-                f"{work}/quarantine/{name}.parquet"
-            )
+            rows.join(keys, SOURCE_ROW).select(SOURCE_ROW, *cols, "_reason", "_detail").orderBy(SOURCE_ROW).write.mode(
+                "overwrite"
+            ).parquet(f"{work}/quarantine/{name}.parquet")
         meta.unpersist()
         _with_pandas_types(work, typed)
         _write_text(spark, f"{work}/report.json", json.dumps(result.to_dict(), indent=2) + "\n")
@@ -532,7 +606,9 @@ def _typed_empty(frames: dict, sources, end_date, today, attribute_types) -> dic
     (the contract's types, the decided attribute types, other columns as read; reader columns dropped)."""
     from pipelines.contract import validate_dataset
 
-    return validate_dataset(_empty_tables(frames), sources, end_date=end_date, today=today, attribute_types=attribute_types).tables
+    return validate_dataset(
+        _empty_tables(frames), sources, end_date=end_date, today=today, attribute_types=attribute_types
+    ).tables
 
 
 def _kept_schemas(typed: dict[str, pd.DataFrame], frames: dict) -> dict[str, pa.Schema]:
@@ -563,7 +639,10 @@ def _with_pandas_types(folder: str, typed: dict[str, pd.DataFrame]) -> None:
             continue
         for part in sorted(Path(folder.removeprefix("file://"), "tables", f"{name}.parquet").glob("part-*.parquet")):
             tmp = part.with_name(f".{part.name}.tmp")
-            with pq.ParquetFile(part) as written, pq.ParquetWriter(tmp, written.schema_arrow.with_metadata(schema.metadata)) as writer:
+            with (
+                pq.ParquetFile(part) as written,
+                pq.ParquetWriter(tmp, written.schema_arrow.with_metadata(schema.metadata)) as writer,
+            ):
                 for batch in written.iter_batches():
                     writer.write_batch(batch)
             os.replace(tmp, part)
@@ -598,19 +677,33 @@ def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, bu
     union = _bucketed(frames, buckets)
     types = _attribute_types(frames, dict(config.attribute_types or ()), noted)
     dates = sorted({pd.Timestamp(d) for d in as_of_dates})
-    meta, result, medians = _meta(spark, union, columns, sources, end_date, today, config.peer_groups, with_quarantine=False,
-                                  attribute_types=types, btyd=(config, dates) if config.purchase_types and "interactions" in frames else None)
+    meta, result, medians = _meta(
+        spark,
+        union,
+        columns,
+        sources,
+        end_date,
+        today,
+        config.peer_groups,
+        with_quarantine=False,
+        attribute_types=types,
+        btyd=(config, dates) if config.purchase_types and "interactions" in frames else None,
+    )
     btyd = _whole_base_btyd(meta, config)
     config = with_attribute_types(config, types)
     meta.unpersist()
     result = replace(result, **_noted(noted))
     if result.observation_end is None:
         raise UserError("the dataset holds no dated rows after validation and no end date was given; nothing to build")
-    data_end = result.observation_end  # labels are observed up to the extract date (see ValidationResult.observation_end)
+    data_end = (
+        result.observation_end
+    )  # labels are observed up to the extract date (see ValidationResult.observation_end)
 
     # The output's schema: the same build on a bucket with no rows.
     empty = _typed_empty(frames, sources, end_date, today, types)
-    spark_schema = from_arrow_schema(pa.Schema.from_pandas(build(tables_of(empty), data_end, medians, config, btyd), preserve_index=False))
+    spark_schema = from_arrow_schema(
+        pa.Schema.from_pandas(build(tables_of(empty), data_end, medians, config, btyd), preserve_index=False)
+    )
     arrow_schema = to_arrow_schema(spark_schema, timezone="UTC")  # Spark's own Arrow types (string, not large_string)
 
     def run(table):  # in a worker: everything it needs is imported after _validate's skip_pyspark_pandas()
@@ -623,7 +716,17 @@ def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, bu
     return union.groupBy(BUCKET).applyInArrow(run, spark_schema), result
 
 
-def snapshot_spark(data, out, as_of_dates, horizon_days: int, end_date, partitions: int, config: FeatureConfig, sampler=None, progress: bool = False):
+def snapshot_spark(
+    data,
+    out,
+    as_of_dates,
+    horizon_days: int,
+    end_date,
+    partitions: int,
+    config: FeatureConfig,
+    sampler=None,
+    progress: bool = False,
+):
     """``churn snapshot --engine spark``: the stacked snapshot as a Spark parquet folder at ``out``."""
     from pyspark.sql import functions as F
 
@@ -641,12 +744,20 @@ def snapshot_spark(data, out, as_of_dates, horizon_days: int, end_date, partitio
     with _output_folder(out, "_SUCCESS") as work:  # Spark's own marker of a complete write
         features.write.mode("overwrite").parquet(work)
     written = spark.read.parquet(str(out))
-    agg = written.agg(F.count("*").alias("rows"), F.count("churned").alias("labelled"), F.sum("churned").alias("positives")).first()
-    return result, {"rows": int(agg["rows"]), "labelled": int(agg["labelled"]), "positives": int(agg["positives"] or 0),
-                    "partitions": buckets_for(partitions)}
+    agg = written.agg(
+        F.count("*").alias("rows"), F.count("churned").alias("labelled"), F.sum("churned").alias("positives")
+    ).first()
+    return result, {
+        "rows": int(agg["rows"]),
+        "labelled": int(agg["labelled"]),
+        "positives": int(agg["positives"] or 0),
+        "partitions": buckets_for(partitions),
+    }
 
 
-def score_inputs_spark(data, as_of: pd.Timestamp, end_date, partitions: int, config: FeatureConfig, model_uri: str, tracking_uri: str):
+def score_inputs_spark(
+    data, as_of: pd.Timestamp, end_date, partitions: int, config: FeatureConfig, model_uri: str, tracking_uri: str
+):
     """Features of every active customer built on Spark and scored there by ``spark_udf`` with the registered alias.
 
     Returns the validation accounting, the features (one row per customer, on
@@ -673,6 +784,8 @@ def score_inputs_spark(data, as_of: pd.Timestamp, end_date, partitions: int, con
     # Small tables for the report and the save-rate measurement; interactions stay on the cluster.
     frames, sources = read_tables(spark, str(data))
     small = {name: df.drop(SOURCE_ROW).toPandas() for name, df in frames.items() if name != "interactions"}
-    tables = tables_from(validate_dataset(small, sources, end_date=end_date, attribute_types=dict(config.attribute_types or ())).tables)
+    tables = tables_from(
+        validate_dataset(small, sources, end_date=end_date, attribute_types=dict(config.attribute_types or ())).tables
+    )
     probability = frame.pop("churn_probability").to_numpy(dtype=float)
     return result, frame, tables, probability

@@ -183,10 +183,10 @@ def _simulate_chunk(
     bad_answers = np.zeros(n)
     usage_short = activity * np.exp(0.8 * s)  # expected daily usage, tracked from realised events
     usage_long = usage_short.copy()
-    recent_flag_day = np.full(n, -10**6)  # last day with a visible risk signal
-    last_contact_day = np.full(n, -10**6)
+    recent_flag_day = np.full(n, -(10**6))  # last day with a visible risk signal
+    last_contact_day = np.full(n, -(10**6))
     contact_until = np.full(n, -1)
-    detractor_or_callback_day = np.full(n, -10**6)
+    detractor_or_callback_day = np.full(n, -(10**6))
 
     ev_parts: list[tuple[np.ndarray, int, int, np.ndarray]] = []  # (idx, day, type, count)
     fb_parts: list[dict[str, np.ndarray]] = []
@@ -205,7 +205,9 @@ def _simulate_chunk(
         s_long = s_long + (s - s_long) / 60
         shock_k = 0.85 * shock_k + shock
 
-        season = 1.0 + 0.15 * np.sin(2 * np.pi * (date.day_of_year - 30) / 365) + (0.1 if date.day_of_week >= 5 else 0.0)
+        season = (
+            1.0 + 0.15 * np.sin(2 * np.pi * (date.day_of_year - 30) / 365) + (0.1 if date.day_of_week >= 5 else 0.0)
+        )
         lam = {
             "login": activity * 0.8 * np.exp(0.8 * s) * season,
             "purchase": activity * 0.2 * np.exp(0.6 * s) * season,
@@ -240,7 +242,9 @@ def _simulate_chunk(
 
         # monthly retention campaign on the first of the month, after 3 months
         if date.day == 1 and t >= 90:
-            act = _campaign(config, rng, t, alive, trouble, recent_flag_day, detractor_or_callback_day, last_contact_day)
+            act = _campaign(
+                config, rng, t, alive, trouble, recent_flag_day, detractor_or_callback_day, last_contact_day
+            )
             if act is not None:
                 last_contact_day[act["idx"]] = t
                 treated = act["idx"][act["treatment"]]
@@ -249,9 +253,7 @@ def _simulate_chunk(
 
         # hazard
         tenure = t - signup_day
-        tenure_effect = np.select(
-            [tenure < 90, tenure < 365], [1.5, 0.7], -np.minimum(0.3 * (tenure - 365) / 365, 0.8)
-        )
+        tenure_effect = np.select([tenure < 90, tenure < 365], [1.5, 0.7], -np.minimum(0.3 * (tenure - 365) / 365, 0.8))
         bad_answers *= decay_trouble
         # Usage drop: realised recent usage against the customer's own longer-run level.
         usage_drop = np.clip(np.log((usage_long + 0.03) / (usage_short + 0.03)), -1.5, 2.5)
@@ -275,7 +277,19 @@ def _simulate_chunk(
         churn_day_cf = np.where(newly_cf, t, churn_day_cf)
 
     tables = _assemble_tables(
-        cal, rng, ids, signup_day, plan, monthly_revenue, annual, invoice, location, churn_day, ev_parts, fb_parts, act_parts
+        cal,
+        rng,
+        ids,
+        signup_day,
+        plan,
+        monthly_revenue,
+        annual,
+        invoice,
+        location,
+        churn_day,
+        ev_parts,
+        fb_parts,
+        act_parts,
     )
     truth_customers = pd.DataFrame(
         {
@@ -352,7 +366,9 @@ def _campaign(
     if idx.size > capacity:
         idx = np.sort(rng.choice(idx, capacity, replace=False))
     treatment = rng.random(idx.size) >= config.control_share
-    action = rng.choice(np.array(["retention_call", "discount_offer", "email_offer"], dtype=object), idx.size, p=[0.5, 0.3, 0.2])
+    action = rng.choice(
+        np.array(["retention_call", "discount_offer", "email_offer"], dtype=object), idx.size, p=[0.5, 0.3, 0.2]
+    )
     cost = np.select([action == "retention_call", action == "discount_offer"], [12.0, 30.0], 2.0)
     return {
         "idx": idx,
@@ -415,7 +431,9 @@ def _assemble_tables(
     interactions = pd.DataFrame(
         {
             "customer_id": ids[idx],
-            "timestamp": (day0 + pd.to_timedelta(day, unit="D") + pd.to_timedelta(seconds, unit="s")).astype("datetime64[us]"),
+            "timestamp": (day0 + pd.to_timedelta(day, unit="D") + pd.to_timedelta(seconds, unit="s")).astype(
+                "datetime64[us]"
+            ),
             "channel": channel,
             "type": np.asarray(EVENT_TYPES, dtype=object)[typ],
             "value": value,
@@ -470,7 +488,13 @@ def _assemble_tables(
         )
     else:
         retention_actions = pd.DataFrame(
-            {"customer_id": [], "action_date": pd.Series([], dtype="datetime64[us]"), "group": [], "action": [], "cost": []}
+            {
+                "customer_id": [],
+                "action_date": pd.Series([], dtype="datetime64[us]"),
+                "group": [],
+                "action": [],
+                "cost": [],
+            }
         )
     return {
         "customers": customers,
@@ -497,7 +521,15 @@ def _truth_actions(
     the multiplier; removing that gives the hazard had this contact not been
     made (contacts are at least 180 days apart, so windows never overlap).
     """
-    columns = ["customer_id", "action_date", "group", "persuadable", "churned_within_90d", "churned_within_90d_if_not_contacted", "saved"]
+    columns = [
+        "customer_id",
+        "action_date",
+        "group",
+        "persuadable",
+        "churned_within_90d",
+        "churned_within_90d_if_not_contacted",
+        "saved",
+    ]
     if not act_parts:
         return pd.DataFrame(columns=columns)
     idx = np.concatenate([p["idx"] for p in act_parts])
@@ -550,8 +582,8 @@ class GroundTruth:
 
 
 def load_truth(folder) -> GroundTruth:
-    from pathlib import Path
     import json
+    from pathlib import Path
 
     folder = Path(folder)
     meta = json.loads((folder / "summary.json").read_text())

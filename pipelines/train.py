@@ -14,16 +14,16 @@ import numpy as np
 import pandas as pd
 
 from features.build import LABEL, WEIGHT, feature_columns
-from models.errors import ModelInputError
 from models import evaluate as ev
 from models.drift import build_reference
+from models.errors import ModelInputError
 from models.estimators import FeatureSpec, calibrate, explain, feature_importance
 from models.search import SearchResult, fit_baseline, search_lightgbm
 from pipelines.config import TrainConfig
 from pipelines.contract import ValidationResult
+from pipelines.errors import UserError
 from pipelines.io import check_attribute_overrides
 from pipelines.snapshot import load_validated, observation_end, snapshot_from_result
-from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,11 @@ def split_snapshot(snap: pd.DataFrame, horizon_days: int, config: TrainConfig) -
             roles.test,
         )
     if len(dates) > 1:
-        log.warning("as-of dates %s are too close for an out-of-time split with a %d-day horizon; using the latest date only",
-                    [str(pd.Timestamp(d).date()) for d in dates], horizon_days)
+        log.warning(
+            "as-of dates %s are too close for an out-of-time split with a %d-day horizon; using the latest date only",
+            [str(pd.Timestamp(d).date()) for d in dates],
+            horizon_days,
+        )
     return _stratified_split(snap, pd.Timestamp(dates[-1]), config)
 
 
@@ -125,13 +128,17 @@ def _class_counts(y: np.ndarray) -> tuple[int, int]:
 def check_split_classes(split: Split, y: np.ndarray) -> None:
     """Every part of the split holds churners and non-churners, the validation part enough to calibrate on."""
     need = {"train": 1, "validation": MIN_VALIDATION_CLASS, "test": 1}
-    counts = {role: _class_counts(y[mask]) for role, mask in zip(need, (split.train, split.val, split.test), strict=True)}
+    counts = {
+        role: _class_counts(y[mask]) for role, mask in zip(need, (split.train, split.val, split.test), strict=True)
+    }
     short = {role: c for role, c in counts.items() if min(c) < need[role]}
     if short:
         raise ModelInputError(
             f"too few churners or non-churners to train and evaluate ({split.description}): "
-            + "; ".join(f"{role} rows hold {c[0]} churner(s) and {c[1]} non-churner(s), at least {need[role]} of each needed"
-                        for role, c in short.items())
+            + "; ".join(
+                f"{role} rows hold {c[0]} churner(s) and {c[1]} non-churner(s), at least {need[role]} of each needed"
+                for role, c in short.items()
+            )
             + ". Use more customers, more as-of dates or a longer horizon"
         )
 
@@ -151,7 +158,9 @@ def _stratified_split(snap: pd.DataFrame, as_of: pd.Timestamp, config: TrainConf
         )
     rest, test = train_test_split(rows, test_size=config.split.test_share, stratify=y, random_state=config.seed)
     y_rest = snap[LABEL].to_numpy(dtype=int)[rest]
-    train, val = train_test_split(rest, test_size=config.split.validation_share, stratify=y_rest, random_state=config.seed)
+    train, val = train_test_split(
+        rest, test_size=config.split.validation_share, stratify=y_rest, random_state=config.seed
+    )
     masks = [np.zeros(len(snap), dtype=bool) for _ in range(3)]
     for m, idx in zip(masks, (train, val, test), strict=True):
         m[idx] = True
@@ -211,19 +220,36 @@ def select_model(
 
     m = config.model
     search = search_lightgbm(
-        spec, X_train, y_train, X_val, y_val, m.params, m.search.trials,
+        spec,
+        X_train,
+        y_train,
+        X_val,
+        y_val,
+        m.params,
+        m.search.trials,
         m.search.timeout_seconds,
-        config.seed if m.search.seed is None else m.search.seed, m.early_stopping_rounds, m.class_weight, sample_weight=w_train,
+        config.seed if m.search.seed is None else m.search.seed,
+        m.early_stopping_rounds,
+        m.class_weight,
+        sample_weight=w_train,
     )
-    lr_pipeline, lr_trials = fit_baseline(spec, X_train, y_train, X_val, y_val, config.baseline.C, config.seed, sample_weight=w_train)
+    lr_pipeline, lr_trials = fit_baseline(
+        spec, X_train, y_train, X_val, y_val, config.baseline.C, config.seed, sample_weight=w_train
+    )
     calibrated = {
         "lightgbm": (search.pipeline, calibrate(search.pipeline, X_val, y_val, m.calibration)),
         "logistic_regression": (lr_pipeline, calibrate(lr_pipeline, X_val, y_val, m.calibration)),
     }
-    losses = {k: float(log_loss(y_val, cal.predict_proba(X_val)[:, 1], labels=[0, 1])) for k, (_, cal) in calibrated.items()}
+    losses = {
+        k: float(log_loss(y_val, cal.predict_proba(X_val)[:, 1], labels=[0, 1])) for k, (_, cal) in calibrated.items()
+    }
     family = "logistic_regression" if losses["logistic_regression"] < losses["lightgbm"] else "lightgbm"
-    log.info("validation log loss after calibration: LightGBM %.5f, logistic regression %.5f: shipping %s",
-             losses["lightgbm"], losses["logistic_regression"], family)
+    log.info(
+        "validation log loss after calibration: LightGBM %.5f, logistic regression %.5f: shipping %s",
+        losses["lightgbm"],
+        losses["logistic_regression"],
+        family,
+    )
     pipeline, model = calibrated[family]
     return Selection(family, pipeline, model, calibrated["logistic_regression"][1], search, lr_trials, losses)
 
@@ -238,7 +264,9 @@ def _truth_dir(config: TrainConfig) -> Path | None:
     return Path(config.truth)
 
 
-def _cv_metrics(spec: FeatureSpec, X: pd.DataFrame, y: np.ndarray, w: np.ndarray, config: TrainConfig) -> dict[str, float]:
+def _cv_metrics(
+    spec: FeatureSpec, X: pd.DataFrame, y: np.ndarray, w: np.ndarray, config: TrainConfig
+) -> dict[str, float]:
     """Cross-validated metrics of the whole procedure: in each fold, search, choose and calibrate anew.
 
     Each fold's training part is split again into training and validation
@@ -255,12 +283,19 @@ def _cv_metrics(spec: FeatureSpec, X: pd.DataFrame, y: np.ndarray, w: np.ndarray
     folds = config.split.cv_folds
     need = _validation_class_need(config.split.validation_share, 1.0 / folds)
     if min(_class_counts(y)) < need:
-        log.warning("cross-validation skipped: %d churner(s) and %d non-churner(s); each fold needs at least %d of each",
-                    *_class_counts(y), need)
+        log.warning(
+            "cross-validation skipped: %d churner(s) and %d non-churner(s); each fold needs at least %d of each",
+            *_class_counts(y),
+            need,
+        )
         return {}
     roc, pr = [], []
-    for fold, (fit_idx, hold_idx) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=config.seed).split(X, y)):
-        tr, va = train_test_split(fit_idx, test_size=config.split.validation_share, stratify=y[fit_idx], random_state=config.seed)
+    for fold, (fit_idx, hold_idx) in enumerate(
+        StratifiedKFold(folds, shuffle=True, random_state=config.seed).split(X, y)
+    ):
+        tr, va = train_test_split(
+            fit_idx, test_size=config.split.validation_share, stratify=y[fit_idx], random_state=config.seed
+        )
         chosen = select_model(spec, X.iloc[tr], y[tr], w[tr], X.iloc[va], y[va], config)
         m = ev.classification_metrics(y[hold_idx], chosen.model.predict_proba(X.iloc[hold_idx])[:, 1], "")
         log.info("cross-validation fold %d/%d: %s, ROC AUC %.4f", fold + 1, folds, chosen.family, m["roc_auc"])
@@ -286,7 +321,14 @@ def _shap(pipeline, spec: FeatureSpec, X: pd.DataFrame, sample: int, seed: int) 
 
 
 def model_card(
-    config: TrainConfig, split: Split, snap: pd.DataFrame, metrics: dict, decision, data_end, spec: FeatureSpec, chosen: Selection,
+    config: TrainConfig,
+    split: Split,
+    snap: pd.DataFrame,
+    metrics: dict,
+    decision,
+    data_end,
+    spec: FeatureSpec,
+    chosen: Selection,
     attribute_types: dict[str, str] | None = None,
 ) -> str:
     def row(name: str) -> str:
@@ -306,9 +348,9 @@ def model_card(
     return f"""# Model card: {config.mlflow.registered_model}
 
 ## Data
-- Dataset `{config.data}`, outcomes observed up to {pd.Timestamp(data_end).date()}; {len(snap):,} labelled snapshot rows over {snap['as_of'].nunique()} as-of dates ({pd.Timestamp(snap['as_of'].min()).date()} .. {pd.Timestamp(snap['as_of'].max()).date()}).
-- Features: {len(spec.numeric)} numeric and {len(spec.categorical)} categorical ({', '.join(spec.categorical) or 'none'}), computed only from rows stamped before each as-of date.
-- Customer attributes as validation typed them: {'; '.join(f'`{c}` {t}' for c, t in (attribute_types or {}).items()) or 'none'} (identifiers and excluded columns are not features).
+- Dataset `{config.data}`, outcomes observed up to {pd.Timestamp(data_end).date()}; {len(snap):,} labelled snapshot rows over {snap["as_of"].nunique()} as-of dates ({pd.Timestamp(snap["as_of"].min()).date()} .. {pd.Timestamp(snap["as_of"].max()).date()}).
+- Features: {len(spec.numeric)} numeric and {len(spec.categorical)} categorical ({", ".join(spec.categorical) or "none"}), computed only from rows stamped before each as-of date.
+- Customer attributes as validation typed them: {"; ".join(f"`{c}` {t}" for c, t in (attribute_types or {}).items()) or "none"} (identifiers and excluded columns are not features).
 
 ## Label
 - Churned within [T, T+{config.horizon_days}d) per `{config.label}` (`events`: a churn event; `inactivity`: no interaction).
@@ -318,11 +360,11 @@ def model_card(
 - Rows: train {int(split.train.sum()):,}, validation {int(split.val.sum()):,}, test {int(split.test.sum()):,}.
 
 ## Model
-- Family: **{names[chosen.family]}** (`model_family: {chosen.family}`), one scikit-learn pipeline with its preprocessing, with {config.model.calibration} calibration fitted on the validation rows; class weights: {config.model.class_weight or 'none (probabilities stay honest)'}.
-- Chosen on validation log loss after calibration: LightGBM {chosen.val_log_loss['lightgbm']:.5f}, logistic regression {chosen.val_log_loss['logistic_regression']:.5f} (the lower ships; a tie keeps LightGBM).
+- Family: **{names[chosen.family]}** (`model_family: {chosen.family}`), one scikit-learn pipeline with its preprocessing, with {config.model.calibration} calibration fitted on the validation rows; class weights: {config.model.class_weight or "none (probabilities stay honest)"}.
+- Chosen on validation log loss after calibration: LightGBM {chosen.val_log_loss["lightgbm"]:.5f}, logistic regression {chosen.val_log_loss["logistic_regression"]:.5f} (the lower ships; a tie keeps LightGBM).
 - LightGBM search: Optuna TPE (seed {config.seed if config.model.search.seed is None else config.model.search.seed}), {len(search.trials)} trial(s) of at most {config.model.search.trials} in {search.seconds:.0f} s (budget {config.model.search.timeout_seconds:g} s), each with early stopping ({config.model.early_stopping_rounds} rounds) on the validation rows; lowest validation log loss (uncalibrated) wins: {tuned}, {search.best_iteration} trees.
 - Search space for {int(split.train.sum()):,} training rows: {search.space.describe(config.model.params)}; fixed: {fixed}.
-- Logistic regression (baseline): C chosen on validation log loss among {sorted(chosen.baseline_trials['C'])}: C={chosen.baseline_C:g}; calibrated the same way.
+- Logistic regression (baseline): C chosen on validation log loss among {sorted(chosen.baseline_trials["C"])}: C={chosen.baseline_C:g}; calibrated the same way.
 
 ## Test metrics (never seen by any fitting or tuning step)
 | metric | model | baseline | champion |
@@ -330,7 +372,7 @@ def model_card(
 {chr(10).join(row(n) for n in ("test_roc_auc", "test_pr_auc", "test_log_loss", "test_brier", "test_ece", "test_lift_at_10", "test_capture_at_10"))}
 {oracle}
 ## Promotion
-- {'Promoted to champion' if decision.promote else 'Not promoted'}: {decision.reason}.
+- {"Promoted to champion" if decision.promote else "Not promoted"}: {decision.reason}.
 
 ## Known limits
 - Validation metrics are optimistic: the validation snapshot chose the model family, the search's trial, the number of trees, C and the calibration.
@@ -351,8 +393,12 @@ def run_training(config: TrainConfig) -> dict:
 
     started = time.perf_counter()
     end_date = pd.Timestamp(config.end_date) if config.end_date else None
-    check_attribute_overrides(config.data, config.features.attribute_types, "features.attribute_types", config.input.encoding)
-    result: ValidationResult = load_validated(Path(config.data), end_date, config.features.attribute_types, config.input.encoding, config.input.timezone)
+    check_attribute_overrides(
+        config.data, config.features.attribute_types, "features.attribute_types", config.input.encoding
+    )
+    result: ValidationResult = load_validated(
+        Path(config.data), end_date, config.features.attribute_types, config.input.encoding, config.input.timezone
+    )
     feature_config = config.feature_config(result.attribute_types)
     dates = config.as_of.resolve()
     observed_to = observation_end(result)
@@ -368,8 +414,11 @@ def run_training(config: TrainConfig) -> dict:
         raise UserError(
             f"no customer is in the population at any as-of date ({', '.join(str(pd.Timestamp(d).date()) for d in dates)}): "
             "none had signed up before it without having churned"
-            + (f" and been active in the {config.population.active_within_days} days before it" if config.label == "inactivity"
-               and config.population.active_within_days is not None else "")
+            + (
+                f" and been active in the {config.population.active_within_days} days before it"
+                if config.label == "inactivity" and config.population.active_within_days is not None
+                else ""
+            )
             + "; choose as-of dates inside the customers' lifetimes"
         )
     if snap.empty:
@@ -388,7 +437,14 @@ def run_training(config: TrainConfig) -> dict:
     spec = FeatureSpec.infer(snap, columns)
     X = spec.frame(snap)
     y = snap[LABEL].to_numpy(dtype=int)
-    Xtr, ytr, Xva, yva, Xte, yte = X[split.train], y[split.train], X[split.val], y[split.val], X[split.test], y[split.test]
+    Xtr, ytr, Xva, yva, Xte, yte = (
+        X[split.train],
+        y[split.train],
+        X[split.val],
+        y[split.val],
+        X[split.test],
+        y[split.test],
+    )
     wtr = snap[WEIGHT].to_numpy(dtype=float)[split.train]
     log.info("%s; rows train %d, validation %d, test %d", split.description, len(ytr), len(yva), len(yte))
 
@@ -409,15 +465,21 @@ def run_training(config: TrainConfig) -> dict:
     for family, loss in chosen.val_log_loss.items():
         metrics[f"selection_val_log_loss_{family}"] = loss
     if split.method == "stratified":
-        labelled = split.train | split.val | split.test  # every row of the date: nothing is tuned on a fold's held-out rows
-        metrics.update(_cv_metrics(spec, X[labelled], y[labelled], snap[WEIGHT].to_numpy(dtype=float)[labelled], config))
+        labelled = (
+            split.train | split.val | split.test
+        )  # every row of the date: nothing is tuned on a fold's held-out rows
+        metrics.update(
+            _cv_metrics(spec, X[labelled], y[labelled], snap[WEIGHT].to_numpy(dtype=float)[labelled], config)
+        )
 
     truth_dir = _truth_dir(config)
     test_rows = snap[split.test]
     if truth_dir is not None:
         from pipelines.synthetic import load_truth
 
-        oracle_p = load_truth(truth_dir).churn_probability(test_rows["customer_id"], split.test_as_of, config.horizon_days)
+        oracle_p = load_truth(truth_dir).churn_probability(
+            test_rows["customer_id"], split.test_as_of, config.horizon_days
+        )
         metrics["oracle_roc_auc"] = ev.classification_metrics(yte, oracle_p, "")["roc_auc"]
         metrics["test_roc_auc_to_oracle"] = metrics["test_roc_auc"] / metrics["oracle_roc_auc"]
 
@@ -447,14 +509,23 @@ def run_training(config: TrainConfig) -> dict:
                 "negative_sample_rate": config.model.negative_sample_rate,
                 "n_features": len(spec.columns),
                 "model_family": chosen.family,
-                **{f"lgbm_{k}": v for k, v in {**config.model.params, **search.params, "best_iteration": search.best_iteration}.items()},
+                **{
+                    f"lgbm_{k}": v
+                    for k, v in {
+                        **config.model.params,
+                        **search.params,
+                        "best_iteration": search.best_iteration,
+                    }.items()
+                },
                 "search_max_trials": config.model.search.trials,
                 "search_timeout_seconds": config.model.search.timeout_seconds,
                 "baseline_C": chosen.baseline_C,
             }
         )
         mlflow.log_metrics(metrics)
-        mlflow.log_metric("search_seconds", search.seconds)  # a timing, like train_job_seconds: not among the compared metrics
+        mlflow.log_metric(
+            "search_seconds", search.seconds
+        )  # a timing, like train_job_seconds: not among the compared metrics
         for table, report in result.report.items():
             mlflow.log_metric(f"quarantined_rows_{table}", report.rows_quarantined)
         mlflow.log_dict(result.to_dict(), "validation/report.json")
@@ -467,21 +538,37 @@ def run_training(config: TrainConfig) -> dict:
         # lineage: each raw table's content digest, and the snapshot the model was trained on
         with warnings.catch_warnings():
             # MLflow registers the local-file source twice and warns that a path is ambiguous between the two.
-            warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways", category=UserWarning)
+            warnings.filterwarnings(
+                "ignore",
+                message="The specified dataset source can be interpreted in multiple ways",
+                category=UserWarning,
+            )
             for table, frame in result.tables.items():
                 source = str(Path(config.data).resolve() / table)
-                dataset = mlflow.data.from_pandas(frame.head(1000), source=source, name=table, digest=table_digest(frame))
+                dataset = mlflow.data.from_pandas(
+                    frame.head(1000), source=source, name=table, digest=table_digest(frame)
+                )
                 mlflow.log_input(dataset, context="validated_input", tags={"rows": str(len(frame))})
             training = mlflow.data.from_pandas(
-                snap.head(1000).astype({LABEL: "float64"}), name="training_snapshot", digest=table_digest(snap), targets=LABEL
+                snap.head(1000).astype({LABEL: "float64"}),
+                name="training_snapshot",
+                digest=table_digest(snap),
+                targets=LABEL,
             )
             mlflow.log_input(training, context="training", tags={"rows": str(len(snap))})
 
         _log_table(segment_table, "evaluation/segments.json")
         _log_table(search.trials, "evaluation/search_trials.json")
         _log_table(chosen.baseline_trials, "evaluation/baseline_C.json")
-        mlflow.log_dict({"rows": int(split.train.sum()), "positives": int(ytr.sum()), "ranges": search.space.to_dict(),
-                         "fixed": dict(config.model.params)}, "evaluation/search_space.json")
+        mlflow.log_dict(
+            {
+                "rows": int(split.train.sum()),
+                "positives": int(ytr.sum()),
+                "ranges": search.space.to_dict(),
+                "fixed": dict(config.model.params),
+            },
+            "evaluation/search_space.json",
+        )
         _log_table(ev.reliability(yte, p_test), "evaluation/reliability.json")
         _log_table(ev.gains(yte, p_test), "evaluation/gains.json")
         curves = {f"model ({chosen.family})": p_test, "baseline": b_test}
@@ -500,7 +587,10 @@ def run_training(config: TrainConfig) -> dict:
         for path, fig in figures.items():
             mlflow.log_figure(fig, path)
             plt.close(fig)
-        _log_table(importance.rename("importance").rename_axis("feature").reset_index().assign(measure=measure), "evaluation/feature_importance.json")
+        _log_table(
+            importance.rename("importance").rename_axis("feature").reset_index().assign(measure=measure),
+            "evaluation/feature_importance.json",
+        )
 
         example = spec.frame(snap_all.head(5)).reset_index(drop=True)  # feature columns only: no customer ids
         reference = build_reference(Xtr, model.predict_proba(Xtr)[:, 1], spec.categorical)
@@ -518,21 +608,36 @@ def run_training(config: TrainConfig) -> dict:
         client.set_registered_model_alias(name, CHALLENGER, version.version)
 
         decision = decide(
-            client, name, config.promotion.primary_metric, metrics, baseline_metrics, test_rows, yte,
-            _metric_fn(config.promotion.primary_metric), config.promotion.min_improvement, config.promotion.max_ece,
+            client,
+            name,
+            config.promotion.primary_metric,
+            metrics,
+            baseline_metrics,
+            test_rows,
+            yte,
+            _metric_fn(config.promotion.primary_metric),
+            config.promotion.min_improvement,
+            config.promotion.max_ece,
         )
         if decision.champion_metric is not None:
             metrics[f"champion_{config.promotion.primary_metric}"] = decision.champion_metric
             mlflow.log_metric(f"champion_{config.promotion.primary_metric}", decision.champion_metric)
         if decision.promote:
             client.set_registered_model_alias(name, CHAMPION, version.version)
-        tags = {"promotion_decision": "promoted" if decision.promote else "not_promoted", "promotion_reason": decision.reason,
-                "previous_champion_version": decision.champion_version or "none", "model_family": chosen.family}
+        tags = {
+            "promotion_decision": "promoted" if decision.promote else "not_promoted",
+            "promotion_reason": decision.reason,
+            "previous_champion_version": decision.champion_version or "none",
+            "model_family": chosen.family,
+        }
         mlflow.set_tags(tags)
         for k, v in tags.items():
             client.set_model_version_tag(name, version.version, k, v)
         client.set_model_version_tag(name, version.version, "test_as_of", str(split.test_as_of.date()))
-        mlflow.log_text(model_card(config, split, snap, metrics, decision, observed_to, spec, chosen, result.attribute_types), "model_card.md")
+        mlflow.log_text(
+            model_card(config, split, snap, metrics, decision, observed_to, spec, chosen, result.attribute_types),
+            "model_card.md",
+        )
         elapsed = time.perf_counter() - started
         mlflow.log_metric("train_job_seconds", elapsed)
         experiment_id = run.info.experiment_id
@@ -581,9 +686,17 @@ def format_summary(summary: dict) -> str:
         f"  test ECE {m['test_ece']:.4f}   Brier {m['test_brier']:.4f}   lift@10 {m['test_lift_at_10']:.2f}   capture@10 {m['test_capture_at_10']:.1%}",
     ]
     if "oracle_roc_auc" in m:
-        lines.append(f"  oracle ROC AUC {m['oracle_roc_auc']:.4f}: model reaches {m['test_roc_auc_to_oracle']:.1%} of it")
-    family = "logistic regression (better on validation than LightGBM)" if summary["model_family"] == "logistic_regression" else "LightGBM"
-    lines.append(f"  model: {family}; LightGBM search {m['search_trials']:.0f} trial(s) in {summary['search_seconds']:.0f} s")
+        lines.append(
+            f"  oracle ROC AUC {m['oracle_roc_auc']:.4f}: model reaches {m['test_roc_auc_to_oracle']:.1%} of it"
+        )
+    family = (
+        "logistic regression (better on validation than LightGBM)"
+        if summary["model_family"] == "logistic_regression"
+        else "LightGBM"
+    )
+    lines.append(
+        f"  model: {family}; LightGBM search {m['search_trials']:.0f} trial(s) in {summary['search_seconds']:.0f} s"
+    )
     if "cv_roc_auc_mean" in m:
         lines.append(f"  5-fold CV ROC AUC {m['cv_roc_auc_mean']:.4f} ± {m['cv_roc_auc_std']:.4f}")
     lines += [

@@ -6,7 +6,7 @@ from pipelines.compat import skip_pyspark_pandas
 
 skip_pyspark_pandas()  # before anything imports pandera (see pipelines/compat.py)
 
-import os  # noqa: E402
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -38,7 +38,9 @@ def train_config(data: Path, **overrides):
     """The shipped YAML config pointed at ``data``, with overrides (dotted keys for sections)."""
     from pipelines.config import load_config
 
-    return load_config(Path(__file__).resolve().parents[1] / "pipelines" / "conf" / "train.yaml", {"data": str(data), **overrides})
+    return load_config(
+        Path(__file__).resolve().parents[1] / "pipelines" / "conf" / "train.yaml", {"data": str(data), **overrides}
+    )
 
 
 @pytest.fixture(scope="session")

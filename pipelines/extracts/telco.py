@@ -67,9 +67,14 @@ def to_contract(raw: pd.DataFrame, extract_date: pd.Timestamp = EXTRACT_DATE) ->
     attributes = raw.drop(columns=["customerID", "tenure", "MonthlyCharges", "Churn"])
     customers = pd.concat([customers, attributes], axis=1)
     churned = raw["Churn"].str.strip().str.lower() == "yes"
-    offset = raw.loc[churned, "customerID"].map(lambda cid: int(hashlib.sha256(cid.encode()).hexdigest(), 16) % HORIZON_DAYS)
+    offset = raw.loc[churned, "customerID"].map(
+        lambda cid: int(hashlib.sha256(cid.encode()).hexdigest(), 16) % HORIZON_DAYS
+    )
     churn_events = pd.DataFrame(
-        {"customer_id": raw.loc[churned, "customerID"], "churn_date": [(as_of + pd.Timedelta(days=int(d))).date().isoformat() for d in offset]}
+        {
+            "customer_id": raw.loc[churned, "customerID"],
+            "churn_date": [(as_of + pd.Timedelta(days=int(d))).date().isoformat() for d in offset],
+        }
     )
     return {"customers": customers, "churn_events": churn_events.reset_index(drop=True)}
 
@@ -91,18 +96,27 @@ def sha256(path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.extracts.telco", description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, required=True, help="Telco-Customer-Churn.csv")
-    parser.add_argument("--out", type=Path, default=Path("data/telco"), help="dataset folder to write (default data/telco)")
-    parser.add_argument("--extract-date", type=pd.Timestamp, default=EXTRACT_DATE, help=f"E (default {EXTRACT_DATE.date()})")
+    parser.add_argument(
+        "--out", type=Path, default=Path("data/telco"), help="dataset folder to write (default data/telco)"
+    )
+    parser.add_argument(
+        "--extract-date", type=pd.Timestamp, default=EXTRACT_DATE, help=f"E (default {EXTRACT_DATE.date()})"
+    )
     args = parser.parse_args(argv)
     if not args.source.is_file():
         print(f"telco: error: {args.source} does not exist", file=sys.stderr)
         return 2
     if sha256(args.source) != SOURCE_SHA256:
-        print(f"telco: warning: {args.source} is not the published file (sha256 differs); converting it anyway", file=sys.stderr)
+        print(
+            f"telco: warning: {args.source} is not the published file (sha256 differs); converting it anyway",
+            file=sys.stderr,
+        )
     counts = convert(args.source, args.out, args.extract_date)
-    print(f"wrote {args.out}: {counts['customers']:,} customers, {counts['churn_events']:,} churn events; "
-          f"train with one as-of date {(args.extract_date - pd.Timedelta(days=HORIZON_DAYS)).date()}, "
-          f"horizon {HORIZON_DAYS} days, end date {args.extract_date.date()}")
+    print(
+        f"wrote {args.out}: {counts['customers']:,} customers, {counts['churn_events']:,} churn events; "
+        f"train with one as-of date {(args.extract_date - pd.Timedelta(days=HORIZON_DAYS)).date()}, "
+        f"horizon {HORIZON_DAYS} days, end date {args.extract_date.date()}"
+    )
     return 0
 
 

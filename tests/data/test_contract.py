@@ -21,7 +21,16 @@ def bad_dataset() -> dict[str, pd.DataFrame]:
     customers = pd.DataFrame(
         {
             "customer_id": ["a", "b", "dup", "dup", "neg", None, "late", "x"],
-            "signup_date": ["2024-01-01", "2024-02-01", "2024-01-01", "2024-03-01", "2024-01-01", "2024-01-01", "2024-05-01", "not a date"],
+            "signup_date": [
+                "2024-01-01",
+                "2024-02-01",
+                "2024-01-01",
+                "2024-03-01",
+                "2024-01-01",
+                "2024-01-01",
+                "2024-05-01",
+                "not a date",
+            ],
             "monthly_revenue": ["10", "20", "3", "3", "-5", "4", "5", "6"],
             "plan": ["basic"] * 8,
         }
@@ -29,7 +38,15 @@ def bad_dataset() -> dict[str, pd.DataFrame]:
     interactions = pd.DataFrame(
         {
             "customer_id": ["a", "a", "a", "a", "ghost", "a", "b"],
-            "timestamp": ["2025-01-01T10:00:00", "2025-01-01T10:00:00", "1960-05-01", "2099-01-01", "2025-01-02", "2025-07-01", None],
+            "timestamp": [
+                "2025-01-01T10:00:00",
+                "2025-01-01T10:00:00",
+                "1960-05-01",
+                "2099-01-01",
+                "2025-01-02",
+                "2025-07-01",
+                None,
+            ],
             "channel": ["web"] * 7,
             "type": ["login"] * 7,
             "value": ["1", "1", "2", "3", "4", "5", "6"],
@@ -53,7 +70,13 @@ def bad_dataset() -> dict[str, pd.DataFrame]:
             "cost": ["-1", "0", "3"],
         }
     )
-    return {"customers": customers, "interactions": interactions, "feedback": feedback, "churn_events": churn, "retention_actions": actions}
+    return {
+        "customers": customers,
+        "interactions": interactions,
+        "feedback": feedback,
+        "churn_events": churn,
+        "retention_actions": actions,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +132,9 @@ def test_valid_rows_are_typed(result):
 
 def test_events_of_quarantined_customers_are_set_aside_too():
     data = bad_dataset()
-    data["interactions"] = pd.DataFrame({"customer_id": ["dup"], "timestamp": ["2025-01-01"], "channel": ["web"], "type": ["login"]})
+    data["interactions"] = pd.DataFrame(
+        {"customer_id": ["dup"], "timestamp": ["2025-01-01"], "channel": ["web"], "type": ["login"]}
+    )
     r = validate_dataset(data, end_date=END)
     assert r.report["interactions"].by_reason == {c.UNKNOWN_CUSTOMER: 1}
 
@@ -125,7 +150,9 @@ def test_timestamps_after_today_are_impossible_without_an_end_date():
 def test_missing_required_table():
     data = bad_dataset()
     del data["customers"]
-    with pytest.raises(ContractError, match=r"missing required table 'customers'.*customers\.parquet or customers\.csv"):
+    with pytest.raises(
+        ContractError, match=r"missing required table 'customers'.*customers\.parquet or customers\.csv"
+    ):
         validate_dataset(data, end_date=END)
 
 
@@ -139,7 +166,10 @@ def test_missing_required_column_names_file_and_column():
 def test_column_with_no_readable_value():
     data = bad_dataset()
     data["customers"]["monthly_revenue"] = "free"
-    with pytest.raises(ContractError, match=r"customers\.csv: column 'monthly_revenue' has no value that can be read as a number; first value is 'free'"):
+    with pytest.raises(
+        ContractError,
+        match=r"customers\.csv: column 'monthly_revenue' has no value that can be read as a number; first value is 'free'",
+    ):
         validate_dataset(data, {k: f"{k}.csv" for k in data}, end_date=END)
 
 
@@ -168,7 +198,9 @@ def test_csv_round_trip_and_outputs(tmp_path: Path):
     write_validation(r, tmp_path / "out")
     q = pd.read_parquet(tmp_path / "out" / "quarantine" / "customers.parquet")
     assert len(q) == 5 and {"_source_row", "_reason", "_detail"} <= set(q.columns)
-    assert (tmp_path / "out" / "report.json").exists() and "accounting holds" in (tmp_path / "out" / "report.txt").read_text()
+    assert (tmp_path / "out" / "report.json").exists() and "accounting holds" in (
+        tmp_path / "out" / "report.txt"
+    ).read_text()
     kept = pd.read_parquet(tmp_path / "out" / "tables" / "customers.parquet")
     assert sorted(kept["customer_id"]) == ["a", "b", "late"]
 

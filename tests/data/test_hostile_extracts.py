@@ -15,7 +15,8 @@ from pipelines.errors import UserError
 from pipelines.normalise import parse_timestamps
 from pipelines.partitioned import validate_partitioned
 from pipelines.snapshot import validate_folder
-from tests.conftest import extract_folder as folder, assert_balanced as balanced
+from tests.conftest import assert_balanced as balanced
+from tests.conftest import extract_folder as folder
 
 END = pd.Timestamp("2024-06-30")
 CUSTOMERS = "customer_id,signup_date,monthly_revenue\nc1,2024-01-01,10\nc2,2024-01-02,12\nc3,2024-01-03,14\n"
@@ -55,7 +56,9 @@ def test_naive_timestamps_follow_the_configured_zone_and_dates_stay_dates():
 
 def test_timezone_option_reaches_validation(tmp_path: Path):
     events = "customer_id,timestamp,channel,type\nc1,2024-05-01T12:00:00,email,a\n"
-    result = validate(folder(tmp_path, {"customers.csv": CUSTOMERS, "interactions.csv": events}), timezone="America/New_York")
+    result = validate(
+        folder(tmp_path, {"customers.csv": CUSTOMERS, "interactions.csv": events}), timezone="America/New_York"
+    )
     assert result.tables["interactions"]["timestamp"][0] == pd.Timestamp("2024-05-01 16:00")  # EDT is UTC-4
     assert result.to_dict()["timezone"] == "America/New_York"
 
@@ -63,7 +66,9 @@ def test_timezone_option_reaches_validation(tmp_path: Path):
 # --- row width ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("ids", [["c1", "c2", "c3"], ["101", "102", "103"]])
 def test_trailing_comma_on_data_rows_shifts_nothing(tmp_path: Path, ids):
-    text = "customer_id,signup_date,monthly_revenue\n" + "".join(f"{i},2024-01-0{k + 1},{10 + k},\n" for k, i in enumerate(ids))
+    text = "customer_id,signup_date,monthly_revenue\n" + "".join(
+        f"{i},2024-01-0{k + 1},{10 + k},\n" for k, i in enumerate(ids)
+    )
     result = validate(folder(tmp_path, {"customers.csv": text}))
     kept = result.tables["customers"]
     assert list(kept["customer_id"]) == ids
@@ -97,18 +102,31 @@ def test_rows_of_the_wrong_width_are_kept_aside_whole_with_their_text(tmp_path: 
     assert list(q["_reason"]) == [MALFORMED, MALFORMED]
     assert list(q["_source_row"]) == [1, 3]
     assert list(q["_raw_line"]) == ["c1,2024-02-02,email", "c2,2024-02-04,web,open,surplus"]
-    assert list(q["_malformed"]) == ["line 3: 3 field(s) where the header has 4", "line 5: 5 field(s) where the header has 4"]
+    assert list(q["_malformed"]) == [
+        "line 3: 3 field(s) where the header has 4",
+        "line 5: 5 field(s) where the header has 4",
+    ]
     assert list(q["_detail"]) == [MALFORMED, MALFORMED]  # no second reason for values that are not in their columns
 
 
 # --- numbers ---------------------------------------------------------------------------------------
 def test_infinite_numbers_are_quarantined(tmp_path: Path):
     customers = CUSTOMERS + "c4,2024-01-04,inf\nc5,2024-01-05,1e309\nc6,2024-01-06,-Infinity\n"
-    events = "customer_id,timestamp,channel,type,value\nc1,2024-02-01,email,open,Infinity\nc1,2024-02-02,email,open,2.5\n"
+    events = (
+        "customer_id,timestamp,channel,type,value\nc1,2024-02-01,email,open,Infinity\nc1,2024-02-02,email,open,2.5\n"
+    )
     actions = "customer_id,action_date,group,cost\nc2,2024-03-01,treatment,inf\n"
     feedback = "customer_id,timestamp,survey,score\nc3,2024-03-01,NPS,1e400\n"
     result = validate(
-        folder(tmp_path, {"customers.csv": customers, "interactions.csv": events, "retention_actions.csv": actions, "feedback.csv": feedback})
+        folder(
+            tmp_path,
+            {
+                "customers.csv": customers,
+                "interactions.csv": events,
+                "retention_actions.csv": actions,
+                "feedback.csv": feedback,
+            },
+        )
     )
     balanced(result)
     assert result.report["customers"].by_reason == {NON_FINITE: 3}
@@ -119,7 +137,11 @@ def test_infinite_numbers_are_quarantined(tmp_path: Path):
 
 
 def test_infinite_attribute_is_quarantined(tmp_path: Path):
-    customers = "customer_id,signup_date,monthly_revenue,balance\n" + "".join(f"c{i},2024-01-01,10,{i}.5\n" for i in range(30)) + "c99,2024-01-01,10,inf\n"
+    customers = (
+        "customer_id,signup_date,monthly_revenue,balance\n"
+        + "".join(f"c{i},2024-01-01,10,{i}.5\n" for i in range(30))
+        + "c99,2024-01-01,10,inf\n"
+    )
     result = validate(folder(tmp_path, {"customers.csv": customers}))
     assert result.attribute_types["balance"] == "number"
     assert result.report["customers"].by_reason == {NON_FINITE: 1}
@@ -170,8 +192,14 @@ def test_headers_are_trimmed_and_case_folded_with_a_note(tmp_path: Path):
 @pytest.mark.parametrize(
     "header, match",
     [
-        ("customer_id,signup_date,monthly_revenue,monthly_revenue", r"customers\.csv: column 'monthly_revenue' appears twice in the header \(columns 3 and 4\)"),
-        ("customer_id,signup_date,monthly_revenue,Monthly_Revenue", r"customers\.csv: columns 'Monthly_Revenue' and 'monthly_revenue' both name"),
+        (
+            "customer_id,signup_date,monthly_revenue,monthly_revenue",
+            r"customers\.csv: column 'monthly_revenue' appears twice in the header \(columns 3 and 4\)",
+        ),
+        (
+            "customer_id,signup_date,monthly_revenue,Monthly_Revenue",
+            r"customers\.csv: columns 'Monthly_Revenue' and 'monthly_revenue' both name",
+        ),
         ("customer_id,signup_date,monthly_revenue , monthly_revenue", r"column 'monthly_revenue' appears twice"),
     ],
 )
@@ -184,7 +212,11 @@ def test_delimiter_hint(tmp_path: Path):
     with pytest.raises(ContractError, match="semicolon-separated"):
         validate(folder(tmp_path, {"customers.csv": "customer_id;signup_date;monthly_revenue\nc1;2024-01-01;10\n"}))
     with pytest.raises(ContractError, match="tab-separated"):
-        validate(folder(tmp_path, {"customers.csv": "customer_id\tsignup_date\tmonthly_revenue\nc1\t2024-01-01\t10\n"}, "tabs"))
+        validate(
+            folder(
+                tmp_path, {"customers.csv": "customer_id\tsignup_date\tmonthly_revenue\nc1\t2024-01-01\t10\n"}, "tabs"
+            )
+        )
 
 
 # --- files -----------------------------------------------------------------------------------------------
@@ -198,7 +230,9 @@ def test_file_names_in_another_case_are_read_with_a_note(tmp_path: Path):
     assert report["ignored_files"] == ["readme.txt"] and any("Interactions.csv" in n for n in report["notes"])
 
 
-@pytest.mark.parametrize("name", ["interaction.csv", "churn_event.csv", "retention-actions.csv", "Feedbacks.csv", "customers.xlsx"])
+@pytest.mark.parametrize(
+    "name", ["interaction.csv", "churn_event.csv", "retention-actions.csv", "Feedbacks.csv", "customers.xlsx"]
+)
 def test_near_miss_file_names_are_refused_by_name(tmp_path: Path, name):
     files = {"customers.csv": CUSTOMERS, name: "x\n"} if name != "customers.xlsx" else {name: "x"}
     with pytest.raises(ContractError, match=rf"{name}: not a contract table name, but close to the missing table"):
@@ -212,7 +246,10 @@ def test_two_files_for_one_table_are_refused(tmp_path: Path):
 
 # --- encodings ----------------------------------------------------------------------------------------
 def test_undecodable_byte_is_refused_naming_file_and_line(tmp_path: Path):
-    text = (CUSTOMERS.replace("monthly_revenue\n", "monthly_revenue,city\n").replace("10\n", "10,Berlin\n", 1) + "c4,2024-01-04,10,M\xfcnchen\n").encode("latin-1")
+    text = (
+        CUSTOMERS.replace("monthly_revenue\n", "monthly_revenue,city\n").replace("10\n", "10,Berlin\n", 1)
+        + "c4,2024-01-04,10,M\xfcnchen\n"
+    ).encode("latin-1")
     data = folder(tmp_path, {"customers.csv": text})
     with pytest.raises(ContractError, match=r"customers\.csv: line 5 is not valid utf-8 \(byte 0xfc"):
         validate(data)
@@ -247,13 +284,20 @@ def test_partitioned_engine_reads_hostile_extracts_as_the_in_memory_one(tmp_path
     balanced(whole)
     for name, r in whole.report.items():
         p = parts.report[name]
-        assert (r.rows_read, r.rows_kept, r.by_reason, r.normalised) == (p.rows_read, p.rows_kept, p.by_reason, p.normalised), name
+        assert (r.rows_read, r.rows_kept, r.by_reason, r.normalised) == (
+            p.rows_read,
+            p.rows_kept,
+            p.by_reason,
+            p.normalised,
+        ), name
     assert parts.notes == whole.notes and parts.ignored_files == whole.ignored_files
     for name, frame in whole.tables.items():
         written = pd.read_parquet(tmp_path / "out" / "tables" / f"{name}.parquet")
         key = list(frame.columns[:2])
         pd.testing.assert_frame_equal(
-            written[frame.columns].sort_values(key).reset_index(drop=True), frame.sort_values(key).reset_index(drop=True), check_dtype=False
+            written[frame.columns].sort_values(key).reset_index(drop=True),
+            frame.sort_values(key).reset_index(drop=True),
+            check_dtype=False,
         )
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["tables"]["customers"]["by_reason"] == whole.report["customers"].by_reason
@@ -281,11 +325,27 @@ def test_refusals_exit_2_with_one_line(tmp_path: Path, capsys, files):
 @pytest.mark.parametrize("partitions", ["1", "2"])
 def test_snapshot_reads_with_the_input_options(tmp_path: Path, partitions):
     """``--encoding`` and ``--timezone`` reach every engine's reader (train and score take them from ``input:``)."""
-    customers = "customer_id,signup_date,monthly_revenue,city\n" + "".join(f"c{i},2024-01-0{i + 1},10,M\xfcnchen\n" for i in range(4))
-    events = "customer_id,timestamp,channel,type,value\n" + "".join(f"c{i},2024-03-31T23:30:00,email,open,1\n" for i in range(4))
+    customers = "customer_id,signup_date,monthly_revenue,city\n" + "".join(
+        f"c{i},2024-01-0{i + 1},10,M\xfcnchen\n" for i in range(4)
+    )
+    events = "customer_id,timestamp,channel,type,value\n" + "".join(
+        f"c{i},2024-03-31T23:30:00,email,open,1\n" for i in range(4)
+    )
     data = folder(tmp_path, {"customers.csv": customers.encode("latin-1"), "interactions.csv": events})
     out = tmp_path / "snap.parquet"
-    args = ["snapshot", "--data", str(data), "--as-of", "2024-04-01", "--out", str(out), "--end-date", "2024-06-30", "--partitions", partitions]
+    args = [
+        "snapshot",
+        "--data",
+        str(data),
+        "--as-of",
+        "2024-04-01",
+        "--out",
+        str(out),
+        "--end-date",
+        "2024-06-30",
+        "--partitions",
+        partitions,
+    ]
     assert main(args) == 2  # not UTF-8
     assert main([*args, "--encoding", "latin-1", "--timezone", "Europe/Berlin"]) == 0
     snap = pd.read_parquet(out)

@@ -44,14 +44,20 @@ def test_partitioned_validation_matches_in_memory(tmp_path: Path, buckets: int):
         quarantined = pd.read_parquet(tmp_path / "out" / "quarantine" / f"{name}.parquet")
         same_rows(whole.quarantine[name].astype(str), quarantined.astype(str), ["_source_row"])
         kept = pd.read_parquet(tmp_path / "out" / "tables" / f"{name}.parquet")
-        key = [c for c in whole.tables[name].columns if c in ("customer_id", "timestamp", "churn_date", "action_date", "survey")]
+        key = [
+            c
+            for c in whole.tables[name].columns
+            if c in ("customer_id", "timestamp", "churn_date", "action_date", "survey")
+        ]
         same_rows(whole.tables[name].astype(str), kept.astype(str), key)
 
 
 def test_column_unreadable_everywhere_is_structural_but_one_readable_value_is_enough(tmp_path: Path):
     tables = bad_dataset()
     tables["churn_events"]["churn_date"] = "soon"
-    with pytest.raises(ContractError, match=r"churn_events.csv: column 'churn_date' has no value that can be read as a date"):
+    with pytest.raises(
+        ContractError, match=r"churn_events.csv: column 'churn_date' has no value that can be read as a date"
+    ):
         validate_partitioned(write_csv_dataset(tmp_path / "a", tables), tmp_path / "out_a", END, 3)
 
     tables["churn_events"].loc[1, "churn_date"] = "2025-03-01"  # one readable value, in one bucket only

@@ -32,7 +32,11 @@ header_case = st.sampled_from([str.lower, str.upper, str.title])
 
 @st.composite
 def customer_row(draw, i: int) -> dict:
-    revenue = draw(st.one_of(st.integers(0, 500).map(str), st.sampled_from(["inf", "-Infinity", "1e309", "abc", *NULLS]), st.just("12.5")))
+    revenue = draw(
+        st.one_of(
+            st.integers(0, 500).map(str), st.sampled_from(["inf", "-Infinity", "1e309", "abc", *NULLS]), st.just("12.5")
+        )
+    )
     return {
         "id": f"c{i}",
         "pad": (draw(spaces), draw(spaces)),
@@ -102,7 +106,9 @@ def structural(customers: list[dict], events: list[dict]) -> bool:
     )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(data=st.data(), crlf=st.booleans(), bom=st.booleans(), case=header_case, pad=spaces)
 def test_quirky_csv_is_accounted_for_and_read_as_documented(tmp_path_factory, data, crlf, bom, case, pad):
     n = data.draw(st.integers(1, 12), label="customers")
@@ -121,7 +127,13 @@ def test_quirky_csv_is_accounted_for_and_read_as_documented(tmp_path_factory, da
         ["customer_id", "timestamp", "channel", "type", "value"],
         [
             csv_line(
-                [f"{e['pad'][0]}{e['id']}{e['pad'][1]}", f"2024-03-{e['day']:02d}T{e['hour']:02d}:00:00{e['designator']}", e["channel"], e["type"], e["value"]],
+                [
+                    f"{e['pad'][0]}{e['id']}{e['pad'][1]}",
+                    f"2024-03-{e['day']:02d}T{e['hour']:02d}:00:00{e['designator']}",
+                    e["channel"],
+                    e["type"],
+                    e["value"],
+                ],
                 e["shape"],
             )
             for e in events
@@ -149,9 +161,13 @@ def test_quirky_csv_is_accounted_for_and_read_as_documented(tmp_path_factory, da
     good = {
         c["id"]
         for c in customers
-        if c["shape"] in ("ok", "trailing") and c["signup"] in ("2024-01-01", "2024-01-15T08:00:00Z", "2024-02-01") and c["revenue"].replace(".", "").isdigit()
+        if c["shape"] in ("ok", "trailing")
+        and c["signup"] in ("2024-01-01", "2024-01-15T08:00:00Z", "2024-02-01")
+        and c["revenue"].replace(".", "").isdigit()
     }
-    assert set(kept_customers["customer_id"]) == good  # ids trimmed; every row with a problem set aside, every good one kept
+    assert (
+        set(kept_customers["customer_id"]) == good
+    )  # ids trimmed; every row with a problem set aside, every good one kept
 
     kept_events = pd.read_parquet(out / "tables" / "interactions.parquet")
     by_type = {e["type"]: e for e in events}
@@ -166,6 +182,9 @@ def test_quirky_csv_is_accounted_for_and_read_as_documented(tmp_path_factory, da
     rejected = {
         e["type"]
         for e in events
-        if e["shape"] in ("short", "long") or e["id"] not in good or is_null(e["channel"]) or e["value"] in ("inf", "Infinity", "x")
+        if e["shape"] in ("short", "long")
+        or e["id"] not in good
+        or is_null(e["channel"])
+        or e["value"] in ("inf", "Infinity", "x")
     }
     assert not rejected & set(kept_events["type"])

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.io import read_dataset
 from pipelines.contract import validate_dataset
+from pipelines.io import read_dataset
 from pipelines.synthetic import SyntheticConfig, generate, load_truth
 
 

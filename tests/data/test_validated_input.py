@@ -37,7 +37,9 @@ def test_validated_folder_gives_the_raw_result_without_validating_again(small_da
 
 
 @pytest.mark.parametrize(("validated_with", "asked"), [(3, 5), (1, 4)])
-def test_partitioned_runs_use_validated_buckets_or_split_validated_tables(small_dataset, from_raw, tmp_path: Path, validated_with: int, asked: int):
+def test_partitioned_runs_use_validated_buckets_or_split_validated_tables(
+    small_dataset, from_raw, tmp_path: Path, validated_with: int, asked: int
+):
     data, _, _ = small_dataset
     result, expected = from_raw
     if validated_with > 1:
@@ -46,7 +48,9 @@ def test_partitioned_runs_use_validated_buckets_or_split_validated_tables(small_
     else:
         write_validation(result, tmp_path / "v")
         assert bucket_layout(tmp_path / "v" / "tables") is None
-    got, stats = snapshot_partitioned(tmp_path / "v", tmp_path / "snap.parquet", DATES, 90, None, asked, FeatureConfig())
+    got, stats = snapshot_partitioned(
+        tmp_path / "v", tmp_path / "snap.parquet", DATES, 90, None, asked, FeatureConfig()
+    )
     assert got.to_dict()["tables"] == result.to_dict()["tables"]
     assert stats["partitions"] == (validated_with if validated_with > 1 else asked)
     same_rows(expected, pd.read_parquet(tmp_path / "snap.parquet"), ["customer_id", "as_of"])
@@ -92,5 +96,7 @@ def test_dictionary_encoded_text_columns_must_hold_text(from_raw, tmp_path: Path
     interactions["type"] = 7  # numbers where the contract has text
     interactions.to_parquet(path, index=False)
     tables = feature_tables(dataset_files(tmp_path / "v" / "tables"), check=True)
-    with pytest.raises(ContractError, match=r"interactions\.parquet: not a table that 'churn validate' wrote.*'type'.*got int64"):
+    with pytest.raises(
+        ContractError, match=r"interactions\.parquet: not a table that 'churn validate' wrote.*'type'.*got int64"
+    ):
         build_features(prepare(tables, FeatureConfig()), DATES[0])

@@ -33,8 +33,13 @@ def test_validating_into_a_used_folder_leaves_only_the_new_run(small_dataset, tm
     out = tmp_path / "validated"
     engine = ["--partitions", str(partitions)]
     assert main(["validate", "--data", str(data), "--out", str(out), "--end-date", "2026-06-30", *engine]) == 0
-    assert {p.name for p in (out / "tables").iterdir()} == {"customers.parquet", "interactions.parquet", "feedback.parquet",
-                                                           "churn_events.parquet", "retention_actions.parquet"}
+    assert {p.name for p in (out / "tables").iterdir()} == {
+        "customers.parquet",
+        "interactions.parquet",
+        "feedback.parquet",
+        "churn_events.parquet",
+        "retention_actions.parquet",
+    }
     fewer = tmp_path / "fewer"
     fewer.mkdir()
     for name in ("customers", "churn_events"):
@@ -78,8 +83,11 @@ def test_a_killed_validate_leaves_the_earlier_run_and_the_next_run_cleans_up(sma
 
     killed_midway = False
     for _ in range(3):  # the kill lands while the output is written; retried if the run finished first
-        run = subprocess.Popen([*CHURN, "validate", "--data", str(data), "--out", str(out), "--end-date", "2026-06-30"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run = subprocess.Popen(
+            [*CHURN, "validate", "--data", str(data), "--out", str(out), "--end-date", "2026-06-30"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         while run.poll() is None and not partials(out):
             time.sleep(0.001)
         if run.poll() is None:

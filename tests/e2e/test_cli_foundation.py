@@ -25,7 +25,24 @@ def test_every_subcommand_has_help(command):
 
 
 def test_generate_prints_and_saves_the_oracle(tmp_path: Path, capsys):
-    assert main(["generate", "--customers", "500", "--months", "8", "--seed", "1", "--out", str(tmp_path / "d"), "--horizon-days", "60"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--customers",
+                "500",
+                "--months",
+                "8",
+                "--seed",
+                "1",
+                "--out",
+                str(tmp_path / "d"),
+                "--horizon-days",
+                "60",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "oracle ROC AUC" in out and "horizon 60d" in out
     summary = json.loads((tmp_path / "d_truth" / "summary.json").read_text())
@@ -36,7 +53,10 @@ def test_generate_prints_and_saves_the_oracle(tmp_path: Path, capsys):
 
 def test_validate_snapshot_round_trip(small_dataset, tmp_path: Path, capsys):
     data, _, _ = small_dataset
-    assert main(["validate", "--data", str(data), "--out", str(tmp_path / "v"), "--end-date", "2026-06-30", "--strict"]) == 0
+    assert (
+        main(["validate", "--data", str(data), "--out", str(tmp_path / "v"), "--end-date", "2026-06-30", "--strict"])
+        == 0
+    )
     assert "accounting holds" in capsys.readouterr().out
     out = tmp_path / "snap.parquet"
     args = ["snapshot", "--data", str(data), "--end-date", "2026-06-30", "--horizon-days", "90", "--out", str(out)]
@@ -55,14 +75,18 @@ def test_strict_fails_after_writing_the_report(tmp_path: Path, capsys):
     code = main(["validate", "--data", str(data), "--out", str(tmp_path / "v"), "--end-date", "2025-01-01", "--strict"])
     assert code == EXIT_GATE
     assert "1 row(s) quarantined" in capsys.readouterr().err
-    assert json.loads((tmp_path / "v" / "report.json").read_text())["tables"]["customers"]["by_reason"] == {"negative_monthly_revenue": 1}
+    assert json.loads((tmp_path / "v" / "report.json").read_text())["tables"]["customers"]["by_reason"] == {
+        "negative_monthly_revenue": 1
+    }
 
 
 def test_structural_error_is_one_line_and_nonzero(tmp_path: Path):
     data = tmp_path / "bad"
     data.mkdir()
     (data / "customers.csv").write_text("customer_id,monthly_revenue\na,10\n")
-    proc = subprocess.run([*CHURN, "validate", "--data", str(data), "--out", str(tmp_path / "v")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [*CHURN, "validate", "--data", str(data), "--out", str(tmp_path / "v")], capture_output=True, text=True
+    )
     assert proc.returncode == EXIT_INPUT
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("churn validate: error:") and "customers.csv" in last and "signup_date" in last
@@ -88,4 +112,6 @@ def test_user_errors_exit_2_and_bugs_exit_3(tmp_path: Path, monkeypatch, capsys,
     monkeypatch.setattr("pipelines.snapshot.validate_folder", fail)
     assert main(["validate", "--data", str(tmp_path), "--out", str(tmp_path / "v")]) == code
     err = capsys.readouterr().err
-    assert err.strip().splitlines()[-1].startswith("churn validate: error: " + ("unexpected " if code == EXIT_BUG else ""))
+    assert (
+        err.strip().splitlines()[-1].startswith("churn validate: error: " + ("unexpected " if code == EXIT_BUG else ""))
+    )

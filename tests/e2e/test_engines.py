@@ -43,7 +43,9 @@ def _numeric_equal(a: pd.DataFrame, b: pd.DataFrame, key: list[str], rtol: float
     for col in a.columns:
         x, y = a[col], b[col]
         if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(x):
-            np.testing.assert_allclose(x.to_numpy(dtype=float), y.to_numpy(dtype=float), rtol=rtol, atol=0, equal_nan=True, err_msg=col)
+            np.testing.assert_allclose(
+                x.to_numpy(dtype=float), y.to_numpy(dtype=float), rtol=rtol, atol=0, equal_nan=True, err_msg=col
+            )
         else:
             assert (x.isna() == y.isna()).all() and (x[x.notna()].astype(str) == y[y.notna()].astype(str)).all(), col
 
@@ -57,15 +59,21 @@ def _same_kept_tables(expected: Path, got: Path) -> None:
         assert list(have.columns) == list(want.columns), name
         assert dict(have.dtypes) == dict(want.dtypes), name
         order = list(want.columns)
-        pd.testing.assert_frame_equal(have.sort_values(order, ignore_index=True), want.sort_values(order, ignore_index=True), obj=f"{got}: {name}")
+        pd.testing.assert_frame_equal(
+            have.sort_values(order, ignore_index=True), want.sort_values(order, ignore_index=True), obj=f"{got}: {name}"
+        )
 
 
 def _same_snapshot_from(outputs: dict[str, Path], tmp_path: Path, argv: list[str]) -> None:
     """`churn snapshot` (the in-memory engine) from each validated folder gives the snapshot of the first."""
     snaps = {}
     for name, folder in outputs.items():
-        assert main(["snapshot", "--data", str(folder), *argv, "--out", str(tmp_path / f"snapshot-{name}.parquet")]) == 0, name
-        snaps[name] = pd.read_parquet(tmp_path / f"snapshot-{name}.parquet").sort_values(["customer_id", "as_of"], ignore_index=True)
+        assert (
+            main(["snapshot", "--data", str(folder), *argv, "--out", str(tmp_path / f"snapshot-{name}.parquet")]) == 0
+        ), name
+        snaps[name] = pd.read_parquet(tmp_path / f"snapshot-{name}.parquet").sort_values(
+            ["customer_id", "as_of"], ignore_index=True
+        )
     first, *others = snaps
     assert len(snaps[first])
     for name in others:
@@ -99,8 +107,9 @@ def test_spark_validation_sets_aside_the_same_rows_for_the_same_reasons(spark_re
     assert report["ignored_files"] == ["notes.md"] and any("' Customer_ID '" in n for n in report["notes"])
     assert report["tables"]["interactions"]["normalised"]["trimmed(customer_id)"] >= 5
     assert report["tables"]["customers"]["by_reason"]["malformed_row"] == 2
-    assert "unknown_customer" not in {r for r in pd.read_parquet(tmp_path / "spark" / "quarantine" / "interactions.parquet")["_reason"]} - {
-        r for r in pd.read_parquet(tmp_path / "pandas" / "quarantine" / "interactions.parquet")["_reason"]}
+    assert "unknown_customer" not in {
+        r for r in pd.read_parquet(tmp_path / "spark" / "quarantine" / "interactions.parquet")["_reason"]
+    } - {r for r in pd.read_parquet(tmp_path / "pandas" / "quarantine" / "interactions.parquet")["_reason"]}
     for name in bad_dataset():
         q_pandas = pd.read_parquet(tmp_path / "pandas" / "quarantine" / f"{name}.parquet")
         q_spark = pd.read_parquet(tmp_path / "spark" / "quarantine" / f"{name}.parquet")
@@ -108,8 +117,11 @@ def test_spark_validation_sets_aside_the_same_rows_for_the_same_reasons(spark_re
     # Kept rows are typed and normalised alike (ids trimmed, booleans, dates), so the in-memory engine reads either output
     _same_kept_tables(tmp_path / "pandas", tmp_path / "spark")
     assert pd.read_parquet(tmp_path / "spark" / "tables" / "feedback.parquet")["callback_requested"].dtype == "boolean"
-    _same_snapshot_from({"pandas": tmp_path / "pandas", "spark": tmp_path / "spark"}, tmp_path,
-                        ["--as-of", "2025-02-15", "--horizon-days", "30", "--end-date", "2025-06-30"])
+    _same_snapshot_from(
+        {"pandas": tmp_path / "pandas", "spark": tmp_path / "spark"},
+        tmp_path,
+        ["--as-of", "2025-02-15", "--horizon-days", "30", "--end-date", "2025-06-30"],
+    )
 
 
 def test_spark_validation_keeps_the_same_typed_tables(spark_ready, tmp_path: Path):
@@ -120,54 +132,95 @@ def test_spark_validation_keeps_the_same_typed_tables(spark_ready, tmp_path: Pat
     n = 30
     ids = [f"c{i}" for i in range(n)]
     spelled = [f" {c} " if i % 3 == 0 else f"{c}\u200b" if i % 3 == 1 else c for i, c in enumerate(ids)]
-    pd.DataFrame({
-        "customer_id": spelled,
-        "signup_date": ["2024-01-02T23:30:00-05:00" if i % 2 else "2024-01-01" for i in range(n)],
-        "monthly_revenue": [" 12 " if i % 4 == 0 else "NULL" if i == 5 else f"{10 + i}.5" for i in range(n)],
-        "vip": ["yes", "no", ""] * (n // 3),
-        "age": [str(20 + i % 7) for i in range(n)],
-        "renewal": ["2025-01-01T01:00:00+02:00", "NULL", "2025-02-01"] * (n // 3),
-        "plan": ["gold", "silver", "NULL"] * (n // 3),
-    }).to_csv(data / "customers.csv", index=False)
-    rows = [(spelled[i], f"2024-0{2 + k}-0{1 + i % 9}T10:00:00{['Z', '-05:00', ''][k]}", [" app ", "web", "NULL"][k], ["login", "purchase", "login"][k],
-             ["3", "NULL", " 4.5 "][k], ["NULL", "hi", "x"][k]) for i in range(n) for k in range(3)]
-    pd.DataFrame(rows, columns=["customer_id", "timestamp", "channel", "type", "value", "note"]).to_csv(data / "interactions.csv", index=False)
-    pd.DataFrame({
-        "customer_id": ids[:9],
-        "timestamp": ["2024-03-10T12:00:00+01:00"] * 9,
-        "survey": ["NPS", "CSAT", "CES"] * 3,
-        "score": ["9", "4", "2"] * 3,
-        "callback_requested": ["true", "", "no"] * 3,
-        "comment": ["  fine ", "NULL", "ok"] * 3,
-    }).to_csv(data / "feedback.csv", index=False)
-    pd.DataFrame({"customer_id": [" c1", "c2 "], "churn_date": ["2024-04-10", "2024-04-20T02:00:00+03:00"]}).to_csv(data / "churn_events.csv", index=False)
+    pd.DataFrame(
+        {
+            "customer_id": spelled,
+            "signup_date": ["2024-01-02T23:30:00-05:00" if i % 2 else "2024-01-01" for i in range(n)],
+            "monthly_revenue": [" 12 " if i % 4 == 0 else "NULL" if i == 5 else f"{10 + i}.5" for i in range(n)],
+            "vip": ["yes", "no", ""] * (n // 3),
+            "age": [str(20 + i % 7) for i in range(n)],
+            "renewal": ["2025-01-01T01:00:00+02:00", "NULL", "2025-02-01"] * (n // 3),
+            "plan": ["gold", "silver", "NULL"] * (n // 3),
+        }
+    ).to_csv(data / "customers.csv", index=False)
+    rows = [
+        (
+            spelled[i],
+            f"2024-0{2 + k}-0{1 + i % 9}T10:00:00{['Z', '-05:00', ''][k]}",
+            [" app ", "web", "NULL"][k],
+            ["login", "purchase", "login"][k],
+            ["3", "NULL", " 4.5 "][k],
+            ["NULL", "hi", "x"][k],
+        )
+        for i in range(n)
+        for k in range(3)
+    ]
+    pd.DataFrame(rows, columns=["customer_id", "timestamp", "channel", "type", "value", "note"]).to_csv(
+        data / "interactions.csv", index=False
+    )
+    pd.DataFrame(
+        {
+            "customer_id": ids[:9],
+            "timestamp": ["2024-03-10T12:00:00+01:00"] * 9,
+            "survey": ["NPS", "CSAT", "CES"] * 3,
+            "score": ["9", "4", "2"] * 3,
+            "callback_requested": ["true", "", "no"] * 3,
+            "comment": ["  fine ", "NULL", "ok"] * 3,
+        }
+    ).to_csv(data / "feedback.csv", index=False)
+    pd.DataFrame({"customer_id": [" c1", "c2 "], "churn_date": ["2024-04-10", "2024-04-20T02:00:00+03:00"]}).to_csv(
+        data / "churn_events.csv", index=False
+    )
     # A parquet table keeps its types: an instant with its zone, a whole number with missing values
-    pd.DataFrame({
-        "customer_id": [" c3", "c4", "c5"],
-        "action_date": pd.to_datetime(["2024-03-01T05:00:00+02:00", "2024-03-02", "2024-03-03"], utc=True, format="ISO8601"),
-        "group": ["treatment", "control", "treatment"],
-        "cost": [1.5, None, 2.0],
-        "batch": pd.array([7, None, 9], dtype="Int64"),
-        "sent_at": pd.to_datetime(["2024-03-01T05:00:00Z", None, "2024-03-03T06:00:00Z"], utc=True).astype("datetime64[us, UTC]"),
-    }).to_parquet(data / "retention_actions.parquet", index=False)
+    pd.DataFrame(
+        {
+            "customer_id": [" c3", "c4", "c5"],
+            "action_date": pd.to_datetime(
+                ["2024-03-01T05:00:00+02:00", "2024-03-02", "2024-03-03"], utc=True, format="ISO8601"
+            ),
+            "group": ["treatment", "control", "treatment"],
+            "cost": [1.5, None, 2.0],
+            "batch": pd.array([7, None, 9], dtype="Int64"),
+            "sent_at": pd.to_datetime(["2024-03-01T05:00:00Z", None, "2024-03-03T06:00:00Z"], utc=True).astype(
+                "datetime64[us, UTC]"
+            ),
+        }
+    ).to_parquet(data / "retention_actions.parquet", index=False)
 
     argv = ["validate", "--data", str(data), "--end-date", "2024-06-30"]
     runs = {"pandas": [], "partitions": ["--partitions", "3"], "spark": ["--engine", "spark", "--partitions", "3"]}
     for name, extra in runs.items():
         assert main([*argv, "--out", str(tmp_path / name), *extra]) == 0, name
     kept = pd.read_parquet(tmp_path / "spark" / "tables" / "customers.parquet").set_index("customer_id")
-    assert kept.loc["c0", "monthly_revenue"] == 12.0 and kept.loc["c1", "signup_date"] == pd.Timestamp("2024-01-03T04:30:00")
+    assert kept.loc["c0", "monthly_revenue"] == 12.0 and kept.loc["c1", "signup_date"] == pd.Timestamp(
+        "2024-01-03T04:30:00"
+    )
     assert kept["vip"].dtype == "boolean" and kept["vip"].isna().any() and kept["age"].dtype == "float64"
     assert kept.loc["c0", "renewal"] == pd.Timestamp("2024-12-31T23:00:00") and kept["plan"].isna().any()
     for name in ("partitions", "spark"):
         _same_kept_tables(tmp_path / "pandas", tmp_path / name)
-    _same_snapshot_from({name: tmp_path / name for name in runs}, tmp_path,
-                        ["--as-of", "2024-03-15", "--as-of", "2024-04-01", "--horizon-days", "30", "--end-date", "2024-06-30"])
+    _same_snapshot_from(
+        {name: tmp_path / name for name in runs},
+        tmp_path,
+        ["--as-of", "2024-03-15", "--as-of", "2024-04-01", "--horizon-days", "30", "--end-date", "2024-06-30"],
+    )
 
 
 def test_spark_snapshot_has_the_same_features_and_labels(spark_ready, small_dataset, tmp_path: Path):
     data, _, _ = small_dataset
-    argv = ["snapshot", "--data", str(data), "--end-date", END, "--as-of", "2026-01-01", "--as-of", "2026-04-01", "--as-of", "2026-06-01"]
+    argv = [
+        "snapshot",
+        "--data",
+        str(data),
+        "--end-date",
+        END,
+        "--as-of",
+        "2026-01-01",
+        "--as-of",
+        "2026-04-01",
+        "--as-of",
+        "2026-06-01",
+    ]
     assert main([*argv, "--out", str(tmp_path / "pandas.parquet")]) == 0
     assert main([*argv, "--out", str(tmp_path / "spark.parquet"), "--engine", "spark", "--partitions", "4"]) == 0
     whole = pd.read_parquet(tmp_path / "pandas.parquet")
@@ -199,23 +252,49 @@ def test_every_engine_labels_up_to_the_extract_date_and_types_attributes_alike(s
     data = tmp_path / "static"
     data.mkdir()
     n = 60
-    pd.DataFrame({
-        "customer_id": [f"K{i:03d}" for i in range(n)],
-        "signup_date": ["2023-01-15"] * n,
-        "monthly_revenue": [f"{20 + i % 7}.50" for i in range(n)],
-        "Age": [str(30 + i % 10) for i in range(n - 1)] + ["forty"],
-        "Balance": [f"{100.5 * (i % 5):.2f}" for i in range(n)],
-        "Plan": ["a", "b", "c"] * (n // 3),
-    }).to_csv(data / "customers.csv", index=False)
-    pd.DataFrame({"customer_id": ["K001", "K002", "K003"], "churn_date": ["2024-06-03", "2024-06-08", "2024-06-11"]}).to_csv(
-        data / "churn_events.csv", index=False)
+    pd.DataFrame(
+        {
+            "customer_id": [f"K{i:03d}" for i in range(n)],
+            "signup_date": ["2023-01-15"] * n,
+            "monthly_revenue": [f"{20 + i % 7}.50" for i in range(n)],
+            "Age": [str(30 + i % 10) for i in range(n - 1)] + ["forty"],
+            "Balance": [f"{100.5 * (i % 5):.2f}" for i in range(n)],
+            "Plan": ["a", "b", "c"] * (n // 3),
+        }
+    ).to_csv(data / "customers.csv", index=False)
+    pd.DataFrame(
+        {"customer_id": ["K001", "K002", "K003"], "churn_date": ["2024-06-03", "2024-06-08", "2024-06-11"]}
+    ).to_csv(data / "churn_events.csv", index=False)
     snaps = {}
-    for name, extra in {"pandas": [], "partitions": ["--partitions", "3"], "spark": ["--engine", "spark", "--partitions", "2"]}.items():
+    for name, extra in {
+        "pandas": [],
+        "partitions": ["--partitions", "3"],
+        "spark": ["--engine", "spark", "--partitions", "2"],
+    }.items():
         out = tmp_path / f"{name}.parquet"
-        assert main(["snapshot", "--data", str(data), "--as-of", "2024-06-01", "--horizon-days", "30", "--end-date", "2024-07-01",
-                     "--out", str(out), *extra]) == 0, name
+        assert (
+            main(
+                [
+                    "snapshot",
+                    "--data",
+                    str(data),
+                    "--as-of",
+                    "2024-06-01",
+                    "--horizon-days",
+                    "30",
+                    "--end-date",
+                    "2024-07-01",
+                    "--out",
+                    str(out),
+                    *extra,
+                ]
+            )
+            == 0
+        ), name
         snaps[name] = pd.read_parquet(out)
     assert snaps["pandas"]["churned"].notna().all() and int(snaps["pandas"]["churned"].sum()) == 3
-    assert snaps["pandas"]["Balance"].dtype == "float64" and snaps["pandas"]["Age"].dtype == "str"  # decided on the whole table
+    assert (
+        snaps["pandas"]["Balance"].dtype == "float64" and snaps["pandas"]["Age"].dtype == "str"
+    )  # decided on the whole table
     for name in ("partitions", "spark"):
         _numeric_equal(snaps["pandas"], snaps[name], ["customer_id", "as_of"], rtol=1e-12)

@@ -51,7 +51,8 @@ def test_every_shape_trains_scores_and_recovers(small_dataset, tmp_path: Path, s
         re.sub(r"\n    trials: \d+ ", "\n    trials: 3 ", shipped)
         .replace("data: ../../data/synthetic", f"data: {data}")
         .replace("truth: auto", "truth: null")
-        .replace("  start: 2025-01-01", "  start: 2025-07-01").replace("  step_months: 1", "  step_months: 3")
+        .replace("  start: 2025-01-01", "  start: 2025-07-01")
+        .replace("  step_months: 1", "  step_months: 3")
         .replace("registered_model: churn-propensity", f"registered_model: {model}")
         .replace("shap_sample: 2000", "shap_sample: 200")
     )
@@ -62,11 +63,47 @@ def test_every_shape_trains_scores_and_recovers(small_dataset, tmp_path: Path, s
     assert "test ROC AUC" in out
 
     scores = tmp_path / "scores"
-    assert main(["score", "--as-of", "2026-07-01", "--data", str(data), "--model", f"{model}@challenger",
-                 "--end-date", END, "--out", str(scores)]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--as-of",
+                "2026-07-01",
+                "--data",
+                str(data),
+                "--model",
+                f"{model}@challenger",
+                "--end-date",
+                END,
+                "--out",
+                str(scores),
+            ]
+        )
+        == 0
+    )
     scored = pd.read_parquet(scores / "as_of=2026-07-01" / "scores.parquet")
     assert len(scored) > 500 and scored["churn_probability"].between(0, 1).all()
 
-    assert main(["recover", "--data", str(data), "--from", "2025-07-01", "--to", "2026-03-31", "--end-date", END,
-                 "--model", f"{model}@challenger", "--label", label, "--out", str(tmp_path / "recovery")]) == 0
+    assert (
+        main(
+            [
+                "recover",
+                "--data",
+                str(data),
+                "--from",
+                "2025-07-01",
+                "--to",
+                "2026-03-31",
+                "--end-date",
+                END,
+                "--model",
+                f"{model}@challenger",
+                "--label",
+                label,
+                "--out",
+                str(tmp_path / "recovery"),
+            ]
+        )
+        == 0
+    )
     assert "saved customers" in capsys.readouterr().out

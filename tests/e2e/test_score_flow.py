@@ -27,18 +27,46 @@ def test_scores_are_complete_idempotent_and_spreadsheet_safe(trained_default, de
     folder = tmp_path / f"as_of={AS_OF}"
     first = (folder / "scores.parquet").read_bytes()
     scores = pd.read_parquet(folder / "scores.parquet")
-    expected = {"customer_id", "as_of", "churn_probability", "risk_tier", "monthly_revenue", "annual_revenue_at_risk",
-                "expected_net_value_of_contact", "priority_rank", "reason_1", "reason_2", "reason_3", "recent_detractor",
-                "open_callback_request", "model_name", "model_version", "model_run_id"}
+    expected = {
+        "customer_id",
+        "as_of",
+        "churn_probability",
+        "risk_tier",
+        "monthly_revenue",
+        "annual_revenue_at_risk",
+        "expected_net_value_of_contact",
+        "priority_rank",
+        "reason_1",
+        "reason_2",
+        "reason_3",
+        "recent_detractor",
+        "open_callback_request",
+        "model_name",
+        "model_version",
+        "model_run_id",
+    }
     assert expected <= set(scores.columns)
     assert scores["customer_id"].is_unique and scores["churn_probability"].between(0, 1).all()
     assert scores["priority_rank"].tolist() == list(range(1, len(scores) + 1))
     action = scores[scores["in_action_list"]]
-    assert len(action) > 100 and action["reason_1"].notna().all() and scores.loc[~scores["in_action_list"], "reason_1"].isna().all()
+    assert (
+        len(action) > 100
+        and action["reason_1"].notna().all()
+        and scores.loc[~scores["in_action_list"], "reason_1"].isna().all()
+    )
     assert (action["expected_net_value_of_contact"] > 0).all()
     assert action.groupby("location_id").size().max() <= 25
     html = (folder / "report.html").read_text()
-    for section in ("Risk distribution", "Top segments", "Top reasons", "Targeting plan", "Profit curve", "Measured revenue recovered", "NPS weighted by revenue", "Drift"):
+    for section in (
+        "Risk distribution",
+        "Top segments",
+        "Top reasons",
+        "Targeting plan",
+        "Profit curve",
+        "Measured revenue recovered",
+        "NPS weighted by revenue",
+        "Drift",
+    ):
         assert section in html, section
     assert 'src="http' not in html and "<link" not in html and "<script" not in html  # self-contained
     assert "data:image/png;base64," in html
@@ -48,19 +76,53 @@ def test_scores_are_complete_idempotent_and_spreadsheet_safe(trained_default, de
     assert _score(data, tmp_path, "--csv") == 0
     assert (folder / "scores.parquet").read_bytes() == first
     runs = MlflowClient().search_runs([MlflowClient().get_experiment_by_name("churn-scoring").experiment_id])
-    assert {"psi_score", "psi_max_feature", "rows_scored", "quarantined_rows_interactions", "score_mean"} <= set(runs[0].data.metrics)
+    assert {"psi_score", "psi_max_feature", "rows_scored", "quarantined_rows_interactions", "score_mean"} <= set(
+        runs[0].data.metrics
+    )
 
 
 def test_scoring_a_validated_folder_gives_the_same_scores(trained_default, default_dataset, tmp_path, capsys):
     """Validate once (in 3 customer buckets), then score from the validated folder: the same bytes as from the raw extract."""
     data, _, _ = default_dataset
     assert _score(data, tmp_path / "raw") == 0
-    assert main(["validate", "--data", str(data), "--out", str(tmp_path / "validated"), "--end-date", "2026-06-30", "--partitions", "3"]) == 0
+    assert (
+        main(
+            [
+                "validate",
+                "--data",
+                str(data),
+                "--out",
+                str(tmp_path / "validated"),
+                "--end-date",
+                "2026-06-30",
+                "--partitions",
+                "3",
+            ]
+        )
+        == 0
+    )
     for partitions in ("1", "3"):
         out = tmp_path / f"from_validated_{partitions}"
         assert _score(tmp_path / "validated", out, "--partitions", partitions) == 0
-        assert (out / f"as_of={AS_OF}" / "scores.parquet").read_bytes() == (tmp_path / "raw" / f"as_of={AS_OF}" / "scores.parquet").read_bytes()
-    assert main(["score", "--as-of", AS_OF, "--data", str(tmp_path / "validated"), "--out", str(tmp_path / "x"), "--end-date", "2026-05-31"]) == EXIT_INPUT
+        assert (out / f"as_of={AS_OF}" / "scores.parquet").read_bytes() == (
+            tmp_path / "raw" / f"as_of={AS_OF}" / "scores.parquet"
+        ).read_bytes()
+    assert (
+        main(
+            [
+                "score",
+                "--as-of",
+                AS_OF,
+                "--data",
+                str(tmp_path / "validated"),
+                "--out",
+                str(tmp_path / "x"),
+                "--end-date",
+                "2026-05-31",
+            ]
+        )
+        == EXIT_INPUT
+    )
     assert "validated with end date 2026-06-30" in capsys.readouterr().err
 
 
@@ -101,14 +163,30 @@ def test_second_concurrent_run_fails_clearly(trained_default, default_dataset, t
 
 def test_recover_reports_saves_with_intervals_covering_truth(trained_default, default_dataset, tmp_path, capsys):
     data, truth_dir, _ = default_dataset
-    args = ["recover", "--data", str(data), "--from", "2025-07-01", "--to", "2026-03-31", "--end-date", "2026-06-30", "--out", str(tmp_path)]
+    args = [
+        "recover",
+        "--data",
+        str(data),
+        "--from",
+        "2025-07-01",
+        "--to",
+        "2026-03-31",
+        "--end-date",
+        "2026-06-30",
+        "--out",
+        str(tmp_path),
+    ]
     assert main(args) == 0
     assert "saved customers" in capsys.readouterr().out
     table = pd.read_parquet(tmp_path / "recover_2025-07-01_2026-03-31" / "recovery.parquet")
     assert set(table["segment"]) == {"overall", "location_id", "risk_tier"}
     overall = table.iloc[0]
     truth = pd.read_parquet(truth_dir / "treatment_effects.parquet")
-    window = truth[(truth["action_date"] >= "2025-07-01") & (truth["action_date"] <= "2026-03-31") & (truth["group"] == "treatment")]
+    window = truth[
+        (truth["action_date"] >= "2025-07-01")
+        & (truth["action_date"] <= "2026-03-31")
+        & (truth["group"] == "treatment")
+    ]
     assert overall["treated"] == len(window)
     assert overall["saved_low"] <= window["saved"].sum() <= overall["saved_high"]
     assert (tmp_path / "recover_2025-07-01_2026-03-31" / "report.html").exists()

@@ -27,25 +27,42 @@ def test_run_holds_every_artifact(trained_default):
         for f in client.list_artifacts(run_id, stack.pop()):
             (stack.append(f.path) if f.is_dir else files.add(f.path))
     for expected in (
-        "plots/roc.png", "plots/pr.png", "plots/calibration.png", "plots/gains.png",
-        "plots/feature_importance.png", "plots/shap_summary.png", "model_card.md",
-        "evaluation/segments.json", "validation/report.json", "config/resolved_config.json",
+        "plots/roc.png",
+        "plots/pr.png",
+        "plots/calibration.png",
+        "plots/gains.png",
+        "plots/feature_importance.png",
+        "plots/shap_summary.png",
+        "model_card.md",
+        "evaluation/segments.json",
+        "validation/report.json",
+        "config/resolved_config.json",
     ):
         assert expected in files, expected
     run = client.get_run(run_id)
-    assert {i.dataset.name for i in run.inputs.dataset_inputs} >= {"customers", "interactions", "feedback", "training_snapshot"}
+    assert {i.dataset.name for i in run.inputs.dataset_inputs} >= {
+        "customers",
+        "interactions",
+        "feedback",
+        "training_snapshot",
+    }
     assert all(len(i.dataset.digest) == 16 for i in run.inputs.dataset_inputs)
     assert run.data.tags["promotion_decision"] in ("promoted", "not_promoted") and run.data.tags["promotion_reason"]
     segments = client.load_table(run.info.experiment_id, "evaluation/segments.json", run_ids=[run_id])
     assert set(segments["segment"]) == {"tenure_band", "plan", "location_id"}
-    example = json.loads(Path(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model/input_example.json")).read_text())
+    example = json.loads(
+        Path(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model/input_example.json")).read_text()
+    )
     assert "customer_id" not in json.dumps(example)
 
 
 def test_champion_loads_in_a_separate_process_and_predicts_probabilities(trained_default, default_dataset, tmp_path):
     data, _, _ = default_dataset
     snap = tmp_path / "snap.parquet"
-    assert main(["snapshot", "--data", str(data), "--end-date", "2026-06-30", "--as-of", "2026-06-01", "--out", str(snap)]) == 0
+    assert (
+        main(["snapshot", "--data", str(data), "--end-date", "2026-06-30", "--as-of", "2026-06-01", "--out", str(snap)])
+        == 0
+    )
     script = (
         "import mlflow, pandas as pd, sys\n"
         "m = mlflow.pyfunc.load_model('models:/churn-propensity@champion')\n"
@@ -54,7 +71,9 @@ def test_champion_loads_in_a_separate_process_and_predicts_probabilities(trained
         "assert len(p) == len(rows) and p.between(0, 1).all(), p.describe()\n"
         "print(len(p), float(p.mean()))\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=os.environ.copy(), cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=os.environ.copy(), cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     n, mean = out.stdout.split()
     assert int(n) > 1000 and 0.005 < float(mean) < 0.2
@@ -71,7 +90,10 @@ def test_second_run_registers_a_new_version_with_a_decision(trained_default, def
     assert int(newest.version) == int(trained_default["model_version"]) + 1
     assert newest.tags["promotion_decision"] in ("promoted", "not_promoted")
     # same data, config and seed: the new model ties the champion and is not promoted
-    assert newest.tags["promotion_decision"] == "not_promoted" and "does not beat champion" in newest.tags["promotion_reason"]
+    assert (
+        newest.tags["promotion_decision"] == "not_promoted"
+        and "does not beat champion" in newest.tags["promotion_reason"]
+    )
     assert client.get_model_version_by_alias("churn-propensity", "challenger").version == newest.version
 
 
@@ -82,7 +104,9 @@ def test_notebook_runs_end_to_end(trained_default, tmp_path):
     nb = nbformat.read(REPO / "notebooks" / "review_experiments.ipynb", as_version=4)
     os.environ["CHURN_EXPERIMENT"] = "test-default"
     try:
-        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO / "notebooks")}}).execute()
+        NotebookClient(
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO / "notebooks")}}
+        ).execute()
     finally:
         os.environ.pop("CHURN_EXPERIMENT", None)
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.config import FeatureConfig
 from pipelines.snapshot import load_validated, snapshot_from_result
 from pipelines.train import run_training
-from features.config import FeatureConfig
 from tests.conftest import END, train_config
 
 pytestmark = pytest.mark.slow
@@ -29,8 +29,19 @@ def test_every_named_metric_is_logged(trained_default):
     run = mlflow.get_run(trained_default["run_id"])
     names = set(run.data.metrics)
     for prefix in ("test_", "val_", "baseline_test_", "baseline_val_"):
-        for metric in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_at_5", "lift_at_10", "lift_at_20",
-                       "capture_at_5", "capture_at_10", "capture_at_20"):
+        for metric in (
+            "roc_auc",
+            "pr_auc",
+            "log_loss",
+            "brier",
+            "ece",
+            "lift_at_5",
+            "lift_at_10",
+            "lift_at_20",
+            "capture_at_5",
+            "capture_at_10",
+            "capture_at_20",
+        ):
             assert prefix + metric in names
     assert {"oracle_roc_auc", "test_roc_auc_to_oracle"} <= names
 
@@ -84,8 +95,12 @@ def test_falling_activity_raises_risk(trained_default, test_rows):
     for w in (30, 90, 180):
         after[f"n_interactions_{w}d"] -= drop
     n30 = after["n_interactions_30d"]
-    after["activity_trend_30d"] = np.log1p(n30) - np.log1p(np.expm1(test_rows["n_interactions_30d"].pipe(np.log1p) - test_rows["activity_trend_30d"]))
-    after["activity_trend_90d"] = np.log1p(after["n_interactions_90d"]) - (np.log1p(test_rows["n_interactions_90d"]) - test_rows["activity_trend_90d"])
+    after["activity_trend_30d"] = np.log1p(n30) - np.log1p(
+        np.expm1(test_rows["n_interactions_30d"].pipe(np.log1p) - test_rows["activity_trend_30d"])
+    )
+    after["activity_trend_90d"] = np.log1p(after["n_interactions_90d"]) - (
+        np.log1p(test_rows["n_interactions_90d"]) - test_rows["activity_trend_90d"]
+    )
     after["activity_vs_180d_baseline"] = np.log((n30 / 30 + 0.03) / (after["n_interactions_180d"] / 180 + 0.03))
     active = drop > 0
     mean_change, share_up = _direction(_model(), test_rows[active], after[active])
@@ -96,8 +111,15 @@ def test_same_data_config_and_seed_give_the_same_metrics(small_dataset):
     data, _, _ = small_dataset
     dates = {"dates": ["2025-09-01", "2025-10-01", "2026-01-01", "2026-04-01"]}
     # the trial count, not the clock, ends the search: then a seed gives the same trials
-    config = train_config(data, as_of=dates, **{"mlflow.experiment": "test-repro", "mlflow.registered_model": "repro",
-                                                 "model.search": {"trials": 6, "timeout_seconds": 600}})
+    config = train_config(
+        data,
+        as_of=dates,
+        **{
+            "mlflow.experiment": "test-repro",
+            "mlflow.registered_model": "repro",
+            "model.search": {"trials": 6, "timeout_seconds": 600},
+        },
+    )
     a, b = run_training(config), run_training(config)
     keys = [k for k in a["metrics"] if not k.startswith("champion_")]
     assert {k: a["metrics"][k] for k in keys} == {k: b["metrics"][k] for k in keys}
@@ -106,7 +128,11 @@ def test_same_data_config_and_seed_give_the_same_metrics(small_dataset):
 
 def test_single_as_of_date_falls_back_to_a_stratified_split_with_cv(small_dataset):
     data, _, _ = small_dataset
-    config = train_config(data, as_of={"dates": ["2026-03-01"]}, **{"mlflow.experiment": "test-single", "mlflow.registered_model": "single"})
+    config = train_config(
+        data,
+        as_of={"dates": ["2026-03-01"]},
+        **{"mlflow.experiment": "test-single", "mlflow.registered_model": "single"},
+    )
     summary = run_training(config)
     m = summary["metrics"]
     assert summary["split"].startswith("single as-of date 2026-03-01: stratified split by customer, test 25%")

@@ -17,7 +17,9 @@ CANDIDATES = [
     Path("/work/shared/data/telco/Telco-Customer-Churn.csv"),
 ]
 TELCO = next((p for p in CANDIDATES if p is not None and p.is_file()), None)
-needs_telco = pytest.mark.skipif(TELCO is None, reason="Telco-Customer-Churn.csv not found (set CHURN_TELCO_CSV); see ../shared/data/README.md")
+needs_telco = pytest.mark.skipif(
+    TELCO is None, reason="Telco-Customer-Churn.csv not found (set CHURN_TELCO_CSV); see ../shared/data/README.md"
+)
 # References on the raw file, stratified 5-fold: one-hot logistic regression 0.8451, LightGBM with default parameters
 # 0.8335-0.8345 (../shared/data/README.md). The pipeline measured 0.8485 +- 0.0106 (README); issue 10 asks for 0.850,
 # which it does not reach yet. The floor is the best plain model on the raw file: never lose to it.
@@ -50,7 +52,9 @@ def test_telco_trains_above_the_plain_models(telco: Path):
     from pipelines.config import load_config
     from pipelines.train import run_training
 
-    config = load_config(ROOT / "pipelines" / "conf" / "telco.yaml", {"data": str(telco), "mlflow.experiment": "test-telco"})
+    config = load_config(
+        ROOT / "pipelines" / "conf" / "telco.yaml", {"data": str(telco), "mlflow.experiment": "test-telco"}
+    )
     summary = run_training(config)
     m = summary["metrics"]
     assert m["cv_roc_auc_mean"] >= TELCO_FLOOR, m
@@ -60,4 +64,3 @@ def test_telco_trains_above_the_plain_models(telco: Path):
     card = mlflow.artifacts.load_text(f"runs:/{summary['run_id']}/model_card.md")
     for typed in ("`SeniorCitizen` number", "`TotalCharges` number", "`Partner` boolean", "`Contract` category"):
         assert typed in card, typed
-

@@ -18,11 +18,18 @@ def _one(seed: int) -> tuple[float, float, float, float]:
     chunk = next(generate(SyntheticConfig(customers=12_000, months=24, seed=seed)))
     tables = Tables(**chunk.tables)
     start, end = pd.Timestamp("2024-10-01"), pd.Timestamp("2026-03-31")
-    table, _ = recover(tables, pd.Timestamp("2026-06-30"), start, end, 90, tiers_from_model=None, n_boot=1000, seed=seed)
+    table, _ = recover(
+        tables, pd.Timestamp("2026-06-30"), start, end, 90, tiers_from_model=None, n_boot=1000, seed=seed
+    )
     overall = table.iloc[0]
     truth = chunk.truth_actions
     treated = truth[(truth["group"] == "treatment") & (truth["action_date"] >= start) & (truth["action_date"] <= end)]
-    return float(overall["saved_customers"]), float(overall["saved_low"]), float(overall["saved_high"]), float(treated["saved"].sum())
+    return (
+        float(overall["saved_customers"]),
+        float(overall["saved_low"]),
+        float(overall["saved_high"]),
+        float(treated["saved"].sum()),
+    )
 
 
 def test_intervals_cover_the_true_saves_and_the_estimate_is_unbiased():

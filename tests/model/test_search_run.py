@@ -36,7 +36,12 @@ def test_the_search_and_the_family_choice_never_see_test_rows(small_dataset, mon
     monkeypatch.setattr(train, "fit_baseline", spy("baseline", train.fit_baseline, 1, 3))
     monkeypatch.setattr(train, "calibrate", spy("calibrate", train.calibrate, 1))  # X_cal
     config = train_config(
-        data, **{"mlflow.experiment": "test-search", "mlflow.registered_model": "search", "model": {"search": {"trials": 3, "timeout_seconds": 60}}}
+        data,
+        **{
+            "mlflow.experiment": "test-search",
+            "mlflow.registered_model": "search",
+            "model": {"search": {"trials": 3, "timeout_seconds": 60}},
+        },
     )
     summary = train.run_training(config)
 

@@ -19,14 +19,18 @@ from pipelines.train import run_training
 from tests.conftest import END, train_config
 
 pytestmark = pytest.mark.slow
-SMALL_BUSINESS_FLOOR = 0.93  # share of the oracle ROC AUC on 5,000 customers (the 40,000-customer default reaches 0.966)
+SMALL_BUSINESS_FLOOR = (
+    0.93  # share of the oracle ROC AUC on 5,000 customers (the 40,000-customer default reaches 0.966)
+)
 TRANSACTION_LOG_FLOOR = 0.72  # share of the oracle at finding real churners from purchases alone (measured 0.764)
 
 
 def test_a_small_business_reaches_its_floor(tmp_path: Path):
     data, truth = tmp_path / "synthetic", tmp_path / "synthetic_truth"
     write_synthetic(SyntheticConfig(customers=5_000, seed=11), data, truth, None, 90)
-    summary = run_training(train_config(data, **{"mlflow.experiment": "test-small", "mlflow.registered_model": "small-business"}))
+    summary = run_training(
+        train_config(data, **{"mlflow.experiment": "test-small", "mlflow.registered_model": "small-business"})
+    )
     m = summary["metrics"]
     assert m["test_roc_auc"] >= SMALL_BUSINESS_FLOOR * m["oracle_roc_auc"], m
     assert m["test_ece"] <= 0.04, m
@@ -41,9 +45,14 @@ def test_a_transaction_log_finds_real_churners(default_dataset, tmp_path: Path):
     pd.read_parquet(source / "customers.parquet").to_parquet(data / "customers.parquet")
     interactions = pd.read_parquet(source / "interactions.parquet")
     interactions[interactions["type"] == "purchase"].to_parquet(data / "interactions.parquet")
-    config = train_config(data, label="inactivity", truth=None, population={"active_within_days": None},
-                          as_of={"start": "2025-01-01", "end": "2026-04-01", "step_months": 3},  # fewer dates: a faster suite
-                          **{"mlflow.experiment": "test-transactions", "mlflow.registered_model": "transactions"})
+    config = train_config(
+        data,
+        label="inactivity",
+        truth=None,
+        population={"active_within_days": None},
+        as_of={"start": "2025-01-01", "end": "2026-04-01", "step_months": 3},  # fewer dates: a faster suite
+        **{"mlflow.experiment": "test-transactions", "mlflow.registered_model": "transactions"},
+    )
     run_training(config)
 
     model = mlflow.pyfunc.load_model("models:/transactions@challenger").unwrap_python_model()

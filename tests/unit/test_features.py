@@ -25,7 +25,14 @@ def tables():
     interactions = pd.DataFrame(
         {
             "customer_id": ["a", "a", "a", "a", "b", "a"],
-            "timestamp": ["2025-06-30 23:59", "2025-06-10", "2025-03-01", "2025-06-20", "2025-06-25", "2025-07-01 00:00"],
+            "timestamp": [
+                "2025-06-30 23:59",
+                "2025-06-10",
+                "2025-03-01",
+                "2025-06-20",
+                "2025-06-25",
+                "2025-07-01 00:00",
+            ],
             "channel": ["web", "phone", "app", "web", "app", "web"],
             "type": ["login", "support_ticket", "purchase", "complaint", "mystery", "login"],
             "value": [5.0, 10.0, 30.0, np.nan, 1.0, 99.0],
@@ -91,7 +98,13 @@ def test_callback_followed_by_action_is_closed():
     tables = make_tables(
         pd.DataFrame({"customer_id": ["x"], "signup_date": ["2024-01-01"], "monthly_revenue": [10.0]}),
         feedback=pd.DataFrame(
-            {"customer_id": ["x"], "timestamp": ["2025-06-01 10:00"], "survey": ["NPS"], "score": [2.0], "callback_requested": [True]}
+            {
+                "customer_id": ["x"],
+                "timestamp": ["2025-06-01 10:00"],
+                "survey": ["NPS"],
+                "score": [2.0],
+                "callback_requested": [True],
+            }
         ),
         retention_actions=pd.DataFrame({"customer_id": ["x"], "action_date": ["2025-06-01"], "group": ["treatment"]}),
     )
@@ -146,7 +159,9 @@ def test_streamed_interactions_and_blocked_recency_give_the_same_features(small_
     monkeypatch.setattr(io, "BATCH_ROWS", 997)
     monkeypatch.setattr(fb, "RECENCY_BLOCK", 1013)
     tables = io.feature_tables(io.dataset_files(tmp_path / "v" / "tables"), check=True)
-    assert isinstance(tables.interactions, fb.EventBatches) and tables.interactions.rows == len(result.tables["interactions"])
+    assert isinstance(tables.interactions, fb.EventBatches) and tables.interactions.rows == len(
+        result.tables["interactions"]
+    )
     prepared = prepare(tables, config)
     for d, want in zip(dates, expected, strict=True):
         pd.testing.assert_frame_equal(build_features(prepared, d), want)
@@ -157,7 +172,10 @@ def test_event_batches_holding_more_rows_than_announced_fail_clearly(tables):
 
     source = EventBatches(rows=2, batches=lambda: iter([tables.interactions, tables.interactions]))
     with pytest.raises(ValueError, match="more than the 2 rows announced"):
-        prepare(Tables(tables.customers, source, tables.feedback, tables.churn_events, tables.retention_actions), FeatureConfig())
+        prepare(
+            Tables(tables.customers, source, tables.feedback, tables.churn_events, tables.retention_actions),
+            FeatureConfig(),
+        )
 
 
 def test_event_batches_of_other_customers_are_left_out(tables):
@@ -166,9 +184,14 @@ def test_event_batches_of_other_customers_are_left_out(tables):
 
     frame = tables.interactions
     source = EventBatches(rows=len(frame) + 5, batches=lambda: iter([frame.iloc[:3], frame.iloc[3:]]))
-    streamed = prepare(Tables(tables.customers, source, tables.feedback, tables.churn_events, tables.retention_actions), FeatureConfig())
+    streamed = prepare(
+        Tables(tables.customers, source, tables.feedback, tables.churn_events, tables.retention_actions),
+        FeatureConfig(),
+    )
     whole = prepare(tables, FeatureConfig())
-    assert np.array_equal(streamed.interactions.ts, whole.interactions.ts) and np.array_equal(streamed.interactions.cust, whole.interactions.cust)
+    assert np.array_equal(streamed.interactions.ts, whole.interactions.ts) and np.array_equal(
+        streamed.interactions.cust, whole.interactions.cust
+    )
     pd.testing.assert_frame_equal(build_features(streamed, T), build_features(whole, T))
 
 
@@ -191,12 +214,16 @@ def test_rate_trend_compares_each_types_recent_rate_with_its_long_run_rate():
     days = pd.date_range(T - pd.Timedelta(days=1200), T - pd.Timedelta(days=1))
     steady = pd.DataFrame({"customer_id": "steady", "timestamp": days, "type": "login"})
     # the same daily logins, stopping 60 days before T; one support ticket a day over the last 30
-    fading = pd.DataFrame({"customer_id": "fading", "timestamp": days[days < T - pd.Timedelta(days=60)], "type": "login"})
+    fading = pd.DataFrame(
+        {"customer_id": "fading", "timestamp": days[days < T - pd.Timedelta(days=60)], "type": "login"}
+    )
     tickets = pd.DataFrame({"customer_id": "fading", "timestamp": days[-30:], "type": "support_ticket"})
     after = pd.DataFrame({"customer_id": "steady", "timestamp": [T, T + pd.Timedelta(days=3)], "type": "login"})
     interactions = pd.concat([steady, fading, tickets, after], ignore_index=True).assign(channel="web", value=np.nan)
     interactions["timestamp"] = interactions["timestamp"].astype(str)
-    customers = pd.DataFrame({"customer_id": ["steady", "fading"], "signup_date": ["2020-01-01"] * 2, "monthly_revenue": [10.0, 10.0]})
+    customers = pd.DataFrame(
+        {"customer_id": ["steady", "fading"], "signup_date": ["2020-01-01"] * 2, "monthly_revenue": [10.0, 10.0]}
+    )
     f = build_features(make_tables(customers, interactions), T, FeatureConfig()).set_index("customer_id")
     login, ticket = "rate_trend_login_30d_vs_365d", "rate_trend_support_ticket_30d_vs_365d"
     assert f.loc["steady", login] == pytest.approx(0.0, abs=0.06)  # events at or after T are not read

@@ -42,12 +42,23 @@ def future_changes(draw):
     n_fb = draw(st.integers(0, 8))
     return {
         "interactions": [
-            (draw(customer_pick), draw(offsets), draw(st.sampled_from(["web", "phone", "app"])),
-             draw(st.sampled_from(["login", "complaint", "support_ticket", "purchase", "weird"])), draw(st.floats(0, 500)))
+            (
+                draw(customer_pick),
+                draw(offsets),
+                draw(st.sampled_from(["web", "phone", "app"])),
+                draw(st.sampled_from(["login", "complaint", "support_ticket", "purchase", "weird"])),
+                draw(st.floats(0, 500)),
+            )
             for _ in range(n_int)
         ],
         "feedback": [
-            (draw(customer_pick), draw(offsets), draw(st.sampled_from(["NPS", "CSAT", "CES"])), draw(st.integers(1, 5)), draw(st.booleans()))
+            (
+                draw(customer_pick),
+                draw(offsets),
+                draw(st.sampled_from(["NPS", "CSAT", "CES"])),
+                draw(st.integers(1, 5)),
+                draw(st.booleans()),
+            )
             for _ in range(n_fb)
         ],
         "churn": [(draw(customer_pick), draw(offsets)) for _ in range(draw(st.integers(0, 5)))],
@@ -74,17 +85,42 @@ def apply_changes(tables: Tables, changes: dict, start: pd.Timestamp) -> Tables:
     ids = tables.customers["customer_id"].to_numpy()
     rng = np.random.default_rng(changes["seed"])
     add_int = pd.DataFrame(
-        [{"customer_id": ids[c], "timestamp": _at(o, start), "channel": ch, "type": ty, "value": v} for c, o, ch, ty, v in changes["interactions"]],
+        [
+            {"customer_id": ids[c], "timestamp": _at(o, start), "channel": ch, "type": ty, "value": v}
+            for c, o, ch, ty, v in changes["interactions"]
+        ],
         columns=["customer_id", "timestamp", "channel", "type", "value"],
     )
     add_fb = pd.DataFrame(
-        [{"customer_id": ids[c], "timestamp": _at(o, start), "survey": s, "score": float(sc), "comment": None,
-          "callback_requested": cb, "touchpoint": "x"} for c, o, s, sc, cb in changes["feedback"]],
+        [
+            {
+                "customer_id": ids[c],
+                "timestamp": _at(o, start),
+                "survey": s,
+                "score": float(sc),
+                "comment": None,
+                "callback_requested": cb,
+                "touchpoint": "x",
+            }
+            for c, o, s, sc, cb in changes["feedback"]
+        ],
         columns=tables.feedback.columns,
     )
-    add_churn = pd.DataFrame([{"customer_id": ids[c], "churn_date": _at(o, start).normalize()} for c, o in changes["churn"]], columns=["customer_id", "churn_date"])
+    add_churn = pd.DataFrame(
+        [{"customer_id": ids[c], "churn_date": _at(o, start).normalize()} for c, o in changes["churn"]],
+        columns=["customer_id", "churn_date"],
+    )
     add_act = pd.DataFrame(
-        [{"customer_id": ids[c], "action_date": _at(o, start).normalize(), "group": "treatment", "action": "call", "cost": 1.0} for c, o in changes["actions"]],
+        [
+            {
+                "customer_id": ids[c],
+                "action_date": _at(o, start).normalize(),
+                "group": "treatment",
+                "action": "call",
+                "cost": 1.0,
+            }
+            for c, o in changes["actions"]
+        ],
         columns=tables.retention_actions.columns,
     )
 
@@ -131,7 +167,12 @@ def test_label_window_is_actually_read():
     labels = build_labels(p, frame, H, END)
     survivor = frame.loc[labels.to_numpy() == 0, "customer_id"].iloc[0]
     churn = pd.concat(
-        [tables.churn_events, pd.DataFrame({"customer_id": [survivor], "churn_date": [T + pd.Timedelta(days=H - 1)]}).astype({"churn_date": "datetime64[us]"})],
+        [
+            tables.churn_events,
+            pd.DataFrame({"customer_id": [survivor], "churn_date": [T + pd.Timedelta(days=H - 1)]}).astype(
+                {"churn_date": "datetime64[us]"}
+            ),
+        ],
         ignore_index=True,
     )
     relabelled = build_labels(prepare(replace(tables, churn_events=churn), FeatureConfig()), frame, H, END)

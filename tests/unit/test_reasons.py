@@ -12,7 +12,12 @@ def test_top_reasons_picks_the_largest_positive_contributions_of_each_row():
         index=[10, 11],
     )
     values = pd.DataFrame(
-        {"n_complaint_30d": [3.0, 0.0], "nps_latest": [2.0, np.nan], "tenure_days": [900.0, 40.0], "plan": ["basic", "pro"]},
+        {
+            "n_complaint_30d": [3.0, 0.0],
+            "nps_latest": [2.0, np.nan],
+            "tenure_days": [900.0, 40.0],
+            "plan": ["basic", "pro"],
+        },
         index=[10, 11],
     )
     out = top_reasons(contributions, values)
@@ -37,7 +42,10 @@ def test_describe_reads_missing_and_text_values_without_failing():
 def test_transaction_and_date_attribute_reasons_read_as_words():
     assert describe("purchase_recency_vs_gap", 3.04, 1.0) == "away 3.0x their usual gap between purchases (raises risk)"
     assert describe("btyd_p_alive", 0.42, 1.0) == "42% likely still an active buyer (raises risk)"
-    assert describe("btyd_expected_purchases_90d", 0.25, 0.3) == "expected to buy on 0.2 day(s) in the next 90 days (raises risk)"
+    assert (
+        describe("btyd_expected_purchases_90d", 0.25, 0.3)
+        == "expected to buy on 0.2 day(s) in the next 90 days (raises risk)"
+    )
     assert describe("purchase_days_365d", 2.0, 0.3) == "bought on 2 day(s) in the last 365 days (raises risk)"
     assert describe("days_since_last_purchase", np.nan, 0.3) == "no purchase on record (raises risk)"
     assert describe("days_since_LastReview", 40.0, -0.2) == "LastReview 40 days ago (lowers risk)"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.config import FeatureConfig, FeatureError
 from features.build import build_features
+from features.config import FeatureConfig, FeatureError
 from pipelines.cli import EXIT_INPUT, main
 from pipelines.config import ConfigError, ScoreConfig, TrainConfig, iso_date, load_config
 from tests.conftest import make_tables
@@ -91,11 +91,18 @@ def test_an_output_folder_holding_input_tables_is_refused(tmp_path: Path, capsys
 @pytest.mark.parametrize("column", ["tenure_days", "churned", "as_of", "sample_weight", "days_since_last_interaction"])
 def test_an_attribute_never_replaces_a_feature_or_the_label(column):
     customers = pd.DataFrame(
-        {"customer_id": ["c1", "c2"], "signup_date": ["2024-01-01", "2024-01-02"], "monthly_revenue": [10.0, 12.0], column: [1.0, 2.0]}
+        {
+            "customer_id": ["c1", "c2"],
+            "signup_date": ["2024-01-01", "2024-01-02"],
+            "monthly_revenue": [10.0, 12.0],
+            column: [1.0, 2.0],
+        }
     )
     with pytest.raises(FeatureError, match=f"customers column '{column}' has the name of a column the pipeline builds"):
         build_features(make_tables(customers), pd.Timestamp("2024-03-01"), FeatureConfig())
-    excluded = build_features(make_tables(customers), pd.Timestamp("2024-03-01"), FeatureConfig(exclude_columns=(column,)))
+    excluded = build_features(
+        make_tables(customers), pd.Timestamp("2024-03-01"), FeatureConfig(exclude_columns=(column,))
+    )
     if column == "tenure_days":
         assert excluded["tenure_days"].tolist() == [60.0, 59.0]
 
@@ -106,7 +113,9 @@ def test_scoring_past_the_day_after_the_data_is_refused():
 
     result = ValidationResult({}, {}, {}, pd.Timestamp("2024-06-20"), pd.Timestamp("2024-07-01"), end_given=True)
     _check_as_of(pd.Timestamp("2024-07-02"), result)  # the day after the extract: the usual scoring date
-    with pytest.raises(ScoringError, match=r"--as-of 2030-01-01 is after the data: .* observed up to 2024-07-01 \(the end date given\)"):
+    with pytest.raises(
+        ScoringError, match=r"--as-of 2030-01-01 is after the data: .* observed up to 2024-07-01 \(the end date given\)"
+    ):
         _check_as_of(pd.Timestamp("2030-01-01"), result)
 
 
@@ -116,7 +125,9 @@ def test_training_before_anyone_signed_up_says_so(tmp_path: Path):
     from tests.conftest import train_config
 
     data = _dataset(tmp_path / "in")
-    config = train_config(data, **{"as_of.dates": ["2023-06-01"], "end_date": "2024-07-01", "horizon_days": 30, "truth": None})
+    config = train_config(
+        data, **{"as_of.dates": ["2023-06-01"], "end_date": "2024-07-01", "horizon_days": 30, "truth": None}
+    )
     with pytest.raises(UserError, match=r"no customer is in the population at any as-of date \(2023-06-01\)"):
         run_training(config)
 
@@ -124,22 +135,57 @@ def test_training_before_anyone_signed_up_says_so(tmp_path: Path):
 def test_recovery_without_retention_actions_says_so(tmp_path: Path, capsys):
     data = _dataset(tmp_path / "in")
     (data / "churn_events.csv").write_text("customer_id,churn_date\nc1,2024-05-01\n")
-    args = ["recover", "--data", str(data), "--from", "2024-01-01", "--to", "2024-03-01", "--end-date", "2024-06-30", "--no-tiers"]
+    args = [
+        "recover",
+        "--data",
+        str(data),
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-03-01",
+        "--end-date",
+        "2024-06-30",
+        "--no-tiers",
+    ]
     assert main([*args, "--out", str(tmp_path / "rec")]) == EXIT_INPUT
     assert "the dataset has no retention actions" in capsys.readouterr().err
 
 
 def test_a_count_that_is_not_a_number_is_named(tmp_path: Path, capsys):
     with pytest.raises(SystemExit):
-        main(["snapshot", "--data", str(tmp_path), "--out", str(tmp_path / "s.parquet"), "--as-of", "2024-01-01", "--horizon-days", "abc"])
+        main(
+            [
+                "snapshot",
+                "--data",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "s.parquet"),
+                "--as-of",
+                "2024-01-01",
+                "--horizon-days",
+                "abc",
+            ]
+        )
     assert "argument --horizon-days: expected a whole number, got 'abc'" in capsys.readouterr().err
 
 
 def test_attribute_overrides_read_the_header_in_the_given_encoding(tmp_path: Path, capsys):
     data = tmp_path / "in"
     data.mkdir()
-    (data / "customers.csv").write_bytes("customer_id,signup_date,monthly_revenue,city\nc1,2024-01-01,10,Montr\xe9al\n".encode("latin-1"))
-    args = ["validate", "--data", str(data), "--out", str(tmp_path / "out"), "--end-date", "2024-06-30", "--encoding", "latin-1"]
+    (data / "customers.csv").write_bytes(
+        "customer_id,signup_date,monthly_revenue,city\nc1,2024-01-01,10,Montr\xe9al\n".encode("latin-1")
+    )
+    args = [
+        "validate",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "out"),
+        "--end-date",
+        "2024-06-30",
+        "--encoding",
+        "latin-1",
+    ]
     assert main([*args, "--attribute", "city=category"]) == 0
     assert main([*args, "--attribute", "town=category"]) == EXIT_INPUT
     assert "has no attribute column 'town'" in capsys.readouterr().err

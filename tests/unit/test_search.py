@@ -47,7 +47,10 @@ def test_ranges_scale_with_rows_and_churners():
     assert large.min_child_samples == (220, 3_750)  # 0.1 % of rows .. a quarter of the churners
     assert small.min_child_samples == (8, 225)  # two churners' worth .. a twentieth of the rows
     rare = SearchSpace.for_data(20_000, 200)  # 1 % churners: a leaf must be large to hold a couple of them
-    assert rare.min_child_samples[0] == 200 and rare.min_child_samples[0] > SearchSpace.for_data(20_000, 2_000).min_child_samples[0]
+    assert (
+        rare.min_child_samples[0] == 200
+        and rare.min_child_samples[0] > SearchSpace.for_data(20_000, 2_000).min_child_samples[0]
+    )
     assert large.num_leaves == (4, 63) and small.num_leaves == (2, 63)  # stumps only on small data
     assert large.learning_rate[0] > small.learning_rate[0]
     for rows, positives in ((100, 2), (1_000, 500), (50, 49), (10_000_000, 300_000)):
@@ -67,7 +70,9 @@ def test_search_runs_the_trial_count_and_keeps_the_lowest_validation_log_loss():
     assert optuna.logging.get_verbosity() == verbosity  # silenced only inside the call
     trials = result.trials
     assert len(trials) == 5 and trials["trial"].tolist() == [0, 1, 2, 3, 4]
-    assert {"val_log_loss", "rounds", "seconds", "cut_short", "selected", "num_leaves", "learning_rate"} <= set(trials.columns)
+    assert {"val_log_loss", "rounds", "seconds", "cut_short", "selected", "num_leaves", "learning_rate"} <= set(
+        trials.columns
+    )
     chosen = trials.loc[trials["selected"]]
     assert len(chosen) == 1 and chosen["val_log_loss"].iloc[0] == trials["val_log_loss"].min() == result.val_log_loss
     from sklearn.metrics import log_loss
@@ -94,7 +99,9 @@ def test_search_stops_at_its_time_budget():
 def test_parameters_set_in_params_are_fixed_not_searched():
     spec, X, y = _data(1_000, 2, linear=False)
     tr, va = _split(y)
-    result = search_lightgbm(spec, X.iloc[tr], y[tr], X.iloc[va], y[va], {**PARAMS, "num_leaves": 5}, 3, 60, 0, 20, None)
+    result = search_lightgbm(
+        spec, X.iloc[tr], y[tr], X.iloc[va], y[va], {**PARAMS, "num_leaves": 5}, 3, 60, 0, 20, None
+    )
     assert "num_leaves" not in result.trials and result.pipeline.named_steps["lgbm"].get_params()["num_leaves"] == 5
 
 
@@ -103,9 +110,13 @@ def test_search_uses_negative_sampling_weights():
     tr, va = _split(y)
     heavy = np.where(y[tr] == 0, 5.0, 1.0)
     plain = search_lightgbm(spec, X.iloc[tr], y[tr], X.iloc[va], y[va], PARAMS, 1, 60, 0, 20, None)
-    weighted = search_lightgbm(spec, X.iloc[tr], y[tr], X.iloc[va], y[va], PARAMS, 1, 60, 0, 20, None, sample_weight=heavy)
+    weighted = search_lightgbm(
+        spec, X.iloc[tr], y[tr], X.iloc[va], y[va], PARAMS, 1, 60, 0, 20, None, sample_weight=heavy
+    )
     # non-churners weighted up: lower probabilities on the same rows
-    assert weighted.pipeline.predict_proba(X.iloc[va])[:, 1].mean() < plain.pipeline.predict_proba(X.iloc[va])[:, 1].mean()
+    assert (
+        weighted.pipeline.predict_proba(X.iloc[va])[:, 1].mean() < plain.pipeline.predict_proba(X.iloc[va])[:, 1].mean()
+    )
 
 
 def test_baseline_chooses_C_on_validation_log_loss():
@@ -149,12 +160,21 @@ def test_lightgbm_wins_on_a_step_and_its_contributions_add_up():
     assert chosen.family == "lightgbm" and chosen.pipeline is chosen.search.pipeline
     rows = X.iloc[3_200:]
     contributions, base = explain(chosen.pipeline, spec, rows)
-    np.testing.assert_allclose(contributions.sum(axis=1) + base, logit(chosen.pipeline.predict_proba(rows)[:, 1]), atol=1e-6)
+    np.testing.assert_allclose(
+        contributions.sum(axis=1) + base, logit(chosen.pipeline.predict_proba(rows)[:, 1]), atol=1e-6
+    )
 
 
 def test_one_hot_and_indicator_columns_map_back_to_their_feature():
     spec = FeatureSpec(("x", "x_days"), ("plan", "plan_type"))
-    names = ["num__x", "num__x_days", "num__missingindicator_x_days", "cat__plan_basic", "cat__plan_infrequent_sklearn", "cat__plan_type_a"]
+    names = [
+        "num__x",
+        "num__x_days",
+        "num__missingindicator_x_days",
+        "cat__plan_basic",
+        "cat__plan_infrequent_sklearn",
+        "cat__plan_type_a",
+    ]
     assert source_columns(names, spec) == ["x", "x_days", "x_days", "plan", "plan", "plan_type"]
     with pytest.raises(ValueError, match="cannot tell"):
         source_columns(["cat__other_a"], spec)

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.errors import ModelInputError
 from models.evaluate import classification_metrics, expected_calibration_error, top_share_metrics
 from pipelines.config import ConfigError, load_config
-from models.errors import ModelInputError
 from pipelines.train import check_split_classes, split_snapshot
 from tests.conftest import train_config
 
@@ -89,7 +89,9 @@ def test_config_overrides_and_frozen():
 def test_negative_sampling_touches_only_training_dates_and_reweights():
     from pipelines.train import negative_sampler
 
-    frame = pd.DataFrame({"customer_id": [f"c{i}" for i in range(10_000)], "churned": pd.array([1] * 500 + [0] * 9_500, dtype="Int8")})
+    frame = pd.DataFrame(
+        {"customer_id": [f"c{i}" for i in range(10_000)], "churned": pd.array([1] * 500 + [0] * 9_500, dtype="Int8")}
+    )
     sample = negative_sampler([pd.Timestamp("2025-01-01")], 0.2, seed=1)
     train = sample(pd.Timestamp("2025-01-01"), frame)
     assert (train["churned"] == 1).sum() == 500  # every churner kept

@@ -59,7 +59,12 @@ def test_purchase_features_by_hand(shop):
     f = build_features(shop, T, FeatureConfig()).set_index("customer_id")
     a = f.loc["a"]
     # purchase days of a before T: 2024-06-01, 2025-03-01, 2025-06-20, 2025-06-30
-    assert (a["purchase_days_90d"], a["purchase_days_180d"], a["purchase_days_365d"], a["purchase_days_total"]) == (2, 3, 3, 4)
+    assert (a["purchase_days_90d"], a["purchase_days_180d"], a["purchase_days_365d"], a["purchase_days_total"]) == (
+        2,
+        3,
+        3,
+        4,
+    )
     assert (a["purchase_value_90d"], a["purchase_value_180d"], a["purchase_value_365d"]) == (60.0, 100.0, 100.0)
     assert a["purchase_value_mean"] == pytest.approx(150 / 5)  # per receipt, the 99 at T excluded
     assert a["days_since_first_purchase"] == pytest.approx(395.0)
@@ -75,7 +80,13 @@ def test_purchase_features_by_hand(shop):
 
     c = f.loc["c"]  # logins only
     assert c["purchase_days_total"] == 0 and c["purchase_value_365d"] == 0
-    for col in ("purchase_value_mean", "days_since_first_purchase", "days_since_last_purchase", "btyd_p_alive", "btyd_expected_purchases_90d"):
+    for col in (
+        "purchase_value_mean",
+        "days_since_first_purchase",
+        "days_since_last_purchase",
+        "btyd_p_alive",
+        "btyd_expected_purchases_90d",
+    ):
         assert np.isnan(c[col]), col
     # Three customers are too few to fit a BG/NBD: NaN, not a guess.
     assert f["btyd_p_alive"].isna().all()
@@ -101,7 +112,9 @@ def test_purchase_types_and_windows_are_configurable(shop):
     assert {"purchase_days_7d", "purchase_days_30d"} <= set(f.columns) and "purchase_days_365d" not in f
     assert f.loc["a", "purchase_days_7d"] == 2  # the 06-25 login now counts as a purchase day
     assert f.loc["c", "purchase_days_total"] == 1
-    assert not any(c.startswith(("purchase_", "btyd_")) for c in build_features(shop, T, FeatureConfig(purchase_types=())))
+    assert not any(
+        c.startswith(("purchase_", "btyd_")) for c in build_features(shop, T, FeatureConfig(purchase_types=()))
+    )
 
 
 @pytest.mark.parametrize(
@@ -187,7 +200,12 @@ def test_log_likelihood_matches_the_paper_and_its_gradient_is_exact():
     r, alpha, a, b = TRUE.r, TRUE.alpha, TRUE.a, TRUE.b
     common = np.exp(special.gammaln(r + x) - special.gammaln(r)) * alpha**r
     paper = np.exp(special.betaln(a, b + x) - special.betaln(a, b)) * common / (alpha + age) ** (r + x)
-    paper += (x > 0) * np.exp(special.betaln(a + 1, np.maximum(b + x - 1, 1e-9)) - special.betaln(a, b)) * common / (alpha + t_x) ** (r + x)
+    paper += (
+        (x > 0)
+        * np.exp(special.betaln(a + 1, np.maximum(b + x - 1, 1e-9)) - special.betaln(a, b))
+        * common
+        / (alpha + t_x) ** (r + x)
+    )
     np.testing.assert_allclose(tx.bgnbd_log_likelihood(TRUE, x, t_x, age), np.log(paper), rtol=1e-12)
 
     weights = np.array([3.0, 1, 2, 5])
@@ -237,7 +255,9 @@ def test_expected_purchases_match_a_direct_integral(params):
 
 def test_a_failed_fit_logs_a_warning_and_leaves_nan(monkeypatch, caplog):
     def failing(*args, **kwargs):
-        return optimize.OptimizeResult(success=False, x=np.zeros(4), fun=np.nan, jac=np.ones(4), message="forced failure")
+        return optimize.OptimizeResult(
+            success=False, x=np.zeros(4), fun=np.nan, jac=np.ones(4), message="forced failure"
+        )
 
     monkeypatch.setattr(tx.optimize, "minimize", failing)
     x, t_x, age = simulated()
@@ -274,7 +294,14 @@ def purchase_log() -> Tables:
 
 def transaction_features(tables: Tables) -> pd.DataFrame:
     f = build_features(prepare(tables, FeatureConfig()), AS_OF)
-    cols = ["customer_id", *(c for c in f.columns if c.startswith(("purchase_", "days_since_first_purchase", "days_since_last_purchase", "btyd_")))]
+    cols = [
+        "customer_id",
+        *(
+            c
+            for c in f.columns
+            if c.startswith(("purchase_", "days_since_first_purchase", "days_since_last_purchase", "btyd_"))
+        ),
+    ]
     return f[cols].sort_values("customer_id", ignore_index=True)
 
 
@@ -282,7 +309,12 @@ def transaction_features(tables: Tables) -> pd.DataFrame:
 def future_changes(draw):
     """Purchases (or other events) to add at or after AS_OF, and a seed choosing later rows to move or drop."""
     added = [
-        (draw(st.integers(0, N_CUSTOMERS - 1)), draw(st.integers(0, 400 * 86_400)), draw(st.sampled_from(["purchase", "login"])), draw(st.floats(0, 1e4)))
+        (
+            draw(st.integers(0, N_CUSTOMERS - 1)),
+            draw(st.integers(0, 400 * 86_400)),
+            draw(st.sampled_from(["purchase", "login"])),
+            draw(st.floats(0, 1e4)),
+        )
         for _ in range(draw(st.integers(0, 20)))
     ]
     return added, draw(st.integers(0, 2**32 - 1))
@@ -301,7 +333,10 @@ def test_rows_at_or_after_as_of_never_change_transaction_features(changes):
     kept.loc[move, "timestamp"] = AS_OF + pd.to_timedelta(rng.integers(0, 300 * 86_400, int(move.sum())), unit="s")
     kept.loc[kept["timestamp"] >= AS_OF, "value"] *= 3  # amounts after T change too
     new = pd.DataFrame(
-        [(tables.customers["customer_id"].iloc[c], AS_OF + pd.Timedelta(seconds=s), "store", ty, v) for c, s, ty, v in added],
+        [
+            (tables.customers["customer_id"].iloc[c], AS_OF + pd.Timedelta(seconds=s), "store", ty, v)
+            for c, s, ty, v in added
+        ],
         columns=frame.columns,
     ).astype({"timestamp": "datetime64[us]"})
     changed = replace(tables, interactions=pd.concat([kept, new], ignore_index=True) if len(new) else kept)
@@ -313,10 +348,16 @@ def test_point_in_time_property_can_fail():
     tables = purchase_log()
     before = transaction_features(tables)
     assert before["btyd_p_alive"].notna().sum() > 100 and before["btyd_p_alive"].nunique() > 50
-    extra = pd.DataFrame([("C000", AS_OF - pd.Timedelta(hours=1), "store", "purchase", 10.0)], columns=tables.interactions.columns)
-    after = transaction_features(replace(tables, interactions=pd.concat([tables.interactions, extra], ignore_index=True)))
+    extra = pd.DataFrame(
+        [("C000", AS_OF - pd.Timedelta(hours=1), "store", "purchase", 10.0)], columns=tables.interactions.columns
+    )
+    after = transaction_features(
+        replace(tables, interactions=pd.concat([tables.interactions, extra], ignore_index=True))
+    )
     changed = [c for c in before.columns[1:] if not np.allclose(before[c], after[c], equal_nan=True, rtol=0, atol=0)]
-    assert {"purchase_days_90d", "days_since_last_purchase", "btyd_p_alive", "btyd_expected_purchases_90d"} <= set(changed)
+    assert {"purchase_days_90d", "days_since_last_purchase", "btyd_p_alive", "btyd_expected_purchases_90d"} <= set(
+        changed
+    )
 
 
 def test_partitions_scored_with_pooled_parameters_match_the_whole_run():
@@ -327,11 +368,22 @@ def test_partitions_scored_with_pooled_parameters_match_the_whole_run():
     ids = tables.customers["customer_id"]
     buckets = [ids[ids.str[-1].astype(int) % 2 == k] for k in (0, 1)]
     parts = [
-        prepare(replace(tables, customers=tables.customers[ids.isin(b)], interactions=tables.interactions[tables.interactions["customer_id"].isin(b)]), config)
+        prepare(
+            replace(
+                tables,
+                customers=tables.customers[ids.isin(b)],
+                interactions=tables.interactions[tables.interactions["customer_id"].isin(b)],
+            ),
+            config,
+        )
         for b in buckets
     ]
-    pooled = tx.pool_calibrations([tx.purchase_calibration(p.interactions, len(p.customers), AS_OF, config) for p in parts])
+    pooled = tx.pool_calibrations(
+        [tx.purchase_calibration(p.interactions, len(p.customers), AS_OF, config) for p in parts]
+    )
     params = tx.fit_bgnbd(pooled, config.btyd_fit_customers)
-    merged = pd.concat([build_features(replace(p, btyd_params={AS_OF: params}), AS_OF) for p in parts], ignore_index=True)
+    merged = pd.concat(
+        [build_features(replace(p, btyd_params={AS_OF: params}), AS_OF) for p in parts], ignore_index=True
+    )
     merged = merged.sort_values("customer_id", ignore_index=True)
     pd.testing.assert_frame_equal(merged, whole.sort_values("customer_id", ignore_index=True))

@@ -28,7 +28,9 @@ def test_worked_example_telecom_callbacks():
 def test_expected_value_formulas():
     p, rev = np.array([0.5, 0.1]), np.array([100.0, 20.0])
     assert val.annual_revenue_at_risk(p, rev).tolist() == pytest.approx([600.0, 24.0])
-    assert val.expected_net_value(p, rev, 0.2, 10.0).tolist() == pytest.approx([0.5 * 0.2 * 1200 - 10, 0.1 * 0.2 * 240 - 10])
+    assert val.expected_net_value(p, rev, 0.2, 10.0).tolist() == pytest.approx(
+        [0.5 * 0.2 * 1200 - 10, 0.1 * 0.2 * 240 - 10]
+    )
 
 
 def _scores():
@@ -82,9 +84,9 @@ def test_measured_recovery_by_hand():
 
 
 def test_spreadsheet_safe_csv_cells():
-    frame = pd.DataFrame({"customer_id": ["=HYPERLINK(\"x\")", "+1", "-2", "@a", "ok"], "n": [1, 2, 3, 4, 5]})
+    frame = pd.DataFrame({"customer_id": ['=HYPERLINK("x")', "+1", "-2", "@a", "ok"], "n": [1, 2, 3, 4, 5]})
     safe = spreadsheet_safe(frame)
-    assert safe["customer_id"].tolist() == ["'=HYPERLINK(\"x\")", "'+1", "'-2", "'@a", "ok"]
+    assert safe["customer_id"].tolist() == ['\'=HYPERLINK("x")', "'+1", "'-2", "'@a", "ok"]
     assert safe["n"].tolist() == [1, 2, 3, 4, 5]
 
 
@@ -105,19 +107,34 @@ def test_reasons_are_words_and_only_raise_risk():
     contrib = pd.DataFrame({"n_complaint_90d": [0.5, -0.1], "tenure_days": [0.2, -0.3], "nps_latest": [-0.1, -0.2]})
     values = pd.DataFrame({"n_complaint_90d": [3.0, 0.0], "tenure_days": [40.0, 900.0], "nps_latest": [9.0, 10.0]})
     reasons = top_reasons(contrib, values)
-    assert reasons.iloc[0].tolist() == ["3 complaint(s) in the last 90 days (raises risk)", "new customer (40 days) (raises risk)", None]
+    assert reasons.iloc[0].tolist() == [
+        "3 complaint(s) in the last 90 days (raises risk)",
+        "new customer (40 days) (raises risk)",
+        None,
+    ]
     assert reasons.iloc[1].isna().all()
 
 
 def test_outcomes_follow_the_label_definition_of_churn():
-    actions = pd.DataFrame({"customer_id": ["a", "b", "c"], "action_date": pd.to_datetime(["2025-01-01"] * 3).astype("datetime64[us]"),
-                            "group": ["treatment", "control", "treatment"]})
+    actions = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "action_date": pd.to_datetime(["2025-01-01"] * 3).astype("datetime64[us]"),
+            "group": ["treatment", "control", "treatment"],
+        }
+    )
     customers = pd.DataFrame({"customer_id": ["a", "b", "c"], "monthly_revenue": [10.0, 20.0, 30.0]})
-    no_churn = pd.DataFrame({"customer_id": pd.Series([], dtype="str"), "churn_date": pd.Series([], dtype="datetime64[us]")})
+    no_churn = pd.DataFrame(
+        {"customer_id": pd.Series([], dtype="str"), "churn_date": pd.Series([], dtype="datetime64[us]")}
+    )
     # No churn events at all: nobody churned (and no crash on the empty table).
     assert not val.action_outcomes(actions, no_churn, customers, 30)["churned"].any()
-    interactions = pd.DataFrame({"customer_id": ["a", "b", "b"],
-                                 "timestamp": pd.to_datetime(["2025-01-10", "2024-12-31", "2025-01-31"]).astype("datetime64[us]")})
+    interactions = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "b"],
+            "timestamp": pd.to_datetime(["2025-01-10", "2024-12-31", "2025-01-31"]).astype("datetime64[us]"),
+        }
+    )
     # Inactivity: churned = no interaction in [action, action + 30d); b's are just outside on both sides, c has none.
     out = val.action_outcomes(actions, no_churn, customers, 30, "inactivity", interactions)
     assert out["churned"].tolist() == [False, True, True]
