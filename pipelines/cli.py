@@ -15,11 +15,15 @@ import logging
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from pipelines.config import DEFAULT_CONFIGS, ConfigError, iso_date
 from pipelines.errors import USER_ERRORS, UserError
+
+if TYPE_CHECKING:
+    from features.config import FeatureConfig
 
 log = logging.getLogger("churn")
 
@@ -62,7 +66,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     summary = write_synthetic(config, args.out, truth, args.oracle_as_of, args.horizon_days)
     print(
         f"wrote {args.out} (ground truth in {truth})\n"
-        f"  oracle ROC AUC at {summary['oracle_as_of']}, horizon {args.horizon_days}d: {summary['oracle_roc_auc']:.4f}\n"
+        f"  oracle ROC AUC at {summary['oracle_as_of']}, horizon {args.horizon_days}d: "
+        f"{summary['oracle_roc_auc']:.4f}\n"
         f"  active customers {summary['active_customers']:,}; label prevalence {summary['label_prevalence']:.3%}; "
         f"monthly churn {summary['monthly_churn_rate']:.3%}\n"
         f"  never answered a survey: {summary['share_never_answered_a_survey']:.1%}; "
@@ -114,29 +119,39 @@ def _spark_reads_defaults(reading) -> None:
 
     if reading != InputConfig():
         raise Fail(
-            f"the spark engine reads CSV files as UTF-8 with naive timestamps in UTC; {reading} needs the pandas engine "
+            "the spark engine reads CSV files as UTF-8 with naive timestamps in UTC; "
+            f"{reading} needs the pandas engine "
             "(--engine pandas, with --partitions N for data larger than memory)"
         )
 
 
+def _snapshot_features(args: argparse.Namespace) -> tuple[FeatureConfig, int, dict[str, str]]:
+    """The feature settings, horizon and forced attribute types of ``churn snapshot``: those of the training config
+    (``--config``), so that a snapshot has the features ``churn train`` builds, with the flags given overriding it."""
+    from pipelines.config import load_config
+
+    overrides = {"label": args.label, "horizon_days": args.horizon_days}
+    if hasattr(args, "active_within_days"):  # given on the command line (null included)
+        overrides["population"] = {"active_within_days": args.active_within_days}
+    train = load_config(args.config, overrides)
+    forced = {**train.features.attribute_types, **dict(args.attribute or [])}
+    # attribute_types None: as validation decides them, with the forced ones applied
+    return dataclasses.replace(train.feature_config({}), attribute_types=None), train.horizon_days, forced
+
+
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from features.config import FeatureConfig
     from pipelines.config import InputConfig
     from pipelines.io import check_attribute_overrides, write_parquet
     from pipelines.snapshot import load_validated, snapshot_from_result
 
     reading = InputConfig(args.encoding, args.timezone)
-    check_attribute_overrides(args.data, dict(args.attribute or []), "--attribute", args.encoding)
-    config = FeatureConfig(
-        label_source=args.label,
-        inactivity_active_days=args.active_within_days,
-        attribute_types=None,  # as validation decides them (with --attribute)
-    )
+    config, horizon_days, forced = _snapshot_features(args)
+    check_attribute_overrides(args.data, forced, "--attribute", args.encoding)
     if args.engine == "spark" or args.partitions > 1:
-        if args.attribute:
+        if forced:
             raise Fail(
-                "--attribute is read by the in-memory engine; with partitions or Spark, validate with --attribute first "
-                "(churn validate), then snapshot from the validated folder"
+                "--attribute and features.attribute_types are read by the in-memory engine; with partitions or Spark, "
+                "validate with --attribute first (churn validate), then snapshot from the validated folder"
             )
         if args.engine == "spark":
             from pipelines.spark_engine import snapshot_spark
@@ -146,7 +161,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
                 args.data,
                 args.out,
                 args.as_of,
-                args.horizon_days,
+                horizon_days,
                 args.end_date,
                 args.partitions,
                 config,
@@ -159,7 +174,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
                 args.data,
                 args.out,
                 args.as_of,
-                args.horizon_days,
+                horizon_days,
                 args.end_date,
                 args.partitions,
                 config,
@@ -176,20 +191,22 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
             )
         prevalence = stats["positives"] / stats["labelled"] if stats["labelled"] else float("nan")
         print(
-            f"wrote {args.out}: {stats['rows']:,} rows for {len(set(args.as_of))} as-of date(s) in {stats['partitions']} customer partition(s); "
+            f"wrote {args.out}: {stats['rows']:,} rows for {len(set(args.as_of))} as-of date(s) "
+            f"in {stats['partitions']} customer partition(s); "
             f"{stats['labelled']:,} labelled, prevalence {prevalence:.3%}"
         )
         return EXIT_OK
-    result = load_validated(args.data, args.end_date, dict(args.attribute or []), reading.encoding, reading.timezone)
+    result = load_validated(args.data, args.end_date, forced, reading.encoding, reading.timezone)
     if args.strict and result.quarantined_rows:
         raise Fail(
             f"--strict: {result.quarantined_rows} row(s) quarantined; run 'churn validate' to see them", EXIT_GATE
         )
-    table = snapshot_from_result(result, args.as_of, args.horizon_days, config, progress=True)
+    table = snapshot_from_result(result, args.as_of, horizon_days, config, progress=True)
     write_parquet(table, args.out)
     labelled = table["churned"].notna()
     print(
-        f"wrote {args.out}: {len(table):,} rows x {table.shape[1]} columns for {table['as_of'].nunique()} as-of date(s); "
+        f"wrote {args.out}: {len(table):,} rows x {table.shape[1]} columns "
+        f"for {table['as_of'].nunique()} as-of date(s); "
         f"{int(labelled.sum()):,} labelled, prevalence {table.loc[labelled, 'churned'].astype(float).mean():.3%}"
         if labelled.any()
         else f"wrote {args.out}: {len(table):,} rows ("
@@ -260,8 +277,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         raise Fail(str(err), EXIT_BUSY) from err
     print(
         f"scored {s['rows']:,} customers with {s['model']} into {s['folder']} in {s['seconds_total']:.1f} s "
-        f"(features {s['seconds_features']:.1f} s, predict {s['seconds_predict']:.1f} s, reason codes {s['seconds_reasons']:.1f} s)\n"
-        f"  annual revenue at risk ${s['annual_revenue_at_risk']:,.0f}; action list {s['action_list']:,} customers, expected to save "
+        f"(features {s['seconds_features']:.1f} s, predict {s['seconds_predict']:.1f} s, "
+        f"reason codes {s['seconds_reasons']:.1f} s)\n"
+        f"  annual revenue at risk ${s['annual_revenue_at_risk']:,.0f}; "
+        f"action list {s['action_list']:,} customers, expected to save "
         f"{s['expected_customers_saved']:,.1f} worth ${s['expected_revenue_recovered']:,.0f} a year\n"
         f"  save rate {s['save_rate']:.1%} ({s['save_rate_source']})"
     )
@@ -292,9 +311,12 @@ def cmd_recover(args: argparse.Namespace) -> int:
     )
     o = r["overall"]
     print(
-        f"retention actions {args.from_.date()}..{args.to.date()}: {int(o['treated']):,} treated, {int(o['control']):,} control\n"
-        f"  saved customers {o['saved_customers']:,.1f} (95% interval {o['saved_low']:,.1f} to {o['saved_high']:,.1f})\n"
-        f"  annualized revenue recovered ${o['revenue_recovered']:,.0f} (${o['revenue_low']:,.0f} to ${o['revenue_high']:,.0f}); "
+        f"retention actions {args.from_.date()}..{args.to.date()}: "
+        f"{int(o['treated']):,} treated, {int(o['control']):,} control\n"
+        f"  saved customers {o['saved_customers']:,.1f} "
+        f"(95% interval {o['saved_low']:,.1f} to {o['saved_high']:,.1f})\n"
+        f"  annualized revenue recovered ${o['revenue_recovered']:,.0f} "
+        f"(${o['revenue_low']:,.0f} to ${o['revenue_high']:,.0f}); "
         f"naive every-contact-saves figure ${o['naive_revenue']:,.0f}\n"
         f"  report: {r['folder']}/report.html"
     )
@@ -436,15 +458,22 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"dataset folder, or a folder churn validate wrote (default {DEFAULT_DATA})",
     )
     p.add_argument("--as-of", type=_date, action="append", required=True, help="as-of date; repeat for several")
-    p.add_argument("--horizon-days", type=_positive, default=90)
-    p.add_argument("--label", choices=("events", "inactivity"), default="events", help="label source (default events)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIGS / "train.yaml",
+        help="training config whose feature settings, horizon, label and population the snapshot uses, so that it "
+        "has the features churn train builds (default pipelines/conf/train.yaml); the flags below override it",
+    )
+    p.add_argument("--horizon-days", type=_positive, help="override: label horizon")
+    p.add_argument("--label", choices=("events", "inactivity"), help="override: label source")
     p.add_argument(
         "--active-within-days",
         type=_days_or_none,
-        default=180,
+        default=argparse.SUPPRESS,
         metavar="N|none",
-        help="with --label inactivity: customers with an interaction in the N days before T (default 180); "
-        "none: every customer signed up before T",
+        help="override, with --label inactivity: customers with an interaction in the N days before T "
+        "(population.active_within_days); none: every customer signed up before T",
     )
     p.add_argument(
         "--end-date", type=_date, help="the extract date: outcomes are observed up to it (default: the latest row seen)"

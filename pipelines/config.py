@@ -98,7 +98,10 @@ class FeaturesSection:
 
 @dataclass(frozen=True)
 class PopulationConfig:
-    """Who is scored and labelled at T with an ``inactivity`` label (``events`` labels: everyone signed up and not churned)."""
+    """Who is scored and labelled at T with an ``inactivity`` label.
+
+    With ``events`` labels: everyone signed up and not churned.
+    """
 
     active_within_days: int | None = (
         180  # an interaction in the N days before T; null = every customer who signed up before T
@@ -120,7 +123,10 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """The LightGBM search's budget: it stops at ``trials`` trials or after ``timeout_seconds``, whichever comes first."""
+    """The LightGBM search's budget.
+
+    It stops at ``trials`` trials or after ``timeout_seconds``, whichever comes first.
+    """
 
     trials: int = 30
     timeout_seconds: float = 60.0

@@ -136,7 +136,10 @@ def snapshot_from_result(
 
 
 def observation_end(result: ValidationResult) -> pd.Timestamp:
-    """The last day labels are observed (see :attr:`ValidationResult.observation_end`); says in the log which rule chose it."""
+    """The last day labels are observed (see :attr:`ValidationResult.observation_end`).
+
+    Says in the log which rule chose it.
+    """
     end = result.observation_end
     if end is None:
         raise UserError(

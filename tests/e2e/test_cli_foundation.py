@@ -115,3 +115,19 @@ def test_user_errors_exit_2_and_bugs_exit_3(tmp_path: Path, monkeypatch, capsys,
     assert (
         err.strip().splitlines()[-1].startswith("churn validate: error: " + ("unexpected " if code == EXIT_BUG else ""))
     )
+
+
+def test_snapshot_builds_the_features_the_training_config_sets(small_dataset, tmp_path: Path):
+    """churn snapshot reads the feature settings of the training config, so it and churn train build the same table."""
+    data, _, _ = small_dataset
+    config = tmp_path / "train.yaml"
+    config.write_text("horizon_days: 60\nfeatures:\n  windows_days: [14, 60]\n  exclude_columns: [plan]\n")
+    out = tmp_path / "snap.parquet"
+    args = ["snapshot", "--data", str(data), "--end-date", "2026-06-30", "--as-of", "2026-03-01", "--out", str(out)]
+    assert main([*args, "--config", str(config)]) == 0
+    snap = pd.read_parquet(out)
+    assert "n_interactions_14d" in snap and "n_interactions_30d" not in snap
+    assert "rate_trend_login_14d_vs_365d" in snap and "plan" not in snap
+    assert "btyd_expected_purchases_60d" in snap  # the config's horizon
+    assert main([*args, "--config", str(config), "--horizon-days", "30"]) == 0  # a flag overrides the config
+    assert "btyd_expected_purchases_30d" in pd.read_parquet(out)
