@@ -30,8 +30,9 @@ class ChurnModel(mlflow.pyfunc.PythonModel):
         self.__dict__.update(state)
         if "pipeline" not in state:
             # Logged before the pipeline was kept beside the calibrated model (LightGBM only then): take it from the
-            # calibration wrapper once, so champions registered earlier still give reason codes.
-            fitted = self.estimator.calibrated_classifiers_[0].estimator
+            # calibration wrapper's public ``estimator`` parameter (the fitted pipeline, or a FrozenEstimator around
+            # it), so champions registered earlier still give reason codes.
+            fitted = self.estimator.estimator
             self.pipeline = getattr(fitted, "estimator", fitted)
 
     @property

@@ -13,6 +13,8 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from models.errors import ModelInputError
+
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -91,7 +93,10 @@ def decide(
     try:
         champion = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
         p = champion.predict(test_frame)["churn_probability"].to_numpy()
-    except Exception as err:  # noqa: BLE001 - any load/score failure means "cannot compare", reported as such
+    except (ModelInputError, MlflowException) as err:
+        # The champion cannot take this snapshot (its feature columns are missing, its input schema differs) or
+        # cannot be loaded: "cannot compare", decided against the baseline and said so. Any other error is a bug
+        # and stops the run rather than quietly changing the decision.
         base = baseline_metrics[f"baseline_{primary_metric}"]
         promote = value > base
         return Decision(
