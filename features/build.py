@@ -243,7 +243,8 @@ def attribute_columns(customers: pd.DataFrame, config: FeatureConfig) -> list[st
 
 
 def _attribute_features(customers: pd.DataFrame, config: FeatureConfig, t: int) -> dict[str, object]:
-    """Attributes as model inputs: numbers and booleans as floats, dates as days before T (NaN if not before T), text as text."""
+    """Attributes as model inputs: numbers and booleans as floats, dates as days before T (NaN if not before T), text as
+    text."""
     types = dict(config.attribute_types or ())
     out: dict[str, object] = {}
     for col in attribute_columns(customers, config):
@@ -316,8 +317,9 @@ def _refuse_taken_name(col: str, frame: pd.DataFrame) -> None:
     """A customer attribute never replaces a feature, a key or the label by having its name."""
     if col in frame.columns or col in (LABEL, WEIGHT):
         raise FeatureError(
-            f"customers column {col!r} has the name of a column the pipeline builds ({'the label' if col == LABEL else 'a feature'}); "
-            f"rename it in the extract, or leave it out (features.exclude_columns, or --attribute {col}=exclude)"
+            f"customers column {col!r} has the name of a column the pipeline builds "
+            f"({'the label' if col == LABEL else 'a feature'}); rename it in the extract, or leave it out "
+            f"(features.exclude_columns, or --attribute {col}=exclude)"
         )
 
 

@@ -88,7 +88,8 @@ class FeatureConfig:
             )
         if self.rate_baseline_days <= self.windows_days[0]:
             raise FeatureError(
-                f"rate_baseline_days must be longer than the shortest window {self.windows_days[0]}, got {self.rate_baseline_days}"
+                f"rate_baseline_days must be longer than the shortest window {self.windows_days[0]}, got "
+                f"{self.rate_baseline_days}"
             )
         windows = list(self.transaction_windows_days)
         if not windows or windows != sorted(set(windows)) or windows[0] < 1:

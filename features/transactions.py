@@ -137,7 +137,8 @@ def bgnbd_log_likelihood(params: BGNBDParams, x: np.ndarray, t_x: np.ndarray, ag
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    """Sum of products without BLAS: a threaded BLAS dot is slow on a busy machine and sums in an order that depends on it."""
+    """Sum of products without BLAS: a threaded BLAS dot is slow on a busy machine and sums in an order that depends on
+    it."""
     return float(np.sum(a * b))
 
 
@@ -216,7 +217,8 @@ def fit_bgnbd(data: Calibration, max_customers: int = 50_000, seed: int = FIT_SE
             objective, start, jac=True, method="L-BFGS-B", bounds=[(-_LOG_BOUND, _LOG_BOUND)] * 4
         )
     gradient = np.asarray(result.jac, dtype=float)
-    # L-BFGS-B may stop on a line-search failure at a point that is optimal to machine precision: accept a flat gradient.
+    # L-BFGS-B may stop on a line-search failure at a point that is optimal to machine precision: accept a flat
+    # gradient.
     converged = (
         (result.success or np.max(np.abs(gradient)) < 1e-5)
         and np.isfinite(result.fun)
@@ -357,7 +359,8 @@ def _history(events: EventArrays, n_customers: int, t: int, config: FeatureConfi
 
 
 def _calibration_arrays(h: _History, t: int, who: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(x, t_x, T) in days of customers ``who`` (all with a purchase): T runs from the start of the first purchase day."""
+    """(x, t_x, T) in days of customers ``who`` (all with a purchase): T runs from the start of the first purchase
+    day."""
     x = (h.n_days[who] - 1).astype(float)
     t_x = (h.last_day[who] - h.first_day[who]).astype(float)
     age = (t - h.first_day[who] * US_PER_DAY) / US_PER_DAY
@@ -390,7 +393,8 @@ def purchase_features(
     block: int = 1 << 20,
     params: BGNBDParams | None = None,
 ) -> dict[str, np.ndarray]:
-    """Purchase features of customers ``rows`` (positions in the customers table) at ``t``, from purchases strictly before it.
+    """Purchase features of customers ``rows`` (positions in the customers table) at ``t``, from purchases strictly
+    before it.
 
     Args:
         events: the interaction arrays; ``config.purchase_types`` say which type codes are purchases.

@@ -167,7 +167,8 @@ def explain(pipeline: Pipeline, spec: FeatureSpec, X: pd.DataFrame) -> tuple[pd.
 
 
 def source_columns(names: list[str], spec: FeatureSpec) -> list[str]:
-    """The input column behind each output column of the baseline's ``pre`` step (``num__x``, ``num__missingindicator_x``, ``cat__x_level``)."""
+    """The input column behind each output column of the baseline's ``pre`` step (``num__x``,
+    ``num__missingindicator_x``, ``cat__x_level``)."""
     out = []
     for name in names:
         block, _, rest = name.partition("__")
@@ -187,7 +188,8 @@ def source_columns(names: list[str], spec: FeatureSpec) -> list[str]:
 
 
 def feature_importance(pipeline: Pipeline, spec: FeatureSpec, X_sample: pd.DataFrame) -> tuple[pd.Series, str]:
-    """Importance of each input feature and what it measures (LightGBM: total split gain; logistic regression: mean |contribution|)."""
+    """Importance of each input feature and what it measures (LightGBM: total split gain; logistic regression: mean
+    |contribution|)."""
     if family(pipeline) == "lightgbm":
         booster = pipeline.named_steps["lgbm"].booster_
         return pd.Series(booster.feature_importance("gain"), index=booster.feature_name(), dtype=float), "total gain"

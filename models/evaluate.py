@@ -43,7 +43,8 @@ def top_share_metrics(y: np.ndarray, p: np.ndarray, share_pct: int) -> tuple[flo
 
 
 def classification_metrics(y: np.ndarray, p: np.ndarray, prefix: str) -> dict[str, float]:
-    """The logged metric names: ``{prefix}roc_auc``, ``pr_auc``, ``log_loss``, ``brier``, ``ece``, lift and capture at 5/10/20."""
+    """The logged metric names: ``{prefix}roc_auc``, ``pr_auc``, ``log_loss``, ``brier``, ``ece``, lift and capture at
+    5/10/20."""
     y = np.asarray(y, dtype=int)
     p = np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
     out = {

@@ -116,7 +116,10 @@ def check_overrides(
 
 
 def _note(col: str, kind: str, why: str) -> str:
-    return f"customer attribute '{col}' is typed {kind}, not number: {why}; if it is a quantity, set its type (--attribute {col}=number)"
+    return (
+        f"customer attribute '{col}' is typed {kind}, not number: {why}; if it is a quantity, set its type "
+        f"(--attribute {col}=number)"
+    )
 
 
 def type_attributes(
@@ -176,13 +179,15 @@ def _infer(values: pd.Series) -> tuple[str, str | None]:
         if len(zeros):
             return (
                 _code(text),
-                f"values such as {zeros.min()!r} have a leading zero (a code such as a zip or phone number, which a number would change)",
+                f"values such as {zeros.min()!r} have a leading zero (a code such as a zip or phone number, which a "
+                "number would change)",
             )
         digits = text[text.str.fullmatch(_LONG_DIGITS)]
         if len(digits):
             return (
                 _code(text),
-                f"values such as {digits.min()!r} are 16 or more digits (a code such as an account or card number, not an amount)",
+                f"values such as {digits.min()!r} are 16 or more digits (a code such as an account or card number, not "
+                "an amount)",
             )
         return (IDENTIFIER if _whole_and_unique(numbers) else NUMBER), None
     if _dates(text).notna().all():

@@ -81,17 +81,20 @@ def duckdb_sql(data: str, as_of: str, config: FeatureConfig) -> str:
     return f"""
         WITH i AS (
             SELECT customer_id, {", ".join(cols)}
-            FROM (SELECT customer_id, timestamp AS ts, type, channel, value FROM read_parquet('{data}/interactions.parquet') WHERE timestamp < {t})
+            FROM (SELECT customer_id, timestamp AS ts, type, channel, value \
+FROM read_parquet('{data}/interactions.parquet') WHERE timestamp < {t})
             GROUP BY customer_id),
         f AS (
             SELECT customer_id, {", ".join(surveys)}
-            FROM (SELECT customer_id, timestamp AS ts, survey, score FROM read_parquet('{data}/feedback.parquet') WHERE timestamp < {t})
+            FROM (SELECT customer_id, timestamp AS ts, survey, score \
+FROM read_parquet('{data}/feedback.parquet') WHERE timestamp < {t})
             GROUP BY customer_id)
         SELECT c.customer_id, i.*, f.*
         FROM read_parquet('{data}/customers.parquet') c
         LEFT JOIN i USING (customer_id) LEFT JOIN f USING (customer_id)
         WHERE c.signup_date < {t}
-          AND c.customer_id NOT IN (SELECT customer_id FROM read_parquet('{data}/churn_events.parquet') WHERE churn_date < {t})
+          AND c.customer_id NOT IN (SELECT customer_id \
+FROM read_parquet('{data}/churn_events.parquet') WHERE churn_date < {t})
     """
 
 
@@ -148,7 +151,8 @@ def _child(name: str, code: str, env: dict | None = None) -> dict:
         skip_pyspark_pandas()  # as the churn command does
         {code}
         u = resource.getrusage(resource.RUSAGE_SELF)
-        print("BENCH" + json.dumps({{"wall_s": time.perf_counter() - t, "cpu_s": u.ru_utime + u.ru_stime, "peak_rss_mb": u.ru_maxrss / 1024}}), file=sys.stderr)
+        print("BENCH" + json.dumps({{"wall_s": time.perf_counter() - t, "cpu_s": u.ru_utime + u.ru_stime, \
+"peak_rss_mb": u.ru_maxrss / 1024}}), file=sys.stderr)
         """
     ).format(code=code)
     proc = subprocess.run(
@@ -181,9 +185,11 @@ def _bench_config(folder: Path, data: Path, negative_sample_rate: float) -> Path
             as_of: {{start: 2025-04-01, end: 2026-04-01, step_months: 1}}
             model:
               negative_sample_rate: {negative_sample_rate}
-              params: {{n_estimators: 2000, learning_rate: 0.05, subsample: 0.8, subsample_freq: 1, colsample_bytree: 0.7, reg_lambda: 5.0, n_jobs: 2,
+              params: {{n_estimators: 2000, learning_rate: 0.05, subsample: 0.8, subsample_freq: 1, \
+colsample_bytree: 0.7, reg_lambda: 5.0, n_jobs: 2,
                         num_leaves: 15, min_child_samples: 200}}
-              search: {{trials: 1}}   # every tuned parameter is fixed above: one LightGBM fit, timed the same on every run
+              search: {{trials: 1}}   # every tuned parameter is fixed above: one LightGBM fit, \
+timed the same on every run
             baseline: {{C: 0.1}}
             mlflow: {{experiment: bench, registered_model: bench-churn}}
             shap_sample: 500
@@ -280,7 +286,8 @@ def bench_size(customers: int, train: bool, store: Path, partitions: int | None 
         )
         plain_ref = _child(
             "features + plain LightGBM predict (reference)",
-            f"from pipelines.bench import plain_predict_stage\nplain_predict_stage({str(data)!r}, {SCORE_AS_OF!r}, {str(store / 'plain_model.pkl')!r})",
+            f"from pipelines.bench import plain_predict_stage\nplain_predict_stage({str(data)!r}, {SCORE_AS_OF!r}, "
+            f"{str(store / 'plain_model.pkl')!r})",
         )
         results += [score, plain_ref]
     return {
@@ -336,8 +343,9 @@ def main(argv: list[str] | None = None) -> int:
         for s in r["stages"]:
             print(f"  {s['stage']:<42}{s['wall_s']:>9.1f}{s['cpu_s']:>9.1f}{s['peak_rss_mb']:>13.0f}")
         print(
-            f"  feature stage vs DuckDB: time x{r['feature_time_ratio_vs_duckdb']:.2f}, peak memory x{r['feature_peak_ratio_vs_duckdb']:.2f}; "
-            f"peak / input columns x{r['feature_peak_over_input_columns']:.2f}"
+            f"  feature stage vs DuckDB: time x{r['feature_time_ratio_vs_duckdb']:.2f}, peak memory "
+            f"x{r['feature_peak_ratio_vs_duckdb']:.2f}; peak / input columns "
+            f"x{r['feature_peak_over_input_columns']:.2f}"
         )
         if r["score_time_ratio_vs_plain_predict"] is not None:
             print(
@@ -347,8 +355,9 @@ def main(argv: list[str] | None = None) -> int:
         if r["sampling"]:
             full, sampled = r["sampling"].get("1.0"), r["sampling"].get("0.2")
             print(
-                f"  sampled training (negatives at 0.2, weighted): test ROC AUC {sampled['test_roc_auc']:.4f} vs {full['test_roc_auc']:.4f} "
-                f"without sampling (difference {sampled['test_roc_auc'] - full['test_roc_auc']:+.4f}); ECE {sampled['test_ece']:.4f}"
+                f"  sampled training (negatives at 0.2, weighted): test ROC AUC {sampled['test_roc_auc']:.4f} vs "
+                f"{full['test_roc_auc']:.4f} without sampling (difference "
+                f"{sampled['test_roc_auc'] - full['test_roc_auc']:+.4f}); ECE {sampled['test_ece']:.4f}"
             )
     if len(report) > 1:
         print("\ncost curve (wall seconds per million interaction rows)")

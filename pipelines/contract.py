@@ -574,7 +574,8 @@ def check_table(name: str, frame: pd.DataFrame, source: str) -> None:
 
 @cache
 def _schema_for(name: str, encoded: tuple[str, ...]) -> pa.DataFrameSchema:
-    """The table's contract, with the dtype of dictionary-encoded text columns checked apart (by :func:`check_table`)."""
+    """The table's contract, with the dtype of dictionary-encoded text columns checked apart (by
+    :func:`check_table`)."""
     schema = TABLES[name].model.to_schema()
     return schema.update_columns({c: {"dtype": None} for c in encoded if c in schema.columns}) if encoded else schema
 

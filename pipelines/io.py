@@ -113,13 +113,15 @@ def validated_report(
         detail = "; ".join(f"'{col}' is {was} there, {kind} here" for col, (was, kind) in differ.items())
         raise ContractError(
             f"{folder} was validated with other customer attribute types than this run needs ({detail}): "
-            "validate the raw dataset again with these types (churn validate --attribute COLUMN=TYPE), or pass the raw dataset folder"
+            "validate the raw dataset again with these types (churn validate --attribute COLUMN=TYPE), or pass the raw "
+            "dataset folder"
         )
     validated_end = pd.Timestamp(report["reference_end"])
     if end_date is not None and pd.Timestamp(end_date) != validated_end:
         raise ContractError(
-            f"{folder} was validated with end date {validated_end.date()}, but this run asks for {pd.Timestamp(end_date).date()}: "
-            f"run 'churn validate --end-date {pd.Timestamp(end_date).date()}' again, or leave out --end-date to use {validated_end.date()}"
+            f"{folder} was validated with end date {validated_end.date()}, but this run asks for "
+            f"{pd.Timestamp(end_date).date()}: run 'churn validate --end-date {pd.Timestamp(end_date).date()}' again, "
+            f"or leave out --end-date to use {validated_end.date()}"
         )
     return report
 

@@ -264,7 +264,8 @@ def parse_timestamps(raw: pd.Series, timezone: str = "UTC", timed: bool = False)
         )
     naive = daily & ~designated
     if naive.any():
-        # utc=True only so that a designator the pattern missed is converted rather than an error; naive values are unchanged by it.
+        # utc=True only so that a designator the pattern missed is converted rather than an error; naive values are
+        # unchanged by it.
         parsed = pd.to_datetime(text[naive], errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
         if timezone != "UTC":
             parsed = _local_to_utc(parsed, timezone, has_time=text[naive].str.contains(_TIMED, na=False))
@@ -334,7 +335,8 @@ def normalise_header(columns: Sequence, contract: Sequence[str], source: str) ->
             continue
         if name in seen:
             raise HeaderError(
-                f"{source}: column '{name}' appears twice in the header (columns {seen[name] + 1} and {i + 1}); rename or remove one"
+                f"{source}: column '{name}' appears twice in the header (columns {seen[name] + 1} and {i + 1}); rename "
+                "or remove one"
             )
         seen[name] = i
     folded = {_fold(c): c for c in contract}
@@ -348,7 +350,8 @@ def normalise_header(columns: Sequence, contract: Sequence[str], source: str) ->
                 "(they differ only in case, spaces, '-' or '_'); keep one"
             )
         notes.append(
-            f"{source}: column '{name}' read as the contract column '{target}' (the name differs in case, spaces, '-' or '_')"
+            f"{source}: column '{name}' read as the contract column '{target}' (the name differs in case, spaces, '-' "
+            "or '_')"
         )
         names[i], seen[target] = target, i
     return names, notes
@@ -364,7 +367,8 @@ def _refuse_reserved(names: Sequence[str], source: str) -> None:
 
 
 def drop_unnamed(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str]]:
-    """Columns with no header name (a trailing comma on the header line): dropped when they hold no value, refused when they do."""
+    """Columns with no header name (a trailing comma on the header line): dropped when they hold no value, refused when
+    they do."""
     unnamed = [i for i, c in enumerate(frame.columns) if c == ""]
     if not unnamed:
         return frame, []
@@ -374,8 +378,8 @@ def drop_unnamed(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
         if given.any():
             first = int(np.flatnonzero(given)[0])
             raise HeaderError(
-                f"{source}: column {i + 1} has no name in the header but holds values (first {column.iloc[first]!r}, data row {first + 1}); "
-                "name it in the header"
+                f"{source}: column {i + 1} has no name in the header but holds values (first {column.iloc[first]!r}, "
+                f"data row {first + 1}); name it in the header"
             )
     keep = [i for i in range(frame.shape[1]) if i not in unnamed]
     return frame.iloc[:, keep], [

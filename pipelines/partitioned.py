@@ -308,7 +308,8 @@ def whole_base_medians(validated: Path, config: FeatureConfig) -> dict[str, pd.S
 
 
 def whole_base_btyd(folders: dict[str, Path], buckets: int, config: FeatureConfig, as_of_dates, check: bool) -> dict:
-    """BG/NBD parameters of the whole customer base for each as-of date: each bucket's purchase calibration, pooled, fitted once.
+    """BG/NBD parameters of the whole customer base for each as-of date: each bucket's purchase calibration, pooled,
+    fitted once.
 
     A first pass over the buckets' interactions (streamed), so that every
     bucket scores with the parameters the in-memory run fits.

@@ -75,7 +75,8 @@ BLOCK_BYTES = 1 << 22
 FIELD_CHARS = (
     1 << 26
 )  # the longest field the row-by-row reader accepts (64 Mi characters; Arrow's block size is no limit there)
-# Encodings (as codecs names them) in which every byte is a character, so that real text in them is almost never valid UTF-8.
+# Encodings (as codecs names them) in which every byte is a character, so that real text in them is almost never valid
+# UTF-8.
 _SINGLE_BYTE = re.compile(r"^(iso8859-\d+|cp125\d)$")
 _WIDE_BOMS = (
     (codecs.BOM_UTF32_LE, "UTF-32"),
@@ -149,8 +150,8 @@ def _pick_tables(folder: Path, exact: dict, loose: dict) -> tuple[dict[str, Path
         tables[name] = found[0]
         if found[0].is_dir() and found[0].suffix.lower() != ".parquet":
             raise ContractError(
-                f"{found[0]} is a folder, not a CSV file: only a parquet table may be a folder of parts ({name}.parquet/); "
-                f"write the table as one file {name}.csv"
+                f"{found[0]} is a folder, not a CSV file: only a parquet table may be a folder of parts "
+                f"({name}.parquet/); write the table as one file {name}.csv"
             )
         if name not in exact:
             notes.append(f"{found[0]}: read as the table '{name}' (the file name differs in case)")
@@ -165,7 +166,8 @@ def _not_near(others: list[Path], missing: set[str]) -> list[str]:
         if near and (suffix.lower() in SUFFIXES or name.casefold() == near):
             raise ContractError(
                 f"{path}: not a contract table name, but close to the missing table '{near}': "
-                f"rename it {near}.csv or {near}.parquet (the contract reads CSV or parquet), or move it out of the folder"
+                f"rename it {near}.csv or {near}.parquet (the contract reads CSV or parquet), "
+                "or move it out of the folder"
             )
     return [p.name for p in others]
 
@@ -311,7 +313,8 @@ class TableReader:
         )
 
     def _refuse_comment_line(self) -> None:
-        """A first line such as ``# exported by ...``, or Excel's delimiter hint ``sep=;``, where the header should be."""
+        """A first line such as ``# exported by ...``, or Excel's delimiter hint ``sep=;``, where the header should
+        be."""
         first = _LINE_BREAK.split(self._header_text, 1)[0]
         excel = re.fullmatch(r"\s*sep=.?\s*", first)
         if not (excel or self._raw_names[0].strip().startswith("#")):
@@ -358,7 +361,8 @@ class TableReader:
         return self._well_formed()
 
     def _quotes_may_not_pair(self) -> bool:
-        """One pass over the file (fast: Arrow's regular expressions; bytes where the encoding writes ASCII as ASCII)."""
+        """One pass over the file (fast: Arrow's regular expressions; bytes where the encoding writes ASCII as
+        ASCII)."""
         as_bytes = _ascii_compatible(self.encoding)
         quote, tail, count = ('"', "", 0) if not as_bytes else (b'"', b"", 0)
         with open(self.path, "rb") if as_bytes else self._open() as f:
@@ -471,8 +475,9 @@ class TableReader:
                 except UnicodeDecodeError as bad:
                     byte = line[bad.start]
                     return ContractError(
-                        f"{self.path}: line {number} is not valid {self.encoding} (byte 0x{byte:02x} at position {bad.start + 1}); "
-                        "if the file uses another encoding, name it (input.encoding in the config, or --encoding, e.g. latin-1 or cp1252)"
+                        f"{self.path}: line {number} is not valid {self.encoding} (byte 0x{byte:02x} at position "
+                        f"{bad.start + 1}); if the file uses another encoding, name it (input.encoding in the config, "
+                        "or --encoding, e.g. latin-1 or cp1252)"
                     )
         return ContractError(f"{self.path}: cannot be decoded as {self.encoding}: {err}")
 
@@ -537,8 +542,9 @@ def _refuse_unclosed(path: Path, err: csv.Error, first: int, text: str) -> None:
     line = first + len(_LINE_BREAK.findall(text, 0, end))
     if "end of data" in message:
         raise ContractError(
-            f"{path}: line {line}: a quoted field opens here and is never closed (the file ends inside it, so every later line "
-            'would be read as part of one value); close the quote, or double it ("") where it is part of the value'
+            f"{path}: line {line}: a quoted field opens here and is never closed (the file ends inside it, so every "
+            "later line would be read as part of one value); close the quote, "
+            'or double it ("") where it is part of the value'
         )
     opened = " (a quote opens there: is it never closed?)" if text[end : end + 1] == '"' else ""
     raise ContractError(f"{path}: line {line}: a field is longer than {FIELD_CHARS >> 20} Mi characters{opened}")
@@ -587,7 +593,8 @@ def _matches(block: str | bytes, pattern: str) -> bool:
 
 
 def _ascii_compatible(encoding: str) -> bool:
-    """Whether ``encoding`` writes quotes, commas and line breaks as those ASCII bytes, and no other character with them."""
+    """Whether ``encoding`` writes quotes, commas and line breaks as those ASCII bytes, and no other character with
+    them."""
     try:
         name = codecs.lookup(encoding).name
     except LookupError:
@@ -601,7 +608,8 @@ def _line_break_in(value) -> bool:
 
 def _no_rows(err: Exception) -> bool:
     """Arrow's error for a CSV file with a header and no row; also what it says when it cannot find where the first row
-    ends (a field larger than its block, a quote never closed), so it is a table with no row only if nothing follows the header."""
+    ends (a field larger than its block, a quote never closed), so it is a table with no row only if nothing follows the
+    header."""
     return "Empty CSV file" in str(err)
 
 
@@ -621,8 +629,8 @@ def _file_encoding(path: Path, configured: str) -> tuple[str, list[str]]:
     for bom, name in _WIDE_BOMS:
         if head.startswith(bom) and not codec.startswith(name.lower()):
             raise ContractError(
-                f"{path}: starts with a {name} byte-order mark, so it looks {name}, not {configured}: name its encoding "
-                f"(input.encoding in the config, or --encoding {name.lower()})"
+                f"{path}: starts with a {name} byte-order mark, so it looks {name}, not {configured}: name its "
+                f"encoding (input.encoding in the config, or --encoding {name.lower()})"
             )
     if not _SINGLE_BYTE.match(codec):
         return configured, []
@@ -637,13 +645,14 @@ def _file_encoding(path: Path, configured: str) -> tuple[str, list[str]]:
         ]
     if mixed:
         raise ContractError(
-            f"{path}: mixes encodings: some text is UTF-8 ({mixed!r} ...) and some is not, so no one encoding reads every "
-            f"line (as {configured}, the UTF-8 text would become mojibake such as 'ZÃ¼rich'); re-export the file in one encoding"
+            f"{path}: mixes encodings: some text is UTF-8 ({mixed!r} ...) and some is not, so no one encoding reads "
+            f"every line (as {configured}, the UTF-8 text would become mojibake such as 'ZÃ¼rich'); re-export the file "
+            "in one encoding"
         )
     if codec == "iso8859-1" and c1 and not c1 & _CP1252_UNDEFINED:
         return "cp1252", [
-            f"{path}: read as cp1252, not the configured {configured}: it holds bytes 0x80-0x9f, control codes in latin-1 "
-            "but quotes, dashes and the euro sign in cp1252"
+            f"{path}: read as cp1252, not the configured {configured}: it holds bytes 0x80-0x9f, control codes in "
+            "latin-1 but quotes, dashes and the euro sign in cp1252"
         ]
     return configured, []
 
@@ -693,9 +702,9 @@ def parquet_parts(path: Path) -> list[Path]:
             others.append(entry.name + ("/" if entry.is_dir() else ""))
     if others:
         raise ContractError(
-            f"{path}: a parquet table folder may hold only its .parquet parts, but it also holds {', '.join(others[:5])}"
-            f"{' ...' if len(others) > 5 else ''} (a nested or hive-partitioned folder, or another file): write the table as "
-            "one folder of parts, or move the others out"
+            f"{path}: a parquet table folder may hold only its .parquet parts, but it also holds "
+            f"{', '.join(others[:5])}{' ...' if len(others) > 5 else ''} (a nested or hive-partitioned folder, or "
+            "another file): write the table as one folder of parts, or move the others out"
         )
     if not parts:
         raise ContractError(f"{path}: a folder with no parquet part")
@@ -715,8 +724,8 @@ def _flat_schema(part: Path) -> pa.Schema:
     for f in schema:
         if pa.types.is_nested(f.type):
             raise ContractError(
-                f"{part}: column '{f.name}' holds {f.type} values; the contract reads flat columns (text, numbers, dates, "
-                "booleans): flatten it into columns, or drop it"
+                f"{part}: column '{f.name}' holds {f.type} values; the contract reads flat columns (text, numbers, "
+                "dates, booleans): flatten it into columns, or drop it"
             )
     return schema
 

@@ -15,7 +15,8 @@ from models import value as val
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1050px;color:#1d2733}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}
-table{border-collapse:collapse;margin:.5rem 0;font-size:.85rem}td,th{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:right}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.85rem}\
+td,th{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:right}
 th{background:#f3f5f7}td:first-child,th:first-child{text-align:left}.note{color:#57606a;font-size:.85rem}
 .kpi{display:inline-block;margin:.3rem 1.2rem .3rem 0}.kpi b{display:block;font-size:1.3rem}.warn{color:#9a3412}
 """
@@ -55,7 +56,10 @@ def _table(frame: pd.DataFrame, formats: dict | None = None) -> str:
 
 
 def _page(title: str, body: str) -> str:
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style></head><body>{body}</body></html>\n"
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>{body}</body></html>\n"
+    )
 
 
 def _kpis(items: list[tuple[str, str]]) -> str:
@@ -102,9 +106,10 @@ def recovery_section(table: pd.DataFrame, title: str) -> str:
     one = lambda x: f"{x:,.1f}"  # noqa: E731
     overall = table.iloc[0]
     text = (
-        f"<p>{overall['treated']:,} treated and {overall['control']:,} control customers. Saved customers = (control churn rate - "
-        f"treatment churn rate) x treated = <b>{overall['saved_customers']:,.1f}</b> (95% interval {overall['saved_low']:,.1f} to "
-        f"{overall['saved_high']:,.1f}), worth <b>{money(overall['revenue_recovered'])}</b> a year ({money(overall['revenue_low'])} to "
+        f"<p>{overall['treated']:,} treated and {overall['control']:,} control customers. Saved customers = (control "
+        f"churn rate - treatment churn rate) x treated = <b>{overall['saved_customers']:,.1f}</b> (95% interval "
+        f"{overall['saved_low']:,.1f} to {overall['saved_high']:,.1f}), worth "
+        f"<b>{money(overall['revenue_recovered'])}</b> a year ({money(overall['revenue_low'])} to "
         f"{money(overall['revenue_high'])}). The naive figure that counts every contact as a save would claim "
         f"<b>{money(overall['naive_revenue'])}</b>.</p>"
     )
@@ -139,8 +144,8 @@ def scoring_report(
     p = scores["churn_probability"]
     body = [
         f"<h1>Churn scores for {as_of.date()}</h1>",
-        f"<p class='note'>Model {html.escape(loaded.name)} v{loaded.version} (run {loaded.run_id}); data {html.escape(config.data)}; "
-        f"{len(scores):,} active customers scored. Rows quarantined by validation: "
+        f"<p class='note'>Model {html.escape(loaded.name)} v{loaded.version} (run {loaded.run_id}); data "
+        f"{html.escape(config.data)}; {len(scores):,} active customers scored. Rows quarantined by validation: "
         f"{sum(r.rows_quarantined for r in result.report.values()):,}.</p>",
     ]
     body.append(
@@ -208,18 +213,20 @@ def scoring_report(
     ax.legend()
     body.append("<h2>Targeting plan</h2>")
     body.append(
-        f"<p>Expected net value of a contact = probability x save rate ({plan.save_rate:.1%}, {html.escape(plan.save_rate_source)}) x annual "
-        f"revenue - contact cost (${v.contact_cost:,.2f}). Capacity {v.capacity_per_location if v.capacity_per_location is not None else 'unlimited'} "
-        f"per location, budget {money(v.budget) if v.budget else 'unlimited'}. Contacting {len(plan.selected):,} customers costs "
-        f"{money(plan.cost)} and is expected to save {plan.expected_customers_saved:,.1f} customers worth {money(plan.expected_revenue_recovered)} "
-        f"a year (net {money(plan.net_value)}).</p><h3>Profit curve</h3>"
+        f"<p>Expected net value of a contact = probability x save rate ({plan.save_rate:.1%}, "
+        f"{html.escape(plan.save_rate_source)}) x annual revenue - contact cost (${v.contact_cost:,.2f}). Capacity "
+        f"{v.capacity_per_location if v.capacity_per_location is not None else 'unlimited'} per location, budget "
+        f"{money(v.budget) if v.budget else 'unlimited'}. Contacting {len(plan.selected):,} customers costs "
+        f"{money(plan.cost)} and is expected to save {plan.expected_customers_saved:,.1f} customers worth "
+        f"{money(plan.expected_revenue_recovered)} a year (net {money(plan.net_value)}).</p><h3>Profit curve</h3>"
         "<p class='note'>Cumulative expected net value as more customers are contacted in order of expected net value; "
         "the dashed line is the plan.</p>" + _png(fig)
     )
     naive = float((plan.selected["monthly_revenue"] * val.MONTHS).sum())
     body.append(
-        f"<p>The worked-example arithmetic of CX practice (every contact is a save) would book <b>{money(naive)}</b> for the same "
-        f"{len(plan.selected):,} contacts; the expected figure above is {plan.expected_revenue_recovered / naive:.1%} of it.</p>"
+        f"<p>The worked-example arithmetic of CX practice (every contact is a save) would book <b>{money(naive)}</b> "
+        f"for the same {len(plan.selected):,} contacts; the expected figure above is "
+        f"{plan.expected_revenue_recovered / naive:.1%} of it.</p>"
         if naive
         else ""
     )
@@ -263,8 +270,8 @@ def scoring_report(
 def recovery_report(table: pd.DataFrame, start, end, horizon_days: int, data: str, notes: list[str]) -> str:
     body = [
         f"<h1>Revenue recovered by retention actions {start.date()} to {end.date()}</h1>",
-        f"<p class='note'>Data {html.escape(data)}; churn counted within {horizon_days} days of each action; treatment and control "
-        "as recorded in retention_actions (a randomised hold-out).</p>",
+        f"<p class='note'>Data {html.escape(data)}; churn counted within {horizon_days} days of each action; treatment "
+        "and control as recorded in retention_actions (a randomised hold-out).</p>",
     ]
     body += [f"<p class='warn'>{html.escape(n)}</p>" for n in notes]
     body.append(recovery_section(table, "Saved customers and annualized revenue recovered"))

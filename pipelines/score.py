@@ -145,8 +145,9 @@ def save_rate_from(recovery: pd.DataFrame, config: ScoreConfig) -> tuple[float, 
                 np.clip((r["control_churn_rate"] - r["treatment_churn_rate"]) / r["control_churn_rate"], 0.0, 1.0)
             )
             return rate, (
-                f"measured: {int(r['treated']):,} treated vs {int(r['control']):,} control contacts in the {v.measurement_days} to "
-                f"{v.horizon_days} days before scoring (churn {r['treatment_churn_rate']:.1%} vs {r['control_churn_rate']:.1%})"
+                f"measured: {int(r['treated']):,} treated vs {int(r['control']):,} control contacts in the "
+                f"{v.measurement_days} to {v.horizon_days} days before scoring (churn {r['treatment_churn_rate']:.1%} "
+                f"vs {r['control_churn_rate']:.1%})"
             )
         log.warning(
             "cannot measure the save rate from campaigns (%s); using the configured %.0f%%",
@@ -259,7 +260,8 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
 
         if config.input != InputConfig():
             raise ScoringError(
-                f"the spark engine reads CSV files as UTF-8 with naive timestamps in UTC; input {config.input} needs engine: pandas"
+                f"the spark engine reads CSV files as UTF-8 with naive timestamps in UTC; input {config.input} needs "
+                "engine: pandas"
             )
         from pipelines.spark_engine import score_inputs_spark
 
@@ -306,7 +308,8 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     if features.empty:
         customers = result.report.get("customers")
         aside = (
-            f" ({customers.rows_quarantined:,} of {customers.rows_read:,} customers were quarantined: {customers.by_reason})"
+            f" ({customers.rows_quarantined:,} of {customers.rows_read:,} customers were quarantined: "
+            f"{customers.by_reason})"
             if (customers is not None and customers.rows_quarantined)
             else ""
         )
@@ -380,8 +383,8 @@ def _check_as_of(as_of: pd.Timestamp, result: ValidationResult) -> None:
     if end is not None and as_of > end + pd.Timedelta(days=1):
         raise ScoringError(
             f"--as-of {as_of.date()} is after the data: outcomes and activity are observed up to {end.date()} "
-            f"({'the end date given' if result.end_given else 'the latest row seen'}), so score at {(end + pd.Timedelta(days=1)).date()} "
-            "at the latest, or score a newer extract"
+            f"({'the end date given' if result.end_given else 'the latest row seen'}), so score at "
+            f"{(end + pd.Timedelta(days=1)).date()} at the latest, or score a newer extract"
         )
 
 

@@ -279,7 +279,8 @@ def _drop_unnamed(df, path: str):
     for col in [c for c in df.columns if c.startswith("_unnamed_")]:
         if df.filter(F.col(col).isNotNull() & (F.trim(F.col(col)) != "")).limit(1).count():
             raise HeaderError(
-                f"{path}: column {int(col.rsplit('_', 1)[1]) + 1} has no name in the header but holds values; name it in the header"
+                f"{path}: column {int(col.rsplit('_', 1)[1]) + 1} has no name in the header but holds values; name it "
+                "in the header"
             )
         df = df.drop(col)
     return df
@@ -399,7 +400,8 @@ def _meta_rows(result, peer_groups: tuple[str, ...], with_quarantine: bool):
 
 
 def _btyd_rows(validated, config: FeatureConfig, dates):
-    """A bucket's BG/NBD calibration for each as-of date, as meta rows (``x|t_x|age`` in ``text``, customers in ``row``)."""
+    """A bucket's BG/NBD calibration for each as-of date, as meta rows (``x|t_x|age`` in ``text``, customers in
+    ``row``)."""
     import pyarrow as pa
 
     from features.build import prepare
@@ -431,7 +433,8 @@ def _kept_columns(kept: dict[str, pa.Schema]) -> dict[str, dict[str, str]]:
 
 
 def _with_kept(rows, tables: dict[str, pd.DataFrame], names: dict[str, dict[str, str]], schema):
-    """A bucket's meta rows followed by its kept rows (kind ``kept``, their table in ``tbl``), in the declared ``schema``."""
+    """A bucket's meta rows followed by its kept rows (kind ``kept``, their table in ``tbl``), in the declared
+    ``schema``."""
     import pyarrow as pa
 
     parts = [rows]
@@ -474,7 +477,8 @@ def _meta(
 ):
     """Run validation in every bucket; return the meta rows (cached) and the combined result, medians and data end.
 
-    With ``btyd`` (feature config, as-of dates), each bucket also returns its BG/NBD calibrations (see :func:`_whole_base_btyd`).
+    With ``btyd`` (feature config, as-of dates), each bucket also returns its BG/NBD calibrations
+    (see :func:`_whole_base_btyd`).
     With ``kept`` (the schema of each table as validation keeps it: see :func:`_kept_schemas`), each bucket also returns
     its kept rows in those types, kind ``kept``, each table's columns in the meta columns :func:`_kept_columns` names.
     """
@@ -508,7 +512,8 @@ def _meta(
         .toPandas()
     )
     reference_end = pd.Timestamp(end_date) if end_date is not None else pd.Timestamp(today)
-    # Rebuild per-kind facts into one ValidationResult-shaped accounting, then combine exactly as the partitioned engine does.
+    # Rebuild per-kind facts into one ValidationResult-shaped accounting, then combine exactly as the partitioned engine
+    # does.
     from pipelines.contract import TableReport
 
     report = {}
@@ -584,7 +589,8 @@ def validate_spark(
     names = _kept_columns(kept)
     with _output_folder(out, "report.json") as work:  # pipelines.io.VALIDATED_MARKER
         for name, cols in columns.items():
-            # Kept rows as every engine writes them: typed and normalised by validation (in each bucket), reader columns dropped.
+            # Kept rows as every engine writes them: typed and normalised by validation (in each bucket), reader columns
+            # dropped.
             good = meta.filter((F.col("kind") == KEPT) & (F.col("tbl") == name))
             good = good.select(*(F.col(wide).alias(col) for col, wide in names[name].items()))
             good.write.mode("overwrite").parquet(f"{work}/tables/{name}.parquet")

@@ -112,7 +112,8 @@ def negative_sampler(train_dates, rate: float, seed: int):
     return sample
 
 
-# Churners and non-churners the validation rows need each: the probability calibration fits on 5 stratified folds of them.
+# Churners and non-churners the validation rows need each: the probability calibration fits on 5 stratified folds of
+# them.
 MIN_VALIDATION_CLASS = 5
 
 
@@ -152,9 +153,10 @@ def _stratified_split(snap: pd.DataFrame, as_of: pd.Timestamp, config: TrainConf
     churners, stayers = _class_counts(y)
     if min(churners, stayers) < need:
         raise ModelInputError(
-            f"as-of date {as_of.date()} has {churners} churner(s) and {stayers} non-churner(s) with an observed label; a split by "
-            f"customer needs at least {need} of each (test {config.split.test_share:.0%}, validation {config.split.validation_share:.0%} "
-            f"of the rest, {MIN_VALIDATION_CLASS} of each there to calibrate on). Use more customers, more as-of dates or a longer horizon"
+            f"as-of date {as_of.date()} has {churners} churner(s) and {stayers} non-churner(s) with an observed label; "
+            f"a split by customer needs at least {need} of each (test {config.split.test_share:.0%}, validation "
+            f"{config.split.validation_share:.0%} of the rest, {MIN_VALIDATION_CLASS} of each there to calibrate on). "
+            "Use more customers, more as-of dates or a longer horizon"
         )
     rest, test = train_test_split(rows, test_size=config.split.test_share, stratify=y, random_state=config.seed)
     y_rest = snap[LABEL].to_numpy(dtype=int)[rest]
@@ -340,7 +342,10 @@ def model_card(
 
     oracle = ""
     if "oracle_roc_auc" in metrics:
-        oracle = f"\nOracle ROC AUC (true probabilities, synthetic data): {metrics['oracle_roc_auc']:.4f}; model reaches {metrics['test_roc_auc_to_oracle']:.1%} of it.\n"
+        oracle = (
+            f"\nOracle ROC AUC (true probabilities, synthetic data): {metrics['oracle_roc_auc']:.4f}; model reaches "
+            f"{metrics['test_roc_auc_to_oracle']:.1%} of it.\n"
+        )
     search = chosen.search
     names = {"lightgbm": "LightGBM", "logistic_regression": "Logistic regression"}
     fixed = {k: v for k, v in config.model.params.items() if k != "n_jobs"}
@@ -348,34 +353,63 @@ def model_card(
     return f"""# Model card: {config.mlflow.registered_model}
 
 ## Data
-- Dataset `{config.data}`, outcomes observed up to {pd.Timestamp(data_end).date()}; {len(snap):,} labelled snapshot rows over {snap["as_of"].nunique()} as-of dates ({pd.Timestamp(snap["as_of"].min()).date()} .. {pd.Timestamp(snap["as_of"].max()).date()}).
-- Features: {len(spec.numeric)} numeric and {len(spec.categorical)} categorical ({", ".join(spec.categorical) or "none"}), computed only from rows stamped before each as-of date.
-- Customer attributes as validation typed them: {"; ".join(f"`{c}` {t}" for c, t in (attribute_types or {}).items()) or "none"} (identifiers and excluded columns are not features).
+- Dataset `{config.data}`, outcomes observed up to {pd.Timestamp(data_end).date()}; {len(snap):,} labelled \
+snapshot rows over {snap["as_of"].nunique()} as-of dates ({pd.Timestamp(snap["as_of"].min()).date()} .. \
+{pd.Timestamp(snap["as_of"].max()).date()}).
+- Features: {len(spec.numeric)} numeric and {len(spec.categorical)} categorical \
+({", ".join(spec.categorical) or "none"}), computed only from rows stamped before each as-of date.
+- Customer attributes as validation typed them: \
+{"; ".join(f"`{c}` {t}" for c, t in (attribute_types or {}).items()) or "none"} \
+(identifiers and excluded columns are not features).
 
 ## Label
-- Churned within [T, T+{config.horizon_days}d) per `{config.label}` (`events`: a churn event; `inactivity`: no interaction).
+- Churned within [T, T+{config.horizon_days}d) per `{config.label}` \
+(`events`: a churn event; `inactivity`: no interaction).
 
 ## Split
 - {split.method}: {split.description}.
 - Rows: train {int(split.train.sum()):,}, validation {int(split.val.sum()):,}, test {int(split.test.sum()):,}.
 
 ## Model
-- Family: **{names[chosen.family]}** (`model_family: {chosen.family}`), one scikit-learn pipeline with its preprocessing, with {config.model.calibration} calibration fitted on the validation rows; class weights: {config.model.class_weight or "none (probabilities stay honest)"}.
-- Chosen on validation log loss after calibration: LightGBM {chosen.val_log_loss["lightgbm"]:.5f}, logistic regression {chosen.val_log_loss["logistic_regression"]:.5f} (the lower ships; a tie keeps LightGBM).
-- LightGBM search: Optuna TPE (seed {config.seed if config.model.search.seed is None else config.model.search.seed}), {len(search.trials)} trial(s) of at most {config.model.search.trials} in {search.seconds:.0f} s (budget {config.model.search.timeout_seconds:g} s), each with early stopping ({config.model.early_stopping_rounds} rounds) on the validation rows; lowest validation log loss (uncalibrated) wins: {tuned}, {search.best_iteration} trees.
-- Search space for {int(split.train.sum()):,} training rows: {search.space.describe(config.model.params)}; fixed: {fixed}.
-- Logistic regression (baseline): C chosen on validation log loss among {sorted(chosen.baseline_trials["C"])}: C={chosen.baseline_C:g}; calibrated the same way.
+- Family: **{names[chosen.family]}** (`model_family: {chosen.family}`), one scikit-learn pipeline with its \
+preprocessing, with {config.model.calibration} calibration fitted on the validation rows; class weights: \
+{config.model.class_weight or "none (probabilities stay honest)"}.
+- Chosen on validation log loss after calibration: LightGBM {chosen.val_log_loss["lightgbm"]:.5f}, \
+logistic regression {chosen.val_log_loss["logistic_regression"]:.5f} (the lower ships; a tie keeps LightGBM).
+- LightGBM search: Optuna TPE (seed {config.seed if config.model.search.seed is None else config.model.search.seed}), \
+{len(search.trials)} trial(s) of at most {config.model.search.trials} in {search.seconds:.0f} s \
+(budget {config.model.search.timeout_seconds:g} s), each with early stopping \
+({config.model.early_stopping_rounds} rounds) on the validation rows; lowest validation log loss (uncalibrated) \
+wins: {tuned}, {search.best_iteration} trees.
+- Search space for {int(split.train.sum()):,} training rows: {search.space.describe(config.model.params)}; \
+fixed: {fixed}.
+- Logistic regression (baseline): C chosen on validation log loss among {sorted(chosen.baseline_trials["C"])}: \
+C={chosen.baseline_C:g}; calibrated the same way.
 
 ## Test metrics (never seen by any fitting or tuning step)
 | metric | model | baseline | champion |
 |---|---|---|---|
-{chr(10).join(row(n) for n in ("test_roc_auc", "test_pr_auc", "test_log_loss", "test_brier", "test_ece", "test_lift_at_10", "test_capture_at_10"))}
+{
+        chr(10).join(
+            row(n)
+            for n in (
+                "test_roc_auc",
+                "test_pr_auc",
+                "test_log_loss",
+                "test_brier",
+                "test_ece",
+                "test_lift_at_10",
+                "test_capture_at_10",
+            )
+        )
+    }
 {oracle}
 ## Promotion
 - {"Promoted to champion" if decision.promote else "Not promoted"}: {decision.reason}.
 
 ## Known limits
-- Validation metrics are optimistic: the validation snapshot chose the model family, the search's trial, the number of trees, C and the calibration.
+- Validation metrics are optimistic: the validation snapshot chose the model family, the search's trial, \
+the number of trees, C and the calibration.
 - `monthly_revenue` and customer attributes are the values in the extract, not as they were at each as-of date.
 - Probabilities describe customers as they were treated historically, retention contacts included; they are not uplift.
 - Segment metrics with few churners are noisy; read them with their row counts.
@@ -412,8 +446,9 @@ def run_training(config: TrainConfig) -> dict:
     snap = snap_all[snap_all[LABEL].notna()].reset_index(drop=True)
     if snap_all.empty:
         raise UserError(
-            f"no customer is in the population at any as-of date ({', '.join(str(pd.Timestamp(d).date()) for d in dates)}): "
-            "none had signed up before it without having churned"
+            "no customer is in the population at any as-of date "
+            f"({', '.join(str(pd.Timestamp(d).date()) for d in dates)}): none had signed up before it without having "
+            "churned"
             + (
                 f" and been active in the {config.population.active_within_days} days before it"
                 if config.label == "inactivity" and config.population.active_within_days is not None
@@ -423,9 +458,14 @@ def run_training(config: TrainConfig) -> dict:
         )
     if snap.empty:
         raise UserError(
-            f"no as-of date has a fully observed {config.horizon_days}-day label window (outcomes observed up to {observed_to.date()}"
-            f"{'' if result.end_given else ', the latest row seen: give end_date, the extract date, if the extract was taken later'}); "
-            "choose earlier as-of dates"
+            f"no as-of date has a fully observed {config.horizon_days}-day label window (outcomes observed up to "
+            f"{observed_to.date()}"
+            + (
+                ""
+                if result.end_given
+                else ", the latest row seen: give end_date, the extract date, if the extract was taken later"
+            )
+            + "); choose earlier as-of dates"
         )
     dropped = sorted({str(pd.Timestamp(d).date()) for d in snap_all.loc[snap_all[LABEL].isna(), "as_of"].unique()})
     if dropped:
@@ -680,10 +720,12 @@ def _pip_requirements() -> list[str]:
 def format_summary(summary: dict) -> str:
     m = summary["metrics"]
     lines = [
-        f"run {summary['run_id']} (model version {summary['model_version']}, {summary['model_family']}); {summary['split']}",
-        f"  test ROC AUC {m['test_roc_auc']:.4f} (baseline {m['baseline_test_roc_auc']:.4f})   PR AUC {m['test_pr_auc']:.4f} "
-        f"(baseline {m['baseline_test_pr_auc']:.4f})",
-        f"  test ECE {m['test_ece']:.4f}   Brier {m['test_brier']:.4f}   lift@10 {m['test_lift_at_10']:.2f}   capture@10 {m['test_capture_at_10']:.1%}",
+        f"run {summary['run_id']} (model version {summary['model_version']}, {summary['model_family']}); "
+        f"{summary['split']}",
+        f"  test ROC AUC {m['test_roc_auc']:.4f} (baseline {m['baseline_test_roc_auc']:.4f})   PR AUC "
+        f"{m['test_pr_auc']:.4f} (baseline {m['baseline_test_pr_auc']:.4f})",
+        f"  test ECE {m['test_ece']:.4f}   Brier {m['test_brier']:.4f}   lift@10 {m['test_lift_at_10']:.2f}   "
+        f"capture@10 {m['test_capture_at_10']:.1%}",
     ]
     if "oracle_roc_auc" in m:
         lines.append(

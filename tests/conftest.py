@@ -97,7 +97,8 @@ def make_tables(
 
 
 def extract_folder(tmp_path: Path, files: dict[str, str | bytes | pd.DataFrame], name: str = "in") -> Path:
-    """A dataset folder of hand-written extract files: text, raw bytes (odd encodings), or frames (written as parquet)."""
+    """A dataset folder of hand-written extract files: text, raw bytes (odd encodings), or frames (written as
+    parquet)."""
     out = tmp_path / name
     out.mkdir()
     for file, content in files.items():

@@ -50,7 +50,8 @@ REQUIRED = ("customerID", "tenure", "MonthlyCharges", "Churn")
 
 
 def to_contract(raw: pd.DataFrame, extract_date: pd.Timestamp = EXTRACT_DATE) -> dict[str, pd.DataFrame]:
-    """The Telco table (all columns as text, as read from the CSV) as the contract's ``customers`` and ``churn_events``."""
+    """The Telco table (all columns as text, as read from the CSV) as the contract's ``customers`` and
+    ``churn_events``."""
     missing = [c for c in REQUIRED if c not in raw.columns]
     if missing:
         raise ContractError(f"not the Telco customer table: missing column(s) {missing}")

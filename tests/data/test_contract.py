@@ -168,7 +168,8 @@ def test_column_with_no_readable_value():
     data["customers"]["monthly_revenue"] = "free"
     with pytest.raises(
         ContractError,
-        match=r"customers\.csv: column 'monthly_revenue' has no value that can be read as a number; first value is 'free'",
+        match=r"customers\.csv: column 'monthly_revenue' has no value that can be read as a number; first value is "
+        r"'free'",
     ):
         validate_dataset(data, {k: f"{k}.csv" for k in data}, end_date=END)
 

@@ -152,7 +152,8 @@ def test_null_tokens_mean_missing_in_text_columns_too(tmp_path: Path):
     customers = CUSTOMERS + "NULL,2024-01-04,10\n"
     events = (
         "customer_id,timestamp,channel,type,note\n"
-        "c1,2024-02-01,NULL,open,x\nc1,2024-02-02,email,N/A,x\nc1,2024-02-03,email,open,#N/A\nc1,2024-02-04,email,open, none \n"
+        "c1,2024-02-01,NULL,open,x\nc1,2024-02-02,email,N/A,x\nc1,2024-02-03,email,open,#N/A\n"
+        "c1,2024-02-04,email,open, none \n"
     )
     result = validate(folder(tmp_path, {"customers.csv": customers, "interactions.csv": events}))
     balanced(result)
@@ -271,7 +272,8 @@ def hostile(tmp_path: Path) -> Path:
         + " c40 ,2024-01-01,inf,basic,\nc41,2024-01-01,10\n"
     )
     events = "customer_id,timestamp,channel,type,value\n" + "".join(
-        f"c{i % 42},2024-02-{i % 28 + 1:02d}T10:00:00{['', 'Z', '+02:00'][i % 3]},{'NULL' if i % 17 == 0 else 'email'},open,{'inf' if i % 23 == 0 else i}\n"
+        f"c{i % 42},2024-02-{i % 28 + 1:02d}T10:00:00{['', 'Z', '+02:00'][i % 3]},"
+        f"{'NULL' if i % 17 == 0 else 'email'},open,{'inf' if i % 23 == 0 else i}\n"
         for i in range(300)
     )
     return folder(tmp_path, {"customers.csv": customers, "Interactions.csv": events, "notes.md": "x"}, "hostile")

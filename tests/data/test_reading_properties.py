@@ -1,4 +1,5 @@
-"""Property tests: CSV text with warehouse quirks is always accounted for, read as documented, and never crashes the run.
+"""Property tests: CSV text with warehouse quirks is always accounted for, read as documented, and never crashes the
+run.
 
 Hypothesis writes customers and interactions files with stray spaces around
 ids and headers, header names in other cases, null tokens, infinite and

@@ -251,7 +251,10 @@ def test_an_ascii_file_keeps_the_configured_encoding(tmp_path: Path):
 
 
 def test_c1_bytes_under_latin1_are_read_as_cp1252_with_a_note(tmp_path: Path):
-    text = f"{HEADER},plan\nc1,2024-01-01,10,\u201cgold\u201d\nc2,2024-01-02,12,silver\u2019s \u20ac\nc3,2024-01-03,14,caf\u00e9\n"
+    text = (
+        f"{HEADER},plan\nc1,2024-01-01,10,\u201cgold\u201d\n"
+        "c2,2024-01-02,12,silver\u2019s \u20ac\nc3,2024-01-03,14,caf\u00e9\n"
+    )
     result = validate(folder(tmp_path, {"customers.csv": text.encode("cp1252")}), encoding="latin-1")
     assert list(result.tables["customers"]["plan"]) == ["\u201cgold\u201d", "silver\u2019s \u20ac", "café"]
     assert [n for n in result.notes if "read as cp1252" in n]

@@ -1,4 +1,5 @@
-"""Snapshot and score can read what `churn validate` wrote: the same result as from the raw files, checked at the boundary."""
+"""Snapshot and score can read what `churn validate` wrote: the same result as from the raw files, checked at the
+boundary."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Values as a careful analyst reads them (red-team pass): float ids, numeric booleans, time zones without a colon, dates
-without a day, codes with leading zeros, huge numbers, bookkeeping column names fed back, MySQL's \\N, invisible
+"""Values as a careful analyst reads them (red-team pass): float ids, numeric booleans, time zones without a colon,
+dates without a day, codes with leading zeros, huge numbers, bookkeeping column names fed back, MySQL's \\N, invisible
 characters, and headers in camelCase or with a zero-width space. Each is read as documented, or refused by name."""
 
 from __future__ import annotations
@@ -136,7 +136,10 @@ def test_a_date_attribute_needs_a_day_too(tmp_path: Path):
 
 # --- 4. codes with leading zeros -------------------------------------------------------------------------
 def test_attribute_numbers_with_leading_zeros_are_codes(tmp_path: Path):
-    customers = "customer_id,signup_date,monthly_revenue,zip,phone,share\nc1,2024-01-01,10,01234,0049301234,0\nc2,2024-01-02,12,02134,0049302222,0.5\nc3,2024-01-03,14,10115,0049303333,0.25\n"
+    customers = (
+        "customer_id,signup_date,monthly_revenue,zip,phone,share\nc1,2024-01-01,10,01234,0049301234,0\n"
+        "c2,2024-01-02,12,02134,0049302222,0.5\nc3,2024-01-03,14,10115,0049303333,0.25\n"
+    )
     result = validate(folder(tmp_path, {"customers.csv": customers}))
     assert result.attribute_types == {"zip": "category", "phone": "category", "share": "number"}
     assert list(result.tables["customers"]["zip"]) == ["01234", "02134", "10115"]
@@ -161,7 +164,10 @@ def test_numbers_too_large_for_an_amount_are_quarantined(tmp_path: Path):
         + "".join(f"c{i},2024-01-01,10,{i}.5\n" for i in range(30))
         + "big1,2024-01-01,1e308,1\nbig2,2024-01-01,-0,1e20\nok,2024-01-01,1e15,-1e15\n"
     )
-    events = "customer_id,timestamp,channel,type,value\nc1,2024-02-01,web,a,1.7e308\nc1,2024-02-02,web,b,-2e16\nc1,2024-02-03,web,c,-0\n"
+    events = (
+        "customer_id,timestamp,channel,type,value\nc1,2024-02-01,web,a,1.7e308\nc1,2024-02-02,web,b,-2e16\n"
+        "c1,2024-02-03,web,c,-0\n"
+    )
     result = validate(folder(tmp_path, {"customers.csv": customers, "interactions.csv": events}))
     assert result.attribute_types["balance"] == "number"
     q = result.quarantine["customers"].set_index("customer_id")["_detail"]
@@ -195,7 +201,8 @@ def test_bookkeeping_column_names_are_refused_by_name(tmp_path: Path, capsys, co
     data = folder(tmp_path, {"customers.csv": CUSTOMERS, "interactions.csv": events})
     with pytest.raises(
         HeaderError,
-        match=rf"interactions\.csv: column '{column}' \(column 5\) is the pipeline's own bookkeeping column.*quarantine file fed back",
+        match=rf"interactions\.csv: column '{column}' \(column 5\) is the pipeline's own bookkeeping "
+        r"column.*quarantine file fed back",
     ):
         validate(data)
     assert main(["validate", "--data", str(data), "--out", str(tmp_path / "out"), "--end-date", "2024-06-30"]) == 2
@@ -226,7 +233,10 @@ def test_rows_of_the_wrong_width_still_get_the_readers_columns(tmp_path: Path):
 
 # --- 7. \N, invisible characters, Unicode forms ----------------------------------------------------------------------
 def test_mysql_null_is_a_missing_value(tmp_path: Path):
-    customers = "customer_id,signup_date,monthly_revenue,location_id,plan\nc1,2024-01-01,10,\\N,gold\nc2,2024-01-02,12,L1,\\N\n\\N,2024-01-03,14,L2,basic\n"
+    customers = (
+        "customer_id,signup_date,monthly_revenue,location_id,plan\nc1,2024-01-01,10,\\N,gold\nc2,2024-01-02,12,L1,\\N\n"
+        "\\N,2024-01-03,14,L2,basic\n"
+    )
     result = validate(folder(tmp_path, {"customers.csv": customers}))
     kept = result.tables["customers"]
     assert kept["location_id"].isna().tolist() == [True, False] and kept["plan"].isna().tolist() == [False, True]
@@ -257,7 +267,7 @@ def test_invisible_characters_and_unicode_forms_in_ids(tmp_path: Path):
     assert result.tables["feedback"]["comment"][0] == "\u200bso\u200b-so \u00e9"  # free text keeps its characters
 
 
-# --- 8. headers ----------------------------------------------------------------------------------------------------------
+# --- 8. headers -------------------------------------------------------------------------------------------------------
 def test_a_zero_width_space_in_a_header_name_is_removed_with_a_note(tmp_path: Path):
     result = validate(
         folder(tmp_path, {"customers.csv": "customer_id\u200b,signup_date,monthly_revenue\nc1,2024-01-01,10\n"})
@@ -292,14 +302,16 @@ def test_two_spellings_of_one_contract_column_are_refused(tmp_path: Path):
 def test_a_missing_column_error_shows_the_header_read(tmp_path: Path):
     with pytest.raises(
         ContractError,
-        match=r"missing required column\(s\) \['monthly_revenue'\].*the header read has \['customer_id', 'signup_date', 'MonthlyCharges'\]",
+        match=r"missing required column\(s\) \['monthly_revenue'\].*the header read has \['customer_id', "
+        r"'signup_date', 'MonthlyCharges'\]",
     ):
         validate(folder(tmp_path, {"customers.csv": "customer_id,signup_date,MonthlyCharges\nc1,2024-01-01,10\n"}))
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_partitions_bucket_each_id_as_validation_reads_it(tmp_path: Path, fmt):
-    """Spellings of one id (spaces, a zero-width space, a decomposed accent, a float) meet in one bucket, as in memory."""
+    """Spellings of one id (spaces, a zero-width space, a decomposed accent, a float) meet in one bucket, as in
+    memory."""
     from pipelines.partitioned import validate_partitioned
 
     ids = [f"c{i}" for i in range(40)] + ["Jos\u00e9", "101"]
@@ -415,7 +427,10 @@ def test_long_digit_codes_are_codes_and_amounts_in_exponent_form_are_numbers(tmp
 
 
 def test_date_attributes_follow_the_configured_zone_and_joiners_stay(tmp_path: Path):
-    customers = "customer_id,signup_date,monthly_revenue,joined_at,name\nc1,2024-01-01,10,2024-01-02T00:30:00,\u0645\u06cc\u200c\u0631\n"
+    customers = (
+        "customer_id,signup_date,monthly_revenue,joined_at,name\n"
+        "c1,2024-01-01,10,2024-01-02T00:30:00,\u0645\u06cc\u200c\u0631\n"
+    )
     result = validate(folder(tmp_path, {"customers.csv": customers}), timezone="Europe/Berlin")
     assert result.tables["customers"]["joined_at"][0] == pd.Timestamp(
         "2024-01-01 23:30"

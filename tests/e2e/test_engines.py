@@ -114,7 +114,8 @@ def test_spark_validation_sets_aside_the_same_rows_for_the_same_reasons(spark_re
         q_pandas = pd.read_parquet(tmp_path / "pandas" / "quarantine" / f"{name}.parquet")
         q_spark = pd.read_parquet(tmp_path / "spark" / "quarantine" / f"{name}.parquet")
         _numeric_equal(q_pandas[["_source_row", "_reason", "_detail"]], q_spark, ["_source_row"], 0)
-    # Kept rows are typed and normalised alike (ids trimmed, booleans, dates), so the in-memory engine reads either output
+    # Kept rows are typed and normalised alike (ids trimmed, booleans, dates), so the in-memory engine
+    # reads either output
     _same_kept_tables(tmp_path / "pandas", tmp_path / "spark")
     assert pd.read_parquet(tmp_path / "spark" / "tables" / "feedback.parquet")["callback_requested"].dtype == "boolean"
     _same_snapshot_from(

@@ -82,7 +82,8 @@ def test_scores_are_complete_idempotent_and_spreadsheet_safe(trained_default, de
 
 
 def test_scoring_a_validated_folder_gives_the_same_scores(trained_default, default_dataset, tmp_path, capsys):
-    """Validate once (in 3 customer buckets), then score from the validated folder: the same bytes as from the raw extract."""
+    """Validate once (in 3 customer buckets), then score from the validated folder: the same bytes as from the raw
+    extract."""
     data, _, _ = default_dataset
     assert _score(data, tmp_path / "raw") == 0
     assert (
@@ -134,7 +135,8 @@ def test_missing_alias_fails_before_writing(trained_default, default_dataset, tm
 
 
 def test_scoring_reads_the_columns_the_model_was_trained_on(trained_default, small_dataset, tmp_path, capsys, caplog):
-    """A new customer column is not a feature of the model (it is named in the log); a missing one stops the run before writing."""
+    """A new customer column is not a feature of the model (it is named in the log); a missing one stops the run before
+    writing."""
     data, _, _ = small_dataset
     changed = tmp_path / "changed"
     shutil.copytree(data, changed)

@@ -1,4 +1,5 @@
-"""Real data: IBM's Telco customer table (a static extract with a churn flag) converted into the contract and trained."""
+"""Real data: IBM's Telco customer table (a static extract with a churn flag) converted into the contract and
+trained."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The search inside `churn train`: it never sees the test rows, and the run records every trial and the family shipped."""
+"""The search inside `churn train`: it never sees the test rows, and the run records every trial and the family
+shipped."""
 
 from __future__ import annotations
 

@@ -197,7 +197,8 @@ def test_event_batches_of_other_customers_are_left_out(tables):
 
 @pytest.mark.parametrize("universe", [["a", "b", "c"], ["a", "b", "a"], []])
 def test_key_lookup_agrees_with_positions(universe):
-    """The hashed-once lookup used for streamed batches gives what positions() gives, missing and unknown keys included."""
+    """The hashed-once lookup used for streamed batches gives what positions() gives, missing and unknown keys
+    included."""
     from features.keys import KeyLookup, positions
 
     lookup = KeyLookup(universe)

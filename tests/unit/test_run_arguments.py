@@ -1,4 +1,5 @@
-"""Dates, horizons and output folders a run is given: refused by name when they cannot mean what they seem (issue 11)."""
+"""Dates, horizons and output folders a run is given: refused by name when they cannot mean what they seem (issue
+11)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ PARAMS = {"n_estimators": 400, "subsample_freq": 1, "n_jobs": 1}
 
 
 def _data(rows: int, seed: int, linear: bool) -> tuple[FeatureSpec, pd.DataFrame, np.ndarray]:
-    """Churn from a logit over six numbers and a plan: linear in them, or a step and an interaction trees find easily."""
+    """Churn from a logit over six numbers and a plan: linear in them, or a step and an interaction trees find
+    easily."""
     rng = np.random.default_rng(seed)
     X = pd.DataFrame({f"x{i}": rng.normal(size=rows) for i in range(6)})
     X.loc[rng.random(rows) < 0.1, "x5"] = np.nan  # missing values: the linear model's indicator column

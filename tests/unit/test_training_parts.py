@@ -114,7 +114,8 @@ def test_date_roles_are_decided_from_dates_alone():
 
 @pytest.mark.parametrize(("per_date", "churn_share"), [(10, 0.4), (30, 1.0), (30, 0.0), (200, 0.01)])
 def test_a_split_without_enough_churners_is_refused_by_count(per_date, churn_share):
-    """Ten customers, all churned, none, or two churners: a clear refusal naming the counts, never sklearn's own error."""
+    """Ten customers, all churned, none, or two churners: a clear refusal naming the counts, never sklearn's own
+    error."""
     snap = _snap(["2025-12-01"], per_date=per_date)
     snap["churned"] = (np.arange(len(snap)) < round(churn_share * len(snap))).astype(int)
     with pytest.raises(ModelInputError, match=r"as-of date 2025-12-01 has \d+ churner\(s\) and \d+ non-churner\(s\)"):

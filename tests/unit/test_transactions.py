@@ -195,7 +195,8 @@ def test_bgnbd_fit_depends_on_the_customers_not_their_order_or_partition():
 
 
 def test_log_likelihood_matches_the_paper_and_its_gradient_is_exact():
-    """Eq. (6) of Fader, Hardie & Lee (2005) computed as printed, against the overflow-safe form and the fit's objective."""
+    """Eq. (6) of Fader, Hardie & Lee (2005) computed as printed, against the overflow-safe form and the fit's
+    objective."""
     x, t_x, age = np.array([0.0, 1, 4, 12]), np.array([0.0, 30, 200, 350]), np.array([100.0, 90, 400, 360])
     r, alpha, a, b = TRUE.r, TRUE.alpha, TRUE.a, TRUE.b
     common = np.exp(special.gammaln(r + x) - special.gammaln(r)) * alpha**r
