@@ -9,8 +9,8 @@ import pandas as pd
 
 from features.build import build_features, prepare
 from models import value as val
-from pipelines.config import InputConfig
-from pipelines.errors import UserError
+from pipelines.config import InputConfig, TierConfig
+from pipelines.errors import USER_ERRORS, UserError
 from pipelines.io import tables_from
 
 log = logging.getLogger(__name__)
@@ -27,9 +27,9 @@ def risk_tier_at_action(tables, actions: pd.DataFrame, model_uri: str, high: flo
         features = build_features(prepared, pd.Timestamp(day))
         if features.empty:
             continue
-        tier = pd.Series(
-            risk_tiers(loaded.model.predict_proba(features), high, medium), index=features["customer_id"].astype(str)
-        )
+        ids = features["customer_id"].astype(str)
+        # ties broken by customer id, as scoring breaks them: the tiers never depend on row order
+        tier = pd.Series(risk_tiers(loaded.model.predict_proba(features), high, medium, ids.to_numpy()), index=ids)
         tiers.loc[rows.index] = rows["customer_id"].map(tier).fillna("unknown").to_numpy()
     return tiers
 
@@ -41,8 +41,8 @@ def recover(
     end: pd.Timestamp,
     horizon_days: int,
     tiers_from_model: str | None,
-    high: float = 0.10,
-    medium: float = 0.20,
+    high: float = TierConfig.high,  # the scoring config's tier shares: one definition of the tiers
+    medium: float = TierConfig.medium,
     n_boot: int = 2000,
     seed: int = 0,
     label: str = "events",
@@ -53,7 +53,8 @@ def recover(
     actions = tables.retention_actions
     if actions.empty:
         raise UserError(
-            "the dataset has no retention actions (retention_actions.csv or .parquet, with a control group) to measure recovery on"
+            "the dataset has no retention actions (retention_actions.csv or .parquet, with a control group) to measure "
+            "recovery on"
         )
     actions = actions[(actions["action_date"] >= start) & (actions["action_date"] <= end)]
     if actions.empty:
@@ -61,12 +62,14 @@ def recover(
     observed = actions["action_date"] + pd.Timedelta(days=horizon_days - 1) <= data_end
     if (~observed).any():
         notes.append(
-            f"{int((~observed).sum()):,} actions left out: their {horizon_days}-day outcome window runs past the data's end ({data_end.date()})"
+            f"{int((~observed).sum()):,} actions left out: their {horizon_days}-day outcome window runs past the "
+            f"data's end ({data_end.date()})"
         )
     actions = actions[observed]
     if actions.empty:
         raise UserError(
-            f"no retention action between {start.date()} and {end.date()} has a fully observed {horizon_days}-day outcome"
+            f"no retention action between {start.date()} and {end.date()} has a fully observed {horizon_days}-day "
+            "outcome"
         )
     outcomes = val.action_outcomes(
         actions, tables.churn_events, tables.customers, horizon_days, label, tables.interactions
@@ -78,7 +81,7 @@ def recover(
                 tables, actions.reset_index(drop=True), tiers_from_model, high, medium
             ).to_numpy()
             by.append("risk_tier")
-        except Exception as err:  # noqa: BLE001 - tiers are optional; say why they are missing
+        except USER_ERRORS as err:  # tiers are optional: no such model, or it cannot take this data; say so
             notes.append(f"no risk-tier breakdown: {err}")
     table = val.recovery_table(outcomes, tuple(by), n_boot=n_boot, seed=seed)
     overall = table.iloc[0]
