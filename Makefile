@@ -15,7 +15,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_LINK_MODE := copy
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data validate snapshot train score recover ui test test-fast bench clean telco
+.PHONY: help setup data validate snapshot train score recover ui lint format test test-fast bench clean telco
 
 ## Show this help
 help:
@@ -70,8 +70,18 @@ ui: setup
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 --workers 1 \
 	  --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} --default-artifact-root $(CURDIR)/mlartifacts
 
-## Run the whole test suite (unit, data, model, end-to-end)
-test: setup
+## Lint and check formatting with ruff (configured in pyproject.toml); run first by `make test`
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+## Format the code with ruff and apply its safe lint fixes
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+## Lint, then run the whole test suite (unit, data, model, end-to-end)
+test: lint
 	$(VENV)/bin/pytest
 
 ## Run the fast tests only (no model training)
