@@ -9,14 +9,11 @@ skip_pyspark_pandas()  # before anything imports pandera (see pipelines/compat.p
 import os
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from features.build import Tables
 from pipelines.generate import write_synthetic
 from pipelines.synthetic import SyntheticConfig
-
-END = pd.Timestamp("2026-06-30")
+from tests.builders import train_config
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -32,15 +29,6 @@ def mlflow_store(tmp_path_factory):
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
-
-
-def train_config(data: Path, **overrides):
-    """The shipped YAML config pointed at ``data``, with overrides (dotted keys for sections)."""
-    from pipelines.config import load_config
-
-    return load_config(
-        Path(__file__).resolve().parents[1] / "pipelines" / "conf" / "train.yaml", {"data": str(data), **overrides}
-    )
 
 
 @pytest.fixture(scope="session")
@@ -67,51 +55,3 @@ def default_dataset(tmp_path_factory) -> tuple[Path, Path, dict]:
     root = tmp_path_factory.mktemp("default")
     summary = write_synthetic(SyntheticConfig(), root / "synthetic", root / "synthetic_truth", None, 90)
     return root / "synthetic", root / "synthetic_truth", summary
-
-
-def make_tables(
-    customers: pd.DataFrame,
-    interactions: pd.DataFrame | None = None,
-    feedback: pd.DataFrame | None = None,
-    churn_events: pd.DataFrame | None = None,
-    retention_actions: pd.DataFrame | None = None,
-) -> Tables:
-    """Typed tables from small inline frames (validated shapes, for unit tests)."""
-
-    def frame(df, columns):
-        if df is None:
-            df = pd.DataFrame({c: [] for c in columns})
-        df = df.copy()
-        for c in df.columns:
-            if c in ("signup_date", "timestamp", "churn_date", "action_date"):
-                df[c] = pd.to_datetime(df[c], format="ISO8601").astype("datetime64[us]")
-        return df
-
-    return Tables(
-        customers=frame(customers, ["customer_id", "signup_date", "monthly_revenue"]),
-        interactions=frame(interactions, ["customer_id", "timestamp", "channel", "type", "value"]),
-        feedback=frame(feedback, ["customer_id", "timestamp", "survey", "score", "callback_requested"]),
-        churn_events=frame(churn_events, ["customer_id", "churn_date"]),
-        retention_actions=frame(retention_actions, ["customer_id", "action_date", "group"]),
-    )
-
-
-def extract_folder(tmp_path: Path, files: dict[str, str | bytes | pd.DataFrame], name: str = "in") -> Path:
-    """A dataset folder of hand-written extract files: text, raw bytes (odd encodings), or frames (written as
-    parquet)."""
-    out = tmp_path / name
-    out.mkdir()
-    for file, content in files.items():
-        if isinstance(content, pd.DataFrame):
-            content.to_parquet(out / file, index=False)
-        else:
-            (out / file).write_bytes(content if isinstance(content, bytes) else content.encode())
-    return out
-
-
-def assert_balanced(result) -> None:
-    """Every table's accounting holds: rows read = kept + quarantined, and the quarantine holds every row set aside."""
-    for name, r in result.report.items():
-        assert r.rows_read == r.rows_kept + r.rows_quarantined, name
-        if result.quarantine:
-            assert r.rows_quarantined == len(result.quarantine[name]), name

@@ -12,71 +12,8 @@ from features.keys import positions
 from pipelines import contract as c
 from pipelines.contract import ContractError, validate_dataset
 from pipelines.io import read_dataset, write_validation
-
-END = pd.Timestamp("2025-06-30")
-
-
-def bad_dataset() -> dict[str, pd.DataFrame]:
-    """Text tables as a CSV extract would arrive, with one row of each kind of problem."""
-    customers = pd.DataFrame(
-        {
-            "customer_id": ["a", "b", "dup", "dup", "neg", None, "late", "x"],
-            "signup_date": [
-                "2024-01-01",
-                "2024-02-01",
-                "2024-01-01",
-                "2024-03-01",
-                "2024-01-01",
-                "2024-01-01",
-                "2024-05-01",
-                "not a date",
-            ],
-            "monthly_revenue": ["10", "20", "3", "3", "-5", "4", "5", "6"],
-            "plan": ["basic"] * 8,
-        }
-    )
-    interactions = pd.DataFrame(
-        {
-            "customer_id": ["a", "a", "a", "a", "ghost", "a", "b"],
-            "timestamp": [
-                "2025-01-01T10:00:00",
-                "2025-01-01T10:00:00",
-                "1960-05-01",
-                "2099-01-01",
-                "2025-01-02",
-                "2025-07-01",
-                None,
-            ],
-            "channel": ["web"] * 7,
-            "type": ["login"] * 7,
-            "value": ["1", "1", "2", "3", "4", "5", "6"],
-        }
-    )
-    feedback = pd.DataFrame(
-        {
-            "customer_id": ["a", "a", "a", "a", "b"],
-            "timestamp": ["2025-02-01"] * 5,
-            "survey": ["NPS", "CSAT", "XYZ", "CES", "NPS"],
-            "score": ["11", "3", "5", "0", "7"],
-            "callback_requested": ["true", "no", None, "false", "maybe"],
-        }
-    )
-    churn = pd.DataFrame({"customer_id": ["a", "b", "ghost"], "churn_date": ["2023-06-01", "2025-03-01", "2025-03-01"]})
-    actions = pd.DataFrame(
-        {
-            "customer_id": ["a", "b", "b"],
-            "action_date": ["2025-01-01", "2025-01-01", "2025-02-01"],
-            "group": ["treatment", "control", "placebo"],
-            "cost": ["-1", "0", "3"],
-        }
-    )
-    return {
-        "customers": customers,
-        "interactions": interactions,
-        "feedback": feedback,
-        "churn_events": churn,
-        "retention_actions": actions,
-    }
+from tests.builders import BAD_DATASET_END as END
+from tests.builders import bad_dataset
 
 
 @pytest.fixture(scope="module")

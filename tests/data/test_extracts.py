@@ -18,7 +18,7 @@ from pipelines.config import ConfigError
 from pipelines.contract import ContractError, validate_dataset
 from pipelines.io import read_dataset, write_validation
 from pipelines.snapshot import load_validated, snapshot_from_result
-from tests.conftest import make_tables
+from tests.builders import make_tables
 
 
 def write(folder: Path, **tables: pd.DataFrame) -> Path:

@@ -15,8 +15,8 @@ from pipelines.errors import UserError
 from pipelines.normalise import parse_timestamps
 from pipelines.partitioned import validate_partitioned
 from pipelines.snapshot import validate_folder
-from tests.conftest import assert_balanced as balanced
-from tests.conftest import extract_folder as folder
+from tests.builders import assert_balanced as balanced
+from tests.builders import extract_folder as folder
 
 END = pd.Timestamp("2024-06-30")
 CUSTOMERS = "customer_id,signup_date,monthly_revenue\nc1,2024-01-01,10\nc2,2024-01-02,12\nc3,2024-01-03,14\n"

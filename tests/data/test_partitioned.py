@@ -13,9 +13,9 @@ from pipelines.contract import ContractError, validate_dataset
 from pipelines.io import read_dataset, tables_from
 from pipelines.partitioned import bucket_of, snapshot_partitioned, validate_partitioned
 from pipelines.snapshot import snapshot
-from tests.data.test_contract import END, bad_dataset
-
-SYNTH_END = pd.Timestamp("2026-06-30")
+from tests.builders import BAD_DATASET_END as END
+from tests.builders import END as SYNTH_END
+from tests.builders import bad_dataset, same_rows
 
 
 def write_csv_dataset(folder: Path, tables: dict[str, pd.DataFrame]) -> Path:
@@ -23,12 +23,6 @@ def write_csv_dataset(folder: Path, tables: dict[str, pd.DataFrame]) -> Path:
     for name, frame in tables.items():
         frame.to_csv(folder / f"{name}.csv", index=False)
     return folder
-
-
-def same_rows(a: pd.DataFrame, b: pd.DataFrame, key: list[str]) -> None:
-    a = a.sort_values(key, ignore_index=True)
-    b = b.sort_values(key, ignore_index=True)[list(a.columns)]
-    pd.testing.assert_frame_equal(a, b, check_dtype=False)
 
 
 @pytest.mark.parametrize("buckets", [1, 3, 7])

@@ -18,8 +18,8 @@ from pipelines.contract import MALFORMED, ContractError
 from pipelines.partitioned import validate_partitioned
 from pipelines.reading import BLOCK_BYTES, MALFORMED_DETAIL, RAW_LINE, TableReader
 from pipelines.snapshot import validate_folder
-from tests.conftest import assert_balanced as balanced
-from tests.conftest import extract_folder as folder
+from tests.builders import assert_balanced as balanced
+from tests.builders import extract_folder as folder
 
 END = pd.Timestamp("2024-06-30")
 HEADER = "customer_id,signup_date,monthly_revenue"

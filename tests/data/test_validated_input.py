@@ -13,7 +13,8 @@ from pipelines.contract import ContractError, validate_dataset
 from pipelines.io import bucket_layout, read_dataset, tables_from, write_validation
 from pipelines.partitioned import snapshot_partitioned, validate_partitioned
 from pipelines.snapshot import load_validated, snapshot
-from tests.data.test_partitioned import SYNTH_END, same_rows
+from tests.builders import END as SYNTH_END
+from tests.builders import same_rows
 
 DATES = [pd.Timestamp("2026-01-01"), pd.Timestamp("2026-05-01")]
 

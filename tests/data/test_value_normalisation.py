@@ -14,7 +14,7 @@ from pipelines.cli import main
 from pipelines.contract import DUPLICATE_CUSTOMER, TOO_LARGE, UNPARSEABLE, ContractError
 from pipelines.normalise import HeaderError, parse_timestamps
 from pipelines.snapshot import validate_folder
-from tests.conftest import extract_folder as folder
+from tests.builders import extract_folder as folder
 
 END = pd.Timestamp("2024-06-30")
 CUSTOMERS = "customer_id,signup_date,monthly_revenue\nc1,2024-01-01,10\nc2,2024-01-02,12\nc3,2024-01-03,14\n"

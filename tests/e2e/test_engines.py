@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from pipelines.cli import main
-from tests.data.test_contract import bad_dataset
+from tests.builders import bad_dataset
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 END = "2026-06-30"

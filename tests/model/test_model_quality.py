@@ -10,7 +10,7 @@ import pytest
 from features.config import FeatureConfig
 from pipelines.snapshot import load_validated, snapshot_from_result
 from pipelines.train import run_training
-from tests.conftest import END, train_config
+from tests.builders import END, train_config
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import pipelines.train as train
-from tests.conftest import train_config
+from tests.builders import train_config
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from pipelines.io import tables_from
 from pipelines.snapshot import load_validated
 from pipelines.synthetic import SyntheticConfig, load_truth
 from pipelines.train import run_training
-from tests.conftest import END, train_config
+from tests.builders import END, train_config
 
 pytestmark = pytest.mark.slow
 SMALL_BUSINESS_FLOOR = (

@@ -6,7 +6,7 @@ import pytest
 
 from features.build import build_features, build_labels, prepare
 from features.config import FeatureConfig
-from tests.conftest import make_tables
+from tests.builders import make_tables
 
 T = pd.Timestamp("2025-07-01")
 

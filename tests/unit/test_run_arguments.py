@@ -12,7 +12,7 @@ from features.build import build_features
 from features.config import FeatureConfig, FeatureError
 from pipelines.cli import EXIT_INPUT, main
 from pipelines.config import ConfigError, ScoreConfig, TrainConfig, iso_date, load_config
-from tests.conftest import make_tables
+from tests.builders import make_tables
 
 
 @pytest.mark.parametrize("text", ["04/03/2024", "2024", "June 30", "2024-02-30", "2024-06-01T00:00", "20240601", ""])
@@ -123,7 +123,7 @@ def test_scoring_past_the_day_after_the_data_is_refused():
 def test_training_before_anyone_signed_up_says_so(tmp_path: Path):
     from pipelines.errors import UserError
     from pipelines.train import run_training
-    from tests.conftest import train_config
+    from tests.builders import train_config
 
     data = _dataset(tmp_path / "in")
     config = train_config(

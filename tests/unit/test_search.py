@@ -14,7 +14,7 @@ from models.estimators import FeatureSpec, explain, source_columns
 from models.pyfunc import ChurnModel
 from models.search import SearchSpace, fit_baseline, search_lightgbm
 from pipelines.train import select_model
-from tests.conftest import train_config
+from tests.builders import train_config
 
 PARAMS = {"n_estimators": 400, "subsample_freq": 1, "n_jobs": 1}
 

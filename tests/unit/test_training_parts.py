@@ -12,7 +12,7 @@ from models.errors import ModelInputError
 from models.evaluate import classification_metrics, expected_calibration_error, top_share_metrics
 from pipelines.config import ConfigError, load_config
 from pipelines.train import check_split_classes, split_snapshot
-from tests.conftest import train_config
+from tests.builders import train_config
 
 CONF = Path(__file__).resolve().parents[2] / "pipelines" / "conf" / "train.yaml"
 

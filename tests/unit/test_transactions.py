@@ -17,7 +17,7 @@ import features.transactions as tx
 from features.build import Tables, build_features, prepare
 from features.config import FeatureConfig
 from features.transactions import BGNBDParams
-from tests.conftest import make_tables
+from tests.builders import make_tables
 
 T = pd.Timestamp("2025-07-01")
 DAY = pd.Timedelta(days=1)
