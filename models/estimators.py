@@ -20,6 +20,9 @@ from models.errors import ModelInputError
 
 log = logging.getLogger(__name__)
 
+# The named steps of the two model pipelines: one definition, read by the search, the explanations and the benchmark.
+PRE, CENTER, LGBM, LOGREG = "pre", "center", "lgbm", "logreg"
+
 
 @dataclass(frozen=True)
 class FeatureSpec:
@@ -77,7 +80,7 @@ def lightgbm_pipeline(spec: FeatureSpec, params: dict, seed: int, class_weight: 
     model = lgb.LGBMClassifier(
         random_state=seed, class_weight=class_weight, verbose=-1, deterministic=True, force_row_wise=True, **params
     )
-    return Pipeline([("pre", pre), ("lgbm", model)]).set_output(transform="pandas")
+    return Pipeline([(PRE, pre), (LGBM, model)]).set_output(transform="pandas")
 
 
 def few_level_categories(pre: ColumnTransformer, spec: FeatureSpec, max_levels: int = 4) -> list[str]:
@@ -122,9 +125,9 @@ def baseline_pipeline(spec: FeatureSpec, C: float, seed: int, min_frequency: int
     )
     return Pipeline(
         [
-            ("pre", pre),
-            ("center", StandardScaler(with_std=False)),
-            ("logreg", LogisticRegression(C=C, max_iter=2000, random_state=seed)),
+            (PRE, pre),
+            (CENTER, StandardScaler(with_std=False)),
+            (LOGREG, LogisticRegression(C=C, max_iter=2000, random_state=seed)),
         ]
     )
 
@@ -134,9 +137,9 @@ FAMILIES = ("lightgbm", "logistic_regression")
 
 def family(pipeline: Pipeline) -> str:
     """``lightgbm`` or ``logistic_regression``: which of the two pipelines this is."""
-    if "lgbm" in pipeline.named_steps:
+    if LGBM in pipeline.named_steps:
         return "lightgbm"
-    if "logreg" in pipeline.named_steps:
+    if LOGREG in pipeline.named_steps:
         return "logistic_regression"
     raise ValueError(f"not one of the model pipelines {FAMILIES}: steps {list(pipeline.named_steps)}")
 
@@ -153,11 +156,11 @@ def explain(pipeline: Pipeline, spec: FeatureSpec, X: pd.DataFrame) -> tuple[pd.
     X = spec.frame(X)
     kind = family(pipeline)
     if kind == "lightgbm":
-        Xt = pipeline.named_steps["pre"].transform(X)
-        contrib = pipeline.named_steps["lgbm"].booster_.predict(Xt, pred_contrib=True)
+        Xt = pipeline.named_steps[PRE].transform(X)
+        contrib = pipeline.named_steps[LGBM].booster_.predict(Xt, pred_contrib=True)
         return pd.DataFrame(contrib[:, :-1], columns=list(Xt.columns), index=X.index)[spec.columns], contrib[:, -1]
-    pre, logreg = pipeline.named_steps["pre"], pipeline.named_steps["logreg"]
-    Xt = np.asarray(pipeline.named_steps["center"].transform(pre.transform(X)), dtype=float)
+    pre, logreg = pipeline.named_steps[PRE], pipeline.named_steps[LOGREG]
+    Xt = np.asarray(pipeline.named_steps[CENTER].transform(pre.transform(X)), dtype=float)
     terms = Xt * logreg.coef_[0]
     source = source_columns(list(pre.get_feature_names_out()), spec)
     out = pd.DataFrame(0.0, index=X.index, columns=spec.columns)
@@ -191,7 +194,7 @@ def feature_importance(pipeline: Pipeline, spec: FeatureSpec, X_sample: pd.DataF
     """Importance of each input feature and what it measures (LightGBM: total split gain; logistic regression: mean
     |contribution|)."""
     if family(pipeline) == "lightgbm":
-        booster = pipeline.named_steps["lgbm"].booster_
+        booster = pipeline.named_steps[LGBM].booster_
         return pd.Series(booster.feature_importance("gain"), index=booster.feature_name(), dtype=float), "total gain"
     contrib, _ = explain(pipeline, spec, X_sample)
     return contrib.abs().mean(), "mean |contribution| (log-odds)"

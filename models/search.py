@@ -21,7 +21,16 @@ from sklearn.metrics import log_loss
 from sklearn.pipeline import Pipeline
 
 from models.errors import ModelInputError
-from models.estimators import FeatureSpec, baseline_pipeline, few_level_categories, lightgbm_pipeline
+from models.estimators import (
+    CENTER,
+    LGBM,
+    LOGREG,
+    PRE,
+    FeatureSpec,
+    baseline_pipeline,
+    few_level_categories,
+    lightgbm_pipeline,
+)
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +207,7 @@ def search_lightgbm(
     if "n_jobs" not in params and len(y_train) < 50_000:
         params = {**params, "n_jobs": 1}
     base = lightgbm_pipeline(spec, params, seed, class_weight)
-    pre = clone(base.named_steps["pre"]).fit(X_train)  # the same encoding for every trial: fitted once
+    pre = clone(base.named_steps[PRE]).fit(X_train)  # the same encoding for every trial: fitted once
     Xt_train, Xt_val = pre.transform(X_train), pre.transform(X_val)
     categorical = few_level_categories(pre, spec) or "auto"
     records: list[dict] = []
@@ -207,7 +216,7 @@ def search_lightgbm(
     def objective(trial: optuna.Trial) -> float:
         t0 = time.perf_counter()
         tuned = space.suggest(trial, fixed)
-        model = clone(base.named_steps["lgbm"]).set_params(**tuned)
+        model = clone(base.named_steps[LGBM]).set_params(**tuned)
         stop = _StopRule(early_stopping_rounds, deadline)
         model.fit(
             Xt_train,
@@ -259,7 +268,7 @@ def search_lightgbm(
         best["rounds"],
         best["tuned"],
     )
-    pipeline = Pipeline([("pre", pre), ("lgbm", best["model"])]).set_output(transform="pandas")
+    pipeline = Pipeline([(PRE, pre), (LGBM, best["model"])]).set_output(transform="pandas")
     return SearchResult(pipeline, best["tuned"], best["rounds"], best["loss"], table, space, seconds)
 
 
@@ -286,11 +295,11 @@ def fit_baseline(
     """
     min_frequency = category_min_frequency(len(y_train))
     template = baseline_pipeline(spec, C_values[0], seed, min_frequency=min_frequency)
-    pre = clone(template.named_steps["pre"]).fit(X_train)
+    pre = clone(template.named_steps[PRE]).fit(X_train)
     Xt_train, Xt_val = pre.transform(X_train), pre.transform(X_val)
-    center = clone(template.named_steps["center"]).fit(Xt_train)
+    center = clone(template.named_steps[CENTER]).fit(Xt_train)
     Xt_train, Xt_val = center.transform(Xt_train), center.transform(Xt_val)
-    model = clone(template.named_steps["logreg"]).set_params(warm_start=True)
+    model = clone(template.named_steps[LOGREG]).set_params(warm_start=True)
     rows, best = [], None
     for C in sorted(set(C_values)):
         t0 = time.perf_counter()
@@ -308,4 +317,4 @@ def fit_baseline(
         best[0],
         sorted(set(C_values)),
     )
-    return Pipeline([("pre", pre), ("center", center), ("logreg", best[1])]), table
+    return Pipeline([(PRE, pre), (CENTER, center), (LOGREG, best[1])]), table

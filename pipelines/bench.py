@@ -102,6 +102,7 @@ def export_plain_model(model_uri: str, path: str) -> None:
     """The registered model's preprocessing step and raw LightGBM booster, for the plain-predict reference."""
     import pickle
 
+    from models.estimators import LGBM, PRE
     from pipelines.score import load_model
 
     model = load_model(model_uri).model
@@ -110,7 +111,7 @@ def export_plain_model(model_uri: str, path: str) -> None:
     pipeline = model.pipeline
     with open(path, "wb") as handle:
         pickle.dump(
-            (pipeline.named_steps["pre"], pipeline.named_steps["lgbm"].booster_, model.spec, model.feature_config),
+            (pipeline.named_steps[PRE], pipeline.named_steps[LGBM].booster_, model.spec, model.feature_config),
             handle,
         )
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy.special import logit
 
-from models.estimators import FeatureSpec, explain, source_columns
+from models.estimators import LGBM, LOGREG, FeatureSpec, explain, source_columns
 from models.pyfunc import ChurnModel
 from models.search import SearchSpace, fit_baseline, search_lightgbm
 from pipelines.train import select_model
@@ -103,7 +103,7 @@ def test_parameters_set_in_params_are_fixed_not_searched():
     result = search_lightgbm(
         spec, X.iloc[tr], y[tr], X.iloc[va], y[va], {**PARAMS, "num_leaves": 5}, 3, 60, 0, 20, None
     )
-    assert "num_leaves" not in result.trials and result.pipeline.named_steps["lgbm"].get_params()["num_leaves"] == 5
+    assert "num_leaves" not in result.trials and result.pipeline.named_steps[LGBM].get_params()["num_leaves"] == 5
 
 
 def test_search_uses_negative_sampling_weights():
@@ -127,7 +127,7 @@ def test_baseline_chooses_C_on_validation_log_loss():
     assert table["C"].tolist() == [1e-4, 0.1, 1.0]
     assert table.loc[table["selected"], "val_log_loss"].iloc[0] == table["val_log_loss"].min()
     assert table.loc[table["selected"], "C"].iloc[0] != 1e-4  # far too strong a penalty for a clear linear signal
-    assert pipeline.named_steps["logreg"].C == table.loc[table["selected"], "C"].iloc[0]
+    assert pipeline.named_steps[LOGREG].C == table.loc[table["selected"], "C"].iloc[0]
 
 
 def test_the_linear_model_ships_when_it_wins_on_validation_and_its_contributions_add_up():
@@ -145,7 +145,7 @@ def test_the_linear_model_ships_when_it_wins_on_validation_and_its_contributions
     _, base = explain(chosen.pipeline, spec, rows)
     log_odds = logit(chosen.pipeline.predict_proba(rows)[:, 1])
     np.testing.assert_allclose(contributions.sum(axis=1).to_numpy() + base, log_odds, atol=1e-8)
-    assert base[0] == pytest.approx(chosen.pipeline.named_steps["logreg"].intercept_[0])
+    assert base[0] == pytest.approx(chosen.pipeline.named_steps[LOGREG].intercept_[0])
     # a feature that raises the log-odds raises risk: x0 has a positive coefficient
     high, low = rows.assign(x0=3.0), rows.assign(x0=-3.0)
     assert (model.contributions(high)["x0"] > model.contributions(low)["x0"]).all()
