@@ -458,3 +458,4 @@ def _log_scoring_run(
             mlflow.log_table(drift.astype({"name": object}), "drift/psi.json")
         mlflow.log_artifact(str(folder / "report.html"))
         mlflow.log_dict(result.to_dict(), "validation/report.json")
+        mlflow.log_dict(config.to_dict(), "config/resolved_config.json")  # as training logs its own

@@ -6,6 +6,7 @@ import fcntl
 import shutil
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -79,6 +80,8 @@ def test_scores_are_complete_idempotent_and_spreadsheet_safe(trained_default, de
     assert {"psi_score", "psi_max_feature", "rows_scored", "quarantined_rows_interactions", "score_mean"} <= set(
         runs[0].data.metrics
     )
+    resolved = mlflow.artifacts.load_dict(f"{runs[0].info.artifact_uri}/config/resolved_config.json")
+    assert resolved["model"] == "churn-propensity@champion" and "risk_tiers" in resolved  # the run's own settings
 
 
 def test_scoring_a_validated_folder_gives_the_same_scores(trained_default, default_dataset, tmp_path, capsys):
