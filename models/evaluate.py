@@ -116,17 +116,19 @@ def gains(y: np.ndarray, p: np.ndarray, points: int = 50) -> pd.DataFrame:
 
 
 # --- plots (matplotlib figures; the caller logs them) ----------------------------------
-def _figure():
+def figure(width: float = 5.5, height: float = 4.5):
+    """A matplotlib figure and axes on the non-interactive backend: the one place plots are started, for the
+    training artifacts here and the HTML reports (pipelines.report)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=(5.5, 4.5))
+    return plt.subplots(figsize=(width, height))
 
 
 def plot_roc(y, curves: dict[str, np.ndarray]):
-    fig, ax = _figure()
+    fig, ax = figure()
     for name, p in curves.items():
         fpr, tpr, _ = roc_curve(y, p)
         ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, p):.3f})")
@@ -138,7 +140,7 @@ def plot_roc(y, curves: dict[str, np.ndarray]):
 
 
 def plot_pr(y, curves: dict[str, np.ndarray]):
-    fig, ax = _figure()
+    fig, ax = figure()
     for name, p in curves.items():
         prec, rec, _ = precision_recall_curve(y, p)
         ax.plot(rec, prec, label=f"{name} (AP {average_precision_score(y, p):.3f})")
@@ -150,7 +152,7 @@ def plot_pr(y, curves: dict[str, np.ndarray]):
 
 
 def plot_calibration(y, curves: dict[str, np.ndarray]):
-    fig, ax = _figure()
+    fig, ax = figure()
     top = 0.0
     for name, p in curves.items():
         r = reliability(np.asarray(y), np.asarray(p))
@@ -169,7 +171,7 @@ def plot_calibration(y, curves: dict[str, np.ndarray]):
 
 
 def plot_gains(y, curves: dict[str, np.ndarray]):
-    fig, ax = _figure()
+    fig, ax = figure()
     for name, p in curves.items():
         g = gains(np.asarray(y), np.asarray(p))
         ax.plot(g["share_contacted"], g["share_of_churners"], label=name)
@@ -185,7 +187,7 @@ def plot_gains(y, curves: dict[str, np.ndarray]):
 
 
 def plot_importance(importance: pd.Series, measure: str = "total gain", family: str = "lightgbm", top: int = 25):
-    fig, ax = _figure()
+    fig, ax = figure()
     imp = importance.sort_values().tail(top)
     ax.barh(imp.index, imp.to_numpy())
     name = {"lightgbm": "LightGBM", "logistic_regression": "Logistic regression"}.get(family, family)
@@ -198,7 +200,7 @@ def plot_importance(importance: pd.Series, measure: str = "total gain", family: 
 
 def plot_shap_summary(contrib: pd.DataFrame, values: pd.DataFrame, top: int = 20):
     """Beeswarm-style summary: each dot a customer, x its SHAP value, colour the feature's rank."""
-    fig, ax = _figure()
+    fig, ax = figure()
     order = contrib.abs().mean().sort_values(ascending=False).head(top).index[::-1]
     rng = np.random.default_rng(0)
     for i, name in enumerate(order):

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from models import value as val
+from models.evaluate import figure
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1050px;color:#1d2733}
@@ -22,10 +23,11 @@ th{background:#f3f5f7}td:first-child,th:first-child{text-align:left}.note{color:
 """
 
 
-def money(x: float) -> str:
+def money(x: float | None) -> str:
+    """Dollars as a finance reader writes them: ``$3,090``, ``-$3,090`` (never ``$-3,090``), ``n/a`` when unknown."""
     if x is None or not np.isfinite(x):
         return "n/a"
-    return f"${x:,.0f}"
+    return f"-${-x:,.0f}" if round(x) < 0 else f"${abs(x):,.0f}"
 
 
 def _png(fig) -> str:
@@ -64,15 +66,6 @@ def _page(title: str, body: str) -> str:
 
 def _kpis(items: list[tuple[str, str]]) -> str:
     return "".join(f"<span class='kpi'>{html.escape(k)}<b>{html.escape(v)}</b></span>" for k, v in items)
-
-
-def _figure(w=6.0, h=3.4):
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=(w, h))
 
 
 def _reason_kind(text: str | None) -> str | None:
@@ -160,7 +153,7 @@ def scoring_report(
         )
     )
 
-    fig, ax = _figure()
+    fig, ax = figure(6.0, 3.4)
     ax.hist(p, bins=60, color="#3b82f6")
     ax.set(xlabel="churn probability", ylabel="customers", title="Risk distribution", yscale="log")
     body.append("<h2>Risk distribution</h2>" + _png(fig))
@@ -205,7 +198,7 @@ def scoring_report(
     )
 
     v = config.value
-    fig, ax = _figure()
+    fig, ax = figure(6.0, 3.4)
     curve = plan.profit_curve
     ax.plot(curve["contacted"], curve["expected_net_value"], color="#16a34a")
     ax.axvline(len(plan.selected), color="grey", ls="--", lw=0.8, label="plan")

@@ -138,3 +138,16 @@ def test_outcomes_follow_the_label_definition_of_churn():
     # Inactivity: churned = no interaction in [action, action + 30d); b's are just outside on both sides, c has none.
     out = val.action_outcomes(actions, no_churn, customers, 30, "inactivity", interactions)
     assert out["churned"].tolist() == [False, True, True]
+
+
+def test_money_puts_the_minus_before_the_dollar_sign():
+    from pipelines.report import money
+
+    assert [money(x) for x in (3090.4, -3090.4, -0.2, 0.0, float("nan"), None)] == [
+        "$3,090",
+        "-$3,090",
+        "$0",
+        "$0",
+        "n/a",
+        "n/a",
+    ]
