@@ -123,6 +123,103 @@ def generate(config: SyntheticConfig) -> Iterator[SyntheticChunk]:
         yield _simulate_chunk(config, cal, first, n, np.random.default_rng(seeds[k]), location_effect)
 
 
+@dataclass(frozen=True)
+class Customers:
+    """Per-customer draws made once, before the first simulated day.
+
+    Together with the day's random draws they fix everything that happens to
+    a customer; the world state (``World``) is what evolves from them.
+    """
+
+    ids: np.ndarray  # "C0000001", ...
+    signup_day: np.ndarray  # day index; negative: signed up before the window
+    plan: np.ndarray  # index into PLANS
+    monthly_revenue: np.ndarray  # price paid, list price times a personal ratio
+    annual: np.ndarray  # annual contract (else monthly)
+    invoice: np.ndarray  # pays by invoice (else card)
+    location: np.ndarray  # index of the location
+    satisfaction_level: np.ndarray  # the level satisfaction mean-reverts to
+    initial_satisfaction: np.ndarray  # satisfaction on the first day
+    activity: np.ndarray  # expected daily usage at neutral satisfaction
+    frailty: np.ndarray  # log-hazard offset no feature can see
+    persuadable: np.ndarray  # contact lowers their hazard
+    threshold: np.ndarray  # Exp(1): churn once the cumulative hazard passes it
+    static_log_hazard: np.ndarray  # the part of the log hazard that never changes
+    experience_weight: np.ndarray  # how much trouble and bad answers weigh
+
+    @property
+    def n(self) -> int:
+        """Number of customers in the slice."""
+        return int(self.ids.size)
+
+
+def _draw_customers(
+    config: SyntheticConfig, days: int, first: int, n: int, rng: np.random.Generator, location_effect: np.ndarray
+) -> Customers:
+    """Draw the static attributes of customers ``first .. first + n - 1``.
+
+    The order of the draws is part of the dataset's identity for a seed: do
+    not reorder them.
+    """
+    existing = rng.random(n) < 0.65
+    signup_day = np.where(
+        existing,
+        -rng.integers(1, 4 * 365, n),  # signed up before the window
+        rng.integers(0, days - 30, n),  # joined during the window
+    )
+    plan = rng.choice(3, n, p=PLAN_SHARE)
+    price_ratio = np.exp(rng.normal(0.0, 0.12, n))
+    annual = rng.random(n) < 0.3
+    invoice = rng.random(n) < 0.3
+    location = rng.integers(0, config.locations, n)
+    mu = rng.normal(0.0, 0.7, n)
+    s = mu + rng.normal(0.0, 0.3, n)
+    activity = np.exp(rng.normal(np.log(45 / 365), 0.35, n))
+    frailty = rng.normal(0.0, 0.15, n)
+    persuadable = rng.random(n) < np.where(annual, 0.15, 0.3)
+    threshold = rng.exponential(1.0, n)
+    return Customers(
+        ids=np.array([f"C{first + i:07d}" for i in range(n)], dtype=object),
+        signup_day=signup_day,
+        plan=plan,
+        monthly_revenue=np.round(np.asarray(PLAN_PRICE)[plan] * price_ratio, 2),
+        annual=annual,
+        invoice=invoice,
+        location=location,
+        satisfaction_level=mu,
+        initial_satisfaction=s,
+        activity=activity,
+        frailty=frailty,
+        persuadable=persuadable,
+        threshold=threshold,
+        static_log_hazard=_static_log_hazard(config, plan, price_ratio, annual, invoice, location_effect[location])
+        + frailty,
+        # Annual contracts blunt the effect of trouble and bad experiences (interactions
+        # that a linear model on the features cannot represent, as in real churn).
+        experience_weight=np.where(annual, 0.5, 1.2),
+    )
+
+
+def _static_log_hazard(
+    config: SyntheticConfig,
+    plan: np.ndarray,
+    price_ratio: np.ndarray,
+    annual: np.ndarray,
+    invoice: np.ndarray,
+    location_effect: np.ndarray,
+) -> np.ndarray:
+    """Log daily hazard from what never changes (before frailty is added)."""
+    return (
+        np.log(config.base_daily_hazard)
+        + np.asarray(PLAN_EFFECT)[plan]
+        + np.where(annual, -1.8, 0.0)
+        + np.where(invoice, 0.35, 0.0)
+        # customers on annual contracts are locked in: price hurts them far less
+        + np.where(annual, 1.5, 6.0) * np.log(price_ratio)
+        + location_effect
+    )
+
+
 def _simulate_chunk(
     config: SyntheticConfig,
     cal: Calendar,
@@ -132,45 +229,12 @@ def _simulate_chunk(
     location_effect: np.ndarray,
 ) -> SyntheticChunk:
     D = cal.days
-    ids = np.array([f"C{first + i:07d}" for i in range(n)], dtype=object)
-
-    # --- customers -----------------------------------------------------------
-    existing = rng.random(n) < 0.65
-    signup_day = np.where(
-        existing,
-        -rng.integers(1, 4 * 365, n),  # signed up before the window
-        rng.integers(0, D - 30, n),  # joined during the window
-    )
-    plan = rng.choice(3, n, p=PLAN_SHARE)
-    list_price = np.asarray(PLAN_PRICE)[plan]
-    price_ratio = np.exp(rng.normal(0.0, 0.12, n))
-    monthly_revenue = np.round(list_price * price_ratio, 2)
-    annual = rng.random(n) < 0.3
-    invoice = rng.random(n) < 0.3
-    location = rng.integers(0, config.locations, n)
-
-    mu = rng.normal(0.0, 0.7, n)
-    s = mu + rng.normal(0.0, 0.3, n)
+    cust = _draw_customers(config, D, first, n, rng, location_effect)
+    ids, signup_day, plan, monthly_revenue = cust.ids, cust.signup_day, cust.plan, cust.monthly_revenue
+    annual, invoice, location, mu = cust.annual, cust.invoice, cust.location, cust.satisfaction_level
+    s, activity, frailty, persuadable = cust.initial_satisfaction, cust.activity, cust.frailty, cust.persuadable
+    threshold, static_log_hazard, experience_weight = cust.threshold, cust.static_log_hazard, cust.experience_weight
     s_long = s.copy()
-    activity = np.exp(rng.normal(np.log(45 / 365), 0.35, n))
-    frailty = rng.normal(0.0, 0.15, n)
-    persuadable = rng.random(n) < np.where(annual, 0.15, 0.3)
-    threshold = rng.exponential(1.0, n)
-
-    static_log_hazard = (
-        np.log(config.base_daily_hazard)
-        + np.asarray(PLAN_EFFECT)[plan]
-        + np.where(annual, -1.8, 0.0)
-        + np.where(invoice, 0.35, 0.0)
-        # customers on annual contracts are locked in: price hurts them far less
-        + np.where(annual, 1.5, 6.0) * np.log(price_ratio)
-        + location_effect[location]
-        + frailty
-    )
-
-    # Annual contracts blunt the effect of trouble and bad experiences (interactions
-    # that a linear model on the features cannot represent, as in real churn).
-    experience_weight = np.where(annual, 0.5, 1.2)
 
     # --- state -----------------------------------------------------------------
     cum = np.zeros((n, D + 1), dtype=np.float32)
