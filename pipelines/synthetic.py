@@ -220,6 +220,79 @@ def _static_log_hazard(
     )
 
 
+SATISFACTION_REVERSION = 1 / 90  # daily pull of satisfaction towards the customer's own level
+SATISFACTION_NOISE = 0.035  # daily standard deviation of its drift
+SHOCK_PROBABILITY = 1 / 900  # chance of a bad experience, per customer and day
+TROUBLE_DECAY = float(np.exp(-1 / 90))  # daily decay of remembered trouble and bad answers
+NEVER = 10**6  # distance, in days, of an event that has not happened
+
+EventBatch = tuple[np.ndarray, int, int, np.ndarray]  # (customer rows, day, index into EVENT_TYPES, counts)
+
+
+@dataclass
+class World:
+    """What evolves day by day for a slice of customers, and what has been recorded so far.
+
+    ``step`` advances it by one day, in place. Arrays have one entry per
+    customer; days are indices into the calendar.
+    """
+
+    satisfaction: np.ndarray  # latent, today
+    satisfaction_long: np.ndarray  # its ~60-day average: a fall below it raises the hazard
+    shock_memory: np.ndarray  # decaying count of recent shocks: they drive tickets and complaints
+    trouble: np.ndarray  # decaying weighted count of tickets, complaints, billing issues, failed payments
+    bad_answers: np.ndarray  # decaying count of bad survey answers
+    usage_short: np.ndarray  # realised daily usage, ~45-day average
+    usage_long: np.ndarray  # realised daily usage, ~365-day average
+    recent_flag_day: np.ndarray  # last day with a visible risk signal (complaint, failed payment)
+    detractor_or_callback_day: np.ndarray  # last day with a bad survey answer
+    last_contact_day: np.ndarray  # last day picked by a campaign (treatment or control)
+    contact_until: np.ndarray  # last day a treated customer's contact still lowers the hazard
+    cum_hazard: np.ndarray  # (n, days + 1) float32: observed cumulative hazard at the start of each day
+    cum_observed: np.ndarray  # observed cumulative hazard now (float64: it is summed daily)
+    cum_untreated: np.ndarray  # cumulative hazard now had no contact ever been made
+    churn_day: np.ndarray  # day of churn; past the window while not churned
+    churn_day_untreated: np.ndarray  # the same had no contact ever been made
+    events: list[EventBatch] = field(default_factory=list)
+    feedback: list[dict[str, np.ndarray]] = field(default_factory=list)  # from _surveys
+    actions: list[dict[str, np.ndarray]] = field(default_factory=list)  # from _campaign
+
+    @classmethod
+    def start(cls, customers: Customers, days: int) -> World:
+        """The world before day 0: nothing has happened yet."""
+        n = customers.n
+        s = customers.initial_satisfaction.copy()
+        usage = customers.activity * np.exp(0.8 * s)  # expected daily usage, tracked from realised events
+        return cls(
+            satisfaction=s,
+            satisfaction_long=s.copy(),
+            shock_memory=np.zeros(n),
+            trouble=np.zeros(n),
+            bad_answers=np.zeros(n),
+            usage_short=usage,
+            usage_long=usage.copy(),
+            recent_flag_day=np.full(n, -NEVER),
+            detractor_or_callback_day=np.full(n, -NEVER),
+            last_contact_day=np.full(n, -NEVER),
+            contact_until=np.full(n, -1),
+            cum_hazard=np.zeros((n, days + 1), dtype=np.float32),
+            cum_observed=np.zeros(n),
+            cum_untreated=np.zeros(n),
+            churn_day=np.full(n, days + NEVER),
+            churn_day_untreated=np.full(n, days + NEVER),
+        )
+
+
+@dataclass(frozen=True)
+class Day:
+    """One simulated day: its index, its date and who is in the world."""
+
+    t: int
+    date: pd.Timestamp
+    live: np.ndarray  # signed up by today, churned or not (the untreated world still runs)
+    alive: np.ndarray  # signed up and not churned before today
+
+
 def _simulate_chunk(
     config: SyntheticConfig,
     cal: Calendar,
@@ -228,158 +301,204 @@ def _simulate_chunk(
     rng: np.random.Generator,
     location_effect: np.ndarray,
 ) -> SyntheticChunk:
+    """Simulate customers ``first .. first + n - 1`` over the window: draw them, step each day, assemble."""
+    customers = _draw_customers(config, cal.days, first, n, rng, location_effect)
+    world = World.start(customers, cal.days)
+    for t in range(cal.days):
+        step(world, customers, config, rng, t, cal.start + pd.Timedelta(days=t))
+    return _assemble_chunk(cal, rng, first, customers, world)
+
+
+def step(
+    world: World, customers: Customers, config: SyntheticConfig, rng: np.random.Generator, t: int, date: pd.Timestamp
+) -> None:
+    """Advance ``world`` by day ``t`` (``date``), in place.
+
+    The sub-steps run in a fixed order, each drawing from ``rng``: satisfaction,
+    events, surveys, the monthly campaign, then hazard and churn. That order is
+    part of the dataset's identity for a seed.
+    """
+    live = customers.signup_day <= t
+    day = Day(t=t, date=date, live=live, alive=live & (world.churn_day > t))
+    _move_satisfaction(world, customers, rng)
+    counts = _events(world, customers, rng, day)
+    _answer_surveys(world, customers, rng, day, counts)
+    if date.day == 1 and t >= 90:  # monthly retention campaign on the first of the month, after 3 months
+        _run_campaign(world, config, rng, day)
+    _accumulate_hazard(world, customers, day)
+
+
+def _move_satisfaction(world: World, customers: Customers, rng: np.random.Generator) -> None:
+    """Satisfaction mean-reverts to the customer's level, drifts and takes occasional shocks."""
+    n = customers.n
+    s = world.satisfaction
+    shock = rng.random(n) < SHOCK_PROBABILITY
+    s = (
+        s
+        + SATISFACTION_REVERSION * (customers.satisfaction_level - s)
+        + SATISFACTION_NOISE * rng.standard_normal(n)
+        - shock * rng.uniform(0.5, 1.5, n)
+    )
+    world.satisfaction = s
+    world.satisfaction_long = world.satisfaction_long + (s - world.satisfaction_long) / 60
+    world.shock_memory = 0.85 * world.shock_memory + shock
+
+
+def _season(date: pd.Timestamp) -> float:
+    """Usage multiplier of a date: a yearly wave, and more on weekends."""
+    return 1.0 + 0.15 * np.sin(2 * np.pi * (date.day_of_year - 30) / 365) + (0.1 if date.day_of_week >= 5 else 0.0)
+
+
+def _event_rates(world: World, customers: Customers, season: float) -> dict[str, np.ndarray]:
+    """Expected count of each event type today: usage rises with satisfaction, trouble falls."""
+    s, activity, shock_k, invoice = world.satisfaction, customers.activity, world.shock_memory, customers.invoice
+    return {
+        "login": activity * 0.8 * np.exp(0.8 * s) * season,
+        "purchase": activity * 0.2 * np.exp(0.6 * s) * season,
+        "support_ticket": 0.010 * np.exp(-0.7 * s) + 0.25 * shock_k,
+        "complaint": 0.0015 * np.exp(-1.2 * s) + 0.06 * shock_k,
+        "billing_issue": 0.0015 + 0.0015 * invoice,
+        "payment_failed": 0.0006 + 0.004 * invoice,
+    }
+
+
+def _events(world: World, customers: Customers, rng: np.random.Generator, day: Day) -> dict[str, np.ndarray]:
+    """Draw today's events, record those of alive customers, and update usage and trouble.
+
+    Returns the counts per event type for every customer (zero for those not live).
+    """
+    rates = _event_rates(world, customers, _season(day.date))
+    counts = {}
+    for j, name in enumerate(EVENT_TYPES):
+        c = rng.poisson(rates[name] * day.live)
+        counts[name] = c
+        idx = np.flatnonzero(c * day.alive)
+        if idx.size:
+            world.events.append((idx, day.t, j, c[idx]))
+    world.trouble = world.trouble * TROUBLE_DECAY + (
+        counts["support_ticket"] + 2 * counts["complaint"] + counts["billing_issue"] + counts["payment_failed"]
+    )
+    used = counts["login"] + counts["purchase"]
+    world.usage_short += (used - world.usage_short) / 45
+    world.usage_long += (used - world.usage_long) / 365
+    visible_trouble = day.alive & ((counts["complaint"] > 0) | (counts["payment_failed"] > 0))
+    world.recent_flag_day = np.where(visible_trouble, day.t, world.recent_flag_day)
+    return counts
+
+
+def _answer_surveys(
+    world: World, customers: Customers, rng: np.random.Generator, day: Day, counts: dict[str, np.ndarray]
+) -> None:
+    """Send and answer today's surveys; bad answers raise the hazard and flag the customer."""
+    fb = _surveys(rng, day, world.satisfaction, counts, customers.annual)
+    if fb is None:
+        return
+    bad = fb["bad"]
+    world.detractor_or_callback_day[fb["idx"][bad]] = day.t
+    np.add.at(world.bad_answers, fb["idx"][bad], 1.0)
+    world.feedback.append(fb)
+
+
+def _run_campaign(world: World, config: SyntheticConfig, rng: np.random.Generator, day: Day) -> None:
+    """Contact today's campaign picks; treatment lowers a persuadable customer's hazard for a while."""
+    act = _campaign(config, rng, day, world)
+    if act is None:
+        return
+    world.last_contact_day[act["idx"]] = day.t
+    treated = act["idx"][act["treatment"]]
+    world.contact_until[treated] = day.t + CONTACT_EFFECT_DAYS
+    world.actions.append(act)
+
+
+def _log_hazard(world: World, customers: Customers, tenure: np.ndarray) -> np.ndarray:
+    """Today's log daily hazard (before treatment): the static part plus what the world made of it."""
+    tenure_effect = np.select([tenure < 90, tenure < 365], [1.5, 0.7], -np.minimum(0.3 * (tenure - 365) / 365, 0.8))
+    # Usage drop: realised recent usage against the customer's own longer-run level.
+    usage_drop = np.clip(np.log((world.usage_long + 0.03) / (world.usage_short + 0.03)), -1.5, 2.5)
+    s = world.satisfaction
+    return (
+        customers.static_log_hazard
+        + tenure_effect
+        - 0.15 * s
+        + 0.3 * (world.satisfaction_long - s)
+        # a usage drop says more about a new customer than about a settled one
+        + np.where(tenure < 365, 3.0, 1.6) * usage_drop
+        + customers.experience_weight * (0.7 * np.log1p(world.trouble) + 1.0 * np.log1p(world.bad_answers))
+    )
+
+
+def _accumulate_hazard(world: World, customers: Customers, day: Day) -> None:
+    """Add today's hazard, with and without treatment, and churn those whose total passes their threshold."""
+    t = day.t
+    tenure = t - customers.signup_day
+    world.bad_answers *= TROUBLE_DECAY
+    h_untreated = np.minimum(np.exp(_log_hazard(world, customers, tenure)), 0.5) * day.live
+    treated_now = customers.persuadable & (world.contact_until >= t)
+    h = h_untreated * np.where(treated_now, CONTACT_HAZARD_MULTIPLIER, 1.0)
+    world.cum_observed += h
+    world.cum_untreated += h_untreated
+    world.cum_hazard[:, t + 1] = world.cum_observed
+    newly = day.alive & (world.cum_observed >= customers.threshold) & (tenure > 0)
+    world.churn_day = np.where(newly, t, world.churn_day)
+    still_in_untreated = day.live & (world.churn_day_untreated > t)
+    newly_untreated = still_in_untreated & (world.cum_untreated >= customers.threshold) & (tenure > 0)
+    world.churn_day_untreated = np.where(newly_untreated, t, world.churn_day_untreated)
+
+
+def _assemble_chunk(
+    cal: Calendar, rng: np.random.Generator, first: int, customers: Customers, world: World
+) -> SyntheticChunk:
+    """The chunk's contract tables and ground truth, from the customers and the final world."""
     D = cal.days
-    cust = _draw_customers(config, D, first, n, rng, location_effect)
-    ids, signup_day, plan, monthly_revenue = cust.ids, cust.signup_day, cust.plan, cust.monthly_revenue
-    annual, invoice, location, mu = cust.annual, cust.invoice, cust.location, cust.satisfaction_level
-    s, activity, frailty, persuadable = cust.initial_satisfaction, cust.activity, cust.frailty, cust.persuadable
-    threshold, static_log_hazard, experience_weight = cust.threshold, cust.static_log_hazard, cust.experience_weight
-    s_long = s.copy()
-
-    # --- state -----------------------------------------------------------------
-    cum = np.zeros((n, D + 1), dtype=np.float32)
-    c_obs = np.zeros(n)
-    c_cf = np.zeros(n)
-    churn_day = np.full(n, D + 10**6)
-    churn_day_cf = np.full(n, D + 10**6)
-    shock_k = np.zeros(n)
-    trouble = np.zeros(n)
-    bad_answers = np.zeros(n)
-    usage_short = activity * np.exp(0.8 * s)  # expected daily usage, tracked from realised events
-    usage_long = usage_short.copy()
-    recent_flag_day = np.full(n, -(10**6))  # last day with a visible risk signal
-    last_contact_day = np.full(n, -(10**6))
-    contact_until = np.full(n, -1)
-    detractor_or_callback_day = np.full(n, -(10**6))
-
-    ev_parts: list[tuple[np.ndarray, int, int, np.ndarray]] = []  # (idx, day, type, count)
-    fb_parts: list[dict[str, np.ndarray]] = []
-    act_parts: list[dict[str, np.ndarray]] = []
-
-    theta, sigma = 1 / 90, 0.035
-    decay_trouble = np.exp(-1 / 90)
-    for t in range(D):
-        date = cal.start + pd.Timedelta(days=t)
-        live_world = signup_day <= t
-        alive = live_world & (churn_day > t)
-
-        # satisfaction: mean reversion, drift, shocks
-        shock = rng.random(n) < 1 / 900
-        s = s + theta * (mu - s) + sigma * rng.standard_normal(n) - shock * rng.uniform(0.5, 1.5, n)
-        s_long = s_long + (s - s_long) / 60
-        shock_k = 0.85 * shock_k + shock
-
-        season = (
-            1.0 + 0.15 * np.sin(2 * np.pi * (date.day_of_year - 30) / 365) + (0.1 if date.day_of_week >= 5 else 0.0)
-        )
-        lam = {
-            "login": activity * 0.8 * np.exp(0.8 * s) * season,
-            "purchase": activity * 0.2 * np.exp(0.6 * s) * season,
-            "support_ticket": 0.010 * np.exp(-0.7 * s) + 0.25 * shock_k,
-            "complaint": 0.0015 * np.exp(-1.2 * s) + 0.06 * shock_k,
-            "billing_issue": 0.0015 + 0.0015 * invoice,
-            "payment_failed": 0.0006 + 0.004 * invoice,
-        }
-        counts = {}
-        for j, name in enumerate(EVENT_TYPES):
-            c = rng.poisson(lam[name] * live_world)
-            counts[name] = c
-            idx = np.flatnonzero(c * alive)
-            if idx.size:
-                ev_parts.append((idx, t, j, c[idx]))
-        trouble = trouble * decay_trouble + (
-            counts["support_ticket"] + 2 * counts["complaint"] + counts["billing_issue"] + counts["payment_failed"]
-        )
-        used = counts["login"] + counts["purchase"]
-        usage_short += (used - usage_short) / 45
-        usage_long += (used - usage_long) / 365
-        visible_trouble = alive & ((counts["complaint"] > 0) | (counts["payment_failed"] > 0))
-        recent_flag_day = np.where(visible_trouble, t, recent_flag_day)
-
-        # surveys: CES after support, CSAT after purchases, quarterly NPS
-        fb = _surveys(rng, t, date, s, counts, alive, annual)
-        if fb is not None:
-            bad = fb["bad"]
-            detractor_or_callback_day[fb["idx"][bad]] = t
-            np.add.at(bad_answers, fb["idx"][bad], 1.0)
-            fb_parts.append(fb)
-
-        # monthly retention campaign on the first of the month, after 3 months
-        if date.day == 1 and t >= 90:
-            act = _campaign(
-                config, rng, t, alive, trouble, recent_flag_day, detractor_or_callback_day, last_contact_day
-            )
-            if act is not None:
-                last_contact_day[act["idx"]] = t
-                treated = act["idx"][act["treatment"]]
-                contact_until[treated] = t + CONTACT_EFFECT_DAYS
-                act_parts.append(act)
-
-        # hazard
-        tenure = t - signup_day
-        tenure_effect = np.select([tenure < 90, tenure < 365], [1.5, 0.7], -np.minimum(0.3 * (tenure - 365) / 365, 0.8))
-        bad_answers *= decay_trouble
-        # Usage drop: realised recent usage against the customer's own longer-run level.
-        usage_drop = np.clip(np.log((usage_long + 0.03) / (usage_short + 0.03)), -1.5, 2.5)
-        log_h = (
-            static_log_hazard
-            + tenure_effect
-            - 0.15 * s
-            + 0.3 * (s_long - s)
-            # a usage drop says more about a new customer than about a settled one
-            + np.where(tenure < 365, 3.0, 1.6) * usage_drop
-            + experience_weight * (0.7 * np.log1p(trouble) + 1.0 * np.log1p(bad_answers))
-        )
-        h_cf = np.minimum(np.exp(log_h), 0.5) * live_world
-        h = h_cf * np.where(persuadable & (contact_until >= t), CONTACT_HAZARD_MULTIPLIER, 1.0)
-        c_obs += h
-        c_cf += h_cf
-        cum[:, t + 1] = c_obs
-        newly = alive & (c_obs >= threshold) & (tenure > 0)
-        churn_day = np.where(newly, t, churn_day)
-        newly_cf = live_world & (churn_day_cf > t) & (c_cf >= threshold) & (tenure > 0)
-        churn_day_cf = np.where(newly_cf, t, churn_day_cf)
-
+    ids, churn_day, churn_day_cf = customers.ids, world.churn_day, world.churn_day_untreated
     tables = _assemble_tables(
         cal,
         rng,
         ids,
-        signup_day,
-        plan,
-        monthly_revenue,
-        annual,
-        invoice,
-        location,
+        customers.signup_day,
+        customers.plan,
+        customers.monthly_revenue,
+        customers.annual,
+        customers.invoice,
+        customers.location,
         churn_day,
-        ev_parts,
-        fb_parts,
-        act_parts,
+        world.events,
+        world.feedback,
+        world.actions,
     )
     truth_customers = pd.DataFrame(
         {
             "customer_id": ids,
-            "truth_row": np.arange(first, first + n),
-            "satisfaction_level": mu,
-            "frailty": frailty,
-            "persuadable": persuadable,
+            "truth_row": np.arange(first, first + customers.n),
+            "satisfaction_level": customers.satisfaction_level,
+            "frailty": customers.frailty,
+            "persuadable": customers.persuadable,
             "churn_day": np.where(churn_day < D, churn_day, -1),
             "churn_day_if_never_contacted": np.where(churn_day_cf < D, churn_day_cf, -1),
         }
     )
-    truth_actions = _truth_actions(cal, ids, act_parts, persuadable, churn_day, cum, threshold)
-    return SyntheticChunk(tables=tables, truth_customers=truth_customers, cum_hazard=cum, truth_actions=truth_actions)
+    truth_actions = _truth_actions(
+        cal, ids, world.actions, customers.persuadable, churn_day, world.cum_hazard, customers.threshold
+    )
+    return SyntheticChunk(
+        tables=tables, truth_customers=truth_customers, cum_hazard=world.cum_hazard, truth_actions=truth_actions
+    )
 
 
 def _surveys(
     rng: np.random.Generator,
-    t: int,
-    date: pd.Timestamp,
+    day: Day,
     s: np.ndarray,
     counts: dict[str, np.ndarray],
-    alive: np.ndarray,
     annual: np.ndarray,
 ) -> dict[str, np.ndarray] | None:
+    """Today's survey answers: CES after support, CSAT after purchases, quarterly NPS.
+
+    Returns arrays (customer row, day, survey, score, callback, bad) of equal
+    length, or None when nobody answered.
+    """
     n = s.size
+    t, date, alive = day.t, day.date, day.alive
     sent_ces = alive & (counts["support_ticket"] > 0) & (rng.random(n) < 0.3)
     sent_csat = alive & (counts["purchase"] > 0) & (rng.random(n) < 0.1)
     sent_nps = alive & (date.day == 15) & (date.month % 3 == 0) & (rng.random(n) < 0.35)
@@ -409,19 +528,19 @@ def _surveys(
 
 
 def _campaign(
-    config: SyntheticConfig,
-    rng: np.random.Generator,
-    t: int,
-    alive: np.ndarray,
-    trouble: np.ndarray,
-    recent_flag_day: np.ndarray,
-    detractor_or_callback_day: np.ndarray,
-    last_contact_day: np.ndarray,
+    config: SyntheticConfig, rng: np.random.Generator, day: Day, world: World
 ) -> dict[str, np.ndarray] | None:
+    """Pick up to the campaign's capacity of visibly at-risk customers; hold a random share out as control.
+
+    Visible risk: a complaint or failed payment, or a bad survey answer, in the
+    last 30 days, or much recent trouble; nobody is picked twice within 180 days.
+    Returns arrays (customer row, day, treatment, action, cost), or None.
+    """
+    t, alive = day.t, day.alive
     eligible = (
         alive
-        & (t - last_contact_day > 180)
-        & ((t - recent_flag_day <= 30) | (t - detractor_or_callback_day <= 30) | (trouble > 2.5))
+        & (t - world.last_contact_day > 180)
+        & ((t - world.recent_flag_day <= 30) | (t - world.detractor_or_callback_day <= 30) | (world.trouble > 2.5))
     )
     idx = np.flatnonzero(eligible)
     capacity = int(config.contact_share * alive.sum())
