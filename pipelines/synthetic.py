@@ -445,46 +445,6 @@ def _accumulate_hazard(world: World, customers: Customers, day: Day) -> None:
     world.churn_day_untreated = np.where(newly_untreated, t, world.churn_day_untreated)
 
 
-def _assemble_chunk(
-    cal: Calendar, rng: np.random.Generator, first: int, customers: Customers, world: World
-) -> SyntheticChunk:
-    """The chunk's contract tables and ground truth, from the customers and the final world."""
-    D = cal.days
-    ids, churn_day, churn_day_cf = customers.ids, world.churn_day, world.churn_day_untreated
-    tables = _assemble_tables(
-        cal,
-        rng,
-        ids,
-        customers.signup_day,
-        customers.plan,
-        customers.monthly_revenue,
-        customers.annual,
-        customers.invoice,
-        customers.location,
-        churn_day,
-        world.events,
-        world.feedback,
-        world.actions,
-    )
-    truth_customers = pd.DataFrame(
-        {
-            "customer_id": ids,
-            "truth_row": np.arange(first, first + customers.n),
-            "satisfaction_level": customers.satisfaction_level,
-            "frailty": customers.frailty,
-            "persuadable": customers.persuadable,
-            "churn_day": np.where(churn_day < D, churn_day, -1),
-            "churn_day_if_never_contacted": np.where(churn_day_cf < D, churn_day_cf, -1),
-        }
-    )
-    truth_actions = _truth_actions(
-        cal, ids, world.actions, customers.persuadable, churn_day, world.cum_hazard, customers.threshold
-    )
-    return SyntheticChunk(
-        tables=tables, truth_customers=truth_customers, cum_hazard=world.cum_hazard, truth_actions=truth_actions
-    )
-
-
 def _surveys(
     rng: np.random.Generator,
     day: Day,
@@ -562,47 +522,74 @@ def _campaign(
     }
 
 
+def _assemble_chunk(
+    cal: Calendar, rng: np.random.Generator, first: int, customers: Customers, world: World
+) -> SyntheticChunk:
+    """The chunk's contract tables and ground truth, from the customers and the final world."""
+    return SyntheticChunk(
+        tables=_assemble_tables(cal, rng, customers, world),
+        truth_customers=_truth_customers(cal, first, customers, world),
+        cum_hazard=world.cum_hazard,
+        truth_actions=_truth_actions(cal, customers, world),
+    )
+
+
+def _dates(cal: Calendar, days: np.ndarray) -> pd.DatetimeIndex:
+    """Dates of day indices, in the contract's microsecond resolution."""
+    return (cal.start + pd.to_timedelta(days, unit="D")).astype("datetime64[us]")
+
+
 def _assemble_tables(
-    cal: Calendar,
-    rng: np.random.Generator,
-    ids: np.ndarray,
-    signup_day: np.ndarray,
-    plan: np.ndarray,
-    monthly_revenue: np.ndarray,
-    annual: np.ndarray,
-    invoice: np.ndarray,
-    location: np.ndarray,
-    churn_day: np.ndarray,
-    ev_parts: list,
-    fb_parts: list,
-    act_parts: list,
+    cal: Calendar, rng: np.random.Generator, customers: Customers, world: World
 ) -> dict[str, pd.DataFrame]:
-    D = cal.days
-    day0 = cal.start
-    customers = pd.DataFrame(
+    """The five contract tables of the chunk.
+
+    Interactions draw their times and details from ``rng`` before feedback
+    draws its delays and comments: that order is part of the output for a seed.
+    """
+    ids = customers.ids
+    interactions = _interaction_table(cal, rng, ids, world.events)
+    feedback = _feedback_table(cal, rng, ids, world.churn_day, world.feedback)
+    return {
+        "customers": _customer_table(cal, customers),
+        "interactions": interactions,
+        "feedback": feedback,
+        "churn_events": _churn_table(cal, ids, world.churn_day),
+        "retention_actions": _action_table(cal, ids, world.actions),
+    }
+
+
+def _customer_table(cal: Calendar, customers: Customers) -> pd.DataFrame:
+    """The ``customers`` table: one row per customer with their static attributes."""
+    return pd.DataFrame(
         {
-            "customer_id": ids,
-            "signup_date": (day0 + pd.to_timedelta(signup_day, unit="D")).astype("datetime64[us]"),
-            "monthly_revenue": monthly_revenue,
-            "location_id": np.array([f"L{x:03d}" for x in location], dtype=object),
-            "plan": np.asarray(PLANS, dtype=object)[plan],
-            "contract": np.where(annual, "annual", "monthly"),
-            "payment_method": np.where(invoice, "invoice", "card_auto"),
+            "customer_id": customers.ids,
+            "signup_date": _dates(cal, customers.signup_day),
+            "monthly_revenue": customers.monthly_revenue,
+            "location_id": np.array([f"L{x:03d}" for x in customers.location], dtype=object),
+            "plan": np.asarray(PLANS, dtype=object)[customers.plan],
+            "contract": np.where(customers.annual, "annual", "monthly"),
+            "payment_method": np.where(customers.invoice, "invoice", "card_auto"),
         }
     )
 
-    # interactions: expand (customer, day, type, count) into one row per event
-    if ev_parts:
-        idx = np.concatenate([p[0] for p in ev_parts])
-        day = np.concatenate([np.full(p[0].size, p[1]) for p in ev_parts])
-        typ = np.concatenate([np.full(p[0].size, p[2]) for p in ev_parts])
-        cnt = np.concatenate([p[3] for p in ev_parts])
-        idx, day, typ = np.repeat(idx, cnt), np.repeat(day, cnt), np.repeat(typ, cnt)
-    else:
-        idx = day = typ = np.zeros(0, dtype=int)
-    seconds = rng.integers(6 * 3600, 23 * 3600, idx.size)
-    channel = np.empty(idx.size, dtype=object)
-    value = np.full(idx.size, np.nan)
+
+def _expand_events(batches: list[EventBatch]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One (customer row, day, type index) per event, from the per-day (rows, day, type, counts) batches."""
+    if not batches:
+        empty = np.zeros(0, dtype=int)
+        return empty, empty, empty
+    idx = np.concatenate([p[0] for p in batches])
+    day = np.concatenate([np.full(p[0].size, p[1]) for p in batches])
+    typ = np.concatenate([np.full(p[0].size, p[2]) for p in batches])
+    cnt = np.concatenate([p[3] for p in batches])
+    return np.repeat(idx, cnt), np.repeat(day, cnt), np.repeat(typ, cnt)
+
+
+def _event_details(rng: np.random.Generator, typ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Channel of each event, and its value: amount of a purchase, minutes of a login, ticket or complaint."""
+    channel = np.empty(typ.size, dtype=object)
+    value = np.full(typ.size, np.nan)
     for j, name in enumerate(EVENT_TYPES):
         m = typ == j
         chans, probs = EVENT_CHANNELS[name]
@@ -611,32 +598,55 @@ def _assemble_tables(
             value[m] = np.round(np.exp(rng.normal(np.log(30), 0.6, m.sum())), 2)
         elif name in ("login", "support_ticket", "complaint"):
             value[m] = np.round(np.exp(rng.normal(np.log(6), 0.7, m.sum())), 1)  # minutes
-    interactions = pd.DataFrame(
+    return channel, value
+
+
+def _interaction_table(
+    cal: Calendar, rng: np.random.Generator, ids: np.ndarray, batches: list[EventBatch]
+) -> pd.DataFrame:
+    """The ``interactions`` table: one row per event, at a random time of its day, in time order."""
+    idx, day, typ = _expand_events(batches)
+    seconds = rng.integers(6 * 3600, 23 * 3600, idx.size)
+    channel, value = _event_details(rng, typ)
+    timestamp = cal.start + pd.to_timedelta(day, unit="D") + pd.to_timedelta(seconds, unit="s")
+    return pd.DataFrame(
         {
             "customer_id": ids[idx],
-            "timestamp": (day0 + pd.to_timedelta(day, unit="D") + pd.to_timedelta(seconds, unit="s")).astype(
-                "datetime64[us]"
-            ),
+            "timestamp": timestamp.astype("datetime64[us]"),
             "channel": channel,
             "type": np.asarray(EVENT_TYPES, dtype=object)[typ],
             "value": value,
         }
     ).sort_values(["timestamp", "customer_id"], kind="stable", ignore_index=True)
 
-    # feedback: answered a few hours after the touchpoint, never after churn or the window
-    if fb_parts:
-        f = {k: np.concatenate([p[k] for p in fb_parts]) for k in ("idx", "day", "survey", "score", "callback", "bad")}
+
+FEEDBACK_KEYS = ("idx", "day", "survey", "score", "callback", "bad")
+
+
+def _comments(rng: np.random.Generator, bad: np.ndarray) -> np.ndarray:
+    """A free-text comment on about 30% of answers, matching the answer's mood; None elsewhere."""
+    n = bad.size
+    comment = np.full(n, None, dtype=object)
+    has_comment = rng.random(n) < 0.3
+    bad_pick = rng.choice(np.asarray(COMMENTS_BAD, dtype=object), n)
+    good_pick = rng.choice(np.asarray(COMMENTS_GOOD, dtype=object), n)
+    comment[has_comment] = np.where(bad, bad_pick, good_pick)[has_comment]
+    return comment
+
+
+def _feedback_table(
+    cal: Calendar, rng: np.random.Generator, ids: np.ndarray, churn_day: np.ndarray, parts: list[dict[str, np.ndarray]]
+) -> pd.DataFrame:
+    """The ``feedback`` table: answered a few hours after the touchpoint, never after churn or the window."""
+    if parts:
+        f = {k: np.concatenate([p[k] for p in parts]) for k in FEEDBACK_KEYS}
     else:
-        f = {k: np.zeros(0, dtype=int) for k in ("idx", "day", "survey", "score", "callback", "bad")}
+        f = {k: np.zeros(0, dtype=int) for k in FEEDBACK_KEYS}
     delay = rng.integers(3600, 20 * 3600, f["idx"].size)
-    answered = day0 + pd.to_timedelta(f["day"], unit="D") + pd.to_timedelta(23 * 3600 + delay, unit="s")
+    answered = cal.start + pd.to_timedelta(f["day"], unit="D") + pd.to_timedelta(23 * 3600 + delay, unit="s")
     answered_day = f["day"] + 1 + delay // 86400
-    keep = (answered_day < churn_day[f["idx"]]) & (answered_day < D)
-    comment = np.full(f["idx"].size, None, dtype=object)
-    has_comment = rng.random(f["idx"].size) < 0.3
-    bad_pick = rng.choice(np.asarray(COMMENTS_BAD, dtype=object), f["idx"].size)
-    good_pick = rng.choice(np.asarray(COMMENTS_GOOD, dtype=object), f["idx"].size)
-    comment[has_comment] = np.where(f["bad"], bad_pick, good_pick)[has_comment]
+    keep = (answered_day < churn_day[f["idx"]]) & (answered_day < cal.days)
+    comment = _comments(rng, f["bad"])
     touchpoint = np.select([f["survey"] == "CES", f["survey"] == "CSAT"], ["support", "purchase"], "relationship")
     feedback = pd.DataFrame(
         {
@@ -648,29 +658,22 @@ def _assemble_tables(
             "callback_requested": f["callback"].astype(bool),
             "touchpoint": touchpoint.astype(object),
         }
-    )[keep].sort_values(["timestamp", "customer_id"], kind="stable", ignore_index=True)
+    )
+    return feedback[keep].sort_values(["timestamp", "customer_id"], kind="stable", ignore_index=True)
 
-    churned = churn_day < D
-    churn_events = pd.DataFrame(
-        {
-            "customer_id": ids[churned],
-            "churn_date": (day0 + pd.to_timedelta(churn_day[churned], unit="D")).astype("datetime64[us]"),
-        }
-    ).sort_values(["churn_date", "customer_id"], kind="stable", ignore_index=True)
 
-    if act_parts:
-        a = {k: np.concatenate([p[k] for p in act_parts]) for k in ("idx", "day", "treatment", "action", "cost")}
-        retention_actions = pd.DataFrame(
-            {
-                "customer_id": ids[a["idx"]],
-                "action_date": (day0 + pd.to_timedelta(a["day"], unit="D")).astype("datetime64[us]"),
-                "group": np.where(a["treatment"], "treatment", "control").astype(object),
-                "action": a["action"].astype(object),
-                "cost": a["cost"].astype(float),
-            }
-        )
-    else:
-        retention_actions = pd.DataFrame(
+def _churn_table(cal: Calendar, ids: np.ndarray, churn_day: np.ndarray) -> pd.DataFrame:
+    """The ``churn_events`` table: one row per customer who churned inside the window."""
+    churned = churn_day < cal.days
+    return pd.DataFrame({"customer_id": ids[churned], "churn_date": _dates(cal, churn_day[churned])}).sort_values(
+        ["churn_date", "customer_id"], kind="stable", ignore_index=True
+    )
+
+
+def _action_table(cal: Calendar, ids: np.ndarray, parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """The ``retention_actions`` table: every campaign pick, treatment or control (holdout)."""
+    if not parts:
+        return pd.DataFrame(
             {
                 "customer_id": [],
                 "action_date": pd.Series([], dtype="datetime64[us]"),
@@ -679,24 +682,35 @@ def _assemble_tables(
                 "cost": [],
             }
         )
-    return {
-        "customers": customers,
-        "interactions": interactions,
-        "feedback": feedback,
-        "churn_events": churn_events,
-        "retention_actions": retention_actions,
-    }
+    a = {k: np.concatenate([p[k] for p in parts]) for k in ("idx", "day", "treatment", "action", "cost")}
+    return pd.DataFrame(
+        {
+            "customer_id": ids[a["idx"]],
+            "action_date": _dates(cal, a["day"]),
+            "group": np.where(a["treatment"], "treatment", "control").astype(object),
+            "action": a["action"].astype(object),
+            "cost": a["cost"].astype(float),
+        }
+    )
 
 
-def _truth_actions(
-    cal: Calendar,
-    ids: np.ndarray,
-    act_parts: list,
-    persuadable: np.ndarray,
-    churn_day: np.ndarray,
-    cum: np.ndarray,
-    threshold: np.ndarray,
-) -> pd.DataFrame:
+def _truth_customers(cal: Calendar, first: int, customers: Customers, world: World) -> pd.DataFrame:
+    """Ground truth per customer: latent values and churn days, observed and had they never been contacted."""
+    D = cal.days
+    return pd.DataFrame(
+        {
+            "customer_id": customers.ids,
+            "truth_row": np.arange(first, first + customers.n),
+            "satisfaction_level": customers.satisfaction_level,
+            "frailty": customers.frailty,
+            "persuadable": customers.persuadable,
+            "churn_day": np.where(world.churn_day < D, world.churn_day, -1),
+            "churn_day_if_never_contacted": np.where(world.churn_day_untreated < D, world.churn_day_untreated, -1),
+        }
+    )
+
+
+def _truth_actions(cal: Calendar, customers: Customers, world: World) -> pd.DataFrame:
     """Both potential outcomes of every contact decision over the following 90 days.
 
     A customer churns once the cumulative hazard passes their threshold. Over
@@ -713,13 +727,14 @@ def _truth_actions(
         "churned_within_90d_if_not_contacted",
         "saved",
     ]
-    if not act_parts:
+    if not world.actions:
         return pd.DataFrame(columns=columns)
-    idx = np.concatenate([p["idx"] for p in act_parts])
-    day = np.concatenate([p["day"] for p in act_parts])
-    treat = np.concatenate([p["treatment"] for p in act_parts])
+    cum, persuadable, churn_day = world.cum_hazard, customers.persuadable, world.churn_day
+    idx = np.concatenate([p["idx"] for p in world.actions])
+    day = np.concatenate([p["day"] for p in world.actions])
+    treat = np.concatenate([p["treatment"] for p in world.actions])
     end = np.minimum(day + TRUTH_HORIZON_DAYS, cum.shape[1] - 1)
-    remaining = threshold[idx] - cum[idx, day].astype(np.float64)  # > 0: they were alive when contacted
+    remaining = customers.threshold[idx] - cum[idx, day].astype(np.float64)  # > 0: they were alive when contacted
     observed = cum[idx, end].astype(np.float64) - cum[idx, day].astype(np.float64)
     effective = treat & persuadable[idx]
     untreated = np.where(effective, observed / CONTACT_HAZARD_MULTIPLIER, observed)
@@ -727,8 +742,8 @@ def _truth_actions(
     churned_cf = remaining <= untreated
     return pd.DataFrame(
         {
-            "customer_id": ids[idx],
-            "action_date": (cal.start + pd.to_timedelta(day, unit="D")).astype("datetime64[us]"),
+            "customer_id": customers.ids[idx],
+            "action_date": _dates(cal, day),
             "group": np.where(treat, "treatment", "control"),
             "persuadable": persuadable[idx],
             "churned_within_90d": churned,
