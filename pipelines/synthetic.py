@@ -24,6 +24,13 @@ customer's true effect (saved or not) is known. The ground truth, kept in a
 separate folder the pipeline never reads, holds the cumulative hazard for every
 customer and day, from which the true churn probability for any as-of date and
 horizon is ``1 - exp(-(C[T+H] - C[T]))``.
+
+Code layout: ``_draw_customers`` draws the static ``Customers`` of a slice,
+``World.start`` sets up the evolving ``World``, ``step`` advances it one day
+(satisfaction, events, surveys, campaign, hazard), and ``_assemble_chunk``
+turns customers and final world into the contract tables and the ground
+truth. Every random draw comes from the slice's generator in a fixed order,
+so a seed fixes the dataset byte for byte: keep that order when editing.
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ TRUTH_HORIZON_DAYS = 90
 CONTACT_EFFECT_DAYS = 120
 CONTACT_HAZARD_MULTIPLIER = 0.25  # for persuadable customers, during CONTACT_EFFECT_DAYS
 
-# (type, channels, channel probabilities, value generator name)
+# event type -> (channels, channel probabilities)
 EVENT_CHANNELS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
     "login": (("web", "app"), (0.45, 0.55)),
     "purchase": (("web", "app", "store"), (0.4, 0.35, 0.25)),
@@ -58,6 +65,15 @@ EVENT_CHANNELS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
     "payment_failed": (("email",), (1.0,)),
 }
 EVENT_TYPES = tuple(EVENT_CHANNELS)
+
+SATISFACTION_REVERSION = 1 / 90  # daily pull of satisfaction towards the customer's own level
+SATISFACTION_NOISE = 0.035  # daily standard deviation of its drift
+SHOCK_PROBABILITY = 1 / 900  # chance of a bad experience, per customer and day
+TROUBLE_DECAY = float(np.exp(-1 / 90))  # daily decay of remembered trouble and bad answers
+NEVER = 10**6  # distance, in days, of an event that has not happened
+
+EventBatch = tuple[np.ndarray, int, int, np.ndarray]  # (customer rows, day, index into EVENT_TYPES, counts)
+FEEDBACK_KEYS = ("idx", "day", "survey", "score", "callback", "bad")  # the arrays of one day's answers
 
 COMMENTS_BAD = (
     "Waited too long on the phone",
@@ -95,6 +111,8 @@ class SyntheticChunk:
 
 @dataclass(frozen=True)
 class Calendar:
+    """First and last day of the simulated window, and its length in days."""
+
     start: pd.Timestamp
     end: pd.Timestamp
     days: int = field(init=False)
@@ -178,6 +196,8 @@ def _draw_customers(
     frailty = rng.normal(0.0, 0.15, n)
     persuadable = rng.random(n) < np.where(annual, 0.15, 0.3)
     threshold = rng.exponential(1.0, n)
+    local = location_effect[location]
+    static_log_hazard = _static_log_hazard(config, plan, price_ratio, annual, invoice, local) + frailty
     return Customers(
         ids=np.array([f"C{first + i:07d}" for i in range(n)], dtype=object),
         signup_day=signup_day,
@@ -192,8 +212,7 @@ def _draw_customers(
         frailty=frailty,
         persuadable=persuadable,
         threshold=threshold,
-        static_log_hazard=_static_log_hazard(config, plan, price_ratio, annual, invoice, location_effect[location])
-        + frailty,
+        static_log_hazard=static_log_hazard,
         # Annual contracts blunt the effect of trouble and bad experiences (interactions
         # that a linear model on the features cannot represent, as in real churn).
         experience_weight=np.where(annual, 0.5, 1.2),
@@ -218,15 +237,6 @@ def _static_log_hazard(
         + np.where(annual, 1.5, 6.0) * np.log(price_ratio)
         + location_effect
     )
-
-
-SATISFACTION_REVERSION = 1 / 90  # daily pull of satisfaction towards the customer's own level
-SATISFACTION_NOISE = 0.035  # daily standard deviation of its drift
-SHOCK_PROBABILITY = 1 / 900  # chance of a bad experience, per customer and day
-TROUBLE_DECAY = float(np.exp(-1 / 90))  # daily decay of remembered trouble and bad answers
-NEVER = 10**6  # distance, in days, of an event that has not happened
-
-EventBatch = tuple[np.ndarray, int, int, np.ndarray]  # (customer rows, day, index into EVENT_TYPES, counts)
 
 
 @dataclass
@@ -618,9 +628,6 @@ def _interaction_table(
             "value": value,
         }
     ).sort_values(["timestamp", "customer_id"], kind="stable", ignore_index=True)
-
-
-FEEDBACK_KEYS = ("idx", "day", "survey", "score", "callback", "bad")
 
 
 def _comments(rng: np.random.Generator, bad: np.ndarray) -> np.ndarray:
