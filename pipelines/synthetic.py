@@ -24,6 +24,13 @@ customer's true effect (saved or not) is known. The ground truth, kept in a
 separate folder the pipeline never reads, holds the cumulative hazard for every
 customer and day, from which the true churn probability for any as-of date and
 horizon is ``1 - exp(-(C[T+H] - C[T]))``.
+
+Code layout: ``_draw_customers`` draws the static ``Customers`` of a slice,
+``World.start`` sets up the evolving ``World``, ``step`` advances it one day
+(satisfaction, events, surveys, campaign, hazard), and ``_assemble_chunk``
+turns customers and final world into the contract tables and the ground
+truth. Every random draw comes from the slice's generator in a fixed order,
+so a seed fixes the dataset byte for byte: keep that order when editing.
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ TRUTH_HORIZON_DAYS = 90
 CONTACT_EFFECT_DAYS = 120
 CONTACT_HAZARD_MULTIPLIER = 0.25  # for persuadable customers, during CONTACT_EFFECT_DAYS
 
-# (type, channels, channel probabilities, value generator name)
+# event type -> (channels, channel probabilities)
 EVENT_CHANNELS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
     "login": (("web", "app"), (0.45, 0.55)),
     "purchase": (("web", "app", "store"), (0.4, 0.35, 0.25)),
@@ -58,6 +65,15 @@ EVENT_CHANNELS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
     "payment_failed": (("email",), (1.0,)),
 }
 EVENT_TYPES = tuple(EVENT_CHANNELS)
+
+SATISFACTION_REVERSION = 1 / 90  # daily pull of satisfaction towards the customer's own level
+SATISFACTION_NOISE = 0.035  # daily standard deviation of its drift
+SHOCK_PROBABILITY = 1 / 900  # chance of a bad experience, per customer and day
+TROUBLE_DECAY = float(np.exp(-1 / 90))  # daily decay of remembered trouble and bad answers
+NEVER = 10**6  # distance, in days, of an event that has not happened
+
+EventBatch = tuple[np.ndarray, int, int, np.ndarray]  # (customer rows, day, index into EVENT_TYPES, counts)
+FEEDBACK_KEYS = ("idx", "day", "survey", "score", "callback", "bad")  # the arrays of one day's answers
 
 COMMENTS_BAD = (
     "Waited too long on the phone",
@@ -95,6 +111,8 @@ class SyntheticChunk:
 
 @dataclass(frozen=True)
 class Calendar:
+    """First and last day of the simulated window, and its length in days."""
+
     start: pd.Timestamp
     end: pd.Timestamp
     days: int = field(init=False)
@@ -123,6 +141,168 @@ def generate(config: SyntheticConfig) -> Iterator[SyntheticChunk]:
         yield _simulate_chunk(config, cal, first, n, np.random.default_rng(seeds[k]), location_effect)
 
 
+@dataclass(frozen=True)
+class Customers:
+    """Per-customer draws made once, before the first simulated day.
+
+    Together with the day's random draws they fix everything that happens to
+    a customer; the world state (``World``) is what evolves from them.
+    """
+
+    ids: np.ndarray  # "C0000001", ...
+    signup_day: np.ndarray  # day index; negative: signed up before the window
+    plan: np.ndarray  # index into PLANS
+    monthly_revenue: np.ndarray  # price paid, list price times a personal ratio
+    annual: np.ndarray  # annual contract (else monthly)
+    invoice: np.ndarray  # pays by invoice (else card)
+    location: np.ndarray  # index of the location
+    satisfaction_level: np.ndarray  # the level satisfaction mean-reverts to
+    initial_satisfaction: np.ndarray  # satisfaction on the first day
+    activity: np.ndarray  # expected daily usage at neutral satisfaction
+    frailty: np.ndarray  # log-hazard offset no feature can see
+    persuadable: np.ndarray  # contact lowers their hazard
+    threshold: np.ndarray  # Exp(1): churn once the cumulative hazard passes it
+    static_log_hazard: np.ndarray  # the part of the log hazard that never changes
+    experience_weight: np.ndarray  # how much trouble and bad answers weigh
+
+    @property
+    def n(self) -> int:
+        """Number of customers in the slice."""
+        return int(self.ids.size)
+
+
+def _draw_customers(
+    config: SyntheticConfig, days: int, first: int, n: int, rng: np.random.Generator, location_effect: np.ndarray
+) -> Customers:
+    """Draw the static attributes of customers ``first .. first + n - 1``.
+
+    The order of the draws is part of the dataset's identity for a seed: do
+    not reorder them.
+    """
+    existing = rng.random(n) < 0.65
+    signup_day = np.where(
+        existing,
+        -rng.integers(1, 4 * 365, n),  # signed up before the window
+        rng.integers(0, days - 30, n),  # joined during the window
+    )
+    plan = rng.choice(3, n, p=PLAN_SHARE)
+    price_ratio = np.exp(rng.normal(0.0, 0.12, n))
+    annual = rng.random(n) < 0.3
+    invoice = rng.random(n) < 0.3
+    location = rng.integers(0, config.locations, n)
+    mu = rng.normal(0.0, 0.7, n)
+    s = mu + rng.normal(0.0, 0.3, n)
+    activity = np.exp(rng.normal(np.log(45 / 365), 0.35, n))
+    frailty = rng.normal(0.0, 0.15, n)
+    persuadable = rng.random(n) < np.where(annual, 0.15, 0.3)
+    threshold = rng.exponential(1.0, n)
+    local = location_effect[location]
+    static_log_hazard = _static_log_hazard(config, plan, price_ratio, annual, invoice, local) + frailty
+    return Customers(
+        ids=np.array([f"C{first + i:07d}" for i in range(n)], dtype=object),
+        signup_day=signup_day,
+        plan=plan,
+        monthly_revenue=np.round(np.asarray(PLAN_PRICE)[plan] * price_ratio, 2),
+        annual=annual,
+        invoice=invoice,
+        location=location,
+        satisfaction_level=mu,
+        initial_satisfaction=s,
+        activity=activity,
+        frailty=frailty,
+        persuadable=persuadable,
+        threshold=threshold,
+        static_log_hazard=static_log_hazard,
+        # Annual contracts blunt the effect of trouble and bad experiences (interactions
+        # that a linear model on the features cannot represent, as in real churn).
+        experience_weight=np.where(annual, 0.5, 1.2),
+    )
+
+
+def _static_log_hazard(
+    config: SyntheticConfig,
+    plan: np.ndarray,
+    price_ratio: np.ndarray,
+    annual: np.ndarray,
+    invoice: np.ndarray,
+    location_effect: np.ndarray,
+) -> np.ndarray:
+    """Log daily hazard from what never changes (before frailty is added)."""
+    return (
+        np.log(config.base_daily_hazard)
+        + np.asarray(PLAN_EFFECT)[plan]
+        + np.where(annual, -1.8, 0.0)
+        + np.where(invoice, 0.35, 0.0)
+        # customers on annual contracts are locked in: price hurts them far less
+        + np.where(annual, 1.5, 6.0) * np.log(price_ratio)
+        + location_effect
+    )
+
+
+@dataclass
+class World:
+    """What evolves day by day for a slice of customers, and what has been recorded so far.
+
+    ``step`` advances it by one day, in place. Arrays have one entry per
+    customer; days are indices into the calendar.
+    """
+
+    satisfaction: np.ndarray  # latent, today
+    satisfaction_long: np.ndarray  # its ~60-day average: a fall below it raises the hazard
+    shock_memory: np.ndarray  # decaying count of recent shocks: they drive tickets and complaints
+    trouble: np.ndarray  # decaying weighted count of tickets, complaints, billing issues, failed payments
+    bad_answers: np.ndarray  # decaying count of bad survey answers
+    usage_short: np.ndarray  # realised daily usage, ~45-day average
+    usage_long: np.ndarray  # realised daily usage, ~365-day average
+    recent_flag_day: np.ndarray  # last day with a visible risk signal (complaint, failed payment)
+    detractor_or_callback_day: np.ndarray  # last day with a bad survey answer
+    last_contact_day: np.ndarray  # last day picked by a campaign (treatment or control)
+    contact_until: np.ndarray  # last day a treated customer's contact still lowers the hazard
+    cum_hazard: np.ndarray  # (n, days + 1) float32: observed cumulative hazard at the start of each day
+    cum_observed: np.ndarray  # observed cumulative hazard now (float64: it is summed daily)
+    cum_untreated: np.ndarray  # cumulative hazard now had no contact ever been made
+    churn_day: np.ndarray  # day of churn; past the window while not churned
+    churn_day_untreated: np.ndarray  # the same had no contact ever been made
+    events: list[EventBatch] = field(default_factory=list)
+    feedback: list[dict[str, np.ndarray]] = field(default_factory=list)  # from _surveys
+    actions: list[dict[str, np.ndarray]] = field(default_factory=list)  # from _campaign
+
+    @classmethod
+    def start(cls, customers: Customers, days: int) -> World:
+        """The world before day 0: nothing has happened yet."""
+        n = customers.n
+        s = customers.initial_satisfaction.copy()
+        usage = customers.activity * np.exp(0.8 * s)  # expected daily usage, tracked from realised events
+        return cls(
+            satisfaction=s,
+            satisfaction_long=s.copy(),
+            shock_memory=np.zeros(n),
+            trouble=np.zeros(n),
+            bad_answers=np.zeros(n),
+            usage_short=usage,
+            usage_long=usage.copy(),
+            recent_flag_day=np.full(n, -NEVER),
+            detractor_or_callback_day=np.full(n, -NEVER),
+            last_contact_day=np.full(n, -NEVER),
+            contact_until=np.full(n, -1),
+            cum_hazard=np.zeros((n, days + 1), dtype=np.float32),
+            cum_observed=np.zeros(n),
+            cum_untreated=np.zeros(n),
+            churn_day=np.full(n, days + NEVER),
+            churn_day_untreated=np.full(n, days + NEVER),
+        )
+
+
+@dataclass(frozen=True)
+class Day:
+    """One simulated day: its index, its date and who is in the world."""
+
+    t: int
+    date: pd.Timestamp
+    live: np.ndarray  # signed up by today, churned or not (the untreated world still runs)
+    alive: np.ndarray  # signed up and not churned before today
+
+
 def _simulate_chunk(
     config: SyntheticConfig,
     cal: Calendar,
@@ -131,191 +311,164 @@ def _simulate_chunk(
     rng: np.random.Generator,
     location_effect: np.ndarray,
 ) -> SyntheticChunk:
-    D = cal.days
-    ids = np.array([f"C{first + i:07d}" for i in range(n)], dtype=object)
+    """Simulate customers ``first .. first + n - 1`` over the window: draw them, step each day, assemble."""
+    customers = _draw_customers(config, cal.days, first, n, rng, location_effect)
+    world = World.start(customers, cal.days)
+    for t in range(cal.days):
+        step(world, customers, config, rng, t, cal.start + pd.Timedelta(days=t))
+    return _assemble_chunk(cal, rng, first, customers, world)
 
-    # --- customers -----------------------------------------------------------
-    existing = rng.random(n) < 0.65
-    signup_day = np.where(
-        existing,
-        -rng.integers(1, 4 * 365, n),  # signed up before the window
-        rng.integers(0, D - 30, n),  # joined during the window
+
+def step(
+    world: World, customers: Customers, config: SyntheticConfig, rng: np.random.Generator, t: int, date: pd.Timestamp
+) -> None:
+    """Advance ``world`` by day ``t`` (``date``), in place.
+
+    The sub-steps run in a fixed order, each drawing from ``rng``: satisfaction,
+    events, surveys, the monthly campaign, then hazard and churn. That order is
+    part of the dataset's identity for a seed.
+    """
+    live = customers.signup_day <= t
+    day = Day(t=t, date=date, live=live, alive=live & (world.churn_day > t))
+    _move_satisfaction(world, customers, rng)
+    counts = _events(world, customers, rng, day)
+    _answer_surveys(world, customers, rng, day, counts)
+    if date.day == 1 and t >= 90:  # monthly retention campaign on the first of the month, after 3 months
+        _run_campaign(world, config, rng, day)
+    _accumulate_hazard(world, customers, day)
+
+
+def _move_satisfaction(world: World, customers: Customers, rng: np.random.Generator) -> None:
+    """Satisfaction mean-reverts to the customer's level, drifts and takes occasional shocks."""
+    n = customers.n
+    s = world.satisfaction
+    shock = rng.random(n) < SHOCK_PROBABILITY
+    s = (
+        s
+        + SATISFACTION_REVERSION * (customers.satisfaction_level - s)
+        + SATISFACTION_NOISE * rng.standard_normal(n)
+        - shock * rng.uniform(0.5, 1.5, n)
     )
-    plan = rng.choice(3, n, p=PLAN_SHARE)
-    list_price = np.asarray(PLAN_PRICE)[plan]
-    price_ratio = np.exp(rng.normal(0.0, 0.12, n))
-    monthly_revenue = np.round(list_price * price_ratio, 2)
-    annual = rng.random(n) < 0.3
-    invoice = rng.random(n) < 0.3
-    location = rng.integers(0, config.locations, n)
+    world.satisfaction = s
+    world.satisfaction_long = world.satisfaction_long + (s - world.satisfaction_long) / 60
+    world.shock_memory = 0.85 * world.shock_memory + shock
 
-    mu = rng.normal(0.0, 0.7, n)
-    s = mu + rng.normal(0.0, 0.3, n)
-    s_long = s.copy()
-    activity = np.exp(rng.normal(np.log(45 / 365), 0.35, n))
-    frailty = rng.normal(0.0, 0.15, n)
-    persuadable = rng.random(n) < np.where(annual, 0.15, 0.3)
-    threshold = rng.exponential(1.0, n)
 
-    static_log_hazard = (
-        np.log(config.base_daily_hazard)
-        + np.asarray(PLAN_EFFECT)[plan]
-        + np.where(annual, -1.8, 0.0)
-        + np.where(invoice, 0.35, 0.0)
-        # customers on annual contracts are locked in: price hurts them far less
-        + np.where(annual, 1.5, 6.0) * np.log(price_ratio)
-        + location_effect[location]
-        + frailty
+def _season(date: pd.Timestamp) -> float:
+    """Usage multiplier of a date: a yearly wave, and more on weekends."""
+    return 1.0 + 0.15 * np.sin(2 * np.pi * (date.day_of_year - 30) / 365) + (0.1 if date.day_of_week >= 5 else 0.0)
+
+
+def _event_rates(world: World, customers: Customers, season: float) -> dict[str, np.ndarray]:
+    """Expected count of each event type today: usage rises with satisfaction, trouble falls."""
+    s, activity, shock_k, invoice = world.satisfaction, customers.activity, world.shock_memory, customers.invoice
+    return {
+        "login": activity * 0.8 * np.exp(0.8 * s) * season,
+        "purchase": activity * 0.2 * np.exp(0.6 * s) * season,
+        "support_ticket": 0.010 * np.exp(-0.7 * s) + 0.25 * shock_k,
+        "complaint": 0.0015 * np.exp(-1.2 * s) + 0.06 * shock_k,
+        "billing_issue": 0.0015 + 0.0015 * invoice,
+        "payment_failed": 0.0006 + 0.004 * invoice,
+    }
+
+
+def _events(world: World, customers: Customers, rng: np.random.Generator, day: Day) -> dict[str, np.ndarray]:
+    """Draw today's events, record those of alive customers, and update usage and trouble.
+
+    Returns the counts per event type for every customer (zero for those not live).
+    """
+    rates = _event_rates(world, customers, _season(day.date))
+    counts = {}
+    for j, name in enumerate(EVENT_TYPES):
+        c = rng.poisson(rates[name] * day.live)
+        counts[name] = c
+        idx = np.flatnonzero(c * day.alive)
+        if idx.size:
+            world.events.append((idx, day.t, j, c[idx]))
+    world.trouble = world.trouble * TROUBLE_DECAY + (
+        counts["support_ticket"] + 2 * counts["complaint"] + counts["billing_issue"] + counts["payment_failed"]
+    )
+    used = counts["login"] + counts["purchase"]
+    world.usage_short += (used - world.usage_short) / 45
+    world.usage_long += (used - world.usage_long) / 365
+    visible_trouble = day.alive & ((counts["complaint"] > 0) | (counts["payment_failed"] > 0))
+    world.recent_flag_day = np.where(visible_trouble, day.t, world.recent_flag_day)
+    return counts
+
+
+def _answer_surveys(
+    world: World, customers: Customers, rng: np.random.Generator, day: Day, counts: dict[str, np.ndarray]
+) -> None:
+    """Send and answer today's surveys; bad answers raise the hazard and flag the customer."""
+    fb = _surveys(rng, day, world.satisfaction, counts, customers.annual)
+    if fb is None:
+        return
+    bad = fb["bad"]
+    world.detractor_or_callback_day[fb["idx"][bad]] = day.t
+    np.add.at(world.bad_answers, fb["idx"][bad], 1.0)
+    world.feedback.append(fb)
+
+
+def _run_campaign(world: World, config: SyntheticConfig, rng: np.random.Generator, day: Day) -> None:
+    """Contact today's campaign picks; treatment lowers a persuadable customer's hazard for a while."""
+    act = _campaign(config, rng, day, world)
+    if act is None:
+        return
+    world.last_contact_day[act["idx"]] = day.t
+    treated = act["idx"][act["treatment"]]
+    world.contact_until[treated] = day.t + CONTACT_EFFECT_DAYS
+    world.actions.append(act)
+
+
+def _log_hazard(world: World, customers: Customers, tenure: np.ndarray) -> np.ndarray:
+    """Today's log daily hazard (before treatment): the static part plus what the world made of it."""
+    tenure_effect = np.select([tenure < 90, tenure < 365], [1.5, 0.7], -np.minimum(0.3 * (tenure - 365) / 365, 0.8))
+    # Usage drop: realised recent usage against the customer's own longer-run level.
+    usage_drop = np.clip(np.log((world.usage_long + 0.03) / (world.usage_short + 0.03)), -1.5, 2.5)
+    s = world.satisfaction
+    return (
+        customers.static_log_hazard
+        + tenure_effect
+        - 0.15 * s
+        + 0.3 * (world.satisfaction_long - s)
+        # a usage drop says more about a new customer than about a settled one
+        + np.where(tenure < 365, 3.0, 1.6) * usage_drop
+        + customers.experience_weight * (0.7 * np.log1p(world.trouble) + 1.0 * np.log1p(world.bad_answers))
     )
 
-    # Annual contracts blunt the effect of trouble and bad experiences (interactions
-    # that a linear model on the features cannot represent, as in real churn).
-    experience_weight = np.where(annual, 0.5, 1.2)
 
-    # --- state -----------------------------------------------------------------
-    cum = np.zeros((n, D + 1), dtype=np.float32)
-    c_obs = np.zeros(n)
-    c_cf = np.zeros(n)
-    churn_day = np.full(n, D + 10**6)
-    churn_day_cf = np.full(n, D + 10**6)
-    shock_k = np.zeros(n)
-    trouble = np.zeros(n)
-    bad_answers = np.zeros(n)
-    usage_short = activity * np.exp(0.8 * s)  # expected daily usage, tracked from realised events
-    usage_long = usage_short.copy()
-    recent_flag_day = np.full(n, -(10**6))  # last day with a visible risk signal
-    last_contact_day = np.full(n, -(10**6))
-    contact_until = np.full(n, -1)
-    detractor_or_callback_day = np.full(n, -(10**6))
-
-    ev_parts: list[tuple[np.ndarray, int, int, np.ndarray]] = []  # (idx, day, type, count)
-    fb_parts: list[dict[str, np.ndarray]] = []
-    act_parts: list[dict[str, np.ndarray]] = []
-
-    theta, sigma = 1 / 90, 0.035
-    decay_trouble = np.exp(-1 / 90)
-    for t in range(D):
-        date = cal.start + pd.Timedelta(days=t)
-        live_world = signup_day <= t
-        alive = live_world & (churn_day > t)
-
-        # satisfaction: mean reversion, drift, shocks
-        shock = rng.random(n) < 1 / 900
-        s = s + theta * (mu - s) + sigma * rng.standard_normal(n) - shock * rng.uniform(0.5, 1.5, n)
-        s_long = s_long + (s - s_long) / 60
-        shock_k = 0.85 * shock_k + shock
-
-        season = (
-            1.0 + 0.15 * np.sin(2 * np.pi * (date.day_of_year - 30) / 365) + (0.1 if date.day_of_week >= 5 else 0.0)
-        )
-        lam = {
-            "login": activity * 0.8 * np.exp(0.8 * s) * season,
-            "purchase": activity * 0.2 * np.exp(0.6 * s) * season,
-            "support_ticket": 0.010 * np.exp(-0.7 * s) + 0.25 * shock_k,
-            "complaint": 0.0015 * np.exp(-1.2 * s) + 0.06 * shock_k,
-            "billing_issue": 0.0015 + 0.0015 * invoice,
-            "payment_failed": 0.0006 + 0.004 * invoice,
-        }
-        counts = {}
-        for j, name in enumerate(EVENT_TYPES):
-            c = rng.poisson(lam[name] * live_world)
-            counts[name] = c
-            idx = np.flatnonzero(c * alive)
-            if idx.size:
-                ev_parts.append((idx, t, j, c[idx]))
-        trouble = trouble * decay_trouble + (
-            counts["support_ticket"] + 2 * counts["complaint"] + counts["billing_issue"] + counts["payment_failed"]
-        )
-        used = counts["login"] + counts["purchase"]
-        usage_short += (used - usage_short) / 45
-        usage_long += (used - usage_long) / 365
-        visible_trouble = alive & ((counts["complaint"] > 0) | (counts["payment_failed"] > 0))
-        recent_flag_day = np.where(visible_trouble, t, recent_flag_day)
-
-        # surveys: CES after support, CSAT after purchases, quarterly NPS
-        fb = _surveys(rng, t, date, s, counts, alive, annual)
-        if fb is not None:
-            bad = fb["bad"]
-            detractor_or_callback_day[fb["idx"][bad]] = t
-            np.add.at(bad_answers, fb["idx"][bad], 1.0)
-            fb_parts.append(fb)
-
-        # monthly retention campaign on the first of the month, after 3 months
-        if date.day == 1 and t >= 90:
-            act = _campaign(
-                config, rng, t, alive, trouble, recent_flag_day, detractor_or_callback_day, last_contact_day
-            )
-            if act is not None:
-                last_contact_day[act["idx"]] = t
-                treated = act["idx"][act["treatment"]]
-                contact_until[treated] = t + CONTACT_EFFECT_DAYS
-                act_parts.append(act)
-
-        # hazard
-        tenure = t - signup_day
-        tenure_effect = np.select([tenure < 90, tenure < 365], [1.5, 0.7], -np.minimum(0.3 * (tenure - 365) / 365, 0.8))
-        bad_answers *= decay_trouble
-        # Usage drop: realised recent usage against the customer's own longer-run level.
-        usage_drop = np.clip(np.log((usage_long + 0.03) / (usage_short + 0.03)), -1.5, 2.5)
-        log_h = (
-            static_log_hazard
-            + tenure_effect
-            - 0.15 * s
-            + 0.3 * (s_long - s)
-            # a usage drop says more about a new customer than about a settled one
-            + np.where(tenure < 365, 3.0, 1.6) * usage_drop
-            + experience_weight * (0.7 * np.log1p(trouble) + 1.0 * np.log1p(bad_answers))
-        )
-        h_cf = np.minimum(np.exp(log_h), 0.5) * live_world
-        h = h_cf * np.where(persuadable & (contact_until >= t), CONTACT_HAZARD_MULTIPLIER, 1.0)
-        c_obs += h
-        c_cf += h_cf
-        cum[:, t + 1] = c_obs
-        newly = alive & (c_obs >= threshold) & (tenure > 0)
-        churn_day = np.where(newly, t, churn_day)
-        newly_cf = live_world & (churn_day_cf > t) & (c_cf >= threshold) & (tenure > 0)
-        churn_day_cf = np.where(newly_cf, t, churn_day_cf)
-
-    tables = _assemble_tables(
-        cal,
-        rng,
-        ids,
-        signup_day,
-        plan,
-        monthly_revenue,
-        annual,
-        invoice,
-        location,
-        churn_day,
-        ev_parts,
-        fb_parts,
-        act_parts,
-    )
-    truth_customers = pd.DataFrame(
-        {
-            "customer_id": ids,
-            "truth_row": np.arange(first, first + n),
-            "satisfaction_level": mu,
-            "frailty": frailty,
-            "persuadable": persuadable,
-            "churn_day": np.where(churn_day < D, churn_day, -1),
-            "churn_day_if_never_contacted": np.where(churn_day_cf < D, churn_day_cf, -1),
-        }
-    )
-    truth_actions = _truth_actions(cal, ids, act_parts, persuadable, churn_day, cum, threshold)
-    return SyntheticChunk(tables=tables, truth_customers=truth_customers, cum_hazard=cum, truth_actions=truth_actions)
+def _accumulate_hazard(world: World, customers: Customers, day: Day) -> None:
+    """Add today's hazard, with and without treatment, and churn those whose total passes their threshold."""
+    t = day.t
+    tenure = t - customers.signup_day
+    world.bad_answers *= TROUBLE_DECAY
+    h_untreated = np.minimum(np.exp(_log_hazard(world, customers, tenure)), 0.5) * day.live
+    treated_now = customers.persuadable & (world.contact_until >= t)
+    h = h_untreated * np.where(treated_now, CONTACT_HAZARD_MULTIPLIER, 1.0)
+    world.cum_observed += h
+    world.cum_untreated += h_untreated
+    world.cum_hazard[:, t + 1] = world.cum_observed
+    newly = day.alive & (world.cum_observed >= customers.threshold) & (tenure > 0)
+    world.churn_day = np.where(newly, t, world.churn_day)
+    still_in_untreated = day.live & (world.churn_day_untreated > t)
+    newly_untreated = still_in_untreated & (world.cum_untreated >= customers.threshold) & (tenure > 0)
+    world.churn_day_untreated = np.where(newly_untreated, t, world.churn_day_untreated)
 
 
 def _surveys(
     rng: np.random.Generator,
-    t: int,
-    date: pd.Timestamp,
+    day: Day,
     s: np.ndarray,
     counts: dict[str, np.ndarray],
-    alive: np.ndarray,
     annual: np.ndarray,
 ) -> dict[str, np.ndarray] | None:
+    """Today's survey answers: CES after support, CSAT after purchases, quarterly NPS.
+
+    Returns arrays (customer row, day, survey, score, callback, bad) of equal
+    length, or None when nobody answered.
+    """
     n = s.size
+    t, date, alive = day.t, day.date, day.alive
     sent_ces = alive & (counts["support_ticket"] > 0) & (rng.random(n) < 0.3)
     sent_csat = alive & (counts["purchase"] > 0) & (rng.random(n) < 0.1)
     sent_nps = alive & (date.day == 15) & (date.month % 3 == 0) & (rng.random(n) < 0.35)
@@ -345,19 +498,19 @@ def _surveys(
 
 
 def _campaign(
-    config: SyntheticConfig,
-    rng: np.random.Generator,
-    t: int,
-    alive: np.ndarray,
-    trouble: np.ndarray,
-    recent_flag_day: np.ndarray,
-    detractor_or_callback_day: np.ndarray,
-    last_contact_day: np.ndarray,
+    config: SyntheticConfig, rng: np.random.Generator, day: Day, world: World
 ) -> dict[str, np.ndarray] | None:
+    """Pick up to the campaign's capacity of visibly at-risk customers; hold a random share out as control.
+
+    Visible risk: a complaint or failed payment, or a bad survey answer, in the
+    last 30 days, or much recent trouble; nobody is picked twice within 180 days.
+    Returns arrays (customer row, day, treatment, action, cost), or None.
+    """
+    t, alive = day.t, day.alive
     eligible = (
         alive
-        & (t - last_contact_day > 180)
-        & ((t - recent_flag_day <= 30) | (t - detractor_or_callback_day <= 30) | (trouble > 2.5))
+        & (t - world.last_contact_day > 180)
+        & ((t - world.recent_flag_day <= 30) | (t - world.detractor_or_callback_day <= 30) | (world.trouble > 2.5))
     )
     idx = np.flatnonzero(eligible)
     capacity = int(config.contact_share * alive.sum())
@@ -379,47 +532,74 @@ def _campaign(
     }
 
 
+def _assemble_chunk(
+    cal: Calendar, rng: np.random.Generator, first: int, customers: Customers, world: World
+) -> SyntheticChunk:
+    """The chunk's contract tables and ground truth, from the customers and the final world."""
+    return SyntheticChunk(
+        tables=_assemble_tables(cal, rng, customers, world),
+        truth_customers=_truth_customers(cal, first, customers, world),
+        cum_hazard=world.cum_hazard,
+        truth_actions=_truth_actions(cal, customers, world),
+    )
+
+
+def _dates(cal: Calendar, days: np.ndarray) -> pd.DatetimeIndex:
+    """Dates of day indices, in the contract's microsecond resolution."""
+    return (cal.start + pd.to_timedelta(days, unit="D")).astype("datetime64[us]")
+
+
 def _assemble_tables(
-    cal: Calendar,
-    rng: np.random.Generator,
-    ids: np.ndarray,
-    signup_day: np.ndarray,
-    plan: np.ndarray,
-    monthly_revenue: np.ndarray,
-    annual: np.ndarray,
-    invoice: np.ndarray,
-    location: np.ndarray,
-    churn_day: np.ndarray,
-    ev_parts: list,
-    fb_parts: list,
-    act_parts: list,
+    cal: Calendar, rng: np.random.Generator, customers: Customers, world: World
 ) -> dict[str, pd.DataFrame]:
-    D = cal.days
-    day0 = cal.start
-    customers = pd.DataFrame(
+    """The five contract tables of the chunk.
+
+    Interactions draw their times and details from ``rng`` before feedback
+    draws its delays and comments: that order is part of the output for a seed.
+    """
+    ids = customers.ids
+    interactions = _interaction_table(cal, rng, ids, world.events)
+    feedback = _feedback_table(cal, rng, ids, world.churn_day, world.feedback)
+    return {
+        "customers": _customer_table(cal, customers),
+        "interactions": interactions,
+        "feedback": feedback,
+        "churn_events": _churn_table(cal, ids, world.churn_day),
+        "retention_actions": _action_table(cal, ids, world.actions),
+    }
+
+
+def _customer_table(cal: Calendar, customers: Customers) -> pd.DataFrame:
+    """The ``customers`` table: one row per customer with their static attributes."""
+    return pd.DataFrame(
         {
-            "customer_id": ids,
-            "signup_date": (day0 + pd.to_timedelta(signup_day, unit="D")).astype("datetime64[us]"),
-            "monthly_revenue": monthly_revenue,
-            "location_id": np.array([f"L{x:03d}" for x in location], dtype=object),
-            "plan": np.asarray(PLANS, dtype=object)[plan],
-            "contract": np.where(annual, "annual", "monthly"),
-            "payment_method": np.where(invoice, "invoice", "card_auto"),
+            "customer_id": customers.ids,
+            "signup_date": _dates(cal, customers.signup_day),
+            "monthly_revenue": customers.monthly_revenue,
+            "location_id": np.array([f"L{x:03d}" for x in customers.location], dtype=object),
+            "plan": np.asarray(PLANS, dtype=object)[customers.plan],
+            "contract": np.where(customers.annual, "annual", "monthly"),
+            "payment_method": np.where(customers.invoice, "invoice", "card_auto"),
         }
     )
 
-    # interactions: expand (customer, day, type, count) into one row per event
-    if ev_parts:
-        idx = np.concatenate([p[0] for p in ev_parts])
-        day = np.concatenate([np.full(p[0].size, p[1]) for p in ev_parts])
-        typ = np.concatenate([np.full(p[0].size, p[2]) for p in ev_parts])
-        cnt = np.concatenate([p[3] for p in ev_parts])
-        idx, day, typ = np.repeat(idx, cnt), np.repeat(day, cnt), np.repeat(typ, cnt)
-    else:
-        idx = day = typ = np.zeros(0, dtype=int)
-    seconds = rng.integers(6 * 3600, 23 * 3600, idx.size)
-    channel = np.empty(idx.size, dtype=object)
-    value = np.full(idx.size, np.nan)
+
+def _expand_events(batches: list[EventBatch]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One (customer row, day, type index) per event, from the per-day (rows, day, type, counts) batches."""
+    if not batches:
+        empty = np.zeros(0, dtype=int)
+        return empty, empty, empty
+    idx = np.concatenate([p[0] for p in batches])
+    day = np.concatenate([np.full(p[0].size, p[1]) for p in batches])
+    typ = np.concatenate([np.full(p[0].size, p[2]) for p in batches])
+    cnt = np.concatenate([p[3] for p in batches])
+    return np.repeat(idx, cnt), np.repeat(day, cnt), np.repeat(typ, cnt)
+
+
+def _event_details(rng: np.random.Generator, typ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Channel of each event, and its value: amount of a purchase, minutes of a login, ticket or complaint."""
+    channel = np.empty(typ.size, dtype=object)
+    value = np.full(typ.size, np.nan)
     for j, name in enumerate(EVENT_TYPES):
         m = typ == j
         chans, probs = EVENT_CHANNELS[name]
@@ -428,32 +608,52 @@ def _assemble_tables(
             value[m] = np.round(np.exp(rng.normal(np.log(30), 0.6, m.sum())), 2)
         elif name in ("login", "support_ticket", "complaint"):
             value[m] = np.round(np.exp(rng.normal(np.log(6), 0.7, m.sum())), 1)  # minutes
-    interactions = pd.DataFrame(
+    return channel, value
+
+
+def _interaction_table(
+    cal: Calendar, rng: np.random.Generator, ids: np.ndarray, batches: list[EventBatch]
+) -> pd.DataFrame:
+    """The ``interactions`` table: one row per event, at a random time of its day, in time order."""
+    idx, day, typ = _expand_events(batches)
+    seconds = rng.integers(6 * 3600, 23 * 3600, idx.size)
+    channel, value = _event_details(rng, typ)
+    timestamp = cal.start + pd.to_timedelta(day, unit="D") + pd.to_timedelta(seconds, unit="s")
+    return pd.DataFrame(
         {
             "customer_id": ids[idx],
-            "timestamp": (day0 + pd.to_timedelta(day, unit="D") + pd.to_timedelta(seconds, unit="s")).astype(
-                "datetime64[us]"
-            ),
+            "timestamp": timestamp.astype("datetime64[us]"),
             "channel": channel,
             "type": np.asarray(EVENT_TYPES, dtype=object)[typ],
             "value": value,
         }
     ).sort_values(["timestamp", "customer_id"], kind="stable", ignore_index=True)
 
-    # feedback: answered a few hours after the touchpoint, never after churn or the window
-    if fb_parts:
-        f = {k: np.concatenate([p[k] for p in fb_parts]) for k in ("idx", "day", "survey", "score", "callback", "bad")}
+
+def _comments(rng: np.random.Generator, bad: np.ndarray) -> np.ndarray:
+    """A free-text comment on about 30% of answers, matching the answer's mood; None elsewhere."""
+    n = bad.size
+    comment = np.full(n, None, dtype=object)
+    has_comment = rng.random(n) < 0.3
+    bad_pick = rng.choice(np.asarray(COMMENTS_BAD, dtype=object), n)
+    good_pick = rng.choice(np.asarray(COMMENTS_GOOD, dtype=object), n)
+    comment[has_comment] = np.where(bad, bad_pick, good_pick)[has_comment]
+    return comment
+
+
+def _feedback_table(
+    cal: Calendar, rng: np.random.Generator, ids: np.ndarray, churn_day: np.ndarray, parts: list[dict[str, np.ndarray]]
+) -> pd.DataFrame:
+    """The ``feedback`` table: answered a few hours after the touchpoint, never after churn or the window."""
+    if parts:
+        f = {k: np.concatenate([p[k] for p in parts]) for k in FEEDBACK_KEYS}
     else:
-        f = {k: np.zeros(0, dtype=int) for k in ("idx", "day", "survey", "score", "callback", "bad")}
+        f = {k: np.zeros(0, dtype=int) for k in FEEDBACK_KEYS}
     delay = rng.integers(3600, 20 * 3600, f["idx"].size)
-    answered = day0 + pd.to_timedelta(f["day"], unit="D") + pd.to_timedelta(23 * 3600 + delay, unit="s")
+    answered = cal.start + pd.to_timedelta(f["day"], unit="D") + pd.to_timedelta(23 * 3600 + delay, unit="s")
     answered_day = f["day"] + 1 + delay // 86400
-    keep = (answered_day < churn_day[f["idx"]]) & (answered_day < D)
-    comment = np.full(f["idx"].size, None, dtype=object)
-    has_comment = rng.random(f["idx"].size) < 0.3
-    bad_pick = rng.choice(np.asarray(COMMENTS_BAD, dtype=object), f["idx"].size)
-    good_pick = rng.choice(np.asarray(COMMENTS_GOOD, dtype=object), f["idx"].size)
-    comment[has_comment] = np.where(f["bad"], bad_pick, good_pick)[has_comment]
+    keep = (answered_day < churn_day[f["idx"]]) & (answered_day < cal.days)
+    comment = _comments(rng, f["bad"])
     touchpoint = np.select([f["survey"] == "CES", f["survey"] == "CSAT"], ["support", "purchase"], "relationship")
     feedback = pd.DataFrame(
         {
@@ -465,29 +665,22 @@ def _assemble_tables(
             "callback_requested": f["callback"].astype(bool),
             "touchpoint": touchpoint.astype(object),
         }
-    )[keep].sort_values(["timestamp", "customer_id"], kind="stable", ignore_index=True)
+    )
+    return feedback[keep].sort_values(["timestamp", "customer_id"], kind="stable", ignore_index=True)
 
-    churned = churn_day < D
-    churn_events = pd.DataFrame(
-        {
-            "customer_id": ids[churned],
-            "churn_date": (day0 + pd.to_timedelta(churn_day[churned], unit="D")).astype("datetime64[us]"),
-        }
-    ).sort_values(["churn_date", "customer_id"], kind="stable", ignore_index=True)
 
-    if act_parts:
-        a = {k: np.concatenate([p[k] for p in act_parts]) for k in ("idx", "day", "treatment", "action", "cost")}
-        retention_actions = pd.DataFrame(
-            {
-                "customer_id": ids[a["idx"]],
-                "action_date": (day0 + pd.to_timedelta(a["day"], unit="D")).astype("datetime64[us]"),
-                "group": np.where(a["treatment"], "treatment", "control").astype(object),
-                "action": a["action"].astype(object),
-                "cost": a["cost"].astype(float),
-            }
-        )
-    else:
-        retention_actions = pd.DataFrame(
+def _churn_table(cal: Calendar, ids: np.ndarray, churn_day: np.ndarray) -> pd.DataFrame:
+    """The ``churn_events`` table: one row per customer who churned inside the window."""
+    churned = churn_day < cal.days
+    return pd.DataFrame({"customer_id": ids[churned], "churn_date": _dates(cal, churn_day[churned])}).sort_values(
+        ["churn_date", "customer_id"], kind="stable", ignore_index=True
+    )
+
+
+def _action_table(cal: Calendar, ids: np.ndarray, parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """The ``retention_actions`` table: every campaign pick, treatment or control (holdout)."""
+    if not parts:
+        return pd.DataFrame(
             {
                 "customer_id": [],
                 "action_date": pd.Series([], dtype="datetime64[us]"),
@@ -496,24 +689,35 @@ def _assemble_tables(
                 "cost": [],
             }
         )
-    return {
-        "customers": customers,
-        "interactions": interactions,
-        "feedback": feedback,
-        "churn_events": churn_events,
-        "retention_actions": retention_actions,
-    }
+    a = {k: np.concatenate([p[k] for p in parts]) for k in ("idx", "day", "treatment", "action", "cost")}
+    return pd.DataFrame(
+        {
+            "customer_id": ids[a["idx"]],
+            "action_date": _dates(cal, a["day"]),
+            "group": np.where(a["treatment"], "treatment", "control").astype(object),
+            "action": a["action"].astype(object),
+            "cost": a["cost"].astype(float),
+        }
+    )
 
 
-def _truth_actions(
-    cal: Calendar,
-    ids: np.ndarray,
-    act_parts: list,
-    persuadable: np.ndarray,
-    churn_day: np.ndarray,
-    cum: np.ndarray,
-    threshold: np.ndarray,
-) -> pd.DataFrame:
+def _truth_customers(cal: Calendar, first: int, customers: Customers, world: World) -> pd.DataFrame:
+    """Ground truth per customer: latent values and churn days, observed and had they never been contacted."""
+    D = cal.days
+    return pd.DataFrame(
+        {
+            "customer_id": customers.ids,
+            "truth_row": np.arange(first, first + customers.n),
+            "satisfaction_level": customers.satisfaction_level,
+            "frailty": customers.frailty,
+            "persuadable": customers.persuadable,
+            "churn_day": np.where(world.churn_day < D, world.churn_day, -1),
+            "churn_day_if_never_contacted": np.where(world.churn_day_untreated < D, world.churn_day_untreated, -1),
+        }
+    )
+
+
+def _truth_actions(cal: Calendar, customers: Customers, world: World) -> pd.DataFrame:
     """Both potential outcomes of every contact decision over the following 90 days.
 
     A customer churns once the cumulative hazard passes their threshold. Over
@@ -530,13 +734,14 @@ def _truth_actions(
         "churned_within_90d_if_not_contacted",
         "saved",
     ]
-    if not act_parts:
+    if not world.actions:
         return pd.DataFrame(columns=columns)
-    idx = np.concatenate([p["idx"] for p in act_parts])
-    day = np.concatenate([p["day"] for p in act_parts])
-    treat = np.concatenate([p["treatment"] for p in act_parts])
+    cum, persuadable, churn_day = world.cum_hazard, customers.persuadable, world.churn_day
+    idx = np.concatenate([p["idx"] for p in world.actions])
+    day = np.concatenate([p["day"] for p in world.actions])
+    treat = np.concatenate([p["treatment"] for p in world.actions])
     end = np.minimum(day + TRUTH_HORIZON_DAYS, cum.shape[1] - 1)
-    remaining = threshold[idx] - cum[idx, day].astype(np.float64)  # > 0: they were alive when contacted
+    remaining = customers.threshold[idx] - cum[idx, day].astype(np.float64)  # > 0: they were alive when contacted
     observed = cum[idx, end].astype(np.float64) - cum[idx, day].astype(np.float64)
     effective = treat & persuadable[idx]
     untreated = np.where(effective, observed / CONTACT_HAZARD_MULTIPLIER, observed)
@@ -544,8 +749,8 @@ def _truth_actions(
     churned_cf = remaining <= untreated
     return pd.DataFrame(
         {
-            "customer_id": ids[idx],
-            "action_date": (cal.start + pd.to_timedelta(day, unit="D")).astype("datetime64[us]"),
+            "customer_id": customers.ids[idx],
+            "action_date": _dates(cal, day),
             "group": np.where(treat, "treatment", "control"),
             "persuadable": persuadable[idx],
             "churned_within_90d": churned,
