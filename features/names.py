@@ -253,6 +253,7 @@ class Attribute:
         return self.column
 
 
+# Any entry of a catalog: its class is its family, its fields are its parameters.
 Feature = (
     Fixed
     | InteractionCount
