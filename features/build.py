@@ -22,16 +22,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from features import names
 from features.config import FeatureConfig, FeatureError
 from features.keys import KeyLookup, positions
+from features.names import SURVEYS
 from features.transactions import BGNBDParams, purchase_features
 
 US_PER_DAY = 86_400_000_000
-SURVEYS = ("NPS", "CSAT", "CES")
 # Scores at or below these are "bad" answers (NPS detractor, CSAT 1-2, CES 1-3).
 BAD_SCORE = {"NPS": 6, "CSAT": 2, "CES": 3}
-CONTRACT_CUSTOMER_COLUMNS = ("customer_id", "signup_date", "monthly_revenue")
-CONTRACT_TEXT_ATTRIBUTES = ("location_id",)  # optional contract columns that are categories
 ID_COLUMNS = ("customer_id", "as_of")
 LABEL = "churned"
 WEIGHT = "sample_weight"  # present when non-churners were sampled for training
@@ -235,33 +234,26 @@ def prepare(
 
 def attribute_columns(customers: pd.DataFrame, config: FeatureConfig) -> list[str]:
     """Customer columns that become features: those ``config.attribute_types`` names, else every extra column."""
-    skip = set(CONTRACT_CUSTOMER_COLUMNS) | set(config.exclude_columns)
-    if config.attribute_types is not None:
-        contract_text = [c for c in CONTRACT_TEXT_ATTRIBUTES if c in customers and c not in skip]
-        return contract_text + [c for c, _ in config.attribute_types if c not in skip and c not in contract_text]
-    return [c for c in customers.columns if c not in skip and not c.startswith("_")]
+    return names.attribute_columns(customers.columns, config)
 
 
 def _attribute_features(customers: pd.DataFrame, config: FeatureConfig, t: int) -> dict[str, object]:
     """Attributes as model inputs: numbers and booleans as floats, dates as days before T (NaN if not before T), text as
     text."""
-    types = dict(config.attribute_types or ())
     out: dict[str, object] = {}
-    for col in attribute_columns(customers, config):
+    for feature in names.attribute_features(customers, config):
+        col = feature.column
         if col not in customers:
             raise FeatureError(f"customers has no column '{col}', which the feature configuration (the model) expects")
         values = customers[col]
-        kind = types.get(col)
-        if kind == "date" or (kind is None and pd.api.types.is_datetime64_any_dtype(values)):
+        if isinstance(feature, names.DateAttribute):
             days = (t - values.to_numpy(dtype="datetime64[us]").astype(np.int64)) / US_PER_DAY
             # A date on or after T had not happened at T (and NaT reads as the int64 minimum).
-            out[f"days_since_{col}"] = np.where(values.notna().to_numpy() & (days > 0), days, np.nan)
-        elif kind in ("number", "boolean") or (
-            kind is None and (pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values))
-        ):
-            out[col] = values.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+            out[feature.name] = np.where(values.notna().to_numpy() & (days > 0), days, np.nan)
+        elif feature.kind in ("number", "boolean"):
+            out[feature.name] = values.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
         else:
-            out[col] = values.astype("str").array  # str dtype, also when there are no rows
+            out[feature.name] = values.astype("str").array  # str dtype, also when there are no rows
     return out
 
 
@@ -291,8 +283,8 @@ def build_features(tables: Tables | Prepared, as_of: pd.Timestamp, config: Featu
     out: dict[str, object] = {
         "customer_id": customers["customer_id"].astype("str").array,  # keeps the str dtype even with no rows
         "as_of": np.full(n, t, dtype="datetime64[us]"),
-        "tenure_days": (t - p.signup[rows]) / US_PER_DAY,
-        "monthly_revenue": customers["monthly_revenue"].to_numpy(dtype=float),
+        names.TENURE.name: (t - p.signup[rows]) / US_PER_DAY,
+        names.MONTHLY_REVENUE.name: customers["monthly_revenue"].to_numpy(dtype=float),
     }
     out.update(_interaction_features(p, pos, n, t))
     out.update(_rate_trends(p, pos, n, t))
@@ -300,13 +292,12 @@ def build_features(tables: Tables | Prepared, as_of: pd.Timestamp, config: Featu
     out.update(purchase_features(p.interactions, len(p.customers), rows, t, config, RECENCY_BLOCK, btyd))
     out.update(_feedback_features(p, pos, n, t))
     out.update(_action_features(p, pos, n, t))
-    out["open_callback_request"] = _open_callback(
-        out["days_since_callback_request"], out["days_since_last_retention_action"]
+    out[names.OPEN_CALLBACK_REQUEST.name] = _open_callback(
+        out[names.DAYS_SINCE_CALLBACK_REQUEST.name], out[names.DAYS_SINCE_LAST_RETENTION_ACTION.name]
     )
     frame = pd.DataFrame(out)
-    for col in config.peer_groups:
-        if col in p.customers and col not in config.exclude_columns:
-            frame[f"revenue_vs_{col}_median"] = p.peer_revenue[col][rows]
+    for feature in names.peer_features(config, p.customers.columns):
+        frame[feature.name] = p.peer_revenue[feature.group][rows]
     for col, values in _attribute_features(customers, config, t).items():
         _refuse_taken_name(col, frame)
         frame[col] = values
@@ -360,41 +351,42 @@ def _interaction_features(p: Prepared, pos: np.ndarray, n: int, t: int) -> dict:
     types = ev.extra["type"][window][keep]
     channels = ev.extra["channel"][window][keep]
     value = ev.extra["value"][window][keep]
-    type_names = (*config.interaction_types, "other")
-    channel_names = (*config.channels, "other")
+    type_names = names.type_names(config)
+    channel_names = names.channel_names(config)
 
     out: dict[str, np.ndarray] = {}
+    counts: dict[int, np.ndarray] = {}  # interactions in each window
     for w in windows:
         m = age <= w
         c = code[m]
-        out[f"n_interactions_{w}d"] = _count(c, n)
-        out[f"value_sum_{w}d"] = _count(c, n, value[m])
+        counts[w] = out[names.InteractionCount(w).name] = _count(c, n)
+        out[names.ValueSum(w).name] = _count(c, n, value[m])
         # one bincount over (row, type) pairs gives every type's count at once
         by_type = np.bincount(c * len(type_names) + types[m], minlength=n * len(type_names)).reshape(n, len(type_names))
         for j, name in enumerate(type_names):
-            out[f"n_{name}_{w}d"] = by_type[:, j].astype(float)
+            out[names.TypeCount(name, w).name] = by_type[:, j].astype(float)
     # Trend: recent window against the window just before it, on a log scale.
     prev_short = _count(code[(age > short) & (age <= 2 * short)], n)
     prev_mid = _count(code[(age > mid) & (age <= 2 * mid)], n)
-    out[f"activity_trend_{short}d"] = np.log1p(out[f"n_interactions_{short}d"]) - np.log1p(prev_short)
-    out[f"activity_trend_{mid}d"] = np.log1p(out[f"n_interactions_{mid}d"]) - np.log1p(prev_mid)
+    out[names.ActivityTrend(short).name] = np.log1p(counts[short]) - np.log1p(prev_short)
+    out[names.ActivityTrend(mid).name] = np.log1p(counts[mid]) - np.log1p(prev_mid)
     # Recent daily rate against the customer's own rate over the widest window.
-    rate_short = out[f"n_interactions_{short}d"] / short
-    rate_wide = out[f"n_interactions_{widest}d"] / widest
-    out[f"activity_vs_{widest}d_baseline"] = np.log((rate_short + 0.03) / (rate_wide + 0.03))
+    rate_short = counts[short] / short
+    rate_wide = counts[widest] / widest
+    out[names.ActivityVsBaseline(widest).name] = np.log((rate_short + 0.03) / (rate_wide + 0.03))
     m = age <= mid
     by_channel = np.bincount(code[m] * len(channel_names) + channels[m], minlength=n * len(channel_names)).reshape(
         n, len(channel_names)
     )
-    total = np.maximum(out[f"n_interactions_{mid}d"], 1.0)
+    total = np.maximum(counts[mid], 1.0)
     for j, name in enumerate(channel_names):
-        out[f"share_{name}_{mid}d"] = by_channel[:, j] / total
+        out[names.ChannelShare(name, mid).name] = by_channel[:, j] / total
 
     # Recency looks at the whole history, not just the windows: the latest event (of all, and of two types)
     # per row, taken a block of events at a time so that no copy of the whole history is ever made.
     recency = {
         "interaction": None,
-        **{name: type_names.index(name) for name in ("support_ticket", "complaint") if name in type_names},
+        **{name: type_names.index(name) for name in names.RECENCY_TYPES if name in type_names},
     }
     latest = {name: np.full(n, np.iinfo(np.int64).min, dtype=np.int64) for name in recency}
     for start in range(0, ev.ts.size, RECENCY_BLOCK):
@@ -407,8 +399,8 @@ def _interaction_features(p: Prepared, pos: np.ndarray, n: int, t: int) -> dict:
         for name, j in recency.items():
             m = slice(None) if j is None else types == j
             np.maximum.at(latest[name], code[m], ts[rows[m]])
-    for name in ("interaction", "support_ticket", "complaint"):
-        out[f"days_since_last_{name}"] = _days_since(latest[name], t) if name in latest else np.full(n, np.nan)
+    for name in ("interaction", *names.RECENCY_TYPES):
+        out[names.DaysSinceLast(name).name] = _days_since(latest[name], t) if name in latest else np.full(n, np.nan)
     return out
 
 
@@ -433,14 +425,14 @@ def _rate_trends(p: Prepared, pos: np.ndarray, n: int, t: int) -> dict:
     code = code[keep]
     age = (t - ev.ts[window][keep]) / US_PER_DAY
     types = ev.extra["type"][window][keep]
-    type_names = (*config.interaction_types, "other")
+    type_names = names.type_names(config)
     out: dict[str, np.ndarray] = {}
     rates = {}
     for tau in (short, long):
         by_type = np.bincount(code * len(type_names) + types, weights=np.exp(-age / tau), minlength=n * len(type_names))
         rates[tau] = by_type.reshape(n, len(type_names)) / tau
     for j, name in enumerate(type_names):
-        out[f"rate_trend_{name}_{short}d_vs_{long}d"] = np.log((rates[short][:, j] + 0.03) / (rates[long][:, j] + 0.03))
+        out[names.RateTrend(name, short, long).name] = np.log((rates[short][:, j] + 0.03) / (rates[long][:, j] + 0.03))
     return out
 
 
@@ -475,26 +467,24 @@ def _feedback_features(p: Prepared, pos: np.ndarray, n: int, t: int) -> dict:
             mean = total / count
             # trend: latest answer against the mean of the earlier ones
             earlier_mean = (total - np.nan_to_num(latest)) / (count - 1)
-        key = name.lower()
-        out[f"{key}_count"] = count
-        out[f"{key}_latest"] = latest
-        out[f"{key}_mean"] = mean
-        out[f"{key}_trend"] = np.where(count >= 2, latest - earlier_mean, np.nan)
-        out[f"{key}_days_since_last"] = _days_since_last(c, tt, n, t)
+        out[names.SurveyStat(name, "count").name] = count
+        out[names.SurveyStat(name, "latest").name] = latest
+        out[names.SurveyStat(name, "mean").name] = mean
+        out[names.SurveyStat(name, "trend").name] = np.where(count >= 2, latest - earlier_mean, np.nan)
+        out[names.SurveyStat(name, "days_since_last").name] = _days_since_last(c, tt, n, t)
         bad = m & (score <= BAD_SCORE[name]) & (age <= mid)
-        out[f"{key}_bad_{mid}d"] = _count(code[bad], n)
-    latest_nps = out["nps_latest"]
+        out[names.SurveyBad(name, mid).name] = _count(code[bad], n)
+    latest_nps = out[names.SurveyStat("NPS", "latest").name]
     category = np.select(
         [np.isnan(latest_nps), latest_nps <= 6, latest_nps <= 8], ["none", "detractor", "passive"], "promoter"
     )
-    out["nps_category_latest"] = pd.array(category, dtype="string")
-    recent_nps = out["nps_days_since_last"] <= mid
-    out["recent_detractor"] = (
-        (recent_nps & (latest_nps <= 6)) | (out[f"csat_bad_{mid}d"] > 0) | (out[f"ces_bad_{mid}d"] > 0)
-    ).astype(float)
-    out["survey_responses_total"] = _count(code, n)
-    out["survey_nonresponder"] = (out["survey_responses_total"] == 0).astype(float)
-    out["days_since_callback_request"] = _days_since_last(code[callback], ts[callback], n, t)
+    out[names.NPS_CATEGORY_LATEST.name] = pd.array(category, dtype="string")
+    recent_nps = out[names.SurveyStat("NPS", "days_since_last").name] <= mid
+    poor_elsewhere = (out[names.SurveyBad("CSAT", mid).name] > 0) | (out[names.SurveyBad("CES", mid).name] > 0)
+    out[names.RECENT_DETRACTOR.name] = ((recent_nps & (latest_nps <= 6)) | poor_elsewhere).astype(float)
+    responses = out[names.SURVEY_RESPONSES_TOTAL.name] = _count(code, n)
+    out[names.SURVEY_NONRESPONDER.name] = (responses == 0).astype(float)
+    out[names.DAYS_SINCE_CALLBACK_REQUEST.name] = _days_since_last(code[callback], ts[callback], n, t)
     return out
 
 
@@ -506,8 +496,8 @@ def _action_features(p: Prepared, pos: np.ndarray, n: int, t: int) -> dict:
     ts = ev.ts[window][keep]
     days_since_action = _days_since_last(code, ts, n, t)
     return {
-        f"n_retention_actions_{widest}d": _count(code[(t - ts) / US_PER_DAY <= widest], n),
-        "days_since_last_retention_action": days_since_action,
+        names.RetentionActions(widest).name: _count(code[(t - ts) / US_PER_DAY <= widest], n),
+        names.DAYS_SINCE_LAST_RETENTION_ACTION.name: days_since_action,
     }
 
 

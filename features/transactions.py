@@ -40,6 +40,7 @@ import pandas as pd
 from scipy import optimize, special
 from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
+from features import names
 from features.config import FeatureConfig
 
 log = logging.getLogger(__name__)
@@ -418,20 +419,20 @@ def purchase_features(
     has = n_days > 0
     out: dict[str, np.ndarray] = {}
     for w in config.transaction_windows_days:
-        out[f"purchase_days_{w}d"] = h.days_in[w][rows].astype(float)
-    out["purchase_days_total"] = n_days.astype(float)
+        out[names.PurchaseDays(w).name] = h.days_in[w][rows].astype(float)
+    out[names.PURCHASE_DAYS_TOTAL.name] = n_days.astype(float)
     for w in config.transaction_windows_days:
-        out[f"purchase_value_{w}d"] = h.value_in[w][rows].astype(float)  # bincount of no rows is int64
+        out[names.PurchaseValue(w).name] = h.value_in[w][rows].astype(float)  # bincount of no rows is int64
     n_purchases = h.n_purchases[rows]
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["purchase_value_mean"] = np.where(n_purchases > 0, h.value_total[rows] / n_purchases, np.nan)
-        out["days_since_first_purchase"] = np.where(has, (t - h.first_ts[rows]) / US_PER_DAY, np.nan)
+        out[names.PURCHASE_VALUE_MEAN.name] = np.where(n_purchases > 0, h.value_total[rows] / n_purchases, np.nan)
+        out[names.DAYS_SINCE_FIRST_PURCHASE.name] = np.where(has, (t - h.first_ts[rows]) / US_PER_DAY, np.nan)
         since_last = np.where(has, (t - h.last_ts[rows]) / US_PER_DAY, np.nan)
-        out["days_since_last_purchase"] = since_last
+        out[names.DAYS_SINCE_LAST_PURCHASE.name] = since_last
         # The mean of the gaps between consecutive purchase days telescopes to (last - first) / (days - 1).
         gap = np.where(n_days > 1, (h.last_day[rows] - h.first_day[rows]) / (n_days - 1), np.nan)
-        out["purchase_gap_mean_days"] = gap
-        out["purchase_recency_vs_gap"] = since_last / gap
+        out[names.PURCHASE_GAP_MEAN_DAYS.name] = gap
+        out[names.PURCHASE_RECENCY_VS_GAP.name] = since_last / gap
     out.update(_btyd_features(h, rows, has, t, config, params))
     return out
 
@@ -443,19 +444,19 @@ def _btyd_features(
     alive = np.full(n, np.nan)
     expected = np.full(n, np.nan)
     horizon = config.btyd_horizon_days
-    names = ("btyd_p_alive", f"btyd_expected_purchases_{horizon}d")
+    columns = [f.name for f in names.btyd_features(config)]  # P(alive), then expected purchases
     if not has.any():  # nobody in the snapshot has bought yet: nothing to fit or score
-        return dict(zip(names, (alive, expected), strict=True))
+        return dict(zip(columns, (alive, expected), strict=True))
     if params is None:
         buyers = np.flatnonzero(h.n_days > 0)
         if buyers.size < MIN_FIT_CUSTOMERS:
             log.debug(
                 "BG/NBD not fitted: %d customer(s) with a purchase, fewer than %d", buyers.size, MIN_FIT_CUSTOMERS
             )
-            return dict(zip(names, (alive, expected), strict=True))
+            return dict(zip(columns, (alive, expected), strict=True))
         params = fit_bgnbd(calibration(*_calibration_arrays(h, t, buyers)), config.btyd_fit_customers)
         if params is None:
-            return dict(zip(names, (alive, expected), strict=True))
+            return dict(zip(columns, (alive, expected), strict=True))
     x, t_x, age = _calibration_arrays(h, t, rows[has])
     alive[has] = p_alive(params, x, t_x, age)
     expected[has] = expected_purchases(params, float(horizon), x, t_x, age)
@@ -465,7 +466,7 @@ def _btyd_features(
             int(np.isnan(expected[has]).sum()),
             params,
         )
-    return dict(zip(names, (alive, expected), strict=True))
+    return dict(zip(columns, (alive, expected), strict=True))
 
 
 def whole_base_parameters(

@@ -26,7 +26,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from features.build import INTERACTION_COLUMNS
+from features import names
+from features.build import INTERACTION_COLUMNS, US_PER_DAY
 from features.config import FeatureConfig
 from pipelines.errors import UserError
 
@@ -51,32 +52,52 @@ def feature_stage(data: str, as_of: str) -> int:
 
 
 def duckdb_sql(data: str, as_of: str, config: FeatureConfig) -> str:
-    """The same per-customer window aggregates as SQL, generated from the same feature config."""
+    """The same per-customer window aggregates as SQL, generated from the same feature config.
+
+    Every column has the name of the feature it computes, taken from ``features.names``, so the reference and our
+    feature stage can be compared column by column (counts of customers with no events are NULL here, 0 there).
+    """
     t = f"TIMESTAMP '{as_of}'"
+
+    def days_since(where: str = "") -> str:
+        """Days from the latest event (of those ``where`` keeps) to the as-of date."""
+        latest = f"max(ts) FILTER (WHERE {where})" if where else "max(ts)"
+        return f"(epoch_us({t}) - epoch_us({latest})) / {US_PER_DAY}"
+
+    def among(column: str, known: tuple[str, ...], name: str) -> str:
+        """A condition on ``column``: equal to ``name``, or none of ``known`` for ``other``."""
+        values = ", ".join(f"'{x}'" for x in known)
+        return f"{column} NOT IN ({values})" if name == names.OTHER else f"{column} = '{name}'"
+
     cols = []
     for w in config.windows_days:
         win = f"ts >= {t} - INTERVAL {w} DAY"
-        cols.append(f"count(*) FILTER (WHERE {win}) AS n_interactions_{w}d")
-        cols.append(f"coalesce(sum(value) FILTER (WHERE {win}), 0) AS value_sum_{w}d")
-        for name in config.interaction_types:
-            cols.append(f"count(*) FILTER (WHERE {win} AND type = '{name}') AS n_{name}_{w}d")
-        known = ", ".join(f"'{x}'" for x in config.interaction_types)
-        cols.append(f"count(*) FILTER (WHERE {win} AND type NOT IN ({known})) AS n_other_{w}d")
+        cols.append(f"count(*) FILTER (WHERE {win}) AS {names.InteractionCount(w).name}")
+        cols.append(f"coalesce(sum(value) FILTER (WHERE {win}), 0) AS {names.ValueSum(w).name}")
+        for name in names.type_names(config):
+            kind = among("type", config.interaction_types, name)
+            cols.append(f"count(*) FILTER (WHERE {win} AND {kind}) AS {names.TypeCount(name, w).name}")
     mid = config.windows_days[1]
-    for ch in config.channels:
+    recent = f"ts >= {t} - INTERVAL {mid} DAY"
+    for ch in names.channel_names(config):
+        channel = among("channel", config.channels, ch)
         cols.append(
-            f"count(*) FILTER (WHERE ts >= {t} - INTERVAL {mid} DAY AND channel = '{ch}') AS n_channel_{ch}_{mid}d"
+            f"count(*) FILTER (WHERE {recent} AND {channel}) / greatest(count(*) FILTER (WHERE {recent}), 1) "
+            f"AS {names.ChannelShare(ch, mid).name}"
         )
-    cols.append("max(ts) AS last_interaction")
-    cols += [f"max(ts) FILTER (WHERE type = '{x}') AS last_{x}" for x in ("support_ticket", "complaint")]
+    cols.append(f"{days_since()} AS {names.DaysSinceLast('interaction').name}")
+    cols += [
+        f"{days_since(f'type = {x!r}')} AS {names.DaysSinceLast(x).name}"
+        for x in names.RECENCY_TYPES
+        if x in config.interaction_types
+    ]
     surveys = []
-    for s in ("NPS", "CSAT", "CES"):
-        k = s.lower()
+    for s in names.SURVEYS:
         surveys += [
-            f"count(*) FILTER (WHERE survey = '{s}') AS {k}_count",
-            f"avg(score) FILTER (WHERE survey = '{s}') AS {k}_mean",
-            f"arg_max(score, ts) FILTER (WHERE survey = '{s}') AS {k}_latest",
-            f"max(ts) FILTER (WHERE survey = '{s}') AS {k}_last",
+            f"count(*) FILTER (WHERE survey = '{s}') AS {names.SurveyStat(s, 'count').name}",
+            f"avg(score) FILTER (WHERE survey = '{s}') AS {names.SurveyStat(s, 'mean').name}",
+            f"arg_max(score, ts) FILTER (WHERE survey = '{s}') AS {names.SurveyStat(s, 'latest').name}",
+            f"{days_since(f'survey = {s!r}')} AS {names.SurveyStat(s, 'days_since_last').name}",
         ]
     return f"""
         WITH i AS (

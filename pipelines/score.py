@@ -15,6 +15,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from features.build import build_features, feature_columns, prepare
+from features.names import catalog
 from features.schema import Features
 from models import value as val
 from models.drift import drift_table
@@ -329,7 +330,11 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     reasons = pd.DataFrame({f"reason_{j}": pd.Series([None] * len(scores), dtype=object) for j in (1, 2, 3)})
     if selected.any():
         rows = features.loc[selected]
-        explained = top_reasons(loaded.model.contributions(rows), loaded.model.spec.frame(rows))
+        explained = top_reasons(
+            loaded.model.contributions(rows),
+            loaded.model.spec.frame(rows),
+            catalog=catalog(feature_config, tables.customers),  # what each feature is, for the model's features
+        )
         for col in explained.columns:
             reasons.loc[selected, col] = explained[col].to_numpy()
     reason_seconds = time.perf_counter() - t_reasons

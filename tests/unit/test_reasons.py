@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 
+from features.config import FeatureConfig
+from features.names import catalog
 from models.reasons import describe, top_reasons
 
 
@@ -48,4 +50,31 @@ def test_transaction_and_date_attribute_reasons_read_as_words():
     )
     assert describe("purchase_days_365d", 2.0, 0.3) == "bought on 2 day(s) in the last 365 days (raises risk)"
     assert describe("days_since_last_purchase", np.nan, 0.3) == "no purchase on record (raises risk)"
-    assert describe("days_since_LastReview", 40.0, -0.2) == "LastReview 40 days ago (lowers risk)"
+    reviewed = catalog(FeatureConfig(attribute_types=(("LastReview", "date"),)))
+    assert describe("days_since_LastReview", 40.0, -0.2, reviewed) == "LastReview 40 days ago (lowers risk)"
+
+
+def test_what_a_feature_is_comes_from_the_models_catalog_not_its_name():
+    config = FeatureConfig(
+        windows_days=(7, 28),
+        interaction_types=("complaint", "app_crash"),
+        channels=("call_centre",),
+        purchase_types=(),
+        rate_baseline_days=90,
+    )
+    features = catalog(config)
+    assert describe("n_app_crash_7d", 2.0, 1.0, features) == "2 app crash in the last 7 days (raises risk)"
+    assert (
+        describe("share_call_centre_28d", 0.5, 1.0, features) == "50% of recent contacts by call_centre (raises risk)"
+    )
+    assert (
+        describe("n_retention_actions_28d", 1.0, 1.0, features)
+        == "1 retention actions in the last 28 days (raises risk)"
+    )
+    # Not in the catalog (no such date attribute, transaction features switched off): the name and the value.
+    assert describe("days_since_LastReview", 40.0, 1.0, features) == "days since LastReview = 40.0 (raises risk)"
+    assert describe("btyd_p_alive", 0.5, 1.0, features) == "btyd p alive = 0.5 (raises risk)"
+    out = top_reasons(
+        pd.DataFrame({"n_complaint_7d": [1.0]}), pd.DataFrame({"n_complaint_7d": [3.0]}), k=1, catalog=features
+    )
+    assert out.loc[0, "reason_1"] == "3 complaint(s) in the last 7 days (raises risk)"
