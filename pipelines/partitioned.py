@@ -63,12 +63,11 @@ from pipelines.io import (
     write_text,
     write_textual_parquet,
 )
-from pipelines.normalise import has_time_of_day, normalise_text
+from pipelines.normalise import SOURCE_ROW, has_time_of_day, normalise_text
 from pipelines.reading import TableReader, find_tables
 
 log = logging.getLogger(__name__)
 
-SOURCE_ROW = "_source_row"
 CHUNK_ROWS = 1_000_000
 
 

@@ -42,13 +42,13 @@ import pyarrow.parquet as pq
 from features.config import FeatureConfig
 from pipelines.attributes import with_attribute_types
 from pipelines.errors import UserError
+from pipelines.normalise import SOURCE_ROW  # pyarrow and pandas only: safe before skip_pyspark_pandas()
 
 # Spark workers import this module to run the bucket functions: it must not import pandera
 # (through pipelines.contract) before skip_pyspark_pandas() has run there, so those imports are local.
 
 log = logging.getLogger(__name__)
 
-SOURCE_ROW = "_source_row"  # as pipelines.partitioned.SOURCE_ROW (not imported: see the note above)
 TABLE = "_table"
 BUCKET = "_bucket"
 DEFAULT_BUCKETS = 16
