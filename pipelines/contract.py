@@ -27,6 +27,7 @@ from pipelines.errors import UserError
 from pipelines.normalise import (
     MALFORMED_DETAIL,
     RAW_LINE,
+    SOURCE_ROW,
     canonical_case,
     delimiter_hint,
     normalise_text,
@@ -322,6 +323,61 @@ class ValidationResult:
 
 
 # --- the stage -----------------------------------------------------------------------
+def run_today(today: pd.Timestamp | None = None) -> pd.Timestamp:
+    """The run's clock: ``today`` when given (tests inject it), else the current date.
+
+    Every engine resolves it once, where the run starts (Spark on the driver, not in each worker), so that every
+    part of one run reads one date.
+    """
+    return pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
+
+
+def reference_end_of(end_date: pd.Timestamp | None, today: pd.Timestamp | None = None) -> pd.Timestamp:
+    """The dataset's last date: the end date given (the extract date), else :func:`run_today`.
+
+    Timestamps more than a day after it are impossible (:data:`AFTER_END`).
+    """
+    return pd.Timestamp(end_date) if end_date is not None else run_today(today)
+
+
+def require_raw_tables(names) -> None:
+    """Refuse a raw dataset without a required table, or with a table the contract does not have.
+
+    Args:
+        names: the names of the tables read from the dataset folder.
+    """
+    for name, spec in TABLES.items():
+        if spec.required and name not in names:
+            raise ContractError(
+                f"missing required table '{name}': expected {name}.parquet or {name}.csv in the dataset folder"
+            )
+    unknown = sorted(set(names) - set(TABLES))
+    if unknown:
+        raise ContractError(f"unknown table(s) {unknown}: the contract has {sorted(TABLES)}")
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every table of one validation is checked with (see :func:`validate_dataset`)."""
+
+    latest_allowed: pd.Timestamp
+    defer_unreadable: bool
+    attribute_types: dict[str, str] | None
+    timezone: str
+    timed_columns: dict[str, frozenset[str]]
+
+
+@dataclass
+class _Checked:
+    """One table after its own rules: typed values, reasons per row, normalisations, and its readable columns."""
+
+    frame: pd.DataFrame
+    reasons: _Reasons
+    normalised: dict[str, int]
+    unreadable: dict[str, str] = field(default_factory=dict)  # column -> error (with ``defer_unreadable``)
+    readable: list[str] = field(default_factory=list)
+
+
 def validate_dataset(
     raw: dict[str, pd.DataFrame],
     sources: dict[str, str] | None = None,
@@ -336,6 +392,10 @@ def validate_dataset(
     timed_columns: dict[str, frozenset[str]] | None = None,
 ) -> ValidationResult:
     """Check raw tables against the contract.
+
+    Each table is first checked on its own (:func:`_check_own_rules`), then
+    against the customers that survived theirs (:func:`_referential_reasons`);
+    the rows with a reason are quarantined (:func:`_split_table`).
 
     Args:
         raw: table name to frame as read (text columns may hold unparsed strings).
@@ -361,111 +421,130 @@ def validate_dataset(
             it (one customer bucket): they are timestamps in every part.
     """
     sources = sources or {name: name for name in raw}
-    today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
-    reference_end = pd.Timestamp(end_date) if end_date is not None else today
-    latest_allowed = reference_end + pd.Timedelta(days=1)
-
-    for name, spec in TABLES.items():
-        if spec.required and name not in raw:
-            raise ContractError(
-                f"missing required table '{name}': expected {name}.parquet or {name}.csv in the dataset folder"
-            )
-    unknown = sorted(set(raw) - set(TABLES))
-    if unknown:
-        raise ContractError(f"unknown table(s) {unknown}: the contract has {sorted(TABLES)}")
-
-    reasons: dict[str, _Reasons] = {}
-    typed: dict[str, pd.DataFrame] = {}
-    unreadable: dict[tuple[str, str], str] = {}
-    readable: set[tuple[str, str]] = set()
-    normalised: dict[str, dict[str, int]] = {}
+    reference_end = reference_end_of(end_date, today)
+    require_raw_tables(raw)
+    run = _Run(reference_end + pd.Timedelta(days=1), defer_unreadable, attribute_types, timezone, timed_columns or {})
+    checked: dict[str, _Checked] = {}
     for name, frame in raw.items():
-        spec = TABLES[name]
-        _check_columns(frame, spec, sources[name])
-        c = _coerce(frame, spec, sources[name], timezone, (timed_columns or {}).get(name, frozenset()))
-        if c.problems and not defer_unreadable:
-            raise ContractError(next(iter(c.problems.values())))
-        unreadable.update({(name, col): msg for col, msg in c.problems.items()})
-        readable.update((name, col) for col in c.good)
-        coerced, refused = c.frame, dict(c.refused)
-        typed[name], normalised[name] = coerced, c.normalised
-        # A row of the wrong width (kept aside whole by the reader) has one reason: its values are not in their columns.
-        malformed = coerced[MALFORMED_DETAIL].notna().to_numpy() if MALFORMED_DETAIL in coerced.columns else None
-        reasons[name] = _Reasons(len(frame), only=malformed)
-        if malformed is not None:
-            reasons[name].add(malformed, MALFORMED, "", exclusive=True)
-        if name == "customers":
-            typed_attributes = type_attributes(
-                frame, attribute_columns(frame, tuple(all_columns(spec.model))), attribute_types, timezone
-            )
-            for col in typed_attributes.types:
-                coerced[col] = typed_attributes.frame[col]
-            for key, mask in typed_attributes.changed.items():
-                _count(normalised[name], key, mask)
-            for reason, masks in _attribute_refusals(frame, typed_attributes).items():
-                refused[reason] = {**refused[reason], **masks}
-            problems, good = _unreadable_attributes(frame, typed_attributes, set(attribute_types or ()), sources[name])
-            if problems and not defer_unreadable:
-                raise ContractError(next(iter(problems.values())))
-            unreadable.update({(name, col): msg for col, msg in problems.items()})
-            readable.update((name, col) for col in good)
-        _schema_reasons(coerced, spec, reasons[name], _add_refusals(reasons[name], refused))
-        for col in spec.dates:
-            ts = coerced[col]
-            reasons[name].add((ts < EARLIEST).to_numpy(), BEFORE_1970, col)
-            reasons[name].add((ts > latest_allowed).to_numpy(), AFTER_END, col)
-
-    # Referential rules use the customers that survived their own checks.
-    customers = typed["customers"]
-    good_customers = ~reasons["customers"].bad()
-    good_ids = customers["customer_id"].to_numpy()[good_customers]
-    good_signup = customers["signup_date"].to_numpy()[good_customers]
-    for name, frame in typed.items():
-        if name == "customers":
-            continue
-        customer = positions(frame["customer_id"], good_ids)
-        unknown = (customer < 0) & frame["customer_id"].notna().to_numpy()
-        reasons[name].add(unknown, UNKNOWN_CUSTOMER, "customer_id")
-        _warn_float_ids(frame["customer_id"][unknown], good_ids, sources[name])
-        if name == "churn_events":
-            signup = np.full(len(frame), np.datetime64("NaT"), dtype=good_signup.dtype)
-            signup[customer >= 0] = good_signup[customer[customer >= 0]]
-            reasons[name].add(frame["churn_date"].to_numpy() < signup, CHURN_BEFORE_SIGNUP, "churn_date")
-        reasons[name].add(_exact_duplicates(frame, customer, TABLES[name].dates[0]), DUPLICATE_EVENT, "")
-
+        checked[name], typed = _check_own_rules(name, frame, sources[name], run)
+        if typed is not None:
+            attributes = typed
+    _referential_reasons(checked, sources)
     tables, quarantine, report = {}, {}, {}
-    for name, frame in typed.items():
-        r = reasons[name]
-        bad = r.bad()
-        rows = np.flatnonzero(bad)
-        kept = frame.loc[~bad].reset_index(drop=True) if bad.any() else frame
-        tables[name] = kept.drop(columns=[c for c in READER_COLUMNS if c in kept.columns])
-        q = raw[name].iloc[rows].copy()
-        q.insert(0, "_source_row", rows if source_rows is None else np.asarray(source_rows[name])[rows])
-        q["_reason"], q["_detail"] = r.describe(rows)
-        quarantine[name] = q.reset_index(drop=True)
-        counts = q["_reason"].value_counts()
-        report[name] = TableReport(
-            rows_read=len(frame),
-            rows_kept=int((~bad).sum()),
-            rows_quarantined=int(bad.sum()),
-            by_reason={str(k): int(v) for k, v in counts.items()},
-            normalised=normalised[name],
-        )
+    for name, table in checked.items():
+        rows = None if source_rows is None else np.asarray(source_rows[name])
+        tables[name], quarantine[name], report[name] = _split_table(raw[name], table, rows)
     return ValidationResult(
         tables,
         quarantine,
         report,
         _data_end(tables),
         reference_end,
-        unreadable,
-        readable,
+        {(name, col): msg for name, t in checked.items() for col, msg in t.unreadable.items()},
+        {(name, col) for name, t in checked.items() for col in t.readable},
         end_date is not None,
-        typed_attributes.types,
-        (*notes, *typed_attributes.notes),
+        attributes.types,
+        (*notes, *attributes.notes),
         tuple(ignored_files),
         timezone,
     )
+
+
+def _check_own_rules(name: str, frame: pd.DataFrame, source: str, run: _Run) -> tuple[_Checked, TypedAttributes | None]:
+    """One table's columns, values and pandera checks: each row's reasons, in the order they are reported.
+
+    A row of the wrong width (kept aside whole by the reader) has one reason: its values are not in their columns.
+    Returns the customers' typed attributes too (``None`` for other tables).
+    """
+    spec = TABLES[name]
+    _check_columns(frame, spec, source)
+    c = _coerce(frame, spec, source, run.timezone, run.timed_columns.get(name, frozenset()))
+    malformed = c.frame[MALFORMED_DETAIL].notna().to_numpy() if MALFORMED_DETAIL in c.frame.columns else None
+    checked = _Checked(c.frame, _Reasons(len(frame), only=malformed), c.normalised)
+    _defer_or_raise(checked, c.problems, c.good, run.defer_unreadable)
+    if malformed is not None:
+        checked.reasons.add(malformed, MALFORMED, "", exclusive=True)
+    refused = dict(c.refused)
+    typed = _type_customer_attributes(frame, checked, refused, source, run) if name == "customers" else None
+    _schema_reasons(checked.frame, spec, checked.reasons, _add_refusals(checked.reasons, refused))
+    for col in spec.dates:
+        ts = checked.frame[col]
+        checked.reasons.add((ts < EARLIEST).to_numpy(), BEFORE_1970, col)
+        checked.reasons.add((ts > run.latest_allowed).to_numpy(), AFTER_END, col)
+    return checked, typed
+
+
+def _defer_or_raise(checked: _Checked, problems: dict[str, str], good: list[str], defer: bool) -> None:
+    """Columns none of whose values read: an error now, or (``defer``) recorded for the whole dataset to decide."""
+    if problems and not defer:
+        raise ContractError(next(iter(problems.values())))
+    checked.unreadable.update(problems)
+    checked.readable.extend(good)
+
+
+def _type_customer_attributes(
+    frame: pd.DataFrame, checked: _Checked, refused: dict[str, dict[str, np.ndarray]], source: str, run: _Run
+) -> TypedAttributes:
+    """Type the customers' extra columns (:mod:`pipelines.attributes`) into ``checked``; the values that do not read
+    as their column's type join ``refused``."""
+    typed = type_attributes(
+        frame, attribute_columns(frame, tuple(all_columns(Customers))), run.attribute_types, run.timezone
+    )
+    for col in typed.types:
+        checked.frame[col] = typed.frame[col]
+    for key, mask in typed.changed.items():
+        _count(checked.normalised, key, mask)
+    for reason, masks in _attribute_refusals(frame, typed).items():
+        refused[reason] = {**refused[reason], **masks}
+    problems, good = _unreadable_attributes(frame, typed, set(run.attribute_types or ()), source)
+    _defer_or_raise(checked, problems, good, run.defer_unreadable)
+    return typed
+
+
+def _referential_reasons(checked: dict[str, _Checked], sources: dict[str, str]) -> None:
+    """Rows of other tables whose customer did not survive the customers' own checks, churns before signup, and
+    exact duplicate events."""
+    customers = checked["customers"]
+    good_customers = ~customers.reasons.bad()
+    good_ids = customers.frame["customer_id"].to_numpy()[good_customers]
+    good_signup = customers.frame["signup_date"].to_numpy()[good_customers]
+    for name, table in checked.items():
+        if name == "customers":
+            continue
+        frame, reasons = table.frame, table.reasons
+        customer = positions(frame["customer_id"], good_ids)
+        unknown = (customer < 0) & frame["customer_id"].notna().to_numpy()
+        reasons.add(unknown, UNKNOWN_CUSTOMER, "customer_id")
+        _warn_float_ids(frame["customer_id"][unknown], good_ids, sources[name])
+        if name == "churn_events":
+            signup = np.full(len(frame), np.datetime64("NaT"), dtype=good_signup.dtype)
+            signup[customer >= 0] = good_signup[customer[customer >= 0]]
+            reasons.add(frame["churn_date"].to_numpy() < signup, CHURN_BEFORE_SIGNUP, "churn_date")
+        reasons.add(_exact_duplicates(frame, customer, TABLES[name].dates[0]), DUPLICATE_EVENT, "")
+
+
+def _split_table(
+    raw: pd.DataFrame, checked: _Checked, source_rows: np.ndarray | None
+) -> tuple[pd.DataFrame, pd.DataFrame, TableReport]:
+    """The kept rows (typed, reader columns dropped), the quarantined rows (original values, ``_source_row``,
+    ``_reason``, ``_detail``) and the table's accounting."""
+    frame, r = checked.frame, checked.reasons
+    bad = r.bad()
+    rows = np.flatnonzero(bad)
+    kept = frame.loc[~bad].reset_index(drop=True) if bad.any() else frame
+    kept = kept.drop(columns=[c for c in READER_COLUMNS if c in kept.columns])
+    q = raw.iloc[rows].copy()
+    q.insert(0, SOURCE_ROW, rows if source_rows is None else source_rows[rows])
+    q["_reason"], q["_detail"] = r.describe(rows)
+    counts = q["_reason"].value_counts()
+    report = TableReport(
+        rows_read=len(frame),
+        rows_kept=int((~bad).sum()),
+        rows_quarantined=int(bad.sum()),
+        by_reason={str(k): int(v) for k, v in counts.items()},
+        normalised=checked.normalised,
+    )
+    return kept, q.reset_index(drop=True), report
 
 
 def _warn_float_ids(unknown: pd.Series, good_ids: np.ndarray, source: str) -> None:

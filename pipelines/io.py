@@ -10,7 +10,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 BUCKETS_FILE = "_buckets.json"  # in each table folder the partitioned engine writes (readers skip "_" files)
 BATCH_ROWS = 500_000
 VALIDATED_MARKER = "report.json"  # the report every complete validate output holds
+VALIDATED_TABLES = "tables"  # the folder of kept tables beside it
+REPORT_TEXT = "report.txt"  # the report for people
 
 
 def dataset_files(folder: Path) -> dict[str, Path]:
@@ -83,7 +85,7 @@ def check_attribute_overrides(
         return
     data = Path(text.removeprefix("file://"))
     if is_validated_output(data):
-        path = parquet_parts(data / "tables" / "customers.parquet")[0]
+        path = parquet_parts(data / VALIDATED_TABLES / "customers.parquet")[0]
         columns = pq.read_schema(path).names
     else:
         path = find_tables(data).tables.get("customers") if data.is_dir() else None
@@ -93,10 +95,22 @@ def check_attribute_overrides(
     check_overrides(forced, columns, tuple(all_columns(TABLES["customers"].model)), str(path), where)
 
 
-def is_validated_output(folder: Path) -> bool:
-    """Whether ``folder`` is what ``churn validate`` writes (``tables/`` and ``report.json``), not a raw dataset."""
-    folder = Path(folder)
-    return (folder / VALIDATED_MARKER).is_file() and (folder / "tables").is_dir()
+def is_validated_output(
+    folder: Path | str,
+    is_file: Callable[[str], bool] | None = None,
+    is_dir: Callable[[str], bool] | None = None,
+) -> bool:
+    """Whether ``folder`` is what ``churn validate`` writes (``tables/`` and ``report.json``), not a raw dataset.
+
+    Args:
+        folder: a local folder, or any path the given ``is_file`` and ``is_dir`` answer for.
+        is_file, is_dir: whether a path is a file or a folder; default: on the local file system. The Spark engine
+            passes its Hadoop file system's answers, so that one rule decides on cluster paths too.
+    """
+    is_file = is_file or (lambda path: Path(path).is_file())
+    is_dir = is_dir or (lambda path: Path(path).is_dir())
+    root = str(folder).rstrip("/")
+    return is_file(f"{root}/{VALIDATED_MARKER}") and is_dir(f"{root}/{VALIDATED_TABLES}")
 
 
 def validated_report(
@@ -136,7 +150,7 @@ def read_validated(
     """
     report = validated_report(folder, end_date, attribute_types)
     tables, sources = {}, {}
-    for name, path in dataset_files(Path(folder) / "tables").items():
+    for name, path in dataset_files(Path(folder) / VALIDATED_TABLES).items():
         if path.suffix != ".parquet":
             raise ContractError(
                 f"{path}: validated tables are parquet; this folder was not written by 'churn validate'"
@@ -350,16 +364,25 @@ def write_validation(result: ValidationResult, out: Path) -> None:
     """
     with atomic_folder(Path(out), VALIDATED_MARKER) as work:
         for name, frame in result.tables.items():
-            write_parquet(frame, work / "tables" / f"{name}.parquet")
+            write_parquet(frame, work / VALIDATED_TABLES / f"{name}.parquet")
         for name, frame in result.quarantine.items():
             write_textual_parquet(frame, work / "quarantine" / f"{name}.parquet")
         write_report(result, work)
 
 
+def report_files(result: ValidationResult) -> dict[str, str]:
+    """The validation report's files and their text: ``report.json`` (read back by :func:`validated_report`) and
+    ``report.txt``; every engine writes these."""
+    return {
+        VALIDATED_MARKER: json.dumps(result.to_dict(), indent=2) + "\n",
+        REPORT_TEXT: result.to_text() + "\n",
+    }
+
+
 def write_report(result: ValidationResult, out: Path) -> None:
-    """The validation accounting as ``report.json`` and ``report.txt``."""
-    write_text(json.dumps(result.to_dict(), indent=2) + "\n", Path(out) / VALIDATED_MARKER)
-    write_text(result.to_text() + "\n", Path(out) / "report.txt")
+    """The validation accounting as ``report.json`` and ``report.txt`` in the local folder ``out``."""
+    for name, text in report_files(result).items():
+        write_text(text, Path(out) / name)
 
 
 def write_textual_parquet(frame: pd.DataFrame, path: Path) -> None:

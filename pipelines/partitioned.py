@@ -43,12 +43,15 @@ from pipelines.contract import (
     ValidationResult,
     _check_columns,
     all_columns,
+    require_raw_tables,
+    run_today,
     validate_dataset,
 )
 from pipelines.errors import UserError
 from pipelines.io import (
     BUCKETS_FILE,
     VALIDATED_MARKER,
+    VALIDATED_TABLES,
     ParquetAppender,
     RawDataset,
     _atomic,
@@ -63,12 +66,11 @@ from pipelines.io import (
     write_text,
     write_textual_parquet,
 )
-from pipelines.normalise import has_time_of_day, normalise_text
+from pipelines.normalise import SOURCE_ROW, has_time_of_day, normalise_text
 from pipelines.reading import TableReader, find_tables
 
 log = logging.getLogger(__name__)
 
-SOURCE_ROW = "_source_row"
 CHUNK_ROWS = 1_000_000
 
 
@@ -139,6 +141,7 @@ def split_dataset(data: Path, work: Path, buckets: int, encoding: str = "utf-8")
         for b in range(buckets):
             if writers[b] is None:
                 pq.write_table(schema.empty_table(), work / name / f"part-{b:05d}.parquet")
+    require_raw_tables(sources)  # as validating the whole dataset refuses it, once every table has been read
     return RawDataset({}, sources, tuple(notes), found.ignored, {name: frozenset(cols) for name, cols in timed.items()})
 
 
@@ -238,6 +241,7 @@ def validate_partitioned(
     same as the in-memory path's; outputs replace the previous ones only when
     every bucket succeeded, as a whole (:func:`pipelines.io.atomic_folder`).
     """
+    today = run_today(today)  # one clock for every bucket
     with atomic_folder(Path(out), VALIDATED_MARKER) as work:
         raw = work / ".raw"  # the input split by bucket; removed before the folder takes its place
         read = split_dataset(data, raw, buckets, encoding)
@@ -248,7 +252,9 @@ def validate_partitioned(
         for b in tqdm(range(buckets), desc="validate", unit="bucket", disable=not progress):
             r = validate_bucket(read_bucket(raw, b), sources, end_date, today, types, timezone, read.timed_columns)
             for name, frame in r.tables.items():
-                _write_kept_part(frame, work / "tables" / f"{name}.parquet" / f"part-{b:05d}.parquet", raw / name)
+                _write_kept_part(
+                    frame, work / VALIDATED_TABLES / f"{name}.parquet" / f"part-{b:05d}.parquet", raw / name
+                )
             for name, frame in r.quarantine.items():
                 # Parts hold rows; a table with none gets one empty part (empty frames cannot carry the types).
                 if len(frame) or (b == buckets - 1 and not (work / "quarantine" / f"{name}.parquet").exists()):
@@ -258,10 +264,10 @@ def validate_partitioned(
             combine(results), notes=(*read.notes, *decided.notes), ignored_files=read.ignored, timezone=timezone
         )
         for name in TABLES:  # snapshot and score read these buckets as they are (see for_each_bucket)
-            if (work / "tables" / f"{name}.parquet").is_dir():
+            if (work / VALIDATED_TABLES / f"{name}.parquet").is_dir():
                 write_text(
                     json.dumps({"buckets": buckets, "key": "customer_id"}) + "\n",
-                    work / "tables" / f"{name}.parquet" / BUCKETS_FILE,
+                    work / VALIDATED_TABLES / f"{name}.parquet" / BUCKETS_FILE,
                 )
         shutil.rmtree(raw)
         write_report(result, work)
@@ -351,15 +357,15 @@ def for_each_bucket(
     attribute_types = dict(config.attribute_types or ())  # the model's (scoring) or the config's (snapshot)
     if is_validated_output(data):
         report = validated_report(data, end_date, attribute_types)
-        found = bucket_layout(data / "tables")
+        found = bucket_layout(data / VALIDATED_TABLES)
         if found:
             if found != buckets:
                 log.info("%s holds %d customer buckets; using them (not %d)", data, found, buckets)
             result = ValidationResult.from_dict(report)
-            _build_buckets(data / "tables", found, result, config, build, progress, as_of_dates, check=True)
+            _build_buckets(data / VALIDATED_TABLES, found, result, config, build, progress, as_of_dates, check=True)
             return result, found
         # Validated as one table: its tables are a clean dataset to split.
-        end_date, data = pd.Timestamp(report["reference_end"]), data / "tables"
+        end_date, data = pd.Timestamp(report["reference_end"]), data / VALIDATED_TABLES
     with _workdir(Path(work_root)) as work:
         target = work / "validated"
         result = validate_partitioned(
@@ -372,7 +378,7 @@ def for_each_bucket(
             encoding=reading.encoding,
             timezone=reading.timezone,
         )
-        _build_buckets(target / "tables", buckets, result, config, build, progress, as_of_dates)
+        _build_buckets(target / VALIDATED_TABLES, buckets, result, config, build, progress, as_of_dates)
     return result, buckets
 
 
@@ -448,9 +454,9 @@ def snapshot_partitioned(
     reading: InputConfig = InputConfig(),
 ) -> tuple[ValidationResult, dict]:
     """Write the stacked snapshot of every bucket to one parquet file, never holding more than a bucket."""
-    from pipelines.snapshot import snapshot
+    from pipelines.snapshot import SnapshotStats, snapshot, snapshot_stats
 
-    stats = {"rows": 0, "labelled": 0, "positives": 0, "partitions": buckets}
+    counted = []  # each bucket's SnapshotStats
     with _atomic(Path(out)) as tmp:
         appender = ParquetAppender(Path(tmp))
 
@@ -466,16 +472,13 @@ def snapshot_partitioned(
                 medians=medians,
                 btyd_params=btyd,
             )
-            labelled = frame["churned"].notna()
-            stats["rows"] += len(frame)
-            stats["labelled"] += int(labelled.sum())
-            stats["positives"] += int(frame.loc[labelled, "churned"].sum())
+            counted.append(snapshot_stats(frame))
             appender.append(frame)
 
         try:
-            result, stats["partitions"] = for_each_bucket(
+            result, used = for_each_bucket(
                 data, end_date, buckets, config, build, Path(out).parent, progress, as_of_dates, reading
             )
         finally:
             appender.close()
-    return result, stats
+    return result, sum(counted, SnapshotStats()).to_dict(used)

@@ -107,11 +107,28 @@ class DatasetFiles:
     ignored: tuple[str, ...] = ()
 
 
+def no_dataset_folder(folder: Path | str) -> ContractError:
+    """The error for a dataset path that is not a folder (every engine's, local or on a cluster)."""
+    return ContractError(f"dataset folder {folder} does not exist or is not a folder")
+
+
+def refuse_several(folder: Path | str, name: str, files: list[str]) -> None:
+    """Refuse a table that more than one file of ``folder`` holds (every engine's rule, local or on a cluster).
+
+    Args:
+        folder: the dataset folder.
+        name: the contract table.
+        files: the names of the files in ``folder`` that hold it.
+    """
+    if len(files) > 1:
+        raise ContractError(f"{folder}: {', '.join(files)} are all the table '{name}'; keep one")
+
+
 def find_tables(folder: Path) -> DatasetFiles:
     """The file of each contract table in ``folder`` (see the module docstring)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ContractError(f"dataset folder {folder} does not exist or is not a folder")
+        raise no_dataset_folder(folder)
     exact, loose, others, hidden = {}, {}, [], []
     for path in sorted(folder.iterdir()):
         name, suffix = _split_name(path)
@@ -143,8 +160,7 @@ def _pick_tables(folder: Path, exact: dict, loose: dict) -> tuple[dict[str, Path
     notes: list[str] = []
     for name in TABLES:
         found = exact.get(name, []) + loose.get(name, [])
-        if len(found) > 1:
-            raise ContractError(f"{folder}: {', '.join(p.name for p in found)} are all the table '{name}'; keep one")
+        refuse_several(folder, name, [p.name for p in found])
         if not found:
             continue
         tables[name] = found[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -152,3 +153,32 @@ def observation_end(result: ValidationResult) -> pd.Timestamp:
             end.date(),
         )
     return end
+
+
+@dataclass(frozen=True)
+class SnapshotStats:
+    """What a snapshot holds: its rows, those with a label (a fully observed window), and the churners among them.
+
+    Every engine counts with :func:`snapshot_stats`, on the whole table or on each of its parts, and adds the parts.
+    """
+
+    rows: int = 0
+    labelled: int = 0
+    positives: int = 0
+
+    def __add__(self, other: SnapshotStats) -> SnapshotStats:
+        return SnapshotStats(self.rows + other.rows, self.labelled + other.labelled, self.positives + other.positives)
+
+    def to_dict(self, partitions: int) -> dict[str, int]:
+        """The figures as the snapshot stages return them, with the number of customer ``partitions`` used."""
+        return {"rows": self.rows, "labelled": self.labelled, "positives": self.positives, "partitions": partitions}
+
+
+def snapshot_stats(frame: pd.DataFrame) -> SnapshotStats:
+    """The rows, labelled rows and positive labels of a snapshot (or of one part of it): the one rule of what counts.
+
+    A row is labelled where its label is not missing (:func:`snapshot` leaves it NA where the window is not fully
+    observed).
+    """
+    labelled = frame[LABEL].notna()
+    return SnapshotStats(len(frame), int(labelled.sum()), int(frame.loc[labelled, LABEL].sum()))

@@ -23,7 +23,6 @@ or ``CHURN_SPARK_MASTER``, else ``local[2]``.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -42,13 +41,13 @@ import pyarrow.parquet as pq
 from features.config import FeatureConfig
 from pipelines.attributes import with_attribute_types
 from pipelines.errors import UserError
+from pipelines.normalise import SOURCE_ROW  # pyarrow and pandas only: safe before skip_pyspark_pandas()
 
 # Spark workers import this module to run the bucket functions: it must not import pandera
 # (through pipelines.contract) before skip_pyspark_pandas() has run there, so those imports are local.
 
 log = logging.getLogger(__name__)
 
-SOURCE_ROW = "_source_row"  # as pipelines.partitioned.SOURCE_ROW (not imported: see the note above)
 TABLE = "_table"
 BUCKET = "_bucket"
 DEFAULT_BUCKETS = 16
@@ -111,6 +110,18 @@ def _exists(spark, path: str) -> bool:
     return bool(fs.exists(p))
 
 
+def _is_dir(spark, path: str) -> bool:
+    """Whether ``path`` is a folder on its Hadoop file system."""
+    fs, p = _fs(spark, path)
+    return bool(fs.exists(p)) and bool(fs.getFileStatus(p).isDirectory())
+
+
+def _is_file(spark, path: str) -> bool:
+    """Whether ``path`` is a file on its Hadoop file system."""
+    fs, p = _fs(spark, path)
+    return bool(fs.exists(p)) and bool(fs.getFileStatus(p).isFile())
+
+
 @contextmanager
 def _output_folder(out, marker: str) -> Iterator[str]:
     """Where to write an output folder: a local one is built aside and replaced as a whole
@@ -153,13 +164,16 @@ def read_tables(spark, data: str, noted: list | None = None) -> tuple[dict, dict
     """
     from pyspark.sql import functions as F
 
-    from pipelines.contract import TABLES, ContractError, _check_columns
+    from pipelines.contract import TABLES, ContractError, _check_columns, require_raw_tables
+    from pipelines.io import VALIDATED_TABLES, is_validated_output
+    from pipelines.reading import no_dataset_folder
 
     data = str(data).rstrip("/")
-    if not _exists(spark, data):
-        raise ContractError(f"dataset folder {data} does not exist")
-    if _exists(spark, f"{data}/report.json") and _exists(spark, f"{data}/tables"):
-        data = f"{data}/tables"  # the output of `churn validate`: Spark validates its tables again (same rows pass)
+    if not _is_dir(spark, data):
+        raise no_dataset_folder(data)
+    if is_validated_output(data, lambda p: _is_file(spark, p), lambda p: _is_dir(spark, p)):
+        # the output of `churn validate`: Spark validates its tables again (same rows pass)
+        data = f"{data}/{VALIDATED_TABLES}"
     frames, sources = {}, {}
     for name, path in _table_paths(spark, data, noted).items():
         try:
@@ -193,10 +207,7 @@ def read_tables(spark, data: str, noted: list | None = None) -> tuple[dict, dict
             raise ContractError(f"{path}: cannot be read by Spark: {err}") from err
         _check_columns(pd.DataFrame(columns=[c for c in df.columns if c != SOURCE_ROW]), TABLES[name], path)
         frames[name], sources[name] = df, path
-    if "customers" not in frames:
-        raise ContractError(
-            "missing required table 'customers': expected customers.parquet or customers.csv in the dataset folder"
-        )
+    require_raw_tables(frames)
     return frames, sources
 
 
@@ -231,7 +242,8 @@ def _csv_as_parquet(path: str, table: str, noted: list | None) -> str:
 
 
 def _table_paths(spark, data: str, noted: list | None) -> dict[str, str]:
-    from pipelines.contract import TABLES, ContractError
+    from pipelines.contract import TABLES
+    from pipelines.reading import refuse_several
 
     if "://" not in data or data.startswith("file://"):
         from pipelines.reading import find_tables
@@ -243,8 +255,7 @@ def _table_paths(spark, data: str, noted: list | None) -> dict[str, str]:
     paths = {}
     for name in TABLES:
         found = [p for p in (f"{data}/{name}.parquet", f"{data}/{name}.csv") if _exists(spark, p)]
-        if len(found) > 1:
-            raise ContractError(f"{data}: both {name}.parquet and {name}.csv exist; keep one")
+        refuse_several(data, name, [p.rsplit("/", 1)[1] for p in found])
         if found:
             paths[name] = found[0]
     return paths
@@ -486,7 +497,7 @@ def _meta(
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
-    from pipelines.contract import TABLES, ValidationResult
+    from pipelines.contract import TABLES, ValidationResult, reference_end_of
     from pipelines.partitioned import combine
 
     def run(table):
@@ -511,7 +522,7 @@ def _meta(
         .select(*(f for f, _ in META_FIELDS))
         .toPandas()
     )
-    reference_end = pd.Timestamp(end_date) if end_date is not None else pd.Timestamp(today)
+    reference_end = reference_end_of(end_date, today)
     # Rebuild per-kind facts into one ValidationResult-shaped accounting, then combine exactly as the partitioned engine
     # does.
     from pipelines.contract import TableReport
@@ -566,9 +577,12 @@ def validate_spark(
     """
     from pyspark.sql import functions as F
 
+    from pipelines.contract import run_today
+    from pipelines.io import VALIDATED_MARKER, VALIDATED_TABLES, report_files
+
     buckets = buckets_for(partitions)
     spark = spark_session(buckets)
-    today = pd.Timestamp.today().normalize() if today is None else today  # the driver's clock, not each worker's
+    today = run_today(today)  # the driver's clock, not each worker's
     noted: list = []
     frames, sources = read_tables(spark, str(data), noted)
     columns = _columns(frames)
@@ -587,13 +601,13 @@ def validate_spark(
         F.col("col").alias("_detail"),
     )
     names = _kept_columns(kept)
-    with _output_folder(out, "report.json") as work:  # pipelines.io.VALIDATED_MARKER
+    with _output_folder(out, VALIDATED_MARKER) as work:
         for name, cols in columns.items():
             # Kept rows as every engine writes them: typed and normalised by validation (in each bucket), reader columns
             # dropped.
             good = meta.filter((F.col("kind") == KEPT) & (F.col("tbl") == name))
             good = good.select(*(F.col(wide).alias(col) for col, wide in names[name].items()))
-            good.write.mode("overwrite").parquet(f"{work}/tables/{name}.parquet")
+            good.write.mode("overwrite").parquet(f"{work}/{VALIDATED_TABLES}/{name}.parquet")
             # Quarantined rows with their original values.
             rows = union.filter(F.col(TABLE) == name)
             keys = bad.filter(F.col(TABLE) == name).drop(TABLE)
@@ -602,8 +616,8 @@ def validate_spark(
             ).parquet(f"{work}/quarantine/{name}.parquet")
         meta.unpersist()
         _with_pandas_types(work, typed)
-        _write_text(spark, f"{work}/report.json", json.dumps(result.to_dict(), indent=2) + "\n")
-        _write_text(spark, f"{work}/report.txt", result.to_text() + "\n")
+        for file, text in report_files(result).items():
+            _write_text(spark, f"{work}/{file}", text)
     return result
 
 
@@ -637,13 +651,16 @@ def _with_pandas_types(folder: str, typed: dict[str, pd.DataFrame]) -> None:
     Spark writes no such metadata, so these parts are streamed once into a copy that has it (and their ``.crc``
     removed). A cluster URI is left as Spark wrote it: pandas does not read it, and Spark reads the types as they are.
     """
+    from pipelines.io import VALIDATED_TABLES
+
     if not _local(folder):
         return
     for name, frame in typed.items():
         schema = pa.Schema.from_pandas(frame, preserve_index=False)
         if schema.remove_metadata().empty_table().to_pandas().dtypes.equals(frame.dtypes):
             continue
-        for part in sorted(Path(folder.removeprefix("file://"), "tables", f"{name}.parquet").glob("part-*.parquet")):
+        parts = Path(folder.removeprefix("file://"), VALIDATED_TABLES, f"{name}.parquet").glob("part-*.parquet")
+        for part in sorted(parts):
             tmp = part.with_name(f".{part.name}.tmp")
             with (
                 pq.ParquetFile(part) as written,
@@ -673,10 +690,11 @@ def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, bu
     import pyarrow as pa
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
+    from pipelines.contract import run_today
     from pipelines.io import tables_from as tables_of
 
     buckets = buckets_for(partitions)
-    today = pd.Timestamp.today().normalize() if today is None else today  # the driver's clock, not each worker's
+    today = run_today(today)  # the driver's clock, not each worker's
     noted: list = []
     frames, sources = read_tables(spark, str(data), noted)
     columns = _columns(frames)
@@ -734,7 +752,6 @@ def snapshot_spark(
     progress: bool = False,
 ):
     """``churn snapshot --engine spark``: the stacked snapshot as a Spark parquet folder at ``out``."""
-    from pyspark.sql import functions as F
 
     if sampler is not None:
         raise UserError("the spark engine's snapshot does not sample non-churners")
@@ -749,16 +766,30 @@ def snapshot_spark(
     features, result = _feature_frames(spark, data, end_date, partitions, config, build, dates)
     with _output_folder(out, "_SUCCESS") as work:  # Spark's own marker of a complete write
         features.write.mode("overwrite").parquet(work)
-    written = spark.read.parquet(str(out))
-    agg = written.agg(
-        F.count("*").alias("rows"), F.count("churned").alias("labelled"), F.sum("churned").alias("positives")
-    ).first()
-    return result, {
-        "rows": int(agg["rows"]),
-        "labelled": int(agg["labelled"]),
-        "positives": int(agg["positives"] or 0),
-        "partitions": buckets_for(partitions),
-    }
+    return result, _snapshot_stats(spark.read.parquet(str(out))).to_dict(buckets_for(partitions))
+
+
+def _snapshot_stats(written):
+    """:func:`pipelines.snapshot.snapshot_stats` of each Arrow batch of the written snapshot, in the workers, added
+    up on the driver."""
+    from features.build import LABEL
+    from pipelines.snapshot import SnapshotStats
+
+    def count(batches):
+        from pipelines.compat import skip_pyspark_pandas
+
+        skip_pyspark_pandas()
+        from pipelines.snapshot import SnapshotStats, snapshot_stats
+
+        total = SnapshotStats()
+        for batch in batches:
+            total += snapshot_stats(batch.to_pandas())
+        yield pa.RecordBatch.from_pydict(
+            {"rows": [total.rows], "labelled": [total.labelled], "positives": [total.positives]}
+        )
+
+    parts = written.select(LABEL).mapInArrow(count, "rows long, labelled long, positives long").collect()
+    return sum((SnapshotStats(p["rows"], p["labelled"], p["positives"]) for p in parts), SnapshotStats())
 
 
 def score_inputs_spark(

@@ -12,7 +12,7 @@ from features.config import FeatureConfig
 from pipelines.contract import ContractError, validate_dataset
 from pipelines.io import read_dataset, tables_from
 from pipelines.partitioned import bucket_of, snapshot_partitioned, validate_partitioned
-from pipelines.snapshot import snapshot
+from pipelines.snapshot import snapshot, snapshot_stats
 from tests.builders import BAD_DATASET_END as END
 from tests.builders import END as SYNTH_END
 from tests.builders import bad_dataset, same_rows
@@ -82,5 +82,24 @@ def test_partitioned_snapshot_matches_in_memory(small_dataset, tmp_path: Path):
     parts = pd.read_parquet(tmp_path / "snap.parquet")
     assert stats["rows"] == len(whole) == len(parts)
     assert stats["positives"] == int(whole["churned"].sum())
+    assert stats == snapshot_stats(whole).to_dict(4)  # one count, whole or by bucket
+    assert 0 < stats["positives"] < stats["labelled"] < stats["rows"]
     same_rows(whole, parts, ["customer_id", "as_of"])
     assert not any(p.name.startswith(".work") for p in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("tables", [{}, {"feedback": "customer_id,timestamp,survey,score\nc1,2024-01-01,NPS,5\n"}])
+def test_partitions_refuse_a_dataset_as_the_in_memory_run_does(tmp_path: Path, tables: dict[str, str]):
+    """A missing dataset folder, or one without its customers table: the same error, naming what was expected (the
+    partitioned run used to fail on its own work folder instead)."""
+    data = tmp_path / ("raw" if tables else "absent")
+    for name, text in tables.items():
+        data.mkdir(exist_ok=True)
+        (data / f"{name}.csv").write_text(text)
+    with pytest.raises(ContractError) as whole:
+        dataset = read_dataset(data)
+        validate_dataset(dataset.tables, dataset.sources, end_date=END)
+    with pytest.raises(ContractError) as parts:
+        validate_partitioned(data, tmp_path / "out", END, 3)
+    assert str(parts.value) == str(whole.value)
+    assert ("customers.parquet or customers.csv" if tables else "does not exist") in str(whole.value)

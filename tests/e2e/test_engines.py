@@ -299,3 +299,34 @@ def test_every_engine_labels_up_to_the_extract_date_and_types_attributes_alike(s
     )  # decided on the whole table
     for name in ("partitions", "spark"):
         _numeric_equal(snaps["pandas"], snaps[name], ["customer_id", "as_of"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("tables", [{}, {"feedback": "customer_id,timestamp,survey,score\nc1,2024-01-01,NPS,5\n"}])
+def test_every_engine_refuses_a_dataset_with_one_message(spark_ready, tmp_path: Path, tables: dict[str, str]):
+    """A missing dataset folder, or one without its customers table: pandas, partitions and Spark give one error
+    (Spark used to say only 'does not exist', and the partitioned run failed on its work folder)."""
+    from pipelines.contract import ContractError, validate_dataset
+    from pipelines.io import read_dataset
+    from pipelines.partitioned import validate_partitioned
+    from pipelines.spark_engine import read_tables, spark_session
+
+    data = tmp_path / ("raw" if tables else "absent")
+    for name, text in tables.items():
+        data.mkdir(exist_ok=True)
+        (data / f"{name}.csv").write_text(text)
+
+    def in_memory():
+        dataset = read_dataset(data)
+        validate_dataset(dataset.tables, dataset.sources, end_date=pd.Timestamp(END))
+
+    runs = {
+        "pandas": in_memory,
+        "partitions": lambda: validate_partitioned(data, tmp_path / "out", pd.Timestamp(END), 3),
+        "spark": lambda: read_tables(spark_session(2), str(data)),
+    }
+    messages = {}
+    for name, run in runs.items():
+        with pytest.raises(ContractError) as err:
+            run()
+        messages[name] = str(err.value)
+    assert len(set(messages.values())) == 1, messages
