@@ -142,7 +142,7 @@ def _snapshot_features(args: argparse.Namespace) -> tuple[FeatureConfig, int, di
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from pipelines.config import InputConfig
     from pipelines.io import check_attribute_overrides, write_parquet
-    from pipelines.snapshot import load_validated, snapshot_from_result
+    from pipelines.snapshot import load_validated, snapshot_from_result, snapshot_stats
 
     reading = InputConfig(args.encoding, args.timezone)
     config, horizon_days, forced = _snapshot_features(args)
@@ -203,12 +203,12 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         )
     table = snapshot_from_result(result, args.as_of, horizon_days, config, progress=True)
     write_parquet(table, args.out)
-    labelled = table["churned"].notna()
+    stats = snapshot_stats(table)
     print(
         f"wrote {args.out}: {len(table):,} rows x {table.shape[1]} columns "
         f"for {table['as_of'].nunique()} as-of date(s); "
-        f"{int(labelled.sum()):,} labelled, prevalence {table.loc[labelled, 'churned'].astype(float).mean():.3%}"
-        if labelled.any()
+        f"{stats.labelled:,} labelled, prevalence {stats.positives / stats.labelled:.3%}"
+        if stats.labelled
         else f"wrote {args.out}: {len(table):,} rows ("
         + (
             "no customer is in the population at any as-of date"
