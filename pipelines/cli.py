@@ -77,52 +77,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from pipelines.io import check_attribute_overrides, check_output_apart, write_validation
-    from pipelines.snapshot import validate_folder
+    from pipelines.config import InputConfig
+    from pipelines.engines import engine_for
+    from pipelines.io import check_attribute_overrides, check_output_apart
 
     check_output_apart(args.out, args.data)
-    check_attribute_overrides(args.data, dict(args.attribute or []), "--attribute", args.encoding)
-    if args.engine == "spark":
-        from pipelines.config import InputConfig
-        from pipelines.spark_engine import validate_spark
-
-        _spark_reads_defaults(InputConfig(args.encoding, args.timezone))
-        result = validate_spark(
-            args.data, args.out, args.end_date, args.partitions, attribute_types=dict(args.attribute or [])
-        )
-    elif args.partitions > 1:
-        from pipelines.partitioned import validate_partitioned
-
-        result = validate_partitioned(
-            args.data,
-            args.out,
-            args.end_date,
-            args.partitions,
-            progress=True,
-            attribute_types=dict(args.attribute or []),
-            encoding=args.encoding,
-            timezone=args.timezone,
-        )
-    else:
-        result = validate_folder(args.data, args.end_date, dict(args.attribute or []), args.encoding, args.timezone)
-        write_validation(result, args.out)
+    forced = dict(args.attribute or [])
+    check_attribute_overrides(args.data, forced, "--attribute", args.encoding)
+    engine = engine_for(args.engine, args.partitions)
+    result = engine.validate(args.data, args.out, args.end_date, forced, InputConfig(args.encoding, args.timezone))
     print(result.to_text())
     print(f"wrote validated tables, quarantine and report to {args.out}")
     if args.strict and result.quarantined_rows:
         raise Fail(f"--strict: {result.quarantined_rows} row(s) quarantined; see {args.out / 'report.txt'}", EXIT_GATE)
     return EXIT_OK
-
-
-def _spark_reads_defaults(reading) -> None:
-    """The Spark engine reads CSV as UTF-8 and naive timestamps as UTC; other settings are refused, not ignored."""
-    from pipelines.config import InputConfig
-
-    if reading != InputConfig():
-        raise Fail(
-            "the spark engine reads CSV files as UTF-8 with naive timestamps in UTC; "
-            f"{reading} needs the pandas engine "
-            "(--engine pandas, with --partitions N for data larger than memory)"
-        )
 
 
 def _snapshot_features(args: argparse.Namespace) -> tuple[FeatureConfig, int, dict[str, str]]:
@@ -141,82 +109,32 @@ def _snapshot_features(args: argparse.Namespace) -> tuple[FeatureConfig, int, di
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from pipelines.config import InputConfig
-    from pipelines.io import check_attribute_overrides, write_parquet
-    from pipelines.snapshot import load_validated, snapshot_from_result, snapshot_stats
+    from pipelines.engines import engine_for
+    from pipelines.io import check_attribute_overrides
 
     reading = InputConfig(args.encoding, args.timezone)
     config, horizon_days, forced = _snapshot_features(args)
     check_attribute_overrides(args.data, forced, "--attribute", args.encoding)
-    if args.engine == "spark" or args.partitions > 1:
-        if forced:
-            raise Fail(
-                "--attribute and features.attribute_types are read by the in-memory engine; with partitions or Spark, "
-                "validate with --attribute first (churn validate), then snapshot from the validated folder"
-            )
-        if args.engine == "spark":
-            from pipelines.spark_engine import snapshot_spark
-
-            _spark_reads_defaults(reading)
-            result, stats = snapshot_spark(
-                args.data,
-                args.out,
-                args.as_of,
-                horizon_days,
-                args.end_date,
-                args.partitions,
-                config,
-                progress=True,
-            )
+    engine = engine_for(args.engine, args.partitions)
+    written = engine.snapshot(args.data, args.out, args.as_of, horizon_days, args.end_date, config, forced, reading)
+    if args.strict and written.result.quarantined_rows:
+        if args.out.is_dir():  # Spark writes a folder of parts, the other engines one file
+            shutil.rmtree(args.out)
         else:
-            from pipelines.partitioned import snapshot_partitioned
-
-            result, stats = snapshot_partitioned(
-                args.data,
-                args.out,
-                args.as_of,
-                horizon_days,
-                args.end_date,
-                args.partitions,
-                config,
-                progress=True,
-                reading=reading,
-            )
-        if args.strict and result.quarantined_rows:
-            if args.out.is_dir():  # Spark writes a folder of parts, the partitioned engine one file
-                shutil.rmtree(args.out)
-            else:
-                args.out.unlink(missing_ok=True)
-            raise Fail(
-                f"--strict: {result.quarantined_rows} row(s) quarantined; run 'churn validate' to see them", EXIT_GATE
-            )
-        prevalence = stats["positives"] / stats["labelled"] if stats["labelled"] else float("nan")
-        print(
-            f"wrote {args.out}: {stats['rows']:,} rows for {len(set(args.as_of))} as-of date(s) "
-            f"in {stats['partitions']} customer partition(s); "
-            f"{stats['labelled']:,} labelled, prevalence {prevalence:.3%}"
-        )
-        return EXIT_OK
-    result = load_validated(args.data, args.end_date, forced, reading.encoding, reading.timezone)
-    if args.strict and result.quarantined_rows:
+            args.out.unlink(missing_ok=True)
         raise Fail(
-            f"--strict: {result.quarantined_rows} row(s) quarantined; run 'churn validate' to see them", EXIT_GATE
+            f"--strict: {written.result.quarantined_rows} row(s) quarantined; run 'churn validate' to see them",
+            EXIT_GATE,
         )
-    table = snapshot_from_result(result, args.as_of, horizon_days, config, progress=True)
-    write_parquet(table, args.out)
-    stats = snapshot_stats(table)
-    print(
-        f"wrote {args.out}: {len(table):,} rows x {table.shape[1]} columns "
-        f"for {table['as_of'].nunique()} as-of date(s); "
-        f"{stats.labelled:,} labelled, prevalence {stats.positives / stats.labelled:.3%}"
-        if stats.labelled
-        else f"wrote {args.out}: {len(table):,} rows ("
-        + (
-            "no customer is in the population at any as-of date"
-            if table.empty
-            else "no as-of date has a fully observed label window"
-        )
-        + ")"
-    )
+    stats = written.stats
+    where = f" in {written.partitions} customer partition(s)" if written.partitions > 1 else ""
+    if stats.labelled:
+        figures = f"{stats.labelled:,} labelled, prevalence {stats.positives / stats.labelled:.3%}"
+    elif stats.rows:
+        figures = "no as-of date has a fully observed label window"
+    else:
+        figures = "no customer is in the population at any as-of date"
+    print(f"wrote {args.out}: {stats.rows:,} rows for {len(set(args.as_of))} as-of date(s){where}; {figures}")
     return EXIT_OK
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from features.build import build_features, feature_columns, prepare
+from features.build import feature_columns
 from features.names import catalog
 from features.schema import Features
 from models import value as val
@@ -23,8 +23,8 @@ from models.reasons import top_reasons
 from pipelines.attributes import FEATURE_TYPES
 from pipelines.config import ScoreConfig
 from pipelines.contract import ValidationResult
+from pipelines.engines import engine_for
 from pipelines.errors import UserError
-from pipelines.io import dataset_files, feature_tables, is_validated_output, tables_from, validated_report
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,6 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     """Validate, build features, score, explain the action list, write atomically, log to MLflow."""
     from pipelines.io import atomic_folder, write_csv, write_parquet, write_text
     from pipelines.report import scoring_report
-    from pipelines.snapshot import load_validated
 
     started = time.perf_counter()
     loaded = load_model(config.model)  # fails before anything is read or written when the alias is missing
@@ -250,49 +249,13 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
         feature_config = replace(feature_config, purchase_types=())
     if config.population is not None:
         feature_config = replace(feature_config, inactivity_active_days=config.population.active_within_days)
-    attribute_types = dict(
-        feature_config.attribute_types or ()
-    )  # scoring reads customer attributes as the model was trained
+    attribute_types = dict(feature_config.attribute_types or ())  # customer attributes as the model was trained
     t_features = time.perf_counter()
-    probability = None
-    if config.engine == "spark":
-        from models.registry import tracking_uri
-        from pipelines.config import InputConfig
-
-        if config.input != InputConfig():
-            raise ScoringError(
-                f"the spark engine reads CSV files as UTF-8 with naive timestamps in UTC; input {config.input} needs "
-                "engine: pandas"
-            )
-        from pipelines.spark_engine import score_inputs_spark
-
-        result, features, tables, probability = score_inputs_spark(
-            config.data, as_of, end_date, config.partitions, feature_config, config.model, tracking_uri()
-        )
-    elif config.partitions > 1:
-        from pipelines.partitioned import features_partitioned
-
-        result, features, tables = features_partitioned(
-            Path(config.data),
-            as_of,
-            end_date,
-            config.partitions,
-            feature_config,
-            Path(config.out),
-            reading=config.input,
-        )
-    elif is_validated_output(Path(config.data)):
-        # Validated earlier: the accounting from its report, interactions streamed into the feature arrays.
-        result = ValidationResult.from_dict(validated_report(Path(config.data), end_date, attribute_types))
-        tables = feature_tables(dataset_files(Path(config.data) / "tables"), check=True)
-        features = build_features(prepare(tables, feature_config), as_of)
-    else:
-        result = load_validated(
-            Path(config.data), end_date, attribute_types, config.input.encoding, config.input.timezone
-        )
-        tables = tables_from(result)
-        t_features = time.perf_counter()  # validation is timed apart on this path
-        features = build_features(prepare(tables, feature_config), as_of)
+    inputs = engine_for(config.engine, config.partitions).score_inputs(
+        Path(config.data), as_of, end_date, feature_config, config.model, Path(config.out), config.input
+    )
+    t_features += inputs.seconds_validation  # validation is timed apart where it can be
+    result, features, tables, probability = inputs.result, inputs.features, inputs.tables, inputs.probability
     unused = sorted(
         c for c, kind in result.attribute_types.items() if kind in FEATURE_TYPES and c not in attribute_types
     )
