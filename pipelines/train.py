@@ -340,9 +340,8 @@ class DatePlan:
 
 @dataclass(frozen=True)
 class Rows:
-    """One part of the split: its snapshot rows, their feature matrix, labels and sample weights."""
+    """One part of the split: its feature matrix, labels and sample weights."""
 
-    frame: pd.DataFrame
     X: pd.DataFrame
     y: np.ndarray
     w: np.ndarray
@@ -365,6 +364,7 @@ class TrainingData:
     train: Rows
     val: Rows
     test: Rows
+    test_rows: pd.DataFrame  # the test part's snapshot rows: the oracle's customers, segments, the champion's input
 
 
 @dataclass(frozen=True)
@@ -525,9 +525,11 @@ def _training_data(
     X = spec.frame(snap)
     y = snap[LABEL].to_numpy(dtype=int)
     w = snap[WEIGHT].to_numpy(dtype=float)
-    train, val, test = (Rows(snap[m], X[m], y[m], w[m]) for m in (split.train, split.val, split.test))
+    train, val, test = (Rows(X[m], y[m], w[m]) for m in (split.train, split.val, split.test))
     log.info("%s; rows train %d, validation %d, test %d", split.description, len(train.y), len(val.y), len(test.y))
-    return TrainingData(result, feature_config, observed_to, built, snap, split, spec, X, y, w, train, val, test)
+    return TrainingData(
+        result, feature_config, observed_to, built, snap, split, spec, X, y, w, train, val, test, snap[split.test]
+    )
 
 
 def fit(data: TrainingData, config: TrainConfig) -> Selection:
@@ -562,7 +564,7 @@ def evaluate(data: TrainingData, chosen: Selection, config: TrainConfig) -> Eval
         labelled = split.train | split.val | split.test  # every row of the date: no fold tunes on its held-out rows
         metrics.update(_cv_metrics(data.spec, data.X[labelled], data.y[labelled], data.w[labelled], config))
     metrics.update(_oracle_metrics(config, data, metrics["test_roc_auc"]))
-    return Evaluation(metrics, baseline_metrics, p_test, b_test, _segments(data.test, p_test))
+    return Evaluation(metrics, baseline_metrics, p_test, b_test, _segments(data.test_rows, data.test.y, p_test))
 
 
 def _oracle_metrics(config: TrainConfig, data: TrainingData, test_roc_auc: float) -> dict[str, float]:
@@ -573,19 +575,19 @@ def _oracle_metrics(config: TrainConfig, data: TrainingData, test_roc_auc: float
     from pipelines.synthetic import load_truth
 
     oracle_p = load_truth(truth_dir).churn_probability(
-        data.test.frame["customer_id"], data.split.test_as_of, config.horizon_days
+        data.test_rows["customer_id"], data.split.test_as_of, config.horizon_days
     )
     oracle = ev.classification_metrics(data.test.y, oracle_p, "")["roc_auc"]
     return {"oracle_roc_auc": oracle, "test_roc_auc_to_oracle": test_roc_auc / oracle}
 
 
-def _segments(test: Rows, p_test: np.ndarray) -> pd.DataFrame:
+def _segments(test_rows: pd.DataFrame, y_test: np.ndarray, p_test: np.ndarray) -> pd.DataFrame:
     """Test metrics by tenure band, and by plan and location where the data has them."""
-    segments = {"tenure_band": ev.tenure_band(test.frame["tenure_days"])}
+    segments = {"tenure_band": ev.tenure_band(test_rows["tenure_days"])}
     for col in ("plan", "location_id"):
-        if col in test.frame:
-            segments[col] = test.frame[col].astype(str)
-    return ev.segment_table(test.frame, test.y, p_test, segments)
+        if col in test_rows:
+            segments[col] = test_rows[col].astype(str)
+    return ev.segment_table(test_rows, y_test, p_test, segments)
 
 
 def log_run(config: TrainConfig, data: TrainingData, chosen: Selection, evaluation: Evaluation) -> str:
@@ -766,7 +768,7 @@ def register_and_promote(
         primary,
         evaluation.metrics,
         evaluation.baseline_metrics,
-        data.test.frame,
+        data.test_rows,
         data.test.y,
         _metric_fn(primary),
         config.promotion.min_improvement,
