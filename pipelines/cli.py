@@ -153,8 +153,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "input.timezone": args.timezone,
     }
     config = _own_end_date(load_config(args.config, overrides), args)
-    summary = run_training(config)
-    print(format_summary(summary))
+    print(format_summary(run_training(config)))
     return EXIT_OK
 
 

@@ -9,11 +9,13 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from features.build import LABEL, WEIGHT, feature_columns
+from features.config import FeatureConfig
 from models import evaluate as ev
 from models.drift import build_reference
 from models.errors import ModelInputError
@@ -25,12 +27,15 @@ from pipelines.errors import UserError
 from pipelines.io import check_attribute_overrides
 from pipelines.snapshot import load_validated, observation_end, snapshot_from_result
 
+if TYPE_CHECKING:
+    from models.registry import Decision  # imports MLflow: only the run's steps do, when they run
+
 log = logging.getLogger(__name__)
 
 PIP_REQUIREMENTS_OF = ("mlflow", "pandas", "numpy", "scikit-learn", "lightgbm", "pyarrow", "cloudpickle")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Split:
     """Row masks over the labelled snapshot and how they were chosen."""
 
@@ -183,7 +188,7 @@ def table_digest(frame: pd.DataFrame) -> str:
     return h.hexdigest()[:16]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Selection:
     """The model family chosen on the validation rows, both families' fits, and what the choice saw."""
 
@@ -322,38 +327,500 @@ def _shap(pipeline, spec: FeatureSpec, X: pd.DataFrame, sample: int, seed: int) 
     return contrib, values
 
 
-def model_card(
-    config: TrainConfig,
-    split: Split,
+# --- the job's steps: load -> roles -> fit -> evaluate -> log -> register -> promote ---------------------------------
+
+
+@dataclass(frozen=True)
+class DatePlan:
+    """The as-of dates to build a snapshot at, and the out-of-time role of the labelled ones (None: no roles)."""
+
+    dates: tuple[pd.Timestamp, ...]
+    roles: DateRoles | None
+
+
+@dataclass(frozen=True)
+class Rows:
+    """One part of the split: its feature matrix, labels and sample weights."""
+
+    X: pd.DataFrame
+    y: np.ndarray
+    w: np.ndarray
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What the job trains on: the validated input, its labelled snapshot, the split and each part's rows."""
+
+    validation: ValidationResult  # the validated tables, their report and quarantine
+    feature_config: FeatureConfig
+    observed_to: pd.Timestamp  # outcomes are observed up to this date
+    built: pd.DataFrame  # every snapshot row built, labelled or not
+    snapshot: pd.DataFrame  # the labelled rows: what is split
+    split: Split
+    spec: FeatureSpec
+    X: pd.DataFrame  # features of every labelled row
+    y: np.ndarray
+    w: np.ndarray
+    train: Rows
+    val: Rows
+    test: Rows
+    test_rows: pd.DataFrame  # the test part's snapshot rows: the oracle's customers, segments, the champion's input
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The shipped model's and the baseline's metrics and the test predictions the artifacts are drawn from."""
+
+    metrics: dict[str, float]  # what the run logs: model, baseline, search, selection, CV and oracle figures
+    baseline_metrics: dict[str, float]  # the ``baseline_`` ones, which promotion compares against without a champion
+    p_test: np.ndarray  # the shipped model's test probabilities
+    b_test: np.ndarray  # the baseline's test probabilities
+    segments: pd.DataFrame  # test metrics by tenure band, plan and location
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """The registered model version and whether it became the champion."""
+
+    version: str
+    decision: Decision
+    metrics: dict[str, float]  # the evaluation's metrics and, with a champion, its primary metric (``champion_``)
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What a training job reports: its run, the model version, the decision and the metrics."""
+
+    run_id: str
+    experiment_id: str
+    model_version: str
+    model_family: str  # lightgbm | logistic_regression
+    search_seconds: float
+    promoted: bool
+    reason: str  # why it was (not) promoted
+    metrics: dict[str, float]
+    split: str  # how the rows were split, in words
+    tracking_uri: str
+    seconds: float  # the whole job
+
+
+def run_training(config: TrainConfig) -> TrainingResult:
+    """Run the whole job: load, choose date roles, fit, evaluate, log, register, promote; return what it did."""
+    import mlflow
+
+    from models.registry import tracking_uri, use_experiment
+
+    started = time.perf_counter()
+    data = load_training_data(config)
+    chosen = fit(data, config)
+    evaluation = evaluate(data, chosen, config)
+    use_experiment(config.mlflow.experiment)
+    with mlflow.start_run(run_name=f"train-{data.split.test_as_of.date()}") as run:
+        model_uri = log_run(config, data, chosen, evaluation)
+        promotion = register_and_promote(config, data, chosen.family, evaluation, model_uri)
+        mlflow.log_text(model_card(config, data, chosen, promotion.metrics, promotion.decision), "model_card.md")
+        elapsed = time.perf_counter() - started
+        mlflow.log_metric("train_job_seconds", elapsed)
+    return TrainingResult(
+        run_id=run.info.run_id,
+        experiment_id=run.info.experiment_id,
+        model_version=promotion.version,
+        model_family=chosen.family,
+        search_seconds=chosen.search.seconds,
+        promoted=promotion.decision.promote,
+        reason=promotion.decision.reason,
+        metrics=promotion.metrics,
+        split=data.split.description,
+        tracking_uri=tracking_uri(),
+        seconds=elapsed,
+    )
+
+
+def load_training_data(config: TrainConfig) -> TrainingData:
+    """Validate the extract, build the labelled snapshot at the planned dates, split it and take each part's rows.
+
+    Raises:
+        UserError: no customer is in the population, or no as-of date has a fully observed label window.
+        ModelInputError: a part of the split has too few churners or non-churners.
+    """
+    end_date = pd.Timestamp(config.end_date) if config.end_date else None
+    check_attribute_overrides(
+        config.data, config.features.attribute_types, "features.attribute_types", config.input.encoding
+    )
+    result = load_validated(
+        Path(config.data), end_date, config.features.attribute_types, config.input.encoding, config.input.timezone
+    )
+    feature_config = config.feature_config(result.attribute_types)
+    observed_to = observation_end(result)
+    plan = plan_dates(config, observed_to)
+    sampler = negative_sampler(plan.roles.train if plan.roles else (), config.model.negative_sample_rate, config.seed)
+    built = snapshot_from_result(
+        result, list(plan.dates), config.horizon_days, feature_config, progress=True, sampler=sampler
+    )
+    snap = _labelled_rows(config, result, plan, built, observed_to)
+    split = split_snapshot(snap, config.horizon_days, config)
+    check_split_classes(split, snap[LABEL].to_numpy(dtype=int))
+    return _training_data(result, feature_config, observed_to, built, snap, split)
+
+
+def plan_dates(config: TrainConfig, observed_to: pd.Timestamp) -> DatePlan:
+    """The configured as-of dates and the out-of-time roles of those whose label window is fully observed.
+
+    With roles, only dates that have one (and unlabelled ones) are built, so no snapshot is built that the job does
+    not use; non-churners on training dates may then be sampled as they are built.
+    """
+    dates = config.as_of.resolve()
+    labelled = [d for d in dates if d + pd.Timedelta(days=config.horizon_days - 1) <= observed_to]
+    roles = date_roles(labelled, config.horizon_days)
+    if roles is not None:
+        dates = sorted({*roles.train, roles.val, roles.test, *(d for d in dates if d not in labelled)})
+    return DatePlan(tuple(dates), roles)
+
+
+def _labelled_rows(
+    config: TrainConfig, result: ValidationResult, plan: DatePlan, built: pd.DataFrame, observed_to: pd.Timestamp
+) -> pd.DataFrame:
+    """The snapshot rows with an observed label; a user error when there are none, saying why."""
+    snap = built[built[LABEL].notna()].reset_index(drop=True)
+    if built.empty:
+        active = config.population.active_within_days
+        raise UserError(
+            "no customer is in the population at any as-of date "
+            f"({', '.join(str(pd.Timestamp(d).date()) for d in plan.dates)}): none had signed up before it without "
+            "having churned"
+            + (
+                f" and been active in the {active} days before it"
+                if config.label == "inactivity" and active is not None
+                else ""
+            )
+            + "; choose as-of dates inside the customers' lifetimes"
+        )
+    if snap.empty:
+        raise UserError(
+            f"no as-of date has a fully observed {config.horizon_days}-day label window (outcomes observed up to "
+            f"{observed_to.date()}"
+            + (
+                ""
+                if result.end_given
+                else ", the latest row seen: give end_date, the extract date, if the extract was taken later"
+            )
+            + "); choose earlier as-of dates"
+        )
+    dropped = sorted({str(pd.Timestamp(d).date()) for d in built.loc[built[LABEL].isna(), "as_of"].unique()})
+    if dropped:
+        log.warning("as-of dates without a fully observed label window are not used for training: %s", dropped)
+    return snap
+
+
+def _training_data(
+    result: ValidationResult,
+    feature_config: FeatureConfig,
+    observed_to: pd.Timestamp,
+    built: pd.DataFrame,
     snap: pd.DataFrame,
-    metrics: dict,
-    decision,
-    data_end,
-    spec: FeatureSpec,
-    chosen: Selection,
-    attribute_types: dict[str, str] | None = None,
-) -> str:
-    def row(name: str) -> str:
-        champ = metrics.get(f"champion_{name}")
-        return (
-            f"| {name} | {metrics[name]:.4f} | {metrics.get('baseline_' + name, float('nan')):.4f} | "
-            f"{'' if champ is None else f'{champ:.4f}'} |"
-        )
+    split: Split,
+) -> TrainingData:
+    """The feature matrix of the labelled rows and each part of the split."""
+    spec = FeatureSpec.infer(snap, feature_columns(snap))
+    X = spec.frame(snap)
+    y = snap[LABEL].to_numpy(dtype=int)
+    w = snap[WEIGHT].to_numpy(dtype=float)
+    train, val, test = (Rows(X[m], y[m], w[m]) for m in (split.train, split.val, split.test))
+    log.info("%s; rows train %d, validation %d, test %d", split.description, len(train.y), len(val.y), len(test.y))
+    return TrainingData(
+        result, feature_config, observed_to, built, snap, split, spec, X, y, w, train, val, test, snap[split.test]
+    )
 
-    oracle = ""
-    if "oracle_roc_auc" in metrics:
-        oracle = (
-            f"\nOracle ROC AUC (true probabilities, synthetic data): {metrics['oracle_roc_auc']:.4f}; model reaches "
-            f"{metrics['test_roc_auc_to_oracle']:.1%} of it.\n"
-        )
+
+def fit(data: TrainingData, config: TrainConfig) -> Selection:
+    """Fit both families on the training rows and choose one on the validation rows (:func:`select_model`)."""
+    return select_model(data.spec, data.train.X, data.train.y, data.train.w, data.val.X, data.val.y, config)
+
+
+def evaluate(data: TrainingData, chosen: Selection, config: TrainConfig) -> Evaluation:
+    """Test and validation metrics of the shipped model and the baseline, with CV, oracle and segment figures.
+
+    Cross-validation runs only for a stratified split (one as-of date), over every labelled row of the date: each
+    fold tunes on its own rows, none on its held-out fold. The oracle needs the synthetic ground truth.
+    """
+    p_test = chosen.model.predict_proba(data.test.X)[:, 1]
+    b_test = chosen.baseline.predict_proba(data.test.X)[:, 1]
+    metrics = {
+        **ev.classification_metrics(data.test.y, p_test, "test_"),
+        **ev.classification_metrics(data.val.y, chosen.model.predict_proba(data.val.X)[:, 1], "val_"),
+    }
+    b_val = chosen.baseline.predict_proba(data.val.X)[:, 1]
+    baseline_metrics = {
+        **{f"baseline_{k}": v for k, v in ev.classification_metrics(data.test.y, b_test, "test_").items()},
+        **{f"baseline_{k}": v for k, v in ev.classification_metrics(data.val.y, b_val, "val_").items()},
+    }
+    metrics.update(baseline_metrics)
+    metrics["best_iteration"] = float(chosen.search.best_iteration)
+    metrics["search_trials"] = float(len(chosen.search.trials))
+    for family, loss in chosen.val_log_loss.items():
+        metrics[f"selection_val_log_loss_{family}"] = loss
+    if data.split.method == "stratified":
+        split = data.split
+        labelled = split.train | split.val | split.test  # every row of the date: no fold tunes on its held-out rows
+        metrics.update(_cv_metrics(data.spec, data.X[labelled], data.y[labelled], data.w[labelled], config))
+    metrics.update(_oracle_metrics(config, data, metrics["test_roc_auc"]))
+    return Evaluation(metrics, baseline_metrics, p_test, b_test, _segments(data.test_rows, data.test.y, p_test))
+
+
+def _oracle_metrics(config: TrainConfig, data: TrainingData, test_roc_auc: float) -> dict[str, float]:
+    """The true probabilities' test ROC AUC and the model's share of it; none without a ground truth."""
+    truth_dir = _truth_dir(config)
+    if truth_dir is None:
+        return {}
+    from pipelines.synthetic import load_truth
+
+    oracle_p = load_truth(truth_dir).churn_probability(
+        data.test_rows["customer_id"], data.split.test_as_of, config.horizon_days
+    )
+    oracle = ev.classification_metrics(data.test.y, oracle_p, "")["roc_auc"]
+    return {"oracle_roc_auc": oracle, "test_roc_auc_to_oracle": test_roc_auc / oracle}
+
+
+def _segments(test_rows: pd.DataFrame, y_test: np.ndarray, p_test: np.ndarray) -> pd.DataFrame:
+    """Test metrics by tenure band, and by plan and location where the data has them."""
+    segments = {"tenure_band": ev.tenure_band(test_rows["tenure_days"])}
+    for col in ("plan", "location_id"):
+        if col in test_rows:
+            segments[col] = test_rows[col].astype(str)
+    return ev.segment_table(test_rows, y_test, p_test, segments)
+
+
+def log_run(config: TrainConfig, data: TrainingData, chosen: Selection, evaluation: Evaluation) -> str:
+    """Log the config, parameters, metrics, validation report, lineage, evaluation and model to the active run.
+
+    Returns:
+        The logged model's URI, for the registry.
+    """
+    import mlflow
+
+    mlflow.log_dict(config.to_dict(), "config/resolved_config.json")
+    mlflow.log_params(_run_params(config, data, chosen))
+    mlflow.log_metrics(evaluation.metrics)
+    # a timing, like train_job_seconds: not among the compared metrics
+    mlflow.log_metric("search_seconds", chosen.search.seconds)
+    _log_validation(data.validation)
+    _log_lineage(config, data)
+    _log_evaluation_tables(config, data, chosen, evaluation)
+    _log_explanations(config, data, chosen, evaluation)
+    return _log_model(data, chosen)
+
+
+def _run_params(config: TrainConfig, data: TrainingData, chosen: Selection) -> dict:
+    """The run's parameters: the data, label, split, model settings and the search's choice."""
     search = chosen.search
-    names = {"lightgbm": "LightGBM", "logistic_regression": "Logistic regression"}
-    fixed = {k: v for k, v in config.model.params.items() if k != "n_jobs"}
-    tuned = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in search.params.items())
-    return f"""# Model card: {config.mlflow.registered_model}
+    return {
+        "data": config.data,
+        "label": config.label,
+        "horizon_days": config.horizon_days,
+        "split_method": data.split.method,
+        "test_as_of": str(data.split.test_as_of.date()),
+        "as_of_dates": len(data.built["as_of"].unique()),
+        "calibration": config.model.calibration,
+        "class_weight": str(config.model.class_weight),
+        "seed": config.seed,
+        "negative_sample_rate": config.model.negative_sample_rate,
+        "n_features": len(data.spec.columns),
+        "model_family": chosen.family,
+        **{
+            f"lgbm_{k}": v
+            for k, v in {**config.model.params, **search.params, "best_iteration": search.best_iteration}.items()
+        },
+        "search_max_trials": config.model.search.trials,
+        "search_timeout_seconds": config.model.search.timeout_seconds,
+        "baseline_C": chosen.baseline_C,
+    }
 
-## Data
-- Dataset `{config.data}`, outcomes observed up to {pd.Timestamp(data_end).date()}; {len(snap):,} labelled \
+
+def _log_validation(result: ValidationResult) -> None:
+    """Quarantined row counts, the validation report and each non-empty quarantine table."""
+    import mlflow
+
+    for table, report in result.report.items():
+        mlflow.log_metric(f"quarantined_rows_{table}", report.rows_quarantined)
+    mlflow.log_dict(result.to_dict(), "validation/report.json")
+    mlflow.log_text(result.to_text(), "validation/report.txt")
+    with tempfile.TemporaryDirectory() as tmp:
+        for table, q in result.quarantine.items():
+            if len(q):
+                path = Path(tmp) / f"quarantine_{table}.csv"
+                q.to_csv(path, index=False)
+                mlflow.log_artifact(str(path), "validation")
+
+
+def _log_lineage(config: TrainConfig, data: TrainingData) -> None:
+    """Lineage: each validated table's content digest, and the snapshot the model was trained on."""
+    import mlflow
+
+    with warnings.catch_warnings():
+        # MLflow registers the local-file source twice and warns that a path is ambiguous between the two.
+        warnings.filterwarnings(
+            "ignore",
+            message="The specified dataset source can be interpreted in multiple ways",
+            category=UserWarning,
+        )
+        for table, frame in data.validation.tables.items():
+            source = str(Path(config.data).resolve() / table)
+            dataset = mlflow.data.from_pandas(frame.head(1000), source=source, name=table, digest=table_digest(frame))
+            mlflow.log_input(dataset, context="validated_input", tags={"rows": str(len(frame))})
+        snap = data.snapshot
+        training = mlflow.data.from_pandas(
+            snap.head(1000).astype({LABEL: "float64"}),
+            name="training_snapshot",
+            digest=table_digest(snap),
+            targets=LABEL,
+        )
+        mlflow.log_input(training, context="training", tags={"rows": str(len(snap))})
+
+
+def _log_evaluation_tables(config: TrainConfig, data: TrainingData, chosen: Selection, evaluation: Evaluation) -> None:
+    """Segments, the search's trials and space, the baseline's C, reliability and gains."""
+    import mlflow
+
+    search = chosen.search
+    _log_table(evaluation.segments, "evaluation/segments.json")
+    _log_table(search.trials, "evaluation/search_trials.json")
+    _log_table(chosen.baseline_trials, "evaluation/baseline_C.json")
+    mlflow.log_dict(
+        {
+            "rows": int(data.split.train.sum()),
+            "positives": int(data.train.y.sum()),
+            "ranges": search.space.to_dict(),
+            "fixed": dict(config.model.params),
+        },
+        "evaluation/search_space.json",
+    )
+    _log_table(ev.reliability(data.test.y, evaluation.p_test), "evaluation/reliability.json")
+    _log_table(ev.gains(data.test.y, evaluation.p_test), "evaluation/gains.json")
+
+
+def _log_explanations(config: TrainConfig, data: TrainingData, chosen: Selection, evaluation: Evaluation) -> None:
+    """The test plots (ROC, PR, calibration, gains against the baseline), feature importance and SHAP summary."""
+    import matplotlib.pyplot as plt
+    import mlflow
+
+    y, X = data.test.y, data.test.X
+    curves = {f"model ({chosen.family})": evaluation.p_test, "baseline": evaluation.b_test}
+    figures = {
+        "plots/roc.png": ev.plot_roc(y, curves),
+        "plots/pr.png": ev.plot_pr(y, curves),
+        "plots/calibration.png": ev.plot_calibration(y, curves),
+        "plots/gains.png": ev.plot_gains(y, curves),
+    }
+    contrib, values = _shap(chosen.pipeline, data.spec, X, config.shap_sample, config.seed)
+    importance, measure = feature_importance(chosen.pipeline, data.spec, X.loc[contrib.index])
+    figures["plots/feature_importance.png"] = ev.plot_importance(importance, measure, chosen.family)
+    figures["plots/shap_summary.png"] = ev.plot_shap_summary(contrib, values)
+    for path, fig in figures.items():
+        mlflow.log_figure(fig, path)
+        plt.close(fig)
+    _log_table(
+        importance.rename("importance").rename_axis("feature").reset_index().assign(measure=measure),
+        "evaluation/feature_importance.json",
+    )
+
+
+def _log_model(data: TrainingData, chosen: Selection) -> str:
+    """Log the calibrated model as a pyfunc with its features, drift reference and signature; return its URI."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from models.pyfunc import ChurnModel
+
+    example = data.spec.frame(data.built.head(5)).reset_index(drop=True)  # feature columns only: no customer ids
+    reference = build_reference(data.train.X, chosen.model.predict_proba(data.train.X)[:, 1], data.spec.categorical)
+    pyfunc = ChurnModel(chosen.model, data.spec, reference, data.feature_config, pipeline=chosen.pipeline)
+    signature = infer_signature(example, pyfunc.predict(None, example))
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=pyfunc,
+        signature=signature,
+        input_example=example,
+        code_paths=[str(Path(__file__).resolve().parents[1] / "models")],
+        pip_requirements=_pip_requirements(),
+    )
+    return info.model_uri
+
+
+def register_and_promote(
+    config: TrainConfig, data: TrainingData, family: str, evaluation: Evaluation, model_uri: str
+) -> Promotion:
+    """Register the logged model as the challenger, then promote it to champion if it beats the champion.
+
+    The decision, its reason, the previous champion and the family are tagged on the run and the model version.
+    """
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from models.registry import CHALLENGER, CHAMPION, decide
+
+    client = MlflowClient()
+    name, primary = config.mlflow.registered_model, config.promotion.primary_metric
+    version = mlflow.register_model(model_uri, name).version
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    decision = decide(
+        client,
+        name,
+        primary,
+        evaluation.metrics,
+        evaluation.baseline_metrics,
+        data.test_rows,
+        data.test.y,
+        _metric_fn(primary),
+        config.promotion.min_improvement,
+        config.promotion.max_ece,
+    )
+    metrics = dict(evaluation.metrics)
+    if decision.champion_metric is not None:
+        metrics[f"champion_{primary}"] = decision.champion_metric
+        mlflow.log_metric(f"champion_{primary}", decision.champion_metric)
+    if decision.promote:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    tags = {
+        "promotion_decision": "promoted" if decision.promote else "not_promoted",
+        "promotion_reason": decision.reason,
+        "previous_champion_version": decision.champion_version or "none",
+        "model_family": family,
+    }
+    mlflow.set_tags(tags)
+    for k, v in {**tags, "test_as_of": str(data.split.test_as_of.date())}.items():
+        client.set_model_version_tag(name, version, k, v)
+    return Promotion(version, decision, metrics)
+
+
+# --- the model card ------------------------------------------------------------------------------------------------
+
+CARD_METRICS = (
+    "test_roc_auc",
+    "test_pr_auc",
+    "test_log_loss",
+    "test_brier",
+    "test_ece",
+    "test_lift_at_10",
+    "test_capture_at_10",
+)
+
+
+def model_card(config: TrainConfig, data: TrainingData, chosen: Selection, metrics: dict, decision: Decision) -> str:
+    """The run's model card (Markdown): data, label, split, model, test metrics, promotion and known limits."""
+    return (
+        f"# Model card: {config.mlflow.registered_model}\n\n"
+        + _card_data(config, data)
+        + _card_model(config, data, chosen)
+        + _card_results(metrics, decision)
+    )
+
+
+def _card_data(config: TrainConfig, data: TrainingData) -> str:
+    """The card's data, label and split sections."""
+    snap, spec, split = data.snapshot, data.spec, data.split
+    attribute_types = data.validation.attribute_types
+    return f"""## Data
+- Dataset `{config.data}`, outcomes observed up to {pd.Timestamp(data.observed_to).date()}; {len(snap):,} labelled \
 snapshot rows over {snap["as_of"].nunique()} as-of dates ({pd.Timestamp(snap["as_of"].min()).date()} .. \
 {pd.Timestamp(snap["as_of"].max()).date()}).
 - Features: {len(spec.numeric)} numeric and {len(spec.categorical)} categorical \
@@ -370,39 +837,56 @@ snapshot rows over {snap["as_of"].nunique()} as-of dates ({pd.Timestamp(snap["as
 - {split.method}: {split.description}.
 - Rows: train {int(split.train.sum()):,}, validation {int(split.val.sum()):,}, test {int(split.test.sum()):,}.
 
-## Model
+"""
+
+
+def _card_model(config: TrainConfig, data: TrainingData, chosen: Selection) -> str:
+    """The card's model section: the family, how it was chosen, the search and the baseline."""
+    search, m = chosen.search, config.model
+    names = {"lightgbm": "LightGBM", "logistic_regression": "Logistic regression"}
+    fixed = {k: v for k, v in m.params.items() if k != "n_jobs"}
+    tuned = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in search.params.items())
+    train_rows = int(data.split.train.sum())
+    return f"""## Model
 - Family: **{names[chosen.family]}** (`model_family: {chosen.family}`), one scikit-learn pipeline with its \
-preprocessing, with {config.model.calibration} calibration fitted on the validation rows; class weights: \
-{config.model.class_weight or "none (probabilities stay honest)"}.
+preprocessing, with {m.calibration} calibration fitted on the validation rows; class weights: \
+{m.class_weight or "none (probabilities stay honest)"}.
 - Chosen on validation log loss after calibration: LightGBM {chosen.val_log_loss["lightgbm"]:.5f}, \
 logistic regression {chosen.val_log_loss["logistic_regression"]:.5f} (the lower ships; a tie keeps LightGBM).
-- LightGBM search: Optuna TPE (seed {config.seed if config.model.search.seed is None else config.model.search.seed}), \
-{len(search.trials)} trial(s) of at most {config.model.search.trials} in {search.seconds:.0f} s \
-(budget {config.model.search.timeout_seconds:g} s), each with early stopping \
-({config.model.early_stopping_rounds} rounds) on the validation rows; lowest validation log loss (uncalibrated) \
+- LightGBM search: Optuna TPE (seed {config.seed if m.search.seed is None else m.search.seed}), \
+{len(search.trials)} trial(s) of at most {m.search.trials} in {search.seconds:.0f} s \
+(budget {m.search.timeout_seconds:g} s), each with early stopping \
+({m.early_stopping_rounds} rounds) on the validation rows; lowest validation log loss (uncalibrated) \
 wins: {tuned}, {search.best_iteration} trees.
-- Search space for {int(split.train.sum()):,} training rows: {search.space.describe(config.model.params)}; \
+- Search space for {train_rows:,} training rows: {search.space.describe(m.params)}; \
 fixed: {fixed}.
 - Logistic regression (baseline): C chosen on validation log loss among {sorted(chosen.baseline_trials["C"])}: \
 C={chosen.baseline_C:g}; calibrated the same way.
 
-## Test metrics (never seen by any fitting or tuning step)
+"""
+
+
+def _card_results(metrics: dict, decision: Decision) -> str:
+    """The card's test metrics (model, baseline, champion), the oracle, the promotion and the known limits."""
+
+    def row(name: str) -> str:
+        champ = metrics.get(f"champion_{name}")
+        return (
+            f"| {name} | {metrics[name]:.4f} | {metrics.get('baseline_' + name, float('nan')):.4f} | "
+            f"{'' if champ is None else f'{champ:.4f}'} |"
+        )
+
+    table = "\n".join(row(n) for n in CARD_METRICS)
+    oracle = ""
+    if "oracle_roc_auc" in metrics:
+        oracle = (
+            f"\nOracle ROC AUC (true probabilities, synthetic data): {metrics['oracle_roc_auc']:.4f}; model reaches "
+            f"{metrics['test_roc_auc_to_oracle']:.1%} of it.\n"
+        )
+    return f"""## Test metrics (never seen by any fitting or tuning step)
 | metric | model | baseline | champion |
 |---|---|---|---|
-{
-        chr(10).join(
-            row(n)
-            for n in (
-                "test_roc_auc",
-                "test_pr_auc",
-                "test_log_loss",
-                "test_brier",
-                "test_ece",
-                "test_lift_at_10",
-                "test_capture_at_10",
-            )
-        )
-    }
+{table}
 {oracle}
 ## Promotion
 - {"Promoted to champion" if decision.promote else "Not promoted"}: {decision.reason}.
@@ -414,288 +898,6 @@ the number of trees, C and the calibration.
 - Probabilities describe customers as they were treated historically, retention contacts included; they are not uplift.
 - Segment metrics with few churners are noisy; read them with their row counts.
 """
-
-
-def run_training(config: TrainConfig) -> dict:
-    """Run the whole job and return a summary (metrics, decision, run id, UI hint)."""
-    import mlflow
-    from mlflow.models import infer_signature
-    from mlflow.tracking import MlflowClient
-
-    from models.pyfunc import ChurnModel
-    from models.registry import CHALLENGER, CHAMPION, decide, tracking_uri, use_experiment
-
-    started = time.perf_counter()
-    end_date = pd.Timestamp(config.end_date) if config.end_date else None
-    check_attribute_overrides(
-        config.data, config.features.attribute_types, "features.attribute_types", config.input.encoding
-    )
-    result: ValidationResult = load_validated(
-        Path(config.data), end_date, config.features.attribute_types, config.input.encoding, config.input.timezone
-    )
-    feature_config = config.feature_config(result.attribute_types)
-    dates = config.as_of.resolve()
-    observed_to = observation_end(result)
-    labelled = [d for d in dates if d + pd.Timedelta(days=config.horizon_days - 1) <= observed_to]
-    roles = date_roles(labelled, config.horizon_days)
-    if roles is not None:
-        # Only dates with a role are built; non-churners on training dates may be sampled as they are built.
-        dates = sorted({*roles.train, roles.val, roles.test, *(d for d in dates if d not in labelled)})
-    sampler = negative_sampler(roles.train if roles else (), config.model.negative_sample_rate, config.seed)
-    snap_all = snapshot_from_result(result, dates, config.horizon_days, feature_config, progress=True, sampler=sampler)
-    snap = snap_all[snap_all[LABEL].notna()].reset_index(drop=True)
-    if snap_all.empty:
-        raise UserError(
-            "no customer is in the population at any as-of date "
-            f"({', '.join(str(pd.Timestamp(d).date()) for d in dates)}): none had signed up before it without having "
-            "churned"
-            + (
-                f" and been active in the {config.population.active_within_days} days before it"
-                if config.label == "inactivity" and config.population.active_within_days is not None
-                else ""
-            )
-            + "; choose as-of dates inside the customers' lifetimes"
-        )
-    if snap.empty:
-        raise UserError(
-            f"no as-of date has a fully observed {config.horizon_days}-day label window (outcomes observed up to "
-            f"{observed_to.date()}"
-            + (
-                ""
-                if result.end_given
-                else ", the latest row seen: give end_date, the extract date, if the extract was taken later"
-            )
-            + "); choose earlier as-of dates"
-        )
-    dropped = sorted({str(pd.Timestamp(d).date()) for d in snap_all.loc[snap_all[LABEL].isna(), "as_of"].unique()})
-    if dropped:
-        log.warning("as-of dates without a fully observed label window are not used for training: %s", dropped)
-
-    split = split_snapshot(snap, config.horizon_days, config)
-    check_split_classes(split, snap[LABEL].to_numpy(dtype=int))
-    columns = feature_columns(snap)
-    spec = FeatureSpec.infer(snap, columns)
-    X = spec.frame(snap)
-    y = snap[LABEL].to_numpy(dtype=int)
-    Xtr, ytr, Xva, yva, Xte, yte = (
-        X[split.train],
-        y[split.train],
-        X[split.val],
-        y[split.val],
-        X[split.test],
-        y[split.test],
-    )
-    wtr = snap[WEIGHT].to_numpy(dtype=float)[split.train]
-    log.info("%s; rows train %d, validation %d, test %d", split.description, len(ytr), len(yva), len(yte))
-
-    chosen = select_model(spec, Xtr, ytr, wtr, Xva, yva, config)
-    model, baseline = chosen.model, chosen.baseline
-    search = chosen.search
-
-    p_test, p_val = model.predict_proba(Xte)[:, 1], model.predict_proba(Xva)[:, 1]
-    b_test, b_val = baseline.predict_proba(Xte)[:, 1], baseline.predict_proba(Xva)[:, 1]
-    metrics = {**ev.classification_metrics(yte, p_test, "test_"), **ev.classification_metrics(yva, p_val, "val_")}
-    baseline_metrics = {
-        **{f"baseline_{k}": v for k, v in ev.classification_metrics(yte, b_test, "test_").items()},
-        **{f"baseline_{k}": v for k, v in ev.classification_metrics(yva, b_val, "val_").items()},
-    }
-    metrics.update(baseline_metrics)
-    metrics["best_iteration"] = float(search.best_iteration)
-    metrics["search_trials"] = float(len(search.trials))
-    for family, loss in chosen.val_log_loss.items():
-        metrics[f"selection_val_log_loss_{family}"] = loss
-    if split.method == "stratified":
-        labelled = (
-            split.train | split.val | split.test
-        )  # every row of the date: nothing is tuned on a fold's held-out rows
-        metrics.update(
-            _cv_metrics(spec, X[labelled], y[labelled], snap[WEIGHT].to_numpy(dtype=float)[labelled], config)
-        )
-
-    truth_dir = _truth_dir(config)
-    test_rows = snap[split.test]
-    if truth_dir is not None:
-        from pipelines.synthetic import load_truth
-
-        oracle_p = load_truth(truth_dir).churn_probability(
-            test_rows["customer_id"], split.test_as_of, config.horizon_days
-        )
-        metrics["oracle_roc_auc"] = ev.classification_metrics(yte, oracle_p, "")["roc_auc"]
-        metrics["test_roc_auc_to_oracle"] = metrics["test_roc_auc"] / metrics["oracle_roc_auc"]
-
-    segments = {"tenure_band": ev.tenure_band(test_rows["tenure_days"])}
-    for col in ("plan", "location_id"):
-        if col in test_rows:
-            segments[col] = test_rows[col].astype(str)
-    segment_table = ev.segment_table(test_rows, yte, p_test, segments)
-
-    use_experiment(config.mlflow.experiment)
-    client = MlflowClient()
-    name = config.mlflow.registered_model
-    with mlflow.start_run(run_name=f"train-{split.test_as_of.date()}") as run, tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        mlflow.log_dict(config.to_dict(), "config/resolved_config.json")
-        mlflow.log_params(
-            {
-                "data": config.data,
-                "label": config.label,
-                "horizon_days": config.horizon_days,
-                "split_method": split.method,
-                "test_as_of": str(split.test_as_of.date()),
-                "as_of_dates": len(snap_all["as_of"].unique()),
-                "calibration": config.model.calibration,
-                "class_weight": str(config.model.class_weight),
-                "seed": config.seed,
-                "negative_sample_rate": config.model.negative_sample_rate,
-                "n_features": len(spec.columns),
-                "model_family": chosen.family,
-                **{
-                    f"lgbm_{k}": v
-                    for k, v in {
-                        **config.model.params,
-                        **search.params,
-                        "best_iteration": search.best_iteration,
-                    }.items()
-                },
-                "search_max_trials": config.model.search.trials,
-                "search_timeout_seconds": config.model.search.timeout_seconds,
-                "baseline_C": chosen.baseline_C,
-            }
-        )
-        mlflow.log_metrics(metrics)
-        mlflow.log_metric(
-            "search_seconds", search.seconds
-        )  # a timing, like train_job_seconds: not among the compared metrics
-        for table, report in result.report.items():
-            mlflow.log_metric(f"quarantined_rows_{table}", report.rows_quarantined)
-        mlflow.log_dict(result.to_dict(), "validation/report.json")
-        mlflow.log_text(result.to_text(), "validation/report.txt")
-        for table, q in result.quarantine.items():
-            if len(q):
-                path = tmp / f"quarantine_{table}.csv"
-                q.to_csv(path, index=False)
-                mlflow.log_artifact(str(path), "validation")
-        # lineage: each raw table's content digest, and the snapshot the model was trained on
-        with warnings.catch_warnings():
-            # MLflow registers the local-file source twice and warns that a path is ambiguous between the two.
-            warnings.filterwarnings(
-                "ignore",
-                message="The specified dataset source can be interpreted in multiple ways",
-                category=UserWarning,
-            )
-            for table, frame in result.tables.items():
-                source = str(Path(config.data).resolve() / table)
-                dataset = mlflow.data.from_pandas(
-                    frame.head(1000), source=source, name=table, digest=table_digest(frame)
-                )
-                mlflow.log_input(dataset, context="validated_input", tags={"rows": str(len(frame))})
-            training = mlflow.data.from_pandas(
-                snap.head(1000).astype({LABEL: "float64"}),
-                name="training_snapshot",
-                digest=table_digest(snap),
-                targets=LABEL,
-            )
-            mlflow.log_input(training, context="training", tags={"rows": str(len(snap))})
-
-        _log_table(segment_table, "evaluation/segments.json")
-        _log_table(search.trials, "evaluation/search_trials.json")
-        _log_table(chosen.baseline_trials, "evaluation/baseline_C.json")
-        mlflow.log_dict(
-            {
-                "rows": int(split.train.sum()),
-                "positives": int(ytr.sum()),
-                "ranges": search.space.to_dict(),
-                "fixed": dict(config.model.params),
-            },
-            "evaluation/search_space.json",
-        )
-        _log_table(ev.reliability(yte, p_test), "evaluation/reliability.json")
-        _log_table(ev.gains(yte, p_test), "evaluation/gains.json")
-        curves = {f"model ({chosen.family})": p_test, "baseline": b_test}
-        import matplotlib.pyplot as plt
-
-        figures = {
-            "plots/roc.png": ev.plot_roc(yte, curves),
-            "plots/pr.png": ev.plot_pr(yte, curves),
-            "plots/calibration.png": ev.plot_calibration(yte, curves),
-            "plots/gains.png": ev.plot_gains(yte, curves),
-        }
-        contrib, values = _shap(chosen.pipeline, spec, Xte, config.shap_sample, config.seed)
-        importance, measure = feature_importance(chosen.pipeline, spec, Xte.loc[contrib.index])
-        figures["plots/feature_importance.png"] = ev.plot_importance(importance, measure, chosen.family)
-        figures["plots/shap_summary.png"] = ev.plot_shap_summary(contrib, values)
-        for path, fig in figures.items():
-            mlflow.log_figure(fig, path)
-            plt.close(fig)
-        _log_table(
-            importance.rename("importance").rename_axis("feature").reset_index().assign(measure=measure),
-            "evaluation/feature_importance.json",
-        )
-
-        example = spec.frame(snap_all.head(5)).reset_index(drop=True)  # feature columns only: no customer ids
-        reference = build_reference(Xtr, model.predict_proba(Xtr)[:, 1], spec.categorical)
-        pyfunc = ChurnModel(model, spec, reference, feature_config, pipeline=chosen.pipeline)
-        signature = infer_signature(example, pyfunc.predict(None, example))
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=pyfunc,
-            signature=signature,
-            input_example=example,
-            code_paths=[str(Path(__file__).resolve().parents[1] / "models")],
-            pip_requirements=_pip_requirements(),
-        )
-        version = mlflow.register_model(info.model_uri, name)
-        client.set_registered_model_alias(name, CHALLENGER, version.version)
-
-        decision = decide(
-            client,
-            name,
-            config.promotion.primary_metric,
-            metrics,
-            baseline_metrics,
-            test_rows,
-            yte,
-            _metric_fn(config.promotion.primary_metric),
-            config.promotion.min_improvement,
-            config.promotion.max_ece,
-        )
-        if decision.champion_metric is not None:
-            metrics[f"champion_{config.promotion.primary_metric}"] = decision.champion_metric
-            mlflow.log_metric(f"champion_{config.promotion.primary_metric}", decision.champion_metric)
-        if decision.promote:
-            client.set_registered_model_alias(name, CHAMPION, version.version)
-        tags = {
-            "promotion_decision": "promoted" if decision.promote else "not_promoted",
-            "promotion_reason": decision.reason,
-            "previous_champion_version": decision.champion_version or "none",
-            "model_family": chosen.family,
-        }
-        mlflow.set_tags(tags)
-        for k, v in tags.items():
-            client.set_model_version_tag(name, version.version, k, v)
-        client.set_model_version_tag(name, version.version, "test_as_of", str(split.test_as_of.date()))
-        mlflow.log_text(
-            model_card(config, split, snap, metrics, decision, observed_to, spec, chosen, result.attribute_types),
-            "model_card.md",
-        )
-        elapsed = time.perf_counter() - started
-        mlflow.log_metric("train_job_seconds", elapsed)
-        experiment_id = run.info.experiment_id
-        run_id = run.info.run_id
-
-    return {
-        "run_id": run_id,
-        "experiment_id": experiment_id,
-        "model_version": version.version,
-        "model_family": chosen.family,
-        "search_seconds": search.seconds,
-        "promoted": decision.promote,
-        "reason": decision.reason,
-        "metrics": metrics,
-        "split": split.description,
-        "tracking_uri": tracking_uri(),
-        "seconds": elapsed,
-    }
 
 
 def _log_table(frame: pd.DataFrame, path: str) -> None:
@@ -717,11 +919,11 @@ def _pip_requirements() -> list[str]:
     return [f"{pkg}=={version(pkg)}" for pkg in PIP_REQUIREMENTS_OF]
 
 
-def format_summary(summary: dict) -> str:
-    m = summary["metrics"]
+def format_summary(result: TrainingResult) -> str:
+    """The summary ``churn train`` prints: the run, test metrics against the baseline, the model and the decision."""
+    m = result.metrics
     lines = [
-        f"run {summary['run_id']} (model version {summary['model_version']}, {summary['model_family']}); "
-        f"{summary['split']}",
+        f"run {result.run_id} (model version {result.model_version}, {result.model_family}); {result.split}",
         f"  test ROC AUC {m['test_roc_auc']:.4f} (baseline {m['baseline_test_roc_auc']:.4f})   PR AUC "
         f"{m['test_pr_auc']:.4f} (baseline {m['baseline_test_pr_auc']:.4f})",
         f"  test ECE {m['test_ece']:.4f}   Brier {m['test_brier']:.4f}   lift@10 {m['test_lift_at_10']:.2f}   "
@@ -733,17 +935,18 @@ def format_summary(summary: dict) -> str:
         )
     family = (
         "logistic regression (better on validation than LightGBM)"
-        if summary["model_family"] == "logistic_regression"
+        if result.model_family == "logistic_regression"
         else "LightGBM"
     )
     lines.append(
-        f"  model: {family}; LightGBM search {m['search_trials']:.0f} trial(s) in {summary['search_seconds']:.0f} s"
+        f"  model: {family}; LightGBM search {m['search_trials']:.0f} trial(s) in {result.search_seconds:.0f} s"
     )
     if "cv_roc_auc_mean" in m:
         lines.append(f"  5-fold CV ROC AUC {m['cv_roc_auc_mean']:.4f} ± {m['cv_roc_auc_std']:.4f}")
+    ui = f"http://127.0.0.1:5000/#/experiments/{result.experiment_id}/runs/{result.run_id}"
     lines += [
-        f"  promotion: {'PROMOTED to champion' if summary['promoted'] else 'not promoted'}: {summary['reason']}",
-        f"  took {summary['seconds']:.0f} s; tracking store {summary['tracking_uri']}",
-        f"  open the run: `make ui`, then http://127.0.0.1:5000/#/experiments/{summary['experiment_id']}/runs/{summary['run_id']}",
+        f"  promotion: {'PROMOTED to champion' if result.promoted else 'not promoted'}: {result.reason}",
+        f"  took {result.seconds:.0f} s; tracking store {result.tracking_uri}",
+        f"  open the run: `make ui`, then {ui}",
     ]
     return "\n".join(lines)

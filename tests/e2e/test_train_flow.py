@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_run_holds_every_artifact(trained_default):
     client = MlflowClient()
-    run_id = trained_default["run_id"]
+    run_id = trained_default.run_id
     files = set()
     stack = [""]
     while stack:
@@ -87,7 +87,7 @@ def test_second_run_registers_a_new_version_with_a_decision(trained_default, def
     assert "promotion:" in out and "make ui" in out
     versions = client.search_model_versions("name='churn-propensity'")
     newest = max(versions, key=lambda v: int(v.version))
-    assert int(newest.version) == int(trained_default["model_version"]) + 1
+    assert int(newest.version) == int(trained_default.model_version) + 1
     assert newest.tags["promotion_decision"] in ("promoted", "not_promoted")
     # same data, config and seed: the new model ties the champion and is not promoted
     assert (
@@ -112,4 +112,4 @@ def test_notebook_runs_end_to_end(trained_default, tmp_path):
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = json.dumps([o.get("data", {}).get("text/plain", "") for o in outputs])
-    assert trained_default["run_id"] in text and "champion v" in text and "tenure_band" in text
+    assert trained_default.run_id in text and "champion v" in text and "tenure_band" in text

@@ -16,17 +16,17 @@ pytestmark = pytest.mark.slow
 
 
 def test_lightgbm_reaches_the_floors_on_default_data(trained_default):
-    m = trained_default["metrics"]
+    m = trained_default.metrics
     assert m["test_roc_auc"] >= 0.95 * m["oracle_roc_auc"], m
     assert m["test_roc_auc_to_oracle"] >= 0.95
     assert m["test_roc_auc"] > m["baseline_test_roc_auc"]
     assert m["test_ece"] <= 0.03
     # the test snapshot is the latest fully labelled as-of date, never seen in fitting
-    assert "test on 2026-04-01" in trained_default["split"]
+    assert "test on 2026-04-01" in trained_default.split
 
 
 def test_every_named_metric_is_logged(trained_default):
-    run = mlflow.get_run(trained_default["run_id"])
+    run = mlflow.get_run(trained_default.run_id)
     names = set(run.data.metrics)
     for prefix in ("test_", "val_", "baseline_test_", "baseline_val_"):
         for metric in (
@@ -121,9 +121,9 @@ def test_same_data_config_and_seed_give_the_same_metrics(small_dataset):
         },
     )
     a, b = run_training(config), run_training(config)
-    keys = [k for k in a["metrics"] if not k.startswith("champion_")]
-    assert {k: a["metrics"][k] for k in keys} == {k: b["metrics"][k] for k in keys}
-    assert b["model_version"] != a["model_version"]
+    keys = [k for k in a.metrics if not k.startswith("champion_")]
+    assert {k: a.metrics[k] for k in keys} == {k: b.metrics[k] for k in keys}
+    assert b.model_version != a.model_version
 
 
 def test_single_as_of_date_falls_back_to_a_stratified_split_with_cv(small_dataset):
@@ -134,8 +134,8 @@ def test_single_as_of_date_falls_back_to_a_stratified_split_with_cv(small_datase
         **{"mlflow.experiment": "test-single", "mlflow.registered_model": "single"},
     )
     summary = run_training(config)
-    m = summary["metrics"]
-    assert summary["split"].startswith("single as-of date 2026-03-01: stratified split by customer, test 25%")
+    m = summary.metrics
+    assert summary.split.startswith("single as-of date 2026-03-01: stratified split by customer, test 25%")
     for k in ("cv_roc_auc_mean", "cv_roc_auc_std", "cv_pr_auc_mean", "cv_pr_auc_std"):
         assert k in m and np.isfinite(m[k])
     assert m["test_rows"] == pytest.approx(0.25 * (m["test_rows"] + m["val_rows"] / 0.2), rel=0.02)

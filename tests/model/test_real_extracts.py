@@ -57,11 +57,11 @@ def test_telco_trains_above_the_plain_models(telco: Path):
         ROOT / "pipelines" / "conf" / "telco.yaml", {"data": str(telco), "mlflow.experiment": "test-telco"}
     )
     summary = run_training(config)
-    m = summary["metrics"]
+    m = summary.metrics
     assert m["cv_roc_auc_mean"] >= TELCO_FLOOR, m
     assert m["test_roc_auc"] >= 0.83 and m["test_ece"] <= 0.05
     import mlflow
 
-    card = mlflow.artifacts.load_text(f"runs:/{summary['run_id']}/model_card.md")
+    card = mlflow.artifacts.load_text(f"runs:/{summary.run_id}/model_card.md")
     for typed in ("`SeniorCitizen` number", "`TotalCharges` number", "`Partner` boolean", "`Contract` category"):
         assert typed in card, typed

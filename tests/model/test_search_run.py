@@ -54,8 +54,8 @@ def test_the_search_and_the_family_choice_never_see_test_rows(small_dataset, mon
             assert not test_rows & set(index), f"{name} was handed test rows"
     # the trials, the space and the family are on the run
     client = MlflowClient()
-    run = client.get_run(summary["run_id"])
-    assert run.data.tags["model_family"] == summary["model_family"] == run.data.params["model_family"]
+    run = client.get_run(summary.run_id)
+    assert run.data.tags["model_family"] == summary.model_family == run.data.params["model_family"]
     assert run.data.metrics["search_trials"] == 3 and run.data.metrics["search_seconds"] > 0
     trials = client.load_table(run.info.experiment_id, "evaluation/search_trials.json", run_ids=[run.info.run_id])
     assert len(trials) == 3 and trials["selected"].sum() == 1

@@ -31,7 +31,7 @@ def test_a_small_business_reaches_its_floor(tmp_path: Path):
     summary = run_training(
         train_config(data, **{"mlflow.experiment": "test-small", "mlflow.registered_model": "small-business"})
     )
-    m = summary["metrics"]
+    m = summary.metrics
     assert m["test_roc_auc"] >= SMALL_BUSINESS_FLOOR * m["oracle_roc_auc"], m
     assert m["test_ece"] <= 0.04, m
 

@@ -128,3 +128,45 @@ def test_an_out_of_time_split_with_a_role_lacking_churners_is_refused():
     split = split_snapshot(snap, 90, train_config("unused"))
     with pytest.raises(ModelInputError, match=r"validation rows hold 0 churner\(s\)"):
         check_split_classes(split, snap["churned"].to_numpy(dtype=int))
+
+
+def test_plan_dates_builds_only_dates_with_a_role_and_unlabelled_ones():
+    from pipelines.train import plan_dates
+
+    dates = ["2025-01-01", "2025-02-01", "2025-04-01", "2025-05-01", "2025-07-01", "2025-10-01", "2026-06-01"]
+    config = train_config(Path("unused"), as_of={"dates": dates}, horizon_days=90)
+    plan = plan_dates(config, pd.Timestamp("2026-01-31"))  # 2026-06-01's label window is not observed yet
+    assert plan.roles.test == pd.Timestamp("2025-10-01") and plan.roles.val == pd.Timestamp("2025-07-01")
+    assert plan.roles.train == (pd.Timestamp("2025-01-01"), pd.Timestamp("2025-02-01"), pd.Timestamp("2025-04-01"))
+    # 2025-05-01's window closes after the validation date and it is not the validation date: no role, not built
+    assert plan.dates == tuple(pd.Timestamp(d) for d in dates if d != "2025-05-01")
+    # one labelled date only: no roles, every configured date is built
+    assert plan_dates(config, pd.Timestamp("2025-04-15")) == type(plan)(tuple(pd.Timestamp(d) for d in dates), None)
+
+
+def test_the_summary_is_printed_from_a_frozen_typed_result():
+    import dataclasses
+
+    from pipelines.train import TrainingResult, format_summary
+
+    metrics = {
+        "test_roc_auc": 0.8,
+        "baseline_test_roc_auc": 0.7,
+        "test_pr_auc": 0.3,
+        "baseline_test_pr_auc": 0.2,
+        "test_ece": 0.01,
+        "test_brier": 0.07,
+        "test_lift_at_10": 3.5,
+        "test_capture_at_10": 0.35,
+        "search_trials": 8.0,
+    }
+    result = TrainingResult(
+        "r1", "3", "2", "logistic_regression", 61.0, True, "beats the baseline", metrics, "one split", "sqlite://", 90.0
+    )
+    text = format_summary(result)
+    assert text.startswith("run r1 (model version 2, logistic_regression); one split\n")
+    assert "logistic regression (better on validation than LightGBM); LightGBM search 8 trial(s) in 61 s" in text
+    assert "PROMOTED to champion: beats the baseline" in text and "#/experiments/3/runs/r1" in text
+    assert "oracle" not in text and "CV" not in text
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.promoted = False
