@@ -276,7 +276,7 @@ def bench_size(customers: int, train: bool, store: Path, partitions: int | None 
             code = (
                 "import json\nfrom pipelines.config import load_config\nfrom pipelines.train import run_training\n"
                 f"s = run_training(load_config({str(cfg)!r}))\n"
-                f"open({str(out)!r}, 'w').write(json.dumps(s['metrics']))"
+                f"open({str(out)!r}, 'w').write(json.dumps(s.metrics))"
             )
             results.append(_child(f"train, negatives sampled at {rate:g}", code, env))
             metrics[rate] = json.loads(out.read_text())
