@@ -90,7 +90,7 @@ test-fast: setup
 
 ## Benchmark every stage on 100k customers against a DuckDB reference (BENCH_SIZES=100k,300k,1M for the cost curve)
 bench: setup
-	$(VENV)/bin/python -m pipelines.bench --sizes $(BENCH_SIZES)
+	$(VENV)/bin/python -m pipelines.benchmark.bench --sizes $(BENCH_SIZES)
 
 ## Remove the environment, generated data and the local MLflow store
 clean:

@@ -9,7 +9,7 @@ types and channels to small integer codes, hashed in Arrow); each as-of date is
 then a few boolean masks over int64 timestamps and ``np.bincount`` calls, which
 is what keeps monthly snapshots over millions of events fast. Interactions may
 arrive as :class:`EventBatches` (parquet batches, see
-``pipelines.io.feature_tables``): each batch becomes its rows of those arrays
+``pipelines.io.files.feature_tables``): each batch becomes its rows of those arrays
 and is dropped, so the event table is never one frame in memory.
 """
 

@@ -6,7 +6,7 @@ column :func:`features.build.build_features` writes. The build names its
 columns only through these classes, and :func:`catalog` lists every feature a
 :class:`~features.config.FeatureConfig` produces, in the build's column order,
 so that reason codes (``models.reasons``), the DuckDB reference
-(``pipelines.bench``) and tests read a feature's family and parameters from
+(``pipelines.benchmark.bench``) and tests read a feature's family and parameters from
 the catalog instead of parsing names back.
 
 The names are part of every registered model (its input columns): changing

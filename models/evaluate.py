@@ -118,7 +118,7 @@ def gains(y: np.ndarray, p: np.ndarray, points: int = 50) -> pd.DataFrame:
 # --- plots (matplotlib figures; the caller logs them) ----------------------------------
 def figure(width: float = 5.5, height: float = 4.5):
     """A matplotlib figure and axes on the non-interactive backend: the one place plots are started, for the
-    training artifacts here and the HTML reports (pipelines.report)."""
+    training artifacts here and the HTML reports (pipelines.reporting.html)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)

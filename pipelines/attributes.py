@@ -12,7 +12,7 @@ again:
   identifier, and the report notes why;
 * ``boolean``: every given value is one of ``true/false``, ``yes/no``, ``t/f``, ``y/n``;
 * ``date``: every given value is an ISO 8601 date or timestamp with at least a
-  day (as :mod:`pipelines.normalise` reads dates; a feature becomes the days
+  day (as :mod:`pipelines.io.normalise` reads dates; a feature becomes the days
   between it and the as-of date);
 * ``category``: any other text (the logistic-regression model groups rare levels; LightGBM codes each level);
 * ``identifier``: text different for every customer (a name, an account
@@ -24,7 +24,7 @@ Inference is deliberately strict (every given value must read as the type):
 one stray word in a column of numbers makes it a category, and the report
 says so; the config can then force ``number``, and the values that do not
 read are quarantined like any unreadable contract value. Values are read by
-the rules of :mod:`pipelines.normalise`: a number attribute's infinite values
+the rules of :mod:`pipelines.io.normalise`: a number attribute's infinite values
 and those too large for an amount are refused like a contract number's.
 """
 
@@ -38,7 +38,7 @@ import pandas as pd
 
 from features.config import FeatureConfig
 from pipelines.errors import UserError
-from pipelines.normalise import (
+from pipelines.io.normalise import (
     FALSE_TEXT,
     TRUE_TEXT,
     normalise_text,

@@ -49,8 +49,8 @@ def _date(text: str) -> pd.Timestamp:
 
 # --- subcommands ---------------------------------------------------------------------
 def cmd_generate(args: argparse.Namespace) -> int:
-    from pipelines.generate import write_synthetic
-    from pipelines.synthetic import SyntheticConfig
+    from pipelines.simulation.generate import write_synthetic
+    from pipelines.simulation.synthetic import SyntheticConfig
 
     config = SyntheticConfig(customers=args.customers, months=args.months, seed=args.seed, end_date=args.end_date)
     truth = args.truth_out or args.out.with_name(args.out.name + "_truth")
@@ -79,7 +79,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from pipelines.config import InputConfig
     from pipelines.engines import engine_for
-    from pipelines.io import check_attribute_overrides, check_output_apart
+    from pipelines.io.files import check_attribute_overrides, check_output_apart
 
     check_output_apart(args.out, args.data)
     forced = dict(args.attribute or [])
@@ -110,7 +110,7 @@ def _snapshot_features(args: argparse.Namespace) -> tuple[FeatureConfig, int, di
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from pipelines.config import InputConfig
     from pipelines.engines import engine_for
-    from pipelines.io import check_attribute_overrides
+    from pipelines.io.files import check_attribute_overrides
 
     reading = InputConfig(args.encoding, args.timezone)
     config, horizon_days, forced = _snapshot_features(args)
@@ -140,7 +140,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from pipelines.config import load_config
-    from pipelines.train import format_summary, run_training
+    from pipelines.stages.train import format_summary, run_training
 
     overrides = {
         "data": str(args.data) if args.data else None,
@@ -173,7 +173,7 @@ def _own_end_date(config, args: argparse.Namespace):
 
 def cmd_score(args: argparse.Namespace) -> int:
     from pipelines.config import ScoreConfig, load_config
-    from pipelines.score import ScoringBusy, ScoringError, run_scoring
+    from pipelines.stages.score import ScoringBusy, ScoringError, run_scoring
 
     overrides = {
         "data": str(args.data) if args.data else None,
@@ -210,7 +210,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_recover(args: argparse.Namespace) -> int:
     from pipelines.config import InputConfig
-    from pipelines.recover import run_recover
+    from pipelines.stages.recover import run_recover
 
     if args.to < args.from_:
         raise Fail(f"--to {args.to.date()} is before --from {args.from_.date()}")

@@ -5,7 +5,7 @@ frames, quarantined rows and an accounting report. Structural problems (a
 missing table or column, a column none of whose values can be read) raise
 :class:`ContractError`; row-level problems send the row to quarantine with a
 reason and never stop the run. How each value is read (null tokens, text,
-numbers, booleans, dates) is :mod:`pipelines.normalise`'s rule; this module
+numbers, booleans, dates) is :mod:`pipelines.io.normalise`'s rule; this module
 applies it to the contract's columns and counts what it changed.
 """
 
@@ -24,7 +24,7 @@ from pandera.typing import Series
 from features.keys import positions
 from pipelines.attributes import NUMBER, TypedAttributes, attribute_columns, type_attributes
 from pipelines.errors import UserError
-from pipelines.normalise import (
+from pipelines.io.normalise import (
     MALFORMED_DETAIL,
     RAW_LINE,
     SOURCE_ROW,
@@ -64,7 +64,7 @@ CHURN_BEFORE_SIGNUP = "churn_before_signup"
 DUPLICATE_EVENT = "duplicate_event"
 MALFORMED = "malformed_row"
 NON_FINITE = "non_finite_value"
-TOO_LARGE = "number_too_large"  # magnitude above pipelines.normalise.LARGEST_NUMBER
+TOO_LARGE = "number_too_large"  # magnitude above pipelines.io.normalise.LARGEST_NUMBER
 
 READER_COLUMNS = (RAW_LINE, MALFORMED_DETAIL)
 # Contract text columns of free text: trimmed, but their characters are kept as written.
@@ -414,7 +414,7 @@ def validate_dataset(
             :mod:`pipelines.attributes`. A given value that does not read as
             its column's type is quarantined as unparseable.
         timezone: the zone of timestamps written without a designator
-            (see :mod:`pipelines.normalise`).
+            (see :mod:`pipelines.io.normalise`).
         notes, ignored_files: what reading the folder noted, for the report.
         timed_columns: per table, the naive datetime columns that have a time
             of day somewhere in the whole table, when ``raw`` holds only part of
@@ -633,7 +633,7 @@ def check_table(name: str, frame: pd.DataFrame, source: str) -> None:
     """One validated table (or one batch of it) against the contract; see :func:`check_validated`.
 
     Text columns may arrive dictionary-encoded (categoricals of text, as
-    ``pipelines.io.feature_tables`` reads them): their categories must be text,
+    ``pipelines.io.files.feature_tables`` reads them): their categories must be text,
     and every other check of the contract runs on them as it is.
     """
     encoded = tuple(c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype))
@@ -751,7 +751,7 @@ class _Coerced:
 def _coerce(
     frame: pd.DataFrame, spec: TableSpec, source: str, timezone: str = "UTC", timed: frozenset[str] = frozenset()
 ) -> _Coerced:
-    """Cast contract columns to their types (see :mod:`pipelines.normalise` for the rules).
+    """Cast contract columns to their types (see :mod:`pipelines.io.normalise` for the rules).
 
     Null tokens mean missing in every column. Contract text columns are
     normalised as text (free text keeps its characters); other text columns keep their values.

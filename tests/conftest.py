@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.generate import write_synthetic
-from pipelines.synthetic import SyntheticConfig
+from pipelines.simulation.generate import write_synthetic
+from pipelines.simulation.synthetic import SyntheticConfig
 from tests.builders import train_config
 
 
@@ -34,7 +34,7 @@ def mlflow_store(tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained_default(default_dataset):
     """`make train`'s job on the default synthetic data, run once per session."""
-    from pipelines.train import run_training
+    from pipelines.stages.train import run_training
 
     data, _, _ = default_dataset
     return run_training(train_config(data, **{"mlflow.experiment": "test-default"}))

@@ -11,7 +11,7 @@ import pytest
 from features.keys import positions
 from pipelines import contract as c
 from pipelines.contract import ContractError, validate_dataset
-from pipelines.io import read_dataset, write_validation
+from pipelines.io.files import read_dataset, write_validation
 from tests.builders import BAD_DATASET_END as END
 from tests.builders import bad_dataset
 

@@ -10,9 +10,9 @@ import pytest
 
 from features.config import FeatureConfig
 from pipelines.contract import ContractError, validate_dataset
-from pipelines.io import read_dataset, tables_from
-from pipelines.partitioned import bucket_of, snapshot_partitioned, validate_partitioned
-from pipelines.snapshot import snapshot, snapshot_stats
+from pipelines.engines.partitioned import bucket_of, snapshot_partitioned, validate_partitioned
+from pipelines.io.files import read_dataset, tables_from
+from pipelines.stages.snapshot import snapshot, snapshot_stats
 from tests.builders import BAD_DATASET_END as END
 from tests.builders import END as SYNTH_END
 from tests.builders import bad_dataset, same_rows

@@ -1,4 +1,4 @@
-"""Structure of raw files (pipelines/reading.py): every row is read or refused by name, never lost into another.
+"""Structure of raw files (pipelines/io/reading.py): every row is read or refused by name, never lost into another.
 
 Quotes that are never closed, fields larger than Arrow's block, headers over two lines, names the folder
 scan used to skip, compressed tables, folders named like CSV files, files in another encoding than the
@@ -15,9 +15,9 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.contract import MALFORMED, ContractError
-from pipelines.partitioned import validate_partitioned
-from pipelines.reading import BLOCK_BYTES, MALFORMED_DETAIL, RAW_LINE, TableReader
-from pipelines.snapshot import validate_folder
+from pipelines.engines.partitioned import validate_partitioned
+from pipelines.io.reading import BLOCK_BYTES, MALFORMED_DETAIL, RAW_LINE, TableReader
+from pipelines.stages.snapshot import validate_folder
 from tests.builders import assert_balanced as balanced
 from tests.builders import extract_folder as folder
 

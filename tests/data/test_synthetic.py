@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from pipelines.contract import validate_dataset
-from pipelines.io import read_dataset
-from pipelines.synthetic import SyntheticConfig, generate, load_truth
+from pipelines.io.files import read_dataset
+from pipelines.simulation.synthetic import SyntheticConfig, generate
+from pipelines.simulation.truth import load_truth
 
 
 def test_generated_data_passes_the_contract(small_dataset):

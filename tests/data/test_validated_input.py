@@ -10,9 +10,9 @@ import pytest
 
 from features.config import FeatureConfig
 from pipelines.contract import ContractError, validate_dataset
-from pipelines.io import bucket_layout, read_dataset, tables_from, write_validation
-from pipelines.partitioned import snapshot_partitioned, validate_partitioned
-from pipelines.snapshot import load_validated, snapshot
+from pipelines.engines.partitioned import snapshot_partitioned, validate_partitioned
+from pipelines.io.files import bucket_layout, read_dataset, tables_from, write_validation
+from pipelines.stages.snapshot import load_validated, snapshot
 from tests.builders import END as SYNTH_END
 from tests.builders import same_rows
 
@@ -76,7 +76,7 @@ def test_validated_table_changed_afterwards_fails_the_contract_check(from_raw, t
 
 def test_streamed_interactions_are_type_checked_batch_by_batch(from_raw, tmp_path: Path):
     from features.build import build_features, prepare
-    from pipelines.io import dataset_files, feature_tables
+    from pipelines.io.files import dataset_files, feature_tables
 
     write_validation(from_raw[0], tmp_path / "v")
     path = tmp_path / "v" / "tables" / "interactions.parquet"
@@ -90,7 +90,7 @@ def test_streamed_interactions_are_type_checked_batch_by_batch(from_raw, tmp_pat
 
 def test_dictionary_encoded_text_columns_must_hold_text(from_raw, tmp_path: Path):
     from features.build import build_features, prepare
-    from pipelines.io import dataset_files, feature_tables
+    from pipelines.io.files import dataset_files, feature_tables
 
     write_validation(from_raw[0], tmp_path / "v")
     path = tmp_path / "v" / "tables" / "interactions.parquet"

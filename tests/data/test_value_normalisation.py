@@ -12,8 +12,8 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.contract import DUPLICATE_CUSTOMER, TOO_LARGE, UNPARSEABLE, ContractError
-from pipelines.normalise import HeaderError, parse_timestamps
-from pipelines.snapshot import validate_folder
+from pipelines.io.normalise import HeaderError, parse_timestamps
+from pipelines.stages.snapshot import validate_folder
 from tests.builders import extract_folder as folder
 
 END = pd.Timestamp("2024-06-30")
@@ -61,7 +61,7 @@ def test_float_ids_read_as_the_integers_they_are(tmp_path: Path, float_table):
 
 
 def test_a_float_id_with_a_fraction_is_kept_as_written():
-    from pipelines.normalise import normalise_text
+    from pipelines.io.normalise import normalise_text
 
     values, changes = normalise_text(pd.Series([7.0, 7.5, np.nan, -0.0]), "location_id")
     assert list(values[[0, 1, 3]]) == ["7", "7.5", "0"] and pd.isna(values[2])
@@ -312,7 +312,7 @@ def test_a_missing_column_error_shows_the_header_read(tmp_path: Path):
 def test_partitions_bucket_each_id_as_validation_reads_it(tmp_path: Path, fmt):
     """Spellings of one id (spaces, a zero-width space, a decomposed accent, a float) meet in one bucket, as in
     memory."""
-    from pipelines.partitioned import validate_partitioned
+    from pipelines.engines.partitioned import validate_partitioned
 
     ids = [f"c{i}" for i in range(40)] + ["Jos\u00e9", "101"]
     customers = pd.DataFrame({"customer_id": ids, "signup_date": "2024-01-01", "monthly_revenue": "10"})
@@ -472,7 +472,7 @@ def test_float_looking_csv_ids_are_kept_but_named(tmp_path: Path, caplog):
 
 def test_partitions_decide_timestamps_on_the_whole_column(tmp_path: Path):
     """A bucket whose values are all at midnight still holds timestamps when the column has times elsewhere."""
-    from pipelines.partitioned import validate_partitioned
+    from pipelines.engines.partitioned import validate_partitioned
 
     ids = [f"c{i}" for i in range(12)]
     customers = pd.DataFrame({"customer_id": ids, "signup_date": "2024-01-01", "monthly_revenue": "10"})

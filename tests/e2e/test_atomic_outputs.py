@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import EXIT_INPUT, main
-from pipelines.io import atomic_folder
+from pipelines.io.files import atomic_folder
 
 CHURN = [sys.executable, "-m", "pipelines.cli"]
 

@@ -306,9 +306,9 @@ def test_every_engine_refuses_a_dataset_with_one_message(spark_ready, tmp_path: 
     """A missing dataset folder, or one without its customers table: pandas, partitions and Spark give one error
     (Spark used to say only 'does not exist', and the partitioned run failed on its work folder)."""
     from pipelines.contract import ContractError, validate_dataset
-    from pipelines.io import read_dataset
-    from pipelines.partitioned import validate_partitioned
-    from pipelines.spark_engine import read_tables, spark_session
+    from pipelines.engines.partitioned import validate_partitioned
+    from pipelines.engines.spark import read_tables, spark_session
+    from pipelines.io.files import read_dataset
 
     data = tmp_path / ("raw" if tables else "absent")
     for name, text in tables.items():

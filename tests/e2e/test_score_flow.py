@@ -12,7 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipelines.cli import EXIT_BUSY, EXIT_INPUT, main
-from pipelines.score import lock_path
+from pipelines.stages.score import lock_path
 
 pytestmark = pytest.mark.slow
 AS_OF = "2026-07-01"

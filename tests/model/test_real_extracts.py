@@ -51,7 +51,7 @@ def test_telco_conversion_keeps_every_customer_and_no_label_column(telco: Path):
 @pytest.mark.slow
 def test_telco_trains_above_the_plain_models(telco: Path):
     from pipelines.config import load_config
-    from pipelines.train import run_training
+    from pipelines.stages.train import run_training
 
     config = load_config(
         ROOT / "pipelines" / "conf" / "telco.yaml", {"data": str(telco), "mlflow.experiment": "test-telco"}

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from features.build import Tables
-from pipelines.recover import recover
-from pipelines.synthetic import SyntheticConfig, generate
+from pipelines.simulation.synthetic import SyntheticConfig, generate
+from pipelines.stages.recover import recover
 
 pytestmark = pytest.mark.slow
 SEEDS = range(101, 111)

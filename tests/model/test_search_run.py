@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-import pipelines.train as train
+import pipelines.stages.train as train
 from tests.builders import train_config
 
 pytestmark = pytest.mark.slow

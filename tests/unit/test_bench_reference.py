@@ -7,7 +7,7 @@ import pytest
 from features import names
 from features.build import build_features
 from features.config import FeatureConfig
-from pipelines.bench import duckdb_sql
+from pipelines.benchmark.bench import duckdb_sql
 from tests.builders import make_tables
 
 T = pd.Timestamp("2025-07-01")

@@ -144,7 +144,7 @@ def test_inactivity_labels(tables):
 def test_streamed_interactions_and_blocked_recency_give_the_same_features(small_dataset, tmp_path, monkeypatch):
     """Interactions read in small parquet batches (never one frame), recency scanned in small blocks: same features."""
     import features.build as fb
-    import pipelines.io as io
+    import pipelines.io.files as io
     from pipelines.contract import validate_dataset
 
     data, _, _ = small_dataset

@@ -26,3 +26,18 @@ def test_no_test_module_imports_another_or_conftest():
         if wrong:
             offenders[str(path.relative_to(ROOT))] = sorted(wrong)
     assert offenders == {}
+
+
+def test_the_runtime_never_imports_the_simulator_the_benchmark_or_duckdb():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import pipelines.cli, pipelines.stages.train, pipelines.stages.score, pipelines.stages.recover\n"
+        "import pipelines.engines.partitioned\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('pipelines.simulation.synthetic', "
+        "'pipelines.simulation.generate', 'pipelines.benchmark', 'duckdb'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"

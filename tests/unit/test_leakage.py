@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from features.build import Tables, build_features, build_labels, prepare
 from features.config import FeatureConfig
-from pipelines.synthetic import SyntheticConfig, generate
+from pipelines.simulation.synthetic import SyntheticConfig, generate
 
 T = pd.Timestamp("2026-01-01")
 H = 60

@@ -110,7 +110,7 @@ def test_an_attribute_never_replaces_a_feature_or_the_label(column):
 
 def test_scoring_past_the_day_after_the_data_is_refused():
     from pipelines.contract import ValidationResult
-    from pipelines.score import ScoringError, _check_as_of
+    from pipelines.stages.score import ScoringError, _check_as_of
 
     result = ValidationResult({}, {}, {}, pd.Timestamp("2024-06-20"), pd.Timestamp("2024-07-01"), end_given=True)
     _check_as_of(pd.Timestamp("2024-07-02"), result)  # the day after the extract: the usual scoring date
@@ -122,7 +122,7 @@ def test_scoring_past_the_day_after_the_data_is_refused():
 
 def test_training_before_anyone_signed_up_says_so(tmp_path: Path):
     from pipelines.errors import UserError
-    from pipelines.train import run_training
+    from pipelines.stages.train import run_training
     from tests.builders import train_config
 
     data = _dataset(tmp_path / "in")

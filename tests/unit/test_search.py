@@ -13,7 +13,7 @@ from scipy.special import logit
 from models.estimators import LGBM, LOGREG, FeatureSpec, explain, source_columns
 from models.pyfunc import ChurnModel
 from models.search import SearchSpace, fit_baseline, search_lightgbm
-from pipelines.train import select_model
+from pipelines.stages.train import select_model
 from tests.builders import train_config
 
 PARAMS = {"n_estimators": 400, "subsample_freq": 1, "n_jobs": 1}

@@ -11,7 +11,7 @@ import pytest
 from models.errors import ModelInputError
 from models.evaluate import classification_metrics, expected_calibration_error, top_share_metrics
 from pipelines.config import ConfigError, load_config
-from pipelines.train import check_split_classes, split_snapshot
+from pipelines.stages.train import check_split_classes, split_snapshot
 from tests.builders import train_config
 
 CONF = Path(__file__).resolve().parents[2] / "pipelines" / "conf" / "train.yaml"
@@ -87,7 +87,7 @@ def test_config_overrides_and_frozen():
 
 
 def test_negative_sampling_touches_only_training_dates_and_reweights():
-    from pipelines.train import negative_sampler
+    from pipelines.stages.train import negative_sampler
 
     frame = pd.DataFrame(
         {"customer_id": [f"c{i}" for i in range(10_000)], "churned": pd.array([1] * 500 + [0] * 9_500, dtype="Int8")}
@@ -104,7 +104,7 @@ def test_negative_sampling_touches_only_training_dates_and_reweights():
 
 
 def test_date_roles_are_decided_from_dates_alone():
-    from pipelines.train import date_roles
+    from pipelines.stages.train import date_roles
 
     roles = date_roles(pd.date_range("2025-01-01", "2026-04-01", freq="MS"), 90)
     assert roles.test == pd.Timestamp("2026-04-01") and roles.val == pd.Timestamp("2026-01-01")
@@ -131,7 +131,7 @@ def test_an_out_of_time_split_with_a_role_lacking_churners_is_refused():
 
 
 def test_plan_dates_builds_only_dates_with_a_role_and_unlabelled_ones():
-    from pipelines.train import plan_dates
+    from pipelines.stages.train import plan_dates
 
     dates = ["2025-01-01", "2025-02-01", "2025-04-01", "2025-05-01", "2025-07-01", "2025-10-01", "2026-06-01"]
     config = train_config(Path("unused"), as_of={"dates": dates}, horizon_days=90)
@@ -147,7 +147,7 @@ def test_plan_dates_builds_only_dates_with_a_role_and_unlabelled_ones():
 def test_the_summary_is_printed_from_a_frozen_typed_result():
     import dataclasses
 
-    from pipelines.train import TrainingResult, format_summary
+    from pipelines.stages.train import TrainingResult, format_summary
 
     metrics = {
         "test_roc_auc": 0.8,

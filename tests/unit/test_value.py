@@ -8,7 +8,7 @@ import pytest
 
 from models import value as val
 from models.reasons import describe, top_reasons
-from pipelines.score import ScoringError, check_features, risk_tiers, spreadsheet_safe
+from pipelines.stages.score import ScoringError, check_features, risk_tiers, spreadsheet_safe
 
 
 def test_worked_example_retailer():
@@ -141,7 +141,7 @@ def test_outcomes_follow_the_label_definition_of_churn():
 
 
 def test_money_puts_the_minus_before_the_dollar_sign():
-    from pipelines.report import money
+    from pipelines.reporting.html import money
 
     assert [money(x) for x in (3090.4, -3090.4, -0.2, 0.0, float("nan"), None)] == [
         "$3,090",

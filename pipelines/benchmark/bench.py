@@ -8,8 +8,8 @@ parquet files (the reference), train (full and with sampled non-churners), and
 score (with reason codes for the action list). Results are printed as tables
 and saved to ``data/bench/results.json``.
 
-    python -m pipelines.bench                      # 100k customers (a few minutes)
-    python -m pipelines.bench --sizes 100k,300k,1M # the cost curve
+    python -m pipelines.benchmark.bench                      # 100k customers (a few minutes)
+    python -m pipelines.benchmark.bench --sizes 100k,300k,1M # the cost curve
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def feature_stage(data: str, as_of: str) -> int:
     interactions are streamed into the feature arrays, never one frame.
     """
     from features.build import build_features, prepare
-    from pipelines.io import dataset_files, feature_tables
+    from pipelines.io.files import dataset_files, feature_tables
 
     return len(build_features(prepare(feature_tables(dataset_files(Path(data))), FeatureConfig()), pd.Timestamp(as_of)))
 
@@ -124,7 +124,7 @@ def export_plain_model(model_uri: str, path: str) -> None:
     import pickle
 
     from models.estimators import LGBM, PRE
-    from pipelines.score import load_model
+    from pipelines.stages.score import load_model
 
     model = load_model(model_uri).model
     if model.family != "lightgbm":
@@ -146,7 +146,7 @@ def plain_predict_stage(data: str, as_of: str, plain_model: str) -> int:
     import pickle
 
     from features.build import build_features, prepare
-    from pipelines.io import dataset_files, feature_tables
+    from pipelines.io.files import dataset_files, feature_tables
 
     with open(plain_model, "rb") as handle:
         pre, booster, spec, config = pickle.load(handle)
@@ -260,11 +260,11 @@ def bench_size(customers: int, train: bool, store: Path, partitions: int | None 
     results.append(_cli("snapshot x12 (features+labels)", snap))
     ours = _child(
         "features, 1 as-of (ours)",
-        f"from pipelines.bench import feature_stage\nfeature_stage({str(data)!r}, {AS_OF!r})",
+        f"from pipelines.benchmark.bench import feature_stage\nfeature_stage({str(data)!r}, {AS_OF!r})",
     )
     duck = _child(
         "features, 1 as-of (DuckDB reference)",
-        f"from pipelines.bench import duckdb_stage\nduckdb_stage({str(data)!r}, {AS_OF!r})",
+        f"from pipelines.benchmark.bench import duckdb_stage\nduckdb_stage({str(data)!r}, {AS_OF!r})",
     )
     results += [ours, duck]
     metrics = {}
@@ -274,7 +274,8 @@ def bench_size(customers: int, train: bool, store: Path, partitions: int | None 
             cfg = _bench_config(store, data.resolve(), rate)
             out = store / f"m{customers}_{rate}.json"
             code = (
-                "import json\nfrom pipelines.config import load_config\nfrom pipelines.train import run_training\n"
+                "import json\nfrom pipelines.config import load_config\n"
+                "from pipelines.stages.train import run_training\n"
                 f"s = run_training(load_config({str(cfg)!r}))\n"
                 f"open({str(out)!r}, 'w').write(json.dumps(s.metrics))"
             )
@@ -283,7 +284,8 @@ def bench_size(customers: int, train: bool, store: Path, partitions: int | None 
         plain = store / "plain_model.pkl"
         _child(
             "export plain model",
-            f"from pipelines.bench import export_plain_model\nexport_plain_model({SCORE_MODEL!r}, {str(plain)!r})",
+            "from pipelines.benchmark.bench import export_plain_model\n"
+            f"export_plain_model({SCORE_MODEL!r}, {str(plain)!r})",
             env,
         )
     score = plain_ref = None
@@ -308,7 +310,8 @@ def bench_size(customers: int, train: bool, store: Path, partitions: int | None 
         )
         plain_ref = _child(
             "features + plain LightGBM predict (reference)",
-            f"from pipelines.bench import plain_predict_stage\nplain_predict_stage({str(data)!r}, {SCORE_AS_OF!r}, "
+            "from pipelines.benchmark.bench import plain_predict_stage\n"
+            f"plain_predict_stage({str(data)!r}, {SCORE_AS_OF!r}, "
             f"{str(store / 'plain_model.pkl')!r})",
         )
         results += [score, plain_ref]
@@ -330,7 +333,7 @@ def bench_size(customers: int, train: bool, store: Path, partitions: int | None 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m pipelines.bench", description="Stage benchmarks against a DuckDB reference."
+        prog="python -m pipelines.benchmark.bench", description="Stage benchmarks against a DuckDB reference."
     )
     parser.add_argument(
         "--sizes", default="100k", help="comma-separated customer counts, e.g. 100k,300k,1M (default 100k)"

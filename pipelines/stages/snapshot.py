@@ -16,7 +16,7 @@ from features.schema import Snapshot
 from pipelines.attributes import with_attribute_types
 from pipelines.contract import ValidationResult, validate_dataset
 from pipelines.errors import UserError
-from pipelines.io import is_validated_output, read_dataset, read_validated, tables_from
+from pipelines.io.files import is_validated_output, read_dataset, read_validated, tables_from
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def load_validated(
     not validated row by row again. ``attribute_types`` fix the types of
     customer attribute columns (from the config, or the model being scored);
     ``encoding`` is the CSV files' and ``timezone`` the zone of timestamps
-    written without one (see :mod:`pipelines.reading`, :mod:`pipelines.normalise`).
+    written without one (see :mod:`pipelines.io.reading`, :mod:`pipelines.io.normalise`).
     """
     if is_validated_output(data):
         return read_validated(data, end_date, attribute_types)

@@ -28,7 +28,7 @@ from features.config import FeatureConfig
 from pipelines.config import InputConfig
 from pipelines.contract import ValidationResult
 from pipelines.errors import UserError
-from pipelines.snapshot import SnapshotStats
+from pipelines.stages.snapshot import SnapshotStats
 
 ENGINES = ("pandas", "spark")
 
@@ -108,16 +108,16 @@ class InMemory:
     name = "pandas"
 
     def validate(self, data, out, end_date, attribute_types, reading):
-        from pipelines.io import write_validation
-        from pipelines.snapshot import validate_folder
+        from pipelines.io.files import write_validation
+        from pipelines.stages.snapshot import validate_folder
 
         result = validate_folder(data, end_date, attribute_types, reading.encoding, reading.timezone)
         write_validation(result, out)
         return result
 
     def snapshot(self, data, out, as_of, horizon_days, end_date, config, attribute_types, reading):
-        from pipelines.io import write_parquet
-        from pipelines.snapshot import load_validated, snapshot_from_result, snapshot_stats
+        from pipelines.io.files import write_parquet
+        from pipelines.stages.snapshot import load_validated, snapshot_from_result, snapshot_stats
 
         result = load_validated(data, end_date, attribute_types, reading.encoding, reading.timezone)
         table = snapshot_from_result(result, as_of, horizon_days, config, progress=True)
@@ -126,8 +126,8 @@ class InMemory:
 
     def score_inputs(self, data, as_of, end_date, config, model_uri, work_root, reading):
         from features.build import build_features, prepare
-        from pipelines.io import dataset_files, feature_tables, is_validated_output, tables_from, validated_report
-        from pipelines.snapshot import load_validated
+        from pipelines.io.files import dataset_files, feature_tables, is_validated_output, tables_from, validated_report
+        from pipelines.stages.snapshot import load_validated
 
         attribute_types = dict(config.attribute_types or ())  # customer attributes read as the model was trained
         started = time.perf_counter()
@@ -152,7 +152,7 @@ class Partitioned:
     name = "pandas"
 
     def validate(self, data, out, end_date, attribute_types, reading):
-        from pipelines.partitioned import validate_partitioned
+        from pipelines.engines.partitioned import validate_partitioned
 
         return validate_partitioned(
             data, out, end_date, self.partitions, progress=True, attribute_types=attribute_types,
@@ -160,7 +160,7 @@ class Partitioned:
         )  # fmt: skip
 
     def snapshot(self, data, out, as_of, horizon_days, end_date, config, attribute_types, reading):
-        from pipelines.partitioned import snapshot_partitioned
+        from pipelines.engines.partitioned import snapshot_partitioned
 
         _refuse_forced_types(attribute_types)
         result, stats = snapshot_partitioned(
@@ -169,7 +169,7 @@ class Partitioned:
         return _written(result, stats)
 
     def score_inputs(self, data, as_of, end_date, config, model_uri, work_root, reading):
-        from pipelines.partitioned import features_partitioned
+        from pipelines.engines.partitioned import features_partitioned
 
         result, features, tables = features_partitioned(
             data, as_of, end_date, self.partitions, config, work_root, reading=reading
@@ -185,13 +185,13 @@ class Spark:
     name = "spark"
 
     def validate(self, data, out, end_date, attribute_types, reading):
-        from pipelines.spark_engine import validate_spark
+        from pipelines.engines.spark import validate_spark
 
         _spark_reads_defaults(reading)
         return validate_spark(data, out, end_date, self.partitions, attribute_types=attribute_types)
 
     def snapshot(self, data, out, as_of, horizon_days, end_date, config, attribute_types, reading):
-        from pipelines.spark_engine import snapshot_spark
+        from pipelines.engines.spark import snapshot_spark
 
         _spark_reads_defaults(reading)
         _refuse_forced_types(attribute_types)
@@ -200,7 +200,7 @@ class Spark:
 
     def score_inputs(self, data, as_of, end_date, config, model_uri, work_root, reading):
         from models.registry import tracking_uri
-        from pipelines.spark_engine import score_inputs_spark
+        from pipelines.engines.spark import score_inputs_spark
 
         _spark_reads_defaults(reading)
         result, features, tables, probability = score_inputs_spark(

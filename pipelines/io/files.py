@@ -30,7 +30,7 @@ from pipelines.contract import (
     require_tables,
 )
 from pipelines.errors import UserError
-from pipelines.reading import TableReader, find_tables, parquet_parts
+from pipelines.io.reading import TableReader, find_tables, parquet_parts
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ REPORT_TEXT = "report.txt"  # the report for people
 
 
 def dataset_files(folder: Path) -> dict[str, Path]:
-    """The file of each contract table present in ``folder`` (see :func:`pipelines.reading.find_tables`)."""
+    """The file of each contract table present in ``folder`` (see :func:`pipelines.io.reading.find_tables`)."""
     return find_tables(folder).tables
 
 
@@ -59,7 +59,7 @@ class RawDataset:
 
 
 def read_dataset(folder: Path, encoding: str = "utf-8") -> RawDataset:
-    """Read every contract table present in ``folder`` (see :mod:`pipelines.reading`).
+    """Read every contract table present in ``folder`` (see :mod:`pipelines.io.reading`).
 
     CSV columns are read as text so that validation sees, and quarantine keeps,
     the original values.

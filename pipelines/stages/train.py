@@ -24,8 +24,8 @@ from models.search import SearchResult, fit_baseline, search_lightgbm
 from pipelines.config import TrainConfig
 from pipelines.contract import ValidationResult
 from pipelines.errors import UserError
-from pipelines.io import check_attribute_overrides
-from pipelines.snapshot import load_validated, observation_end, snapshot_from_result
+from pipelines.io.files import check_attribute_overrides
+from pipelines.stages.snapshot import load_validated, observation_end, snapshot_from_result
 
 if TYPE_CHECKING:
     from models.registry import Decision  # imports MLflow: only the run's steps do, when they run
@@ -572,7 +572,7 @@ def _oracle_metrics(config: TrainConfig, data: TrainingData, test_roc_auc: float
     truth_dir = _truth_dir(config)
     if truth_dir is None:
         return {}
-    from pipelines.synthetic import load_truth
+    from pipelines.simulation.truth import load_truth
 
     oracle_p = load_truth(truth_dir).churn_probability(
         data.test_rows["customer_id"], data.split.test_as_of, config.horizon_days
@@ -740,7 +740,7 @@ def _log_model(data: TrainingData, chosen: Selection) -> str:
         python_model=pyfunc,
         signature=signature,
         input_example=example,
-        code_paths=[str(Path(__file__).resolve().parents[1] / "models")],
+        code_paths=[str(Path(__file__).resolve().parents[2] / "models")],
         pip_requirements=_pip_requirements(),
     )
     return info.model_uri

@@ -1,15 +1,16 @@
 """``--engine spark``: the same contract and feature code, run per customer bucket on Spark.
 
 Nothing here re-implements a rule or a feature. A local CSV file is read by
-the reader every engine uses (:class:`pipelines.reading.TableReader`: quotes,
+the reader every engine uses (:class:`pipelines.io.reading.TableReader`: quotes,
 row widths, encodings, headers) and handed to Spark as parquet; parquet files
 and CSV files on a cluster path are read by Spark. Every table is then
 tagged with its name and source row, unioned and grouped by a customer bucket
-(:func:`pipelines.partitioned.bucket_of`, as validation reads the id); ``applyInArrow`` then hands each bucket to
-the very functions the pandas engine runs on one machine
-(:mod:`pipelines.partitioned`). The few whole-dataset figures (latest date,
-peer-group revenue medians, readable columns) come back as small "meta" rows
-and are combined on the driver, as the partitioned engine does. ``churn validate`` gets each bucket's kept
+(:func:`pipelines.engines.partitioned.bucket_of`, as validation reads the id);
+``applyInArrow`` then hands each bucket to the very functions the pandas engine
+runs on one machine (:mod:`pipelines.engines.partitioned`). The few
+whole-dataset figures (latest date, peer-group revenue medians, readable
+columns) come back as small "meta" rows and are combined on the driver, as the
+partitioned engine does. ``churn validate`` gets each bucket's kept
 tables back from the same pass (typed as validation leaves them) and writes them with Spark.
 
 Scoring uses ``mlflow.pyfunc.spark_udf`` with the registered alias; the one row
@@ -41,7 +42,7 @@ import pyarrow.parquet as pq
 from features.config import FeatureConfig
 from pipelines.attributes import with_attribute_types
 from pipelines.errors import UserError
-from pipelines.normalise import SOURCE_ROW  # pyarrow and pandas only: safe before skip_pyspark_pandas()
+from pipelines.io.normalise import SOURCE_ROW  # pyarrow and pandas only: safe before skip_pyspark_pandas()
 
 # Spark workers import this module to run the bucket functions: it must not import pandera
 # (through pipelines.contract) before skip_pyspark_pandas() has run there, so those imports are local.
@@ -125,10 +126,10 @@ def _is_file(spark, path: str) -> bool:
 @contextmanager
 def _output_folder(out, marker: str) -> Iterator[str]:
     """Where to write an output folder: a local one is built aside and replaced as a whole
-    (:func:`pipelines.io.atomic_folder`); a cluster URI (``hdfs://``, ``s3a://``) is written in place by Spark."""
+    (:func:`pipelines.io.files.atomic_folder`); a cluster URI (``hdfs://``, ``s3a://``) is written in place by Spark."""
     from pathlib import Path
 
-    from pipelines.io import atomic_folder
+    from pipelines.io.files import atomic_folder
 
     text = str(out).rstrip("/")
     if "://" in text and not text.startswith("file://"):
@@ -156,7 +157,7 @@ def read_tables(spark, data: str, noted: list | None = None) -> tuple[dict, dict
     """Each contract table as a Spark DataFrame with ``_source_row`` (its row in the source), and its source path.
 
     A local folder's files are found as the other engines find them
-    (:func:`pipelines.reading.find_tables`: loose names read with a note, near
+    (:func:`pipelines.io.reading.find_tables`: loose names read with a note, near
     misses refused, other files listed); on a cluster URI only exact names are
     read. CSV headers are normalised as everywhere (trimmed, case-folded onto
     contract names, duplicates refused). ``noted``, when given, receives the
@@ -165,8 +166,8 @@ def read_tables(spark, data: str, noted: list | None = None) -> tuple[dict, dict
     from pyspark.sql import functions as F
 
     from pipelines.contract import TABLES, ContractError, _check_columns, require_raw_tables
-    from pipelines.io import VALIDATED_TABLES, is_validated_output
-    from pipelines.reading import no_dataset_folder
+    from pipelines.io.files import VALIDATED_TABLES, is_validated_output
+    from pipelines.io.reading import no_dataset_folder
 
     data = str(data).rstrip("/")
     if not _is_dir(spark, data):
@@ -216,14 +217,14 @@ def _local(path: str) -> bool:
 
 
 def _csv_as_parquet(path: str, table: str, noted: list | None) -> str:
-    """A local CSV file read by the one reader every engine uses (:class:`pipelines.reading.TableReader`: quotes,
+    """A local CSV file read by the one reader every engine uses (:class:`pipelines.io.reading.TableReader`: quotes,
     row widths, encodings, headers), written as parquet with ``_source_row`` for Spark to read; the parquet lives
     in a temporary folder removed when the process ends (Spark reads it lazily until then)."""
     import atexit
     import shutil
     import tempfile
 
-    from pipelines.reading import TableReader
+    from pipelines.io.reading import TableReader
 
     reader = TableReader(Path(path.removeprefix("file://")), table)
     folder = Path(tempfile.mkdtemp(prefix=f"churn-spark-{table}-"))
@@ -243,10 +244,10 @@ def _csv_as_parquet(path: str, table: str, noted: list | None) -> str:
 
 def _table_paths(spark, data: str, noted: list | None) -> dict[str, str]:
     from pipelines.contract import TABLES
-    from pipelines.reading import refuse_several
+    from pipelines.io.reading import refuse_several
 
     if "://" not in data or data.startswith("file://"):
-        from pipelines.reading import find_tables
+        from pipelines.io.reading import find_tables
 
         found = find_tables(Path(data.removeprefix("file://")))
         if noted is not None:
@@ -262,12 +263,12 @@ def _table_paths(spark, data: str, noted: list | None) -> dict[str, str]:
 
 
 def _csv_names(spark, path: str, table: str, width: int, noted: list | None) -> list[str]:
-    """The header of a CSV file as every engine reads it (:func:`pipelines.normalise.normalise_header`);
+    """The header of a CSV file as every engine reads it (:func:`pipelines.io.normalise.normalise_header`);
     names left empty by a trailing delimiter become ``_unnamed_N`` (see :func:`_drop_unnamed`)."""
     import csv
 
     from pipelines.contract import TABLES, all_columns
-    from pipelines.normalise import normalise_header
+    from pipelines.io.normalise import normalise_header
 
     first = spark.read.text(path).first()
     raw = next(csv.reader([first[0] if first else ""]), [])
@@ -285,7 +286,7 @@ def _drop_unnamed(df, path: str):
     """Columns with no header name: dropped when they hold no value, refused when they do (as the other engines)."""
     from pyspark.sql import functions as F
 
-    from pipelines.normalise import HeaderError
+    from pipelines.io.normalise import HeaderError
 
     for col in [c for c in df.columns if c.startswith("_unnamed_")]:
         if df.filter(F.col(col).isNotNull() & (F.trim(F.col(col)) != "")).limit(1).count():
@@ -326,11 +327,11 @@ def _bucketed(frames: dict, buckets: int):
 
 
 def _bucket_udf(buckets: int):
-    """The partitioned engine's bucket of each id (:func:`pipelines.partitioned.bucket_of`), as a vectorised
+    """The partitioned engine's bucket of each id (:func:`pipelines.engines.partitioned.bucket_of`), as a vectorised
     Spark UDF: ids are bucketed as validation reads them, so that spellings of one id meet in one bucket."""
     from pyspark.sql import functions as F
 
-    from pipelines.partitioned import bucket_of
+    from pipelines.engines.partitioned import bucket_of
 
     @F.pandas_udf("int")
     def bucket(ids: pd.Series) -> pd.Series:
@@ -359,7 +360,7 @@ def _validate(table, columns, sources, end_date, today, attribute_types):
     from pipelines.compat import skip_pyspark_pandas
 
     skip_pyspark_pandas()
-    from pipelines.partitioned import validate_bucket
+    from pipelines.engines.partitioned import validate_bucket
 
     return validate_bucket(_split(table, columns), sources, end_date, today, attribute_types)
 
@@ -367,7 +368,7 @@ def _validate(table, columns, sources, end_date, today, attribute_types):
 def _attribute_types(frames, forced: dict[str, str] | None, noted: list) -> dict[str, str]:
     """Customer attribute types decided on the driver from the whole customers table, so that every bucket agrees;
     what the decision notes joins ``noted`` (the report's notes)."""
-    from pipelines.partitioned import whole_attribute_types
+    from pipelines.engines.partitioned import whole_attribute_types
 
     decided = whole_attribute_types(frames["customers"].drop(SOURCE_ROW).toPandas(), forced)
     noted.extend(decided.notes)
@@ -417,7 +418,7 @@ def _btyd_rows(validated, config: FeatureConfig, dates):
 
     from features.build import prepare
     from features.transactions import purchase_calibration
-    from pipelines.io import tables_from
+    from pipelines.io.files import tables_from
 
     rows: dict[str, list] = {k: [] for k in ("kind", "tbl", "col", "text", "number", "row")}
     prepared = prepare(tables_from(validated), config)
@@ -498,7 +499,7 @@ def _meta(
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
     from pipelines.contract import TABLES, ValidationResult, reference_end_of
-    from pipelines.partitioned import combine
+    from pipelines.engines.partitioned import combine
 
     def run(table):
         import pyarrow as pa
@@ -578,7 +579,7 @@ def validate_spark(
     from pyspark.sql import functions as F
 
     from pipelines.contract import run_today
-    from pipelines.io import VALIDATED_MARKER, VALIDATED_TABLES, report_files
+    from pipelines.io.files import VALIDATED_MARKER, VALIDATED_TABLES, report_files
 
     buckets = buckets_for(partitions)
     spark = spark_session(buckets)
@@ -651,7 +652,7 @@ def _with_pandas_types(folder: str, typed: dict[str, pd.DataFrame]) -> None:
     Spark writes no such metadata, so these parts are streamed once into a copy that has it (and their ``.crc``
     removed). A cluster URI is left as Spark wrote it: pandas does not read it, and Spark reads the types as they are.
     """
-    from pipelines.io import VALIDATED_TABLES
+    from pipelines.io.files import VALIDATED_TABLES
 
     if not _local(folder):
         return
@@ -691,7 +692,7 @@ def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, bu
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
     from pipelines.contract import run_today
-    from pipelines.io import tables_from as tables_of
+    from pipelines.io.files import tables_from as tables_of
 
     buckets = buckets_for(partitions)
     today = run_today(today)  # the driver's clock, not each worker's
@@ -732,7 +733,7 @@ def _feature_frames(spark, data, end_date, partitions, config: FeatureConfig, bu
 
     def run(table):  # in a worker: everything it needs is imported after _validate's skip_pyspark_pandas()
         validated = _validate(table, columns, sources, end_date, today, types)
-        from pipelines.io import tables_from
+        from pipelines.io.files import tables_from
 
         frame = build(tables_from(validated), data_end, medians, config, btyd)
         return pa.Table.from_pandas(frame, schema=arrow_schema, preserve_index=False)
@@ -759,7 +760,7 @@ def snapshot_spark(
     dates = sorted({pd.Timestamp(d) for d in as_of_dates})
 
     def build(tables, data_end, medians, typed_config, btyd):
-        from pipelines.snapshot import snapshot  # imported where it runs (see the note at the top)
+        from pipelines.stages.snapshot import snapshot  # imported where it runs (see the note at the top)
 
         return snapshot(tables, dates, horizon_days, data_end, typed_config, medians=medians, btyd_params=btyd)
 
@@ -770,16 +771,16 @@ def snapshot_spark(
 
 
 def _snapshot_stats(written):
-    """:func:`pipelines.snapshot.snapshot_stats` of each Arrow batch of the written snapshot, in the workers, added
-    up on the driver."""
+    """:func:`pipelines.stages.snapshot.snapshot_stats` of each Arrow batch of the written snapshot, in the workers,
+    added up on the driver."""
     from features.build import LABEL
-    from pipelines.snapshot import SnapshotStats
+    from pipelines.stages.snapshot import SnapshotStats
 
     def count(batches):
         from pipelines.compat import skip_pyspark_pandas
 
         skip_pyspark_pandas()
-        from pipelines.snapshot import SnapshotStats, snapshot_stats
+        from pipelines.stages.snapshot import SnapshotStats, snapshot_stats
 
         total = SnapshotStats()
         for batch in batches:
@@ -805,7 +806,7 @@ def score_inputs_spark(
 
     from features.build import build_features, feature_columns, prepare
     from pipelines.contract import validate_dataset
-    from pipelines.io import tables_from
+    from pipelines.io.files import tables_from
 
     spark = spark_session(buckets_for(partitions))
 

@@ -12,15 +12,9 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
-from pipelines.io import ParquetAppender
-from pipelines.synthetic import (
-    CHUNK_CUSTOMERS,
-    SyntheticConfig,
-    calendar,
-    default_oracle_as_of,
-    generate,
-    load_truth,
-)
+from pipelines.io.files import ParquetAppender
+from pipelines.simulation.synthetic import CHUNK_CUSTOMERS, SyntheticConfig, calendar, generate
+from pipelines.simulation.truth import default_oracle_as_of, load_truth
 
 log = logging.getLogger(__name__)
 

@@ -233,8 +233,8 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> dict:
     """Validate, build features, score, explain the action list, write atomically, log to MLflow."""
-    from pipelines.io import atomic_folder, write_csv, write_parquet, write_text
-    from pipelines.report import scoring_report
+    from pipelines.io.files import atomic_folder, write_csv, write_parquet, write_text
+    from pipelines.reporting.html import scoring_report
 
     started = time.perf_counter()
     loaded = load_model(config.model)  # fails before anything is read or written when the alias is missing

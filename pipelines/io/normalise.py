@@ -61,7 +61,7 @@ FALSE_TEXT = frozenset({"false", "0", "no", "n", "f"})
 # Larger magnitudes are no amount or duration: a handful of them make a sum infinite.
 LARGEST_NUMBER = 1e15
 # Columns the pipeline adds itself (quarantine bookkeeping, the CSV reader's malformed rows): never input columns.
-# Columns the CSV reader adds to a row whose width differs from the header's (see pipelines.reading).
+# Columns the CSV reader adds to a row whose width differs from the header's (see pipelines.io.reading).
 RAW_LINE, MALFORMED_DETAIL = "_raw_line", "_malformed"
 # Each row's position in its source file: the quarantine's row numbers, and the column the partitioned and Spark
 # engines carry through their buckets so that a part reports the rows of the whole file.

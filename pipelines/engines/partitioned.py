@@ -48,7 +48,7 @@ from pipelines.contract import (
     validate_dataset,
 )
 from pipelines.errors import UserError
-from pipelines.io import (
+from pipelines.io.files import (
     BUCKETS_FILE,
     VALIDATED_MARKER,
     VALIDATED_TABLES,
@@ -66,8 +66,8 @@ from pipelines.io import (
     write_text,
     write_textual_parquet,
 )
-from pipelines.normalise import SOURCE_ROW, has_time_of_day, normalise_text
-from pipelines.reading import TableReader, find_tables
+from pipelines.io.normalise import SOURCE_ROW, has_time_of_day, normalise_text
+from pipelines.io.reading import TableReader, find_tables
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ CHUNK_ROWS = 1_000_000
 def bucket_of(ids: pd.Series, buckets: int) -> np.ndarray:
     """Bucket of each customer id: a stable 64-bit hash modulo ``buckets`` (missing ids go to bucket 0).
 
-    The id is hashed as validation will read it (:func:`pipelines.normalise.normalise_text`: trimmed, invisible
+    The id is hashed as validation will read it (:func:`pipelines.io.normalise.normalise_text`: trimmed, invisible
     characters removed, NFC, whole floats as integers), so that ``" c5"`` and ``"c5"``, or ``101.0`` and
     ``101``, land in one bucket and meet there as one customer.
     """
@@ -88,7 +88,7 @@ def bucket_of(ids: pd.Series, buckets: int) -> np.ndarray:
 def split_dataset(data: Path, work: Path, buckets: int, encoding: str = "utf-8") -> RawDataset:
     """Stream every table of ``data`` into ``work/NAME/part-BBBBB.parquet`` by customer bucket.
 
-    Tables are read in chunks of rows exactly as :func:`pipelines.io.read_dataset` reads them whole.
+    Tables are read in chunks of rows exactly as :func:`pipelines.io.files.read_dataset` reads them whole.
     Each row keeps its position in the source file as ``_source_row``. Every
     bucket gets a file for every table present (possibly empty). Returns the
     source file of each table (for error messages), what reading noted, and the naive datetime columns that have a
@@ -239,7 +239,7 @@ def validate_partitioned(
     Each output is a folder of ``part-BBBBB.parquet`` files (as Spark writes
     them; ``read_dataset`` and pandas read it as one table). The report is the
     same as the in-memory path's; outputs replace the previous ones only when
-    every bucket succeeded, as a whole (:func:`pipelines.io.atomic_folder`).
+    every bucket succeeded, as a whole (:func:`pipelines.io.files.atomic_folder`).
     """
     today = run_today(today)  # one clock for every bucket
     with atomic_folder(Path(out), VALIDATED_MARKER) as work:
@@ -454,7 +454,7 @@ def snapshot_partitioned(
     reading: InputConfig = InputConfig(),
 ) -> tuple[ValidationResult, dict]:
     """Write the stacked snapshot of every bucket to one parquet file, never holding more than a bucket."""
-    from pipelines.snapshot import SnapshotStats, snapshot, snapshot_stats
+    from pipelines.stages.snapshot import SnapshotStats, snapshot, snapshot_stats
 
     counted = []  # each bucket's SnapshotStats
     with _atomic(Path(out)) as tmp:

@@ -32,7 +32,7 @@
   raw text goes to ``_raw_line`` and what is wrong to ``_malformed`` (with the
   line range when a stray quote merged several lines), and validation
   quarantines it as ``malformed_row``.
-* **Headers** are normalised by :func:`pipelines.normalise.normalise_header`.
+* **Headers** are normalised by :func:`pipelines.io.normalise.normalise_header`.
 
 Well-formed files are parsed by Arrow's CSV reader. A file with any row of the
 wrong width, a header over several lines, quotes that may not pair up (an odd
@@ -62,7 +62,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from pipelines.contract import TABLES, ContractError, all_columns, required_columns
-from pipelines.normalise import MALFORMED_DETAIL, RAW_LINE, drop_unnamed, normalise_header
+from pipelines.io.normalise import MALFORMED_DETAIL, RAW_LINE, drop_unnamed, normalise_header
 
 log = logging.getLogger(__name__)
 

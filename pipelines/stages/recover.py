@@ -11,14 +11,14 @@ from features.build import build_features, prepare
 from models import value as val
 from pipelines.config import InputConfig, TierConfig
 from pipelines.errors import USER_ERRORS, UserError
-from pipelines.io import tables_from
+from pipelines.io.files import tables_from
 
 log = logging.getLogger(__name__)
 
 
 def risk_tier_at_action(tables, actions: pd.DataFrame, model_uri: str, high: float, medium: float) -> pd.Series:
     """Each action's customer's risk tier on the action date, scored by the registered model."""
-    from pipelines.score import load_model, risk_tiers
+    from pipelines.stages.score import load_model, risk_tiers
 
     loaded = load_model(model_uri)
     prepared = prepare(tables, loaded.model.feature_config)
@@ -105,9 +105,9 @@ def run_recover(
     import mlflow
 
     from models.registry import use_experiment
-    from pipelines.io import atomic_folder, write_parquet, write_text
-    from pipelines.report import recovery_report
-    from pipelines.snapshot import load_validated, observation_end
+    from pipelines.io.files import atomic_folder, write_parquet, write_text
+    from pipelines.reporting.html import recovery_report
+    from pipelines.stages.snapshot import load_validated, observation_end
 
     result = load_validated(Path(data), end_date, encoding=reading.encoding, timezone=reading.timezone)
     needed = "churn_events" if label == "events" else "interactions"

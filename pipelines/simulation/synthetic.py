@@ -42,8 +42,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pipelines.errors import UserError
-
 log = logging.getLogger(__name__)
 
 PLANS = ("basic", "standard", "premium")
@@ -758,49 +756,3 @@ def _truth_actions(cal: Calendar, customers: Customers, world: World) -> pd.Data
             "saved": treat & churned_cf & ~churned,
         }
     )
-
-
-def true_churn_probability(cum_hazard: np.ndarray, rows: np.ndarray, start_day: int, horizon_days: int) -> np.ndarray:
-    """True probability of churning in ``[start, start + horizon)`` given alive at start."""
-    end_day = min(start_day + horizon_days, cum_hazard.shape[1] - 1)
-    delta = cum_hazard[rows, end_day].astype(np.float64) - cum_hazard[rows, start_day].astype(np.float64)
-    return 1.0 - np.exp(-delta)
-
-
-# --- ground truth on disk ------------------------------------------------------
-@dataclass(frozen=True)
-class GroundTruth:
-    """What the generator knows and the pipeline never reads."""
-
-    start: pd.Timestamp
-    customers: pd.DataFrame  # customer_id, truth_row, latent values, churn days
-    cum_hazard: np.ndarray  # memory-mapped (customers, days + 1)
-    actions: pd.DataFrame
-
-    def churn_probability(self, customer_id: pd.Series, as_of: pd.Timestamp, horizon_days: int) -> np.ndarray:
-        """True probability that each customer churns in ``[as_of, as_of + horizon)``."""
-        rows = self.customers.set_index("customer_id").loc[customer_id.to_numpy(), "truth_row"].to_numpy()
-        day = int((pd.Timestamp(as_of) - self.start).days)
-        if day < 0 or day >= self.cum_hazard.shape[1]:
-            raise UserError(f"as-of {as_of} is outside the simulated window starting {self.start.date()}")
-        return true_churn_probability(self.cum_hazard, rows, day, horizon_days)
-
-
-def load_truth(folder) -> GroundTruth:
-    import json
-    from pathlib import Path
-
-    folder = Path(folder)
-    meta = json.loads((folder / "summary.json").read_text())
-    return GroundTruth(
-        start=pd.Timestamp(meta["start_date"]),
-        customers=pd.read_parquet(folder / "customers.parquet"),
-        cum_hazard=np.load(folder / "cum_hazard.npy", mmap_mode="r"),
-        actions=pd.read_parquet(folder / "treatment_effects.parquet"),
-    )
-
-
-def default_oracle_as_of(end: pd.Timestamp, horizon_days: int) -> pd.Timestamp:
-    """Latest first-of-month whose label window is fully inside the data."""
-    last_start = end - pd.Timedelta(days=horizon_days - 1)
-    return pd.Timestamp(year=last_start.year, month=last_start.month, day=1)

@@ -1,0 +1,2 @@
+"""`make bench`: every stage timed against a DuckDB reference. Needs the dev dependencies (duckdb); not shipped in
+the wheel."""
