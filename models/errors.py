@@ -5,3 +5,7 @@ from __future__ import annotations
 
 class ModelInputError(ValueError):
     """Training or scoring input the model cannot use: no churners to learn from, feature columns missing."""
+
+
+class ModelNotFoundError(ValueError):
+    """The registry has no model version under the name and alias asked for (train and promote one first)."""

@@ -13,7 +13,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from models.errors import ModelInputError
+from models.errors import ModelInputError, ModelNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +120,30 @@ def decide(
         version,
         champ,
     )
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A registered model version, loaded: the pyfunc, the ChurnModel inside it and where it came from."""
+
+    pyfunc: object
+    model: object  # models.pyfunc.ChurnModel
+    name: str
+    version: str
+    run_id: str
+
+
+def load_model(uri: str) -> LoadedModel:
+    """Load ``NAME@ALIAS`` from the registry; a missing alias is a clear error."""
+    if "@" not in uri:
+        raise ModelNotFoundError(f"--model must be NAME@ALIAS (e.g. churn-propensity@champion), got {uri!r}")
+    name, alias = uri.split("@", 1)
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        version = MlflowClient().get_model_version_by_alias(name, alias)
+    except MlflowException as err:
+        raise ModelNotFoundError(
+            f"no model version of {name!r} has the alias {alias!r} in {tracking_uri()}: train and promote one first"
+        ) from err
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+    return LoadedModel(pyfunc, pyfunc.unwrap_python_model(), name, str(version.version), version.run_id)

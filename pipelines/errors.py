@@ -15,7 +15,7 @@ written: each names the path).
 from __future__ import annotations
 
 from features.config import FeatureError
-from models.errors import ModelInputError
+from models.errors import ModelInputError, ModelNotFoundError
 
 
 class UserError(Exception):
@@ -26,6 +26,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     UserError,
     FeatureError,
     ModelInputError,
+    ModelNotFoundError,
     FileNotFoundError,
     IsADirectoryError,
     NotADirectoryError,

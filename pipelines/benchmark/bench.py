@@ -124,7 +124,7 @@ def export_plain_model(model_uri: str, path: str) -> None:
     import pickle
 
     from models.estimators import LGBM, PRE
-    from pipelines.stages.score import load_model
+    from models.registry import load_model
 
     model = load_model(model_uri).model
     if model.family != "lightgbm":

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 def risk_tier_at_action(tables, actions: pd.DataFrame, model_uri: str, high: float, medium: float) -> pd.Series:
     """Each action's customer's risk tier on the action date, scored by the registered model."""
-    from pipelines.stages.score import load_model, risk_tiers
+    from models.registry import load_model
+    from pipelines.stages.score import risk_tiers
 
     loaded = load_model(model_uri)
     prepared = prepare(tables, loaded.model.feature_config)

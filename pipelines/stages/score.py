@@ -6,7 +6,7 @@ import fcntl
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from features.schema import Features
 from models import value as val
 from models.drift import drift_table
 from models.reasons import top_reasons
+from models.registry import LoadedModel, load_model
 from pipelines.attributes import FEATURE_TYPES
 from pipelines.config import ScoreConfig
 from pipelines.contract import ValidationResult
@@ -65,37 +66,6 @@ class ScoringError(UserError):
 
 class ScoringBusy(RuntimeError):
     """Another scoring run holds the lock for this as-of date."""
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    pyfunc: object
-    model: object  # models.pyfunc.ChurnModel
-    name: str
-    version: str
-    run_id: str
-
-
-def load_model(uri: str) -> LoadedModel:
-    """Load ``NAME@ALIAS`` from the registry; a missing alias is a clear error."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    from models.registry import tracking_uri
-
-    if "@" not in uri:
-        raise ScoringError(f"--model must be NAME@ALIAS (e.g. churn-propensity@champion), got {uri!r}")
-    name, alias = uri.split("@", 1)
-    mlflow.set_tracking_uri(tracking_uri())
-    try:
-        version = MlflowClient().get_model_version_by_alias(name, alias)
-    except MlflowException as err:
-        raise ScoringError(
-            f"no model version of {name!r} has the alias {alias!r} in {tracking_uri()}: train and promote one first"
-        ) from err
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
-    return LoadedModel(pyfunc, pyfunc.unwrap_python_model(), name, str(version.version), version.run_id)
 
 
 def check_features(expected: list[str], built: list[str]) -> None:

@@ -37,3 +37,14 @@ def test_a_champion_missing_features_is_compared_against_the_baseline_and_says_s
 def test_any_other_failure_stops_the_run_instead_of_changing_the_decision(monkeypatch):
     with pytest.raises(ZeroDivisionError):
         _decide(monkeypatch, ZeroDivisionError("a bug"))
+
+
+def test_loading_a_model_the_registry_does_not_have_is_a_clear_user_error():
+    from models.errors import ModelNotFoundError
+    from pipelines.errors import USER_ERRORS
+
+    with pytest.raises(ModelNotFoundError, match="NAME@ALIAS"):
+        registry.load_model("churn-propensity")
+    with pytest.raises(ModelNotFoundError, match="no model version of 'nothing-here' has the alias 'champion'"):
+        registry.load_model("nothing-here@champion")
+    assert ModelNotFoundError in USER_ERRORS  # exit 2 with the one-line reason
