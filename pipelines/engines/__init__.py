@@ -108,16 +108,15 @@ class InMemory:
     name = "pandas"
 
     def validate(self, data, out, end_date, attribute_types, reading):
-        from pipelines.io.files import write_validation
-        from pipelines.stages.snapshot import validate_folder
+        from pipelines.io.files import validate_folder, write_validation
 
         result = validate_folder(data, end_date, attribute_types, reading.encoding, reading.timezone)
         write_validation(result, out)
         return result
 
     def snapshot(self, data, out, as_of, horizon_days, end_date, config, attribute_types, reading):
-        from pipelines.io.files import write_parquet
-        from pipelines.stages.snapshot import load_validated, snapshot_from_result, snapshot_stats
+        from pipelines.io.files import load_validated, write_parquet
+        from pipelines.stages.snapshot import snapshot_from_result, snapshot_stats
 
         result = load_validated(data, end_date, attribute_types, reading.encoding, reading.timezone)
         table = snapshot_from_result(result, as_of, horizon_days, config, progress=True)
@@ -126,8 +125,14 @@ class InMemory:
 
     def score_inputs(self, data, as_of, end_date, config, model_uri, work_root, reading):
         from features.build import build_features, prepare
-        from pipelines.io.files import dataset_files, feature_tables, is_validated_output, tables_from, validated_report
-        from pipelines.stages.snapshot import load_validated
+        from pipelines.io.files import (
+            dataset_files,
+            feature_tables,
+            is_validated_output,
+            load_validated,
+            tables_from,
+            validated_report,
+        )
 
         attribute_types = dict(config.attribute_types or ())  # customer attributes read as the model was trained
         started = time.perf_counter()

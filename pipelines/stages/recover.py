@@ -106,9 +106,9 @@ def run_recover(
     import mlflow
 
     from models.registry import use_experiment
-    from pipelines.io.files import atomic_folder, write_parquet, write_text
+    from pipelines.io.files import atomic_folder, load_validated, write_parquet, write_text
     from pipelines.reporting.html import recovery_report
-    from pipelines.stages.snapshot import load_validated, observation_end
+    from pipelines.stages.snapshot import observation_end
 
     result = load_validated(Path(data), end_date, encoding=reading.encoding, timezone=reading.timezone)
     needed = "churn_events" if label == "events" else "interactions"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
@@ -14,57 +13,11 @@ from features.build import LABEL, Tables, build_features, build_labels, prepare
 from features.config import FeatureConfig
 from features.schema import Snapshot
 from pipelines.attributes import with_attribute_types
-from pipelines.contract import ValidationResult, validate_dataset
+from pipelines.contract import ValidationResult
 from pipelines.errors import UserError
-from pipelines.io.files import is_validated_output, read_dataset, read_validated, tables_from
+from pipelines.io.files import tables_from
 
 log = logging.getLogger(__name__)
-
-
-def load_validated(
-    data: Path,
-    end_date: pd.Timestamp | None = None,
-    attribute_types: dict[str, str] | None = None,
-    encoding: str = "utf-8",
-    timezone: str = "UTC",
-) -> ValidationResult:
-    """Read a dataset folder and validate it (the same contract for training and scoring).
-
-    A folder that ``churn validate`` wrote is read as it is, type-checked but
-    not validated row by row again. ``attribute_types`` fix the types of
-    customer attribute columns (from the config, or the model being scored);
-    ``encoding`` is the CSV files' and ``timezone`` the zone of timestamps
-    written without one (see :mod:`pipelines.io.reading`, :mod:`pipelines.io.normalise`).
-    """
-    if is_validated_output(data):
-        return read_validated(data, end_date, attribute_types)
-    result = validate_folder(Path(data), end_date, attribute_types, encoding, timezone)
-    for name, report in result.report.items():
-        if report.rows_quarantined:
-            log.warning(
-                "%s: %d of %d rows quarantined %s", name, report.rows_quarantined, report.rows_read, report.by_reason
-            )
-    return result
-
-
-def validate_folder(
-    data: Path,
-    end_date: pd.Timestamp | None,
-    attribute_types: dict[str, str] | None,
-    encoding: str = "utf-8",
-    timezone: str = "UTC",
-) -> ValidationResult:
-    """Read a raw dataset folder and validate it in memory, with what reading it noted carried into the report."""
-    dataset = read_dataset(Path(data), encoding)
-    return validate_dataset(
-        dataset.tables,
-        dataset.sources,
-        end_date=end_date,
-        attribute_types=attribute_types,
-        timezone=timezone,
-        notes=dataset.notes,
-        ignored_files=dataset.ignored,
-    )
 
 
 def snapshot(

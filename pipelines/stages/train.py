@@ -24,8 +24,8 @@ from models.search import SearchResult, fit_baseline, search_lightgbm
 from pipelines.config import TrainConfig
 from pipelines.contract import ValidationResult
 from pipelines.errors import UserError
-from pipelines.io.files import check_attribute_overrides
-from pipelines.stages.snapshot import load_validated, observation_end, snapshot_from_result
+from pipelines.io.files import check_attribute_overrides, load_validated
+from pipelines.stages.snapshot import observation_end, snapshot_from_result
 
 if TYPE_CHECKING:
     from models.registry import Decision  # imports MLflow: only the run's steps do, when they run

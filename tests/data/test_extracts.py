@@ -16,8 +16,8 @@ from pipelines.attributes import infer_type
 from pipelines.cli import main
 from pipelines.config import ConfigError
 from pipelines.contract import ContractError, validate_dataset
-from pipelines.io.files import read_dataset, write_validation
-from pipelines.stages.snapshot import load_validated, snapshot_from_result
+from pipelines.io.files import load_validated, read_dataset, write_validation
+from pipelines.stages.snapshot import snapshot_from_result
 from tests.builders import make_tables
 
 

@@ -13,8 +13,8 @@ from pipelines.cli import main
 from pipelines.contract import MALFORMED, NON_FINITE, UNKNOWN_CUSTOMER, ContractError
 from pipelines.engines.partitioned import validate_partitioned
 from pipelines.errors import UserError
+from pipelines.io.files import validate_folder
 from pipelines.io.normalise import parse_timestamps
-from pipelines.stages.snapshot import validate_folder
 from tests.builders import assert_balanced as balanced
 from tests.builders import extract_folder as folder
 

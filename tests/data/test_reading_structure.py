@@ -16,8 +16,8 @@ import pytest
 from pipelines.cli import main
 from pipelines.contract import MALFORMED, ContractError
 from pipelines.engines.partitioned import validate_partitioned
+from pipelines.io.files import validate_folder
 from pipelines.io.reading import BLOCK_BYTES, MALFORMED_DETAIL, RAW_LINE, TableReader
-from pipelines.stages.snapshot import validate_folder
 from tests.builders import assert_balanced as balanced
 from tests.builders import extract_folder as folder
 

@@ -11,8 +11,8 @@ import pytest
 from features.config import FeatureConfig
 from pipelines.contract import ContractError, validate_dataset
 from pipelines.engines.partitioned import snapshot_partitioned, validate_partitioned
-from pipelines.io.files import bucket_layout, read_dataset, tables_from, write_validation
-from pipelines.stages.snapshot import load_validated, snapshot
+from pipelines.io.files import bucket_layout, load_validated, read_dataset, tables_from, write_validation
+from pipelines.stages.snapshot import snapshot
 from tests.builders import END as SYNTH_END
 from tests.builders import same_rows
 

@@ -12,8 +12,8 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.contract import DUPLICATE_CUSTOMER, TOO_LARGE, UNPARSEABLE, ContractError
+from pipelines.io.files import validate_folder
 from pipelines.io.normalise import HeaderError, parse_timestamps
-from pipelines.stages.snapshot import validate_folder
 from tests.builders import extract_folder as folder
 
 END = pd.Timestamp("2024-06-30")

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from features.config import FeatureConfig
-from pipelines.stages.snapshot import load_validated, snapshot_from_result
+from pipelines.io.files import load_validated
+from pipelines.stages.snapshot import snapshot_from_result
 from pipelines.stages.train import run_training
 from tests.builders import END, train_config
 

@@ -11,11 +11,10 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from features.build import build_features, prepare
-from pipelines.io.files import tables_from
+from pipelines.io.files import load_validated, tables_from
 from pipelines.simulation.generate import write_synthetic
 from pipelines.simulation.synthetic import SyntheticConfig
 from pipelines.simulation.truth import load_truth
-from pipelines.stages.snapshot import load_validated
 from pipelines.stages.train import run_training
 from tests.builders import END, train_config
 
