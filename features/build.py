@@ -421,19 +421,23 @@ def _rate_trends(p: Prepared, pos: np.ndarray, n: int, t: int) -> dict:
     ev = p.interactions
     short, long = config.windows_days[0], config.rate_baseline_days
     span = 3 * long
-    window, code, keep = _slice(ev, pos, t, t - span * US_PER_DAY)
-    window = window[keep]
     type_names = names.type_names(config)
-    slot = code[keep] * len(type_names) + ev.extra["type"][window]  # (row, type) pairs
-    age = (t - ev.ts[window]) * (1.0 / US_PER_DAY)
     size = n * len(type_names)
-    # The recent rate reads only events whose weight is above e^-10: a quarter of them or fewer, the same sums.
-    recent = age <= 10 * short
-    rates = {
-        long: np.bincount(slot, weights=np.exp(age * (-1.0 / long)), minlength=size) / long,
-        short: np.bincount(slot[recent], weights=np.exp(age[recent] * (-1.0 / short)), minlength=size) / short,
-    }
-    rates = {tau: rate.reshape(n, len(type_names)) for tau, rate in rates.items()}
+    rates = {short: np.zeros(size), long: np.zeros(size)}
+    # A block of events at a time (as for recency), so the temporaries stay a few MB whatever the history's size.
+    for start in range(0, ev.ts.size, RECENCY_BLOCK):
+        block = slice(start, start + RECENCY_BLOCK)
+        ts = ev.ts[block]
+        rows = np.flatnonzero((ts < t) & (ts >= t - span * US_PER_DAY))
+        code = pos[ev.cust[block][rows]]
+        rows, code = rows[code >= 0], code[code >= 0]
+        slot = code * len(type_names) + ev.extra["type"][block][rows]  # (row, type) pairs
+        age = (t - ts[rows]) * (1.0 / US_PER_DAY)
+        rates[long] += np.bincount(slot, weights=np.exp(age * (-1.0 / long)), minlength=size)
+        # The recent rate reads only events whose weight is above e^-10: a quarter of them or fewer, the same sums.
+        recent = age <= 10 * short
+        rates[short] += np.bincount(slot[recent], weights=np.exp(age[recent] * (-1.0 / short)), minlength=size)
+    rates = {tau: (rate / tau).reshape(n, len(type_names)) for tau, rate in rates.items()}
     out: dict[str, np.ndarray] = {}
     for j, name in enumerate(type_names):
         out[names.RateTrend(name, short, long).name] = np.log((rates[short][:, j] + 0.03) / (rates[long][:, j] + 0.03))
