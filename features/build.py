@@ -15,7 +15,7 @@ and is dropped, so the event table is never one frame in memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -389,19 +389,27 @@ def _interaction_features(p: Prepared, pos: np.ndarray, n: int, t: int) -> dict:
         **{name: type_names.index(name) for name in names.RECENCY_TYPES if name in type_names},
     }
     latest = {name: np.full(n, np.iinfo(np.int64).min, dtype=np.int64) for name in recency}
-    for start in range(0, ev.ts.size, RECENCY_BLOCK):
-        block = slice(start, start + RECENCY_BLOCK)
-        ts = ev.ts[block]
-        rows = np.flatnonzero(ts < t)
-        code = pos[ev.cust[block][rows]]
-        rows, code = rows[code >= 0], code[code >= 0]
-        types = ev.extra["type"][block][rows]
+    for ts, types, code in _event_blocks(ev, pos, t):
         for name, j in recency.items():
             m = slice(None) if j is None else types == j
-            np.maximum.at(latest[name], code[m], ts[rows[m]])
+            np.maximum.at(latest[name], code[m], ts[m])
     for name in ("interaction", *names.RECENCY_TYPES):
         out[names.DaysSinceLast(name).name] = _days_since(latest[name], t) if name in latest else np.full(n, np.nan)
     return out
+
+
+def _event_blocks(
+    ev: _Events, pos: np.ndarray, t: int, since: int | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Each block of ``RECENCY_BLOCK`` interactions as (timestamps, types, snapshot rows) of its events in
+    ``[since, t)`` for active customers: a scan of the whole history whose temporaries stay a few MB."""
+    for start in range(0, ev.ts.size, RECENCY_BLOCK):
+        block = slice(start, start + RECENCY_BLOCK)
+        ts = ev.ts[block]
+        rows = np.flatnonzero(ts < t if since is None else (ts < t) & (ts >= since))
+        code = pos[ev.cust[block][rows]]
+        rows, code = rows[code >= 0], code[code >= 0]
+        yield ts[rows], ev.extra["type"][block][rows], code
 
 
 def _rate_trends(p: Prepared, pos: np.ndarray, n: int, t: int) -> dict:
@@ -425,14 +433,9 @@ def _rate_trends(p: Prepared, pos: np.ndarray, n: int, t: int) -> dict:
     size = n * len(type_names)
     rates = {short: np.zeros(size), long: np.zeros(size)}
     # A block of events at a time (as for recency), so the temporaries stay a few MB whatever the history's size.
-    for start in range(0, ev.ts.size, RECENCY_BLOCK):
-        block = slice(start, start + RECENCY_BLOCK)
-        ts = ev.ts[block]
-        rows = np.flatnonzero((ts < t) & (ts >= t - span * US_PER_DAY))
-        code = pos[ev.cust[block][rows]]
-        rows, code = rows[code >= 0], code[code >= 0]
-        slot = code * len(type_names) + ev.extra["type"][block][rows]  # (row, type) pairs
-        age = (t - ts[rows]) * (1.0 / US_PER_DAY)
+    for ts, types, code in _event_blocks(ev, pos, t, t - span * US_PER_DAY):
+        slot = code * len(type_names) + types  # (row, type) pairs
+        age = (t - ts) * (1.0 / US_PER_DAY)
         rates[long] += np.bincount(slot, weights=np.exp(age * (-1.0 / long)), minlength=size)
         # The recent rate reads only events whose weight is above e^-10: a quarter of them or fewer, the same sums.
         recent = age <= 10 * short
