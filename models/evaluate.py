@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from sklearn.metrics import (
     average_precision_score,
     brier_score_loss,
@@ -116,15 +118,16 @@ def gains(y: np.ndarray, p: np.ndarray, points: int = 50) -> pd.DataFrame:
 
 
 # --- plots (matplotlib figures; the caller logs them) ----------------------------------
-def figure(width: float = 5.5, height: float = 4.5):
-    """A matplotlib figure and axes on the non-interactive backend: the one place plots are started, for the
-    training artifacts here and the HTML reports (pipelines.reporting.html)."""
-    import matplotlib
+def figure(width: float = 5.5, height: float = 4.5) -> tuple[Figure, Axes]:
+    """A figure and its axes: the one place plots are started, for the training artifacts here and the HTML
+    reports (pipelines.reporting.html).
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=(width, height))
+    A plain :class:`~matplotlib.figure.Figure`, not pyplot's: it renders without a GUI backend and is not kept in
+    pyplot's global list of open figures, so a batch job neither needs a display nor has figures to close, and a
+    notebook's own backend is left alone.
+    """
+    fig = Figure(figsize=(width, height))
+    return fig, fig.subplots()
 
 
 def plot_roc(y, curves: dict[str, np.ndarray]):
