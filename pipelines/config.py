@@ -44,6 +44,14 @@ def iso_date(text: Any, where: str) -> pd.Timestamp:
     raise ConfigError(f"{where}: {text!r} is not a date; expected YYYY-MM-DD, e.g. 2024-06-30")
 
 
+def _check_engine(engine: str, partitions: int) -> None:
+    """``engine:`` and ``partitions:`` of a training or scoring config."""
+    if engine not in ("pandas", "spark"):
+        raise ConfigError(f"engine: expected 'pandas' or 'spark', got {engine!r}")
+    if partitions < 1:
+        raise ConfigError(f"partitions: expected at least 1, got {partitions}")
+
+
 def _positive_days(value: int | None, where: str) -> None:
     if value is not None and value < 1:
         raise ConfigError(f"{where}: expected a whole number of days, at least 1, got {value}")
@@ -212,11 +220,14 @@ class TrainConfig:
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
     seed: int = 42
     shap_sample: int = 2000
+    engine: str = "pandas"  # how the snapshot is built: "pandas" or "spark" (needs the spark extra)
+    partitions: int = 1  # customer buckets built one at a time (1 = the whole dataset in memory)
 
     def __post_init__(self) -> None:
         if self.end_date is not None:
             iso_date(self.end_date, "end_date")
         _positive_days(self.horizon_days, "horizon_days")
+        _check_engine(self.engine, self.partitions)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -287,10 +298,7 @@ class ScoreConfig:
     def __post_init__(self) -> None:
         if self.end_date is not None:
             iso_date(self.end_date, "end_date")
-        if self.engine not in ("pandas", "spark"):
-            raise ConfigError(f"engine: expected 'pandas' or 'spark', got {self.engine!r}")
-        if self.partitions < 1:
-            raise ConfigError(f"partitions: expected at least 1, got {self.partitions}")
+        _check_engine(self.engine, self.partitions)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -371,6 +371,17 @@ def write_validation(result: ValidationResult, out: Path) -> None:
         write_report(result, work)
 
 
+def read_quarantine(folder: Path) -> dict[str, pd.DataFrame]:
+    """The quarantined rows of a validated folder, by table (a file, or a folder of parts as partitions and Spark
+    write them); tables with none are left out."""
+    out = {}
+    for path in sorted((Path(folder) / "quarantine").glob("*.parquet")):
+        frame = pd.read_parquet(path)
+        if len(frame):
+            out[path.stem] = frame
+    return out
+
+
 def report_files(result: ValidationResult) -> dict[str, str]:
     """The validation report's files and their text: ``report.json`` (read back by :func:`validated_report`) and
     ``report.txt``; every engine writes these."""

@@ -7,12 +7,17 @@ import logging
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+from sklearn.metrics import log_loss
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from features.build import LABEL, WEIGHT, feature_columns
 from features.config import FeatureConfig
@@ -20,15 +25,22 @@ from models import evaluate as ev
 from models.drift import build_reference
 from models.errors import ModelInputError
 from models.estimators import FeatureSpec, calibrate, explain, feature_importance
+from models.pyfunc import ChurnModel
+from models.registry import CHALLENGER, CHAMPION, Decision, decide, tracking_uri, use_experiment
 from models.search import SearchResult, fit_baseline, search_lightgbm
 from pipelines.config import TrainConfig
 from pipelines.contract import ValidationResult
+from pipelines.engines import engine_for
 from pipelines.errors import UserError
-from pipelines.io.files import check_attribute_overrides, load_validated
+from pipelines.io.files import (
+    check_attribute_overrides,
+    is_validated_output,
+    load_validated,
+    read_quarantine,
+    validated_report,
+)
+from pipelines.simulation.truth import load_truth
 from pipelines.stages.snapshot import observation_end, snapshot_from_result
-
-if TYPE_CHECKING:
-    from models.registry import Decision  # imports MLflow: only the run's steps do, when they run
 
 log = logging.getLogger(__name__)
 
@@ -102,19 +114,28 @@ def negative_sampler(train_dates, rate: float, seed: int):
     """Keep every churner and a ``rate`` share of non-churners on training dates, weighted ``1 / rate``.
 
     The weights keep the loss, and so the probabilities, those of the full
-    data; validation and test dates are never sampled.
+    data; validation and test dates are never sampled. Whether a customer is
+    kept on a date depends on the customer, the date and the seed only (a hash),
+    not on where the row sits: the same rows are kept whatever the engine, the
+    partitioning or the input's row order.
     """
     train_dates = set(train_dates)
 
     def sample(as_of: pd.Timestamp, frame: pd.DataFrame) -> pd.DataFrame:
         if as_of not in train_dates or rate >= 1.0:
             return frame.assign(**{WEIGHT: 1.0})
-        rng = np.random.default_rng([seed, as_of.toordinal()])
         churner = frame[LABEL].to_numpy(dtype=float) == 1
-        keep = churner | (rng.random(len(frame)) < rate)
+        keep = churner | (_uniform(frame["customer_id"], as_of, seed) < rate)
         return frame.loc[keep].assign(**{WEIGHT: np.where(churner[keep], 1.0, 1.0 / rate)}).reset_index(drop=True)
 
     return sample
+
+
+def _uniform(customer_id: pd.Series, as_of: pd.Timestamp, seed: int) -> np.ndarray:
+    """A number in [0, 1) per customer, fixed by the customer id, the date and the seed (SipHash of the id)."""
+    key = f"{seed % 10**8:08d}{as_of:%Y%m%d}"  # SipHash takes a 16-character key
+    hashed = pd.util.hash_array(customer_id.astype(str).to_numpy(dtype=object), hash_key=key, categorize=False)
+    return (hashed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
 # Churners and non-churners the validation rows need each: the probability calibration fits on 5 stratified folds of
@@ -150,7 +171,6 @@ def check_split_classes(split: Split, y: np.ndarray) -> None:
 
 
 def _stratified_split(snap: pd.DataFrame, as_of: pd.Timestamp, config: TrainConfig) -> Split:
-    from sklearn.model_selection import train_test_split
 
     rows = np.flatnonzero((snap["as_of"] == as_of).to_numpy())
     y = snap[LABEL].to_numpy(dtype=int)[rows]
@@ -223,7 +243,6 @@ def select_model(
     thousands of rows, so its in-sample advantage is small and the same for
     both. A tie keeps LightGBM.
     """
-    from sklearn.metrics import log_loss
 
     m = config.model
     search = search_lightgbm(
@@ -285,7 +304,6 @@ def _cv_metrics(
     the procedure as configured; cross-validation costs up to ``cv_folds``
     searches more.
     """
-    from sklearn.model_selection import StratifiedKFold, train_test_split
 
     folds = config.split.cv_folds
     need = _validation_class_need(config.split.validation_share, 1.0 / folds)
@@ -406,9 +424,6 @@ class TrainingResult:
 
 def run_training(config: TrainConfig) -> TrainingResult:
     """Run the whole job: load, choose date roles, fit, evaluate, log, register, promote; return what it did."""
-    import mlflow
-
-    from models.registry import tracking_uri, use_experiment
 
     started = time.perf_counter()
     data = load_training_data(config)
@@ -439,28 +454,80 @@ def run_training(config: TrainConfig) -> TrainingResult:
 def load_training_data(config: TrainConfig) -> TrainingData:
     """Validate the extract, build the labelled snapshot at the planned dates, split it and take each part's rows.
 
+    The configured engine builds the snapshot (:func:`_built_in_memory`, or :func:`_built_by_engine` for customer
+    partitions and Spark); either way the rows come out in one order (as-of date, then customer id) and are sampled
+    by customer, so the engines train on the same rows and the input file's row order does not change the model.
+
     Raises:
         UserError: no customer is in the population, or no as-of date has a fully observed label window.
         ModelInputError: a part of the split has too few churners or non-churners.
     """
-    end_date = pd.Timestamp(config.end_date) if config.end_date else None
     check_attribute_overrides(
         config.data, config.features.attribute_types, "features.attribute_types", config.input.encoding
     )
-    result = load_validated(
-        Path(config.data), end_date, config.features.attribute_types, config.input.encoding, config.input.timezone
-    )
+    in_memory = config.engine == "pandas" and config.partitions == 1
+    result, plan, built = (_built_in_memory if in_memory else _built_by_engine)(config)
+    built = built.sort_values(["as_of", "customer_id"], kind="stable", ignore_index=True)
     feature_config = config.feature_config(result.attribute_types)
     observed_to = observation_end(result)
-    plan = plan_dates(config, observed_to)
-    sampler = negative_sampler(plan.roles.train if plan.roles else (), config.model.negative_sample_rate, config.seed)
-    built = snapshot_from_result(
-        result, list(plan.dates), config.horizon_days, feature_config, progress=True, sampler=sampler
-    )
     snap = _labelled_rows(config, result, plan, built, observed_to)
     split = split_snapshot(snap, config.horizon_days, config)
     check_split_classes(split, snap[LABEL].to_numpy(dtype=int))
     return _training_data(result, feature_config, observed_to, built, snap, split)
+
+
+def _end_date(config: TrainConfig) -> pd.Timestamp | None:
+    return pd.Timestamp(config.end_date) if config.end_date else None
+
+
+def _built_in_memory(config: TrainConfig) -> tuple[ValidationResult, DatePlan, pd.DataFrame]:
+    """Validate in memory and build the planned dates' rows, sampling each date's as soon as it is built."""
+    result = load_validated(
+        Path(config.data), _end_date(config), config.features.attribute_types, config.input.encoding,
+        config.input.timezone,
+    )  # fmt: skip
+    plan = plan_dates(config, observation_end(result))
+    built = snapshot_from_result(
+        result, list(plan.dates), config.horizon_days, config.feature_config(result.attribute_types), progress=True,
+        sampler=_sampler(config, plan),
+    )  # fmt: skip
+    return result, plan, built
+
+
+def _built_by_engine(config: TrainConfig) -> tuple[ValidationResult, DatePlan, pd.DataFrame]:
+    """Validate and snapshot with the configured engine in a scratch folder, then read the planned dates back.
+
+    The engine validates first (unless ``data`` is already a validated folder): the accounting is that folder's
+    report and the quarantined rows are read back from it, to be logged as the in-memory engine's are, and the
+    snapshot is built from the validated tables without validating again. Every configured date is built (which
+    dates the split uses is known once the validation says up to when outcomes are observed); the planned ones are
+    read back one date at a time and sampled, so memory holds one date's rows in full at most. The scratch folder is
+    under the system's temporary folder (``TMPDIR``): it holds a validated copy of the data while the job runs.
+    """
+    engine = engine_for(config.engine, config.partitions)
+    end_date = _end_date(config)
+    features = replace(config.feature_config({}), attribute_types=None)  # types as validation decides them
+    with tempfile.TemporaryDirectory(prefix="churn-train-") as scratch:
+        validated = Path(config.data)
+        if not is_validated_output(validated):
+            validated = Path(scratch) / "validated"
+            engine.validate(Path(config.data), validated, end_date, config.features.attribute_types, config.input)
+        report = validated_report(validated, end_date, config.features.attribute_types)
+        result = replace(ValidationResult.from_dict(report), quarantine=read_quarantine(validated))
+        out = Path(scratch) / "snapshot.parquet"
+        engine.snapshot(
+            validated, out, config.as_of.resolve(), config.horizon_days, end_date, features, {}, config.input
+        )
+        plan = plan_dates(config, observation_end(result))
+        sample = _sampler(config, plan)
+        built = pd.concat(
+            [sample(d, pd.read_parquet(out, filters=[("as_of", "==", d)])) for d in plan.dates], ignore_index=True
+        )
+    return result, plan, built
+
+
+def _sampler(config: TrainConfig, plan: DatePlan):
+    return negative_sampler(plan.roles.train if plan.roles else (), config.model.negative_sample_rate, config.seed)
 
 
 def plan_dates(config: TrainConfig, observed_to: pd.Timestamp) -> DatePlan:
@@ -572,7 +639,6 @@ def _oracle_metrics(config: TrainConfig, data: TrainingData, test_roc_auc: float
     truth_dir = _truth_dir(config)
     if truth_dir is None:
         return {}
-    from pipelines.simulation.truth import load_truth
 
     oracle_p = load_truth(truth_dir).churn_probability(
         data.test_rows["customer_id"], data.split.test_as_of, config.horizon_days
@@ -596,7 +662,6 @@ def log_run(config: TrainConfig, data: TrainingData, chosen: Selection, evaluati
     Returns:
         The logged model's URI, for the registry.
     """
-    import mlflow
 
     mlflow.log_dict(config.to_dict(), "config/resolved_config.json")
     mlflow.log_params(_run_params(config, data, chosen))
@@ -638,7 +703,6 @@ def _run_params(config: TrainConfig, data: TrainingData, chosen: Selection) -> d
 
 def _log_validation(result: ValidationResult) -> None:
     """Quarantined row counts, the validation report and each non-empty quarantine table."""
-    import mlflow
 
     for table, report in result.report.items():
         mlflow.log_metric(f"quarantined_rows_{table}", report.rows_quarantined)
@@ -654,7 +718,6 @@ def _log_validation(result: ValidationResult) -> None:
 
 def _log_lineage(config: TrainConfig, data: TrainingData) -> None:
     """Lineage: each validated table's content digest, and the snapshot the model was trained on."""
-    import mlflow
 
     with warnings.catch_warnings():
         # MLflow registers the local-file source twice and warns that a path is ambiguous between the two.
@@ -679,7 +742,6 @@ def _log_lineage(config: TrainConfig, data: TrainingData) -> None:
 
 def _log_evaluation_tables(config: TrainConfig, data: TrainingData, chosen: Selection, evaluation: Evaluation) -> None:
     """Segments, the search's trials and space, the baseline's C, reliability and gains."""
-    import mlflow
 
     search = chosen.search
     _log_table(evaluation.segments, "evaluation/segments.json")
@@ -700,8 +762,6 @@ def _log_evaluation_tables(config: TrainConfig, data: TrainingData, chosen: Sele
 
 def _log_explanations(config: TrainConfig, data: TrainingData, chosen: Selection, evaluation: Evaluation) -> None:
     """The test plots (ROC, PR, calibration, gains against the baseline), feature importance and SHAP summary."""
-    import matplotlib.pyplot as plt
-    import mlflow
 
     y, X = data.test.y, data.test.X
     curves = {f"model ({chosen.family})": evaluation.p_test, "baseline": evaluation.b_test}
@@ -717,7 +777,6 @@ def _log_explanations(config: TrainConfig, data: TrainingData, chosen: Selection
     figures["plots/shap_summary.png"] = ev.plot_shap_summary(contrib, values)
     for path, fig in figures.items():
         mlflow.log_figure(fig, path)
-        plt.close(fig)
     _log_table(
         importance.rename("importance").rename_axis("feature").reset_index().assign(measure=measure),
         "evaluation/feature_importance.json",
@@ -726,10 +785,6 @@ def _log_explanations(config: TrainConfig, data: TrainingData, chosen: Selection
 
 def _log_model(data: TrainingData, chosen: Selection) -> str:
     """Log the calibrated model as a pyfunc with its features, drift reference and signature; return its URI."""
-    import mlflow
-    from mlflow.models import infer_signature
-
-    from models.pyfunc import ChurnModel
 
     example = data.spec.frame(data.built.head(5)).reset_index(drop=True)  # feature columns only: no customer ids
     reference = build_reference(data.train.X, chosen.model.predict_proba(data.train.X)[:, 1], data.spec.categorical)
@@ -753,10 +808,6 @@ def register_and_promote(
 
     The decision, its reason, the previous champion and the family are tagged on the run and the model version.
     """
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
-    from models.registry import CHALLENGER, CHAMPION, decide
 
     client = MlflowClient()
     name, primary = config.mlflow.registered_model, config.promotion.primary_metric
@@ -902,7 +953,6 @@ the number of trees, C and the calibration.
 
 def _log_table(frame: pd.DataFrame, path: str) -> None:
     """``mlflow.log_table`` with text columns as plain objects (MLflow 3.17 predates pandas' ``str`` dtype)."""
-    import mlflow
 
     text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])]
     mlflow.log_table(frame.astype({c: object for c in text}), path)
@@ -914,7 +964,6 @@ def _metric_fn(primary: str):
 
 
 def _pip_requirements() -> list[str]:
-    from importlib.metadata import version
 
     return [f"{pkg}=={version(pkg)}" for pkg in PIP_REQUIREMENTS_OF]
 
