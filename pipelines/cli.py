@@ -310,7 +310,9 @@ def _end_date_option(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--end-date", type=_date, help=help)
 
 
-def _horizon_option(p: argparse.ArgumentParser, help: str = "override: label horizon", default: int | None = None):
+def _horizon_option(
+    p: argparse.ArgumentParser, help: str = "override: label horizon", default: int | None = None
+) -> None:
     p.add_argument("--horizon-days", type=_positive, default=default, help=help)
 
 
