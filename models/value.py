@@ -13,6 +13,7 @@ Three views of the same arithmetic:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,6 +154,23 @@ class Recovery:
     warning: str
 
 
+@dataclass(frozen=True)
+class _Groups:
+    """One segment's outcomes as arrays: churned (0/1) in each group, and the treated customers' annual revenue."""
+
+    treated_churned: np.ndarray
+    control_churned: np.ndarray
+    treated_annual_revenue: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Intervals:
+    saved_low: float
+    saved_high: float
+    revenue_low: float
+    revenue_high: float
+
+
 def measure_recovery(
     outcomes: pd.DataFrame,
     segment: str = "overall",
@@ -161,6 +179,7 @@ def measure_recovery(
     seed: int = 0,
     level: float = 0.95,
     min_control: int = 50,
+    min_churners: int = 5,
 ) -> Recovery:
     """Saved customers and annualized revenue from a randomised hold-out.
 
@@ -168,61 +187,77 @@ def measure_recovery(
     control), ``churned`` (within the horizon after the action) and
     ``monthly_revenue``. Saved = (control rate - treatment rate) x treated;
     revenue = saved x the treated customers' mean annual revenue. Intervals are
-    percentile bootstraps resampling treatment and control separately.
+    percentile bootstraps resampling treatment and control separately. A control
+    group under ``min_control`` customers or ``min_churners`` churners is warned of.
     """
-    t = outcomes[outcomes["group"] == "treatment"]
-    c = outcomes[outcomes["group"] == "control"]
-    yt, yc = t["churned"].to_numpy(dtype=float), c["churned"].to_numpy(dtype=float)
-    annual = MONTHS * t["monthly_revenue"].to_numpy(dtype=float)
-    n_t, n_c = len(t), len(c)
-    warning = ""
-    if n_c < min_control or yc.sum() < 5:
-        warning = (
-            f"control group too small to say anything: {n_c} customers, {int(yc.sum())} churned "
-            f"(need at least {min_control} customers and 5 churners)"
-        )
-    if n_t == 0 or n_c == 0:
-        nan = float("nan")
-        return Recovery(
-            segment,
-            value,
-            n_t,
-            n_c,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            float(annual.sum()),
-            warning or "no treatment or no control rows",
-        )
+    groups = _groups(outcomes)
+    yt, yc, annual = groups.treated_churned, groups.control_churned, groups.treated_annual_revenue
+    warning = _control_warning(len(yc), int(yc.sum()), min_control, min_churners)
+    if len(yt) == 0 or len(yc) == 0:
+        return _unmeasured(segment, value, groups, warning or "no treatment or no control rows")
     rate_t, rate_c = yt.mean(), yc.mean()
-    saved = (rate_c - rate_t) * n_t
-    revenue = saved * annual.mean()
+    saved = (rate_c - rate_t) * len(yt)
+    ci = _bootstrap(groups, n_boot, seed, level)
+    return Recovery(
+        segment=segment,
+        value=value,
+        treated=len(yt),
+        control=len(yc),
+        treatment_churn_rate=float(rate_t),
+        control_churn_rate=float(rate_c),
+        saved_customers=float(saved),
+        saved_low=ci.saved_low,
+        saved_high=ci.saved_high,
+        revenue_recovered=float(saved * annual.mean()),
+        revenue_low=ci.revenue_low,
+        revenue_high=ci.revenue_high,
+        naive_revenue=float(annual.sum()),
+        warning=warning,
+    )
+
+
+def _groups(outcomes: pd.DataFrame) -> _Groups:
+    treated = outcomes[outcomes["group"] == "treatment"]
+    control = outcomes[outcomes["group"] == "control"]
+    return _Groups(
+        treated["churned"].to_numpy(dtype=float),
+        control["churned"].to_numpy(dtype=float),
+        MONTHS * treated["monthly_revenue"].to_numpy(dtype=float),
+    )
+
+
+def _unmeasured(segment: str, value: str, groups: _Groups, warning: str) -> Recovery:
+    """A segment without treatment or control rows: counts and the naive figure, nothing measured."""
+    nan = float("nan")
+    treated, control = len(groups.treated_churned), len(groups.control_churned)
+    return Recovery(segment, value, treated, control, *[nan] * 8, float(groups.treated_annual_revenue.sum()), warning)
+
+
+def _control_warning(customers: int, churners: int, min_control: int, min_churners: int) -> str:
+    """Why the control group is too small to say anything, or "" when it is large enough."""
+    if customers < min_control or churners < min_churners:
+        return (
+            f"control group too small to say anything: {customers} customers, {churners} churned "
+            f"(need at least {min_control} customers and {min_churners} churners)"
+        )
+    return ""
+
+
+def _bootstrap(groups: _Groups, n_boot: int, seed: int, level: float) -> _Intervals:
+    """Percentile intervals of saved customers and revenue, resampling treatment and control separately."""
+    yt, yc, annual = groups.treated_churned, groups.control_churned, groups.treated_annual_revenue
+    n_t, n_c = len(yt), len(yc)
     rng = np.random.default_rng(seed)
     it = rng.integers(0, n_t, (n_boot, n_t))
     ic = rng.integers(0, n_c, (n_boot, n_c))
     boot_saved = (yc[ic].mean(axis=1) - yt[it].mean(axis=1)) * n_t
     boot_revenue = boot_saved * annual[it].mean(axis=1)
     lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
-    return Recovery(
-        segment,
-        value,
-        n_t,
-        n_c,
-        float(rate_t),
-        float(rate_c),
-        float(saved),
+    return _Intervals(
         float(np.percentile(boot_saved, lo)),
         float(np.percentile(boot_saved, hi)),
-        float(revenue),
         float(np.percentile(boot_revenue, lo)),
         float(np.percentile(boot_revenue, hi)),
-        float(annual.sum()),
-        warning,
     )
 
 
@@ -288,11 +323,36 @@ def _interaction_between(customer_ids: pd.Series, start: np.ndarray, end: np.nda
     return out
 
 
-def recovery_table(outcomes: pd.DataFrame, by: tuple[str, ...], n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
-    rows = [measure_recovery(outcomes, n_boot=n_boot, seed=seed)]
+def recovery_rows(
+    outcomes: pd.DataFrame,
+    by: tuple[str, ...],
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+    min_control: int = 50,
+    min_churners: int = 5,
+) -> list[Recovery]:
+    """The recovery overall (first), then for each value of each ``by`` column that ``outcomes`` has."""
+    settings = {
+        "n_boot": n_boot,
+        "seed": seed,
+        "level": level,
+        "min_control": min_control,
+        "min_churners": min_churners,
+    }
+    rows = [measure_recovery(outcomes, **settings)]
     for col in by:
         if col not in outcomes:
             continue
         for value, g in outcomes.groupby(outcomes[col].astype(str), sort=True):
-            rows.append(measure_recovery(g, col, str(value), n_boot=n_boot, seed=seed))
-    return pd.DataFrame([r.__dict__ for r in rows])
+            rows.append(measure_recovery(g, col, str(value), **settings))
+    return rows
+
+
+def recovery_table(outcomes: pd.DataFrame, by: tuple[str, ...], n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """:func:`recovery_rows` as a frame, one row per segment value (scoring's save-rate measurement uses it)."""
+    return recovery_frame(recovery_rows(outcomes, by, n_boot=n_boot, seed=seed))
+
+
+def recovery_frame(rows: list[Recovery]) -> pd.DataFrame:
+    return pd.DataFrame([dataclasses.asdict(r) for r in rows])

@@ -10,26 +10,34 @@ else, a bug in the pipeline (one line on stderr, the traceback in the log);
 from __future__ import annotations
 
 import argparse
+import codecs
 import dataclasses
 import logging
 import shutil
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, get_args, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
-from pipelines.config import DEFAULT_CONFIGS, ConfigError, iso_date
+from features.config import FeatureConfig
+from pipelines.attributes import ATTRIBUTE_TYPES
+from pipelines.compat import skip_pyspark_pandas
+from pipelines.config import DEFAULT_CONFIGS, ConfigError, InputConfig, ScoreConfig, TrainConfig, iso_date, load_config
 from pipelines.errors import USER_ERRORS, UserError
 
-if TYPE_CHECKING:
-    from features.config import FeatureConfig
+# The one rule for imports below the top: each command's handler imports the stage modules it runs, and only those,
+# on entry. They import pandera (which must come after skip_pyspark_pandas() in main), MLflow, LightGBM or the
+# simulator (which the runtime never loads), so `churn validate --help` and the other commands never pay for what they
+# do not run. Everything else is imported here.
 
 log = logging.getLogger("churn")
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
 EXIT_BUSY = 75  # sysexits EX_TEMPFAIL: another run holds the lock; a scheduler may retry
 DEFAULT_DATA = Path("data/synthetic")
+LABELS = get_args(get_type_hints(TrainConfig)["label"])  # events, inactivity: the label sources the configs take
 
 
 class Fail(UserError):
@@ -77,7 +85,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from pipelines.config import InputConfig
     from pipelines.engines import engine_for
     from pipelines.io.files import check_attribute_overrides, check_output_apart
 
@@ -96,8 +103,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _snapshot_features(args: argparse.Namespace) -> tuple[FeatureConfig, int, dict[str, str]]:
     """The feature settings, horizon and forced attribute types of ``churn snapshot``: those of the training config
     (``--config``), so that a snapshot has the features ``churn train`` builds, with the flags given overriding it."""
-    from pipelines.config import load_config
-
     overrides = {"label": args.label, "horizon_days": args.horizon_days}
     if hasattr(args, "active_within_days"):  # given on the command line (null included)
         overrides["population"] = {"active_within_days": args.active_within_days}
@@ -108,7 +113,6 @@ def _snapshot_features(args: argparse.Namespace) -> tuple[FeatureConfig, int, di
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from pipelines.config import InputConfig
     from pipelines.engines import engine_for
     from pipelines.io.files import check_attribute_overrides
 
@@ -138,21 +142,27 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _dataset_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The config keys of the flags train, score and recover share: the dataset, its extract date, how it is read."""
+    return {
+        "data": str(args.data) if args.data else None,
+        "end_date": args.end_date.date().isoformat() if args.end_date else None,
+        "input.encoding": args.encoding,
+        "input.timezone": args.timezone,
+    }
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from pipelines.config import load_config
     from pipelines.stages.train import format_summary, run_training
 
     overrides = {
-        "data": str(args.data) if args.data else None,
-        "end_date": args.end_date.date().isoformat() if args.end_date else None,
+        **_dataset_overrides(args),
         "horizon_days": args.horizon_days,
         "label": args.label,
         "mlflow.experiment": args.experiment,
         "as_of": {"dates": [d.date().isoformat() for d in args.as_of]} if args.as_of else None,
-        "input.encoding": args.encoding,
-        "input.timezone": args.timezone,
     }
-    config = _own_end_date(load_config(args.config, overrides), args)
+    config = _own_end_date(load_config(args.config, overrides, TrainConfig), args)
     print(format_summary(run_training(config)))
     return EXIT_OK
 
@@ -172,18 +182,14 @@ def _own_end_date(config, args: argparse.Namespace):
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from pipelines.config import ScoreConfig, load_config
     from pipelines.stages.score import ScoringBusy, ScoringError, run_scoring
 
     overrides = {
-        "data": str(args.data) if args.data else None,
+        **_dataset_overrides(args),
         "model": args.model,
         "out": str(args.out) if args.out else None,
-        "end_date": args.end_date.date().isoformat() if args.end_date else None,
         "partitions": args.partitions,
         "engine": args.engine,
-        "input.encoding": args.encoding,
-        "input.timezone": args.timezone,
     }
     config = _own_end_date(load_config(args.config, overrides, ScoreConfig), args)
     try:
@@ -209,40 +215,37 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
-    from pipelines.config import InputConfig
     from pipelines.stages.recover import run_recover
 
     if args.to < args.from_:
         raise Fail(f"--to {args.to.date()} is before --from {args.from_.date()}")
-    r = run_recover(
-        args.data,
-        args.from_,
-        args.to,
-        args.horizon_days,
-        args.end_date,
-        None if args.no_tiers else args.model,
-        args.out,
-        args.experiment,
-        args.label,
-        InputConfig(args.encoding, args.timezone),
-    )
-    o = r["overall"]
+    overrides = {
+        **_dataset_overrides(args),
+        "model": args.model,
+        "recover.horizon_days": args.horizon_days,
+        "recover.label": args.label,
+        "recover.out": str(args.out) if args.out else None,
+        "recover.experiment": args.experiment,
+        "recover.tiers": False if args.no_tiers else None,
+    }
+    config = _own_end_date(load_config(args.config, overrides, ScoreConfig), args)
+    run = run_recover(config, args.from_, args.to)
+    o = run.overall
     print(
-        f"retention actions {args.from_.date()}..{args.to.date()}: "
-        f"{int(o['treated']):,} treated, {int(o['control']):,} control\n"
-        f"  saved customers {o['saved_customers']:,.1f} "
-        f"(95% interval {o['saved_low']:,.1f} to {o['saved_high']:,.1f})\n"
-        f"  annualized revenue recovered ${o['revenue_recovered']:,.0f} "
-        f"(${o['revenue_low']:,.0f} to ${o['revenue_high']:,.0f}); "
-        f"naive every-contact-saves figure ${o['naive_revenue']:,.0f}\n"
-        f"  report: {r['folder']}/report.html"
+        f"retention actions {args.from_.date()}..{args.to.date()}: {o.treated:,} treated, {o.control:,} control\n"
+        f"  saved customers {o.saved_customers:,.1f} ({config.recover.bootstrap.confidence:.0%} interval "
+        f"{o.saved_low:,.1f} to {o.saved_high:,.1f})\n"
+        f"  annualized revenue recovered ${o.revenue_recovered:,.0f} "
+        f"(${o.revenue_low:,.0f} to ${o.revenue_high:,.0f}); "
+        f"naive every-contact-saves figure ${o.naive_revenue:,.0f}\n"
+        f"  report: {run.folder}/report.html"
     )
-    for note in r["notes"]:
+    for note in run.notes:
         print(f"  warning: {note}")
     return EXIT_OK
 
 
-# --- parser --------------------------------------------------------------------------
+# --- argument types ------------------------------------------------------------------
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -253,15 +256,80 @@ def _positive(text: str) -> int:
     return value
 
 
-def _attribute_type(text: str) -> tuple[str, str]:
-    from pipelines.attributes import ATTRIBUTE_TYPES
+def _days_or_none(text: str) -> int | None:
+    if text.lower() in ("none", "null", "all"):
+        return None
+    return _positive(text)
 
+
+def _attribute_type(text: str) -> tuple[str, str]:
     column, sep, kind = text.partition("=")
     if not sep or not column or kind not in ATTRIBUTE_TYPES:
         raise argparse.ArgumentTypeError(
             f"expected COLUMN=TYPE with TYPE one of {', '.join(ATTRIBUTE_TYPES)}, got {text!r}"
         )
     return column, kind
+
+
+def _encoding(text: str) -> str:
+    try:
+        return codecs.lookup(text).name
+    except LookupError as err:
+        raise argparse.ArgumentTypeError(f"unknown encoding {text!r} (e.g. utf-8, latin-1, cp1252)") from err
+
+
+def _timezone(text: str) -> str:
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise argparse.ArgumentTypeError(
+            f"unknown time zone {text!r} (an IANA name such as UTC or Europe/Berlin)"
+        ) from err
+    return text
+
+
+# --- shared options: each flag defined once for every command that takes it ---------
+def _config_option(p: argparse.ArgumentParser, name: str, help: str) -> None:
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIGS / name, help=help)
+
+
+def _data_option(p: argparse.ArgumentParser, override: bool = False, validated: bool = True) -> None:
+    """``--data``: a default folder, or (``override``) the config's ``data``; ``validated``: validate's output too."""
+    what = "dataset folder, or a folder churn validate wrote" if validated else "dataset folder"
+    if override:
+        p.add_argument("--data", type=Path, help=f"override: {what}")
+    else:
+        p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"{what} (default {DEFAULT_DATA})")
+
+
+def _as_of_option(p: argparse.ArgumentParser, help: str, many: bool = False, required: bool = False) -> None:
+    p.add_argument("--as-of", type=_date, action="append" if many else "store", required=required, help=help)
+
+
+def _end_date_option(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--end-date", type=_date, help=help)
+
+
+def _horizon_option(
+    p: argparse.ArgumentParser, help: str = "override: label horizon", default: int | None = None
+) -> None:
+    p.add_argument("--horizon-days", type=_positive, default=default, help=help)
+
+
+def _label_option(p: argparse.ArgumentParser, help: str = "override: label source") -> None:
+    p.add_argument("--label", choices=LABELS, help=help)
+
+
+def _experiment_option(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--experiment", help=help)
+
+
+def _model_option(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--model", help=help)
+
+
+def _strict_option(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--strict", action="store_true", help=help)
 
 
 def _attribute_options(p: argparse.ArgumentParser) -> None:
@@ -273,27 +341,6 @@ def _attribute_options(p: argparse.ArgumentParser) -> None:
         help="type of a customer attribute column instead of the inferred one (number, boolean, date, category, "
         "identifier, exclude); repeat for several",
     )
-
-
-def _encoding(text: str) -> str:
-    import codecs
-
-    try:
-        return codecs.lookup(text).name
-    except LookupError as err:
-        raise argparse.ArgumentTypeError(f"unknown encoding {text!r} (e.g. utf-8, latin-1, cp1252)") from err
-
-
-def _timezone(text: str) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError) as err:
-        raise argparse.ArgumentTypeError(
-            f"unknown time zone {text!r} (an IANA name such as UTC or Europe/Berlin)"
-        ) from err
-    return text
 
 
 def _input_options(p: argparse.ArgumentParser, override: bool = False) -> None:
@@ -309,12 +356,6 @@ def _input_options(p: argparse.ArgumentParser, override: bool = False) -> None:
         default=None if override else "UTC",
         help="time zone of timestamps written without Z or an offset; dates stay dates" + default,
     )
-
-
-def _days_or_none(text: str) -> int | None:
-    if text.lower() in ("none", "null", "all"):
-        return None
-    return _positive(text)
 
 
 def _scale_options(p: argparse.ArgumentParser, default_partitions: int | None = 1) -> None:
@@ -333,57 +374,50 @@ def _scale_options(p: argparse.ArgumentParser, default_partitions: int | None = 
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="churn", description="Churn-propensity pipeline: validate, snapshot, train, score."
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+# --- one parser per command ----------------------------------------------------------
+Subparsers = Any  # argparse's _SubParsersAction, which it does not name publicly
 
+
+def _generate_parser(sub: Subparsers) -> None:
     p = sub.add_parser("generate", help="write a synthetic CX dataset and its ground truth")
     p.add_argument("--customers", type=int, default=40_000)
     p.add_argument("--months", type=int, default=24)
     p.add_argument("--seed", type=int, default=42)
+    # the synthetic data's own last day, handed to the simulator as text: not the pipeline's --end-date
     p.add_argument("--end-date", default="2026-06-30", help="last day of the data (default 2026-06-30)")
     p.add_argument("--out", type=Path, default=DEFAULT_DATA, help=f"dataset folder (default {DEFAULT_DATA})")
     p.add_argument("--truth-out", type=Path, help="ground-truth folder (default: OUT_truth beside OUT)")
     p.add_argument(
         "--oracle-as-of", type=_date, help="as-of date of the oracle AUC (default: latest fully labelled month)"
     )
-    p.add_argument("--horizon-days", type=_positive, default=90, help="label horizon of the oracle AUC (default 90)")
+    _horizon_option(p, "label horizon of the oracle AUC (default 90)", default=90)
     p.set_defaults(func=cmd_generate)
 
+
+def _validate_parser(sub: Subparsers) -> None:
     p = sub.add_parser("validate", help="check a dataset against the contract; write tables, quarantine and report")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"dataset folder (default {DEFAULT_DATA})")
+    _data_option(p, validated=False)
     p.add_argument("--out", type=Path, default=Path("data/validated"), help="output folder (default data/validated)")
-    p.add_argument(
-        "--end-date",
-        type=_date,
-        help="the dataset's last date (extract date); later timestamps are impossible (default: today)",
-    )
-    p.add_argument("--strict", action="store_true", help="exit 1 if any row is quarantined (after writing the report)")
+    _end_date_option(p, "the dataset's last date (extract date); later timestamps are impossible (default: today)")
+    _strict_option(p, "exit 1 if any row is quarantined (after writing the report)")
     _attribute_options(p)
     _input_options(p)
     _scale_options(p)
     p.set_defaults(func=cmd_validate)
 
+
+def _snapshot_parser(sub: Subparsers) -> None:
     p = sub.add_parser("snapshot", help="build point-in-time features and labels for one or more as-of dates")
-    p.add_argument(
-        "--data",
-        type=Path,
-        default=DEFAULT_DATA,
-        help=f"dataset folder, or a folder churn validate wrote (default {DEFAULT_DATA})",
-    )
-    p.add_argument("--as-of", type=_date, action="append", required=True, help="as-of date; repeat for several")
-    p.add_argument(
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIGS / "train.yaml",
-        help="training config whose feature settings, horizon, label and population the snapshot uses, so that it "
+    _data_option(p)
+    _as_of_option(p, "as-of date; repeat for several", many=True, required=True)
+    _config_option(
+        p,
+        "train.yaml",
+        "training config whose feature settings, horizon, label and population the snapshot uses, so that it "
         "has the features churn train builds (default pipelines/conf/train.yaml); the flags below override it",
     )
-    p.add_argument("--horizon-days", type=_positive, help="override: label horizon")
-    p.add_argument("--label", choices=("events", "inactivity"), help="override: label source")
+    _horizon_option(p)
+    _label_option(p)
     p.add_argument(
         "--active-within-days",
         type=_days_or_none,
@@ -392,89 +426,94 @@ def build_parser() -> argparse.ArgumentParser:
         help="override, with --label inactivity: customers with an interaction in the N days before T "
         "(population.active_within_days); none: every customer signed up before T",
     )
-    p.add_argument(
-        "--end-date", type=_date, help="the extract date: outcomes are observed up to it (default: the latest row seen)"
-    )
-    p.add_argument("--strict", action="store_true", help="fail if any row is quarantined")
+    _end_date_option(p, "the extract date: outcomes are observed up to it (default: the latest row seen)")
+    _strict_option(p, "fail if any row is quarantined")
     _attribute_options(p)
     _input_options(p)
     p.add_argument("--out", type=Path, required=True, help="output parquet file")
     _scale_options(p)
     p.set_defaults(func=cmd_snapshot)
 
+
+def _train_parser(sub: Subparsers) -> None:
     p = sub.add_parser("train", help="train, evaluate, log to MLflow, register and decide promotion")
-    p.add_argument(
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIGS / "train.yaml",
-        help="YAML config; relative paths in it are relative to its folder (default: the package's conf/train.yaml)",
+    _config_option(
+        p,
+        "train.yaml",
+        "YAML config; relative paths in it are relative to its folder (default: the package's conf/train.yaml)",
     )
-    p.add_argument("--data", type=Path, help="override: dataset folder, or a folder churn validate wrote")
-    p.add_argument("--as-of", type=_date, action="append", help="override: as-of date(s); repeat for several")
-    p.add_argument("--end-date", type=_date, help="override: the extract date; outcomes are observed up to it")
-    p.add_argument("--horizon-days", type=_positive, help="override: label horizon")
-    p.add_argument("--label", choices=("events", "inactivity"), help="override: label source")
-    p.add_argument("--experiment", help="override: MLflow experiment name")
+    _data_option(p, override=True)
+    _as_of_option(p, "override: as-of date(s); repeat for several", many=True)
+    _end_date_option(p, "override: the extract date; outcomes are observed up to it")
+    _horizon_option(p)
+    _label_option(p)
+    _experiment_option(p, "override: MLflow experiment name")
     _input_options(p, override=True)
     p.set_defaults(func=cmd_train)
 
+
+def _score_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "score",
         help="score active customers at an as-of date with a registered model; write scores, action list and report",
     )
-    p.add_argument("--as-of", type=_date, required=True, help="as-of date (features use data strictly before it)")
-    p.add_argument(
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIGS / "score.yaml",
-        help="YAML config; relative paths in it are relative to its folder (default: the package's conf/score.yaml)",
+    _as_of_option(p, "as-of date (features use data strictly before it)", required=True)
+    _config_option(
+        p,
+        "score.yaml",
+        "YAML config; relative paths in it are relative to its folder (default: the package's conf/score.yaml)",
     )
-    p.add_argument("--data", type=Path, help="override: dataset folder, or a folder churn validate wrote")
-    p.add_argument("--model", help="override: registered model NAME@ALIAS (default churn-propensity@champion)")
+    _data_option(p, override=True)
+    _model_option(p, "override: registered model NAME@ALIAS (default churn-propensity@champion)")
     p.add_argument("--out", type=Path, help="override: output root (scores go to OUT/as_of=DATE/)")
-    p.add_argument("--end-date", type=_date, help="override: the dataset's last date")
+    _end_date_option(p, "override: the dataset's last date")
     p.add_argument("--csv", action="store_true", help="also write scores.csv, safe to open in a spreadsheet")
     _input_options(p, override=True)
     _scale_options(p, default_partitions=None)  # defaults come from the config
     p.set_defaults(func=cmd_score)
 
+
+def _recover_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "recover", help="measure saved customers and revenue recovered by past retention actions (treatment vs control)"
     )
-    p.add_argument(
-        "--data",
-        type=Path,
-        default=DEFAULT_DATA,
-        help=f"dataset folder, or a folder churn validate wrote (default {DEFAULT_DATA})",
+    _config_option(
+        p,
+        "score.yaml",
+        "the scoring config, whose data, end_date, input, model and risk_tiers recover shares and whose recover: "
+        "section holds its own settings; relative paths in it are relative to its folder (default: the package's "
+        "conf/score.yaml)",
     )
+    _data_option(p, override=True)
     p.add_argument("--from", dest="from_", type=_date, required=True, help="first action date")
     p.add_argument("--to", type=_date, required=True, help="last action date")
-    p.add_argument("--horizon-days", type=_positive, default=90, help="churn window after each action (default 90)")
-    p.add_argument(
-        "--end-date", type=_date, help="the extract date: outcomes are observed up to it (default: the latest row seen)"
+    _horizon_option(p, "override: churn window after each action (recover.horizon_days, default 90)")
+    _end_date_option(p, "override: the extract date; outcomes are observed up to it")
+    _model_option(p, "override: model whose risk tiers split the result (default churn-propensity@champion)")
+    p.add_argument("--no-tiers", action="store_true", help="skip the risk-tier breakdown (recover.tiers: false)")
+    _label_option(
+        p,
+        "override: churn after an action: a churn event (recover.label events, the default) or no interaction "
+        "within the horizon (inactivity, for transaction logs)",
     )
-    p.add_argument(
-        "--model",
-        default="churn-propensity@champion",
-        help="model whose risk tiers split the result (default churn-propensity@champion)",
-    )
-    p.add_argument("--no-tiers", action="store_true", help="skip the risk-tier breakdown")
-    p.add_argument(
-        "--label",
-        choices=("events", "inactivity"),
-        default="events",
-        help="churn after an action: a churn event (default) or no interaction within the horizon (transaction logs)",
-    )
-    p.add_argument("--out", type=Path, default=Path("data/recovery"), help="output root (default data/recovery)")
-    _input_options(p)
-    p.add_argument("--experiment", default="churn-recovery", help="MLflow experiment (default churn-recovery)")
+    p.add_argument("--out", type=Path, help="override: output root (recover.out, default data/recovery)")
+    _input_options(p, override=True)
+    _experiment_option(p, "override: MLflow experiment (recover.experiment, default churn-recovery)")
     p.set_defaults(func=cmd_recover)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="churn", description="Churn-propensity pipeline: validate, snapshot, train, score."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_generate_parser, _validate_parser, _snapshot_parser, _train_parser, _score_parser, _recover_parser):
+        add(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipelines.compat import skip_pyspark_pandas
-
     skip_pyspark_pandas()
     parser = build_parser()
     args = parser.parse_args(argv)

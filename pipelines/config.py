@@ -15,11 +15,13 @@ import pandas as pd
 import yaml
 
 from features.config import FeatureConfig
+from pipelines.attributes import ATTRIBUTE_TYPES, usable_features
 from pipelines.errors import UserError
 
 PATH = {"path": True}  # field metadata: a path, resolved against the config file's folder
 PATH_WORDS = ("auto",)  # values of path fields that are not paths (truth: auto)
-DEFAULT_CONFIGS = Path(__file__).resolve().parent / "conf"  # train.yaml, score.yaml: found from any working directory
+# train.yaml, score.yaml (which holds recover's section too): found from any working directory
+DEFAULT_CONFIGS = Path(__file__).resolve().parent / "conf"
 
 
 class ConfigError(UserError):
@@ -97,8 +99,6 @@ class FeaturesSection:
     rate_baseline_days: int = 365  # long-run rate each interaction type's recent rate is compared with
 
     def __post_init__(self) -> None:
-        from pipelines.attributes import ATTRIBUTE_TYPES
-
         wrong = {c: t for c, t in self.attribute_types.items() if t not in ATTRIBUTE_TYPES}
         if wrong:
             raise ConfigError(f"features.attribute_types: {wrong}: each type must be one of {list(ATTRIBUTE_TYPES)}")
@@ -238,8 +238,6 @@ class TrainConfig:
         ``attribute_types`` are the customer attribute types validation decided
         (with this config's ``features.attribute_types`` applied).
         """
-        from pipelines.attributes import usable_features
-
         return FeatureConfig(
             windows_days=self.features.windows_days,
             exclude_columns=self.features.exclude_columns,
@@ -270,8 +268,59 @@ class ValueConfig:
 
 @dataclass(frozen=True)
 class TierConfig:
+    """Risk tiers as shares of the scored customers, highest probability first; the rest are ``low``.
+
+    One definition for scoring, which assigns them, and ``churn recover``, which breaks its result down by them.
+    """
+
     high: float = 0.10
     medium: float = 0.20
+
+    def __post_init__(self) -> None:
+        for key in ("high", "medium"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ConfigError(f"risk_tiers.{key}: expected a share between 0 and 1, got {getattr(self, key)}")
+        if self.high + self.medium > 1:
+            raise ConfigError(f"risk_tiers: high + medium is {self.high + self.medium}, more than every customer")
+
+
+@dataclass(frozen=True)
+class BootstrapConfig:
+    """Percentile-bootstrap intervals of a measured recovery (treatment and control resampled separately)."""
+
+    resamples: int = 2000
+    confidence: float = 0.95  # the intervals' level
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.resamples < 1:
+            raise ConfigError(f"recover.bootstrap.resamples: expected at least 1, got {self.resamples}")
+        if not 0 < self.confidence < 1:
+            raise ConfigError(f"recover.bootstrap.confidence: expected a share between 0 and 1, got {self.confidence}")
+
+
+@dataclass(frozen=True)
+class RecoverConfig:
+    """``churn recover``'s own settings: the ``recover:`` section of the scoring config.
+
+    Recover shares the rest with scoring: ``data``, ``end_date``, ``input``, ``model`` (whose risk tiers split the
+    result) and ``risk_tiers``, so that a tier means the same in the scores and in the measured recovery.
+    """
+
+    out: str = field(default="data/recovery", metadata=PATH)  # results go to OUT/recover_FROM_TO/
+    experiment: str = "churn-recovery"
+    horizon_days: int = 90  # churn window after each action
+    label: Literal["events", "inactivity"] = "events"  # churn after an action: a churn event, or no interaction
+    tiers: bool = True  # break the result down by the risk tier `model` gave each customer on the action date
+    bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+    min_control_customers: int = 50  # fewer customers in a control group, or fewer churners among them, and the
+    min_control_churners: int = 5  # measurement warns that it cannot say anything
+
+    def __post_init__(self) -> None:
+        _positive_days(self.horizon_days, "recover.horizon_days")
+        for key in ("min_control_customers", "min_control_churners"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"recover.{key}: expected a count, at least 0, got {getattr(self, key)}")
 
 
 @dataclass(frozen=True)
@@ -294,6 +343,7 @@ class ScoreConfig:
     value: ValueConfig = field(default_factory=ValueConfig)
     risk_tiers: TierConfig = field(default_factory=TierConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
+    recover: RecoverConfig = field(default_factory=RecoverConfig)  # churn recover's own section
 
     def __post_init__(self) -> None:
         if self.end_date is not None:
@@ -303,13 +353,22 @@ class ScoreConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def recover_dict(self) -> dict:
+        """The keys ``churn recover`` reads, resolved: what its run logs as its config (scoring's own stay out)."""
+        resolved = self.to_dict()
+        return {key: resolved[key] for key in ("data", "end_date", "input", "model", "risk_tiers", "recover")}
+
 
 def _resolve_paths(kind: type, raw: dict[str, Any], base: Path) -> dict[str, Any]:
-    """The file's relative paths (fields marked ``PATH``) made absolute against ``base``; URIs and words stay."""
+    """The file's relative paths (fields marked ``PATH``, in sections too) made absolute against ``base``; URIs and
+    words stay."""
     out = dict(raw)
+    hints = get_type_hints(kind)
     for f in dataclasses.fields(kind):
         value = out.get(f.name)
-        if (
+        if dataclasses.is_dataclass(hints[f.name]) and isinstance(value, dict):
+            out[f.name] = _resolve_paths(hints[f.name], value, base)
+        elif (
             f.metadata.get("path")
             and isinstance(value, str)
             and value not in PATH_WORDS
@@ -412,9 +471,13 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None, kind
     for key, value in (overrides or {}).items():
         if value is None:
             continue
-        section, _, leaf = key.partition(".")
-        if leaf:
-            raw.setdefault(section, {})[leaf] = value
-        else:
-            raw[key] = value
+        *sections, leaf = key.split(".")  # "recover.bootstrap.seed": the key seed of recover's bootstrap section
+        target = raw
+        for section in sections:
+            if target.get(section) is None:  # absent, or written as an empty section
+                target[section] = {}
+            target = target[section]
+            if not isinstance(target, dict):
+                raise ConfigError(f"{key}: {section} is not a section of mappings, got {target!r}")
+        target[leaf] = value
     return _build(kind, raw, "")

@@ -424,21 +424,14 @@ def validate_dataset(
     reference_end = reference_end_of(end_date, today)
     require_raw_tables(raw)
     run = _Run(reference_end + pd.Timedelta(days=1), defer_unreadable, attribute_types, timezone, timed_columns or {})
-    checked: dict[str, _Checked] = {}
-    for name, frame in raw.items():
-        checked[name], typed = _check_own_rules(name, frame, sources[name], run)
-        if typed is not None:
-            attributes = typed
+    checked, attributes = _check_tables(raw, sources, run)
     _referential_reasons(checked, sources)
-    tables, quarantine, report = {}, {}, {}
-    for name, table in checked.items():
-        rows = None if source_rows is None else np.asarray(source_rows[name])
-        tables[name], quarantine[name], report[name] = _split_table(raw[name], table, rows)
+    split = _split_tables(raw, checked, source_rows)
     return ValidationResult(
-        tables,
-        quarantine,
-        report,
-        _data_end(tables),
+        split.tables,
+        split.quarantine,
+        split.report,
+        _data_end(split.tables),
         reference_end,
         {(name, col): msg for name, t in checked.items() for col, msg in t.unreadable.items()},
         {(name, col) for name, t in checked.items() for col in t.readable},
@@ -448,6 +441,36 @@ def validate_dataset(
         tuple(ignored_files),
         timezone,
     )
+
+
+def _check_tables(
+    raw: dict[str, pd.DataFrame], sources: dict[str, str], run: _Run
+) -> tuple[dict[str, _Checked], TypedAttributes]:
+    """Every table checked on its own rules, and the customers' typed attributes (a required table: always there)."""
+    checked: dict[str, _Checked] = {}
+    typed: dict[str, TypedAttributes | None] = {}
+    for name, frame in raw.items():
+        checked[name], typed[name] = _check_own_rules(name, frame, sources[name], run)
+    return checked, typed["customers"]
+
+
+@dataclass(frozen=True)
+class _Split:
+    """Each table's kept rows, quarantined rows (original values plus reasons) and accounting."""
+
+    tables: dict[str, pd.DataFrame]
+    quarantine: dict[str, pd.DataFrame]
+    report: dict[str, TableReport]
+
+
+def _split_tables(
+    raw: dict[str, pd.DataFrame], checked: dict[str, _Checked], source_rows: dict[str, np.ndarray] | None
+) -> _Split:
+    tables, quarantine, report = {}, {}, {}
+    for name, table in checked.items():
+        rows = None if source_rows is None else np.asarray(source_rows[name])
+        tables[name], quarantine[name], report[name] = _split_table(raw[name], table, rows)
+    return _Split(tables, quarantine, report)
 
 
 def _check_own_rules(name: str, frame: pd.DataFrame, source: str, run: _Run) -> tuple[_Checked, TypedAttributes | None]:

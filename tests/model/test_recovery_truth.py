@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from features.build import Tables
+from pipelines.config import ScoreConfig, load_config
 from pipelines.simulation.synthetic import SyntheticConfig, generate
 from pipelines.stages.recover import recover
 
@@ -18,16 +19,14 @@ def _one(seed: int) -> tuple[float, float, float, float]:
     chunk = next(generate(SyntheticConfig(customers=12_000, months=24, seed=seed)))
     tables = Tables(**chunk.tables)
     start, end = pd.Timestamp("2024-10-01"), pd.Timestamp("2026-03-31")
-    table, _ = recover(
-        tables, pd.Timestamp("2026-06-30"), start, end, 90, tiers_from_model=None, n_boot=1000, seed=seed
-    )
-    overall = table.iloc[0]
+    settings = {"recover.tiers": False, "recover.bootstrap.resamples": 1000, "recover.bootstrap.seed": seed}
+    overall = recover(tables, pd.Timestamp("2026-06-30"), start, end, load_config(None, settings, ScoreConfig)).overall
     truth = chunk.truth_actions
     treated = truth[(truth["group"] == "treatment") & (truth["action_date"] >= start) & (truth["action_date"] <= end)]
     return (
-        float(overall["saved_customers"]),
-        float(overall["saved_low"]),
-        float(overall["saved_high"]),
+        overall.saved_customers,
+        overall.saved_low,
+        overall.saved_high,
         float(treated["saved"].sum()),
     )
 

@@ -59,3 +59,50 @@ def test_bad_input_settings_are_refused_by_key(tmp_path, text, message):
 def test_a_missing_config_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_the_shipped_recover_section_is_the_measurements_defaults():
+    """Recover's settings moved into score.yaml without changing what it measures: the file's section is the
+    dataclass's defaults, and those are the defaults of the measurement itself."""
+    import dataclasses
+    import inspect
+
+    from models.value import measure_recovery
+    from pipelines.config import RecoverConfig
+
+    shipped = load_config(DEFAULT_CONFIGS / "score.yaml", None, ScoreConfig).recover
+    assert shipped.out == str(REPO / "data" / "recovery")
+    assert shipped == dataclasses.replace(RecoverConfig(), out=shipped.out)
+    measured = inspect.signature(measure_recovery).parameters
+    assert (shipped.bootstrap.resamples, shipped.bootstrap.confidence, shipped.bootstrap.seed) == (
+        measured["n_boot"].default,
+        measured["level"].default,
+        measured["seed"].default,
+    )
+    assert (shipped.min_control_customers, shipped.min_control_churners) == (
+        measured["min_control"].default,
+        measured["min_churners"].default,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("recover:\n  resamples: 100\n", r"recover: unknown key\(s\) \['resamples'\]"),
+        ("recover:\n  bootstrap:\n    confidence: 95\n", "recover.bootstrap.confidence: expected a share"),
+        ("recover:\n  label: churned\n", "recover.label: 'churned' is not one of"),
+        ("recover:\n  tiers: yes please\n", "recover.tiers: expected true or false"),
+        ("risk_tiers:\n  high: 0.9\n  medium: 0.2\n", "risk_tiers: high \\+ medium"),
+    ],
+)
+def test_the_recover_section_is_typed_and_strict(tmp_path, text, message):
+    (tmp_path / "s.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path / "s.yaml", None, ScoreConfig)
+
+
+def test_dotted_overrides_reach_nested_sections_and_keep_the_rest(tmp_path):
+    (tmp_path / "s.yaml").write_text("recover:\n  bootstrap:\n    resamples: 500\n")
+    config = load_config(tmp_path / "s.yaml", {"recover.bootstrap.seed": 3, "recover.tiers": False}, ScoreConfig)
+    assert config.recover.bootstrap.resamples == 500 and config.recover.bootstrap.seed == 3
+    assert config.recover.tiers is False and config.recover.horizon_days == 90

@@ -81,6 +81,9 @@ def test_measured_recovery_by_hand():
     assert r.saved_low < 10 < r.saved_high and not r.warning
     small = val.measure_recovery(outcomes.iloc[:110], min_control=50)
     assert "control group too small" in small.warning
+    few_churners = val.measure_recovery(outcomes, min_churners=25)  # 20 churned among the controls
+    assert few_churners.warning.endswith("(need at least 50 customers and 25 churners)")
+    assert few_churners.saved_customers == r.saved_customers  # a warning, not a different measurement
 
 
 def test_spreadsheet_safe_csv_cells():
