@@ -161,6 +161,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "label": args.label,
         "mlflow.experiment": args.experiment,
         "as_of": {"dates": [d.date().isoformat() for d in args.as_of]} if args.as_of else None,
+        "partitions": args.partitions,
+        "engine": args.engine,
     }
     config = _own_end_date(load_config(args.config, overrides, TrainConfig), args)
     print(format_summary(run_training(config)))
@@ -449,6 +451,7 @@ def _train_parser(sub: Subparsers) -> None:
     _label_option(p)
     _experiment_option(p, "override: MLflow experiment name")
     _input_options(p, override=True)
+    _scale_options(p, default_partitions=None)  # defaults come from the config
     p.set_defaults(func=cmd_train)
 
 

@@ -90,3 +90,16 @@ def test_which_non_churners_are_sampled_depends_on_the_customer_not_the_row_orde
 def test_the_training_engine_is_checked_where_the_config_is_read(key: str, value):
     with pytest.raises(ConfigError, match=key):
         replace(train_config("unused"), **{key: value})
+
+
+def test_churn_train_takes_the_engine_and_partitions_from_flags_over_the_config(monkeypatch, tmp_path: Path):
+    import pipelines.stages.train as train
+    from pipelines.cli import main
+
+    seen = []
+    monkeypatch.setattr(train, "run_training", seen.append)
+    monkeypatch.setattr(train, "format_summary", lambda result: "trained")
+    assert main(["train", "--data", str(tmp_path), "--partitions", "4"]) == 0
+    assert main(["train", "--data", str(tmp_path), "--engine", "spark"]) == 0
+    assert main(["train", "--data", str(tmp_path)]) == 0
+    assert [(c.engine, c.partitions) for c in seen] == [("pandas", 4), ("spark", 1), ("pandas", 1)]
