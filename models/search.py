@@ -10,7 +10,7 @@ import copy
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import lightgbm as lgb
 import numpy as np
@@ -200,63 +200,37 @@ def search_lightgbm(
     a thread waiting for another at every split slows a fit many times over.
     """
     started = time.perf_counter()
-    deadline = started + timeout_seconds
-    positives = int(np.sum(y_train))
-    space = SearchSpace.for_data(len(y_train), positives)
+    space = SearchSpace.for_data(len(y_train), int(np.sum(y_train)))
     fixed = {k: v for k, v in params.items() if k in TUNED}
     if "n_jobs" not in params and len(y_train) < 50_000:
         params = {**params, "n_jobs": 1}
     base = lightgbm_pipeline(spec, params, seed, class_weight)
     pre = clone(base.named_steps[PRE]).fit(X_train)  # the same encoding for every trial: fitted once
-    Xt_train, Xt_val = pre.transform(X_train), pre.transform(X_val)
-    categorical = few_level_categories(pre, spec) or "auto"
-    records: list[dict] = []
-    best: dict = {}
-
-    def objective(trial: optuna.Trial) -> float:
-        t0 = time.perf_counter()
-        tuned = space.suggest(trial, fixed)
-        model = clone(base.named_steps[LGBM]).set_params(**tuned)
-        stop = _StopRule(early_stopping_rounds, deadline)
-        model.fit(
-            Xt_train,
-            y_train,
-            sample_weight=sample_weight,
-            eval_X=(Xt_val,),
-            eval_y=(y_val,),
-            eval_metric="binary_logloss",
-            categorical_feature=categorical,
-            callbacks=[stop],
-        )
-        loss = float(log_loss(y_val, model.predict_proba(Xt_val)[:, 1], labels=[0, 1]))
-        rounds = int(model.best_iteration_ or model.n_estimators)
-        seconds = time.perf_counter() - t0
-        records.append(
-            {
-                "trial": trial.number,
-                **tuned,
-                "val_log_loss": loss,
-                "rounds": rounds,
-                "seconds": seconds,
-                "cut_short": stop.cut_short,
-            }
-        )
-        log.debug(
-            "trial %d %s: validation log loss %.5f after %d rounds (%.1f s)", trial.number, tuned, loss, rounds, seconds
-        )
-        if not best or loss < best["loss"]:
-            best.update(loss=loss, model=model, tuned=tuned, rounds=rounds, trial=trial.number)
-        return loss
-
+    fitting = _Trials(
+        base.named_steps[LGBM],
+        pre.transform(X_train),
+        y_train,
+        sample_weight,
+        pre.transform(X_val),
+        y_val,
+        few_level_categories(pre, spec) or "auto",
+        early_stopping_rounds,
+        started + timeout_seconds,
+    )
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one INFO line per trial is noise in the job's log
     try:
         study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
         study.enqueue_trial(space.start(fixed))
-        study.optimize(objective, n_trials=trials, timeout=max(deadline - time.perf_counter(), 0.0))
+        study.optimize(
+            lambda trial: fitting.run(trial.number, space.suggest(trial, fixed)),
+            n_trials=trials,
+            timeout=max(fitting.deadline - time.perf_counter(), 0.0),
+        )
     finally:
         optuna.logging.set_verbosity(verbosity)
-    table = pd.DataFrame(records)
+    table = pd.DataFrame(fitting.records)
+    best = fitting.best
     table["selected"] = table["trial"] == best["trial"]
     seconds = time.perf_counter() - started
     log.info(
@@ -270,6 +244,58 @@ def search_lightgbm(
     )
     pipeline = Pipeline([(PRE, pre), (LGBM, best["model"])]).set_output(transform="pandas")
     return SearchResult(pipeline, best["tuned"], best["rounds"], best["loss"], table, space, seconds)
+
+
+@dataclass
+class _Trials:
+    """What every trial of one search fits on, and what the trials so far gave (their records and the best)."""
+
+    model: lgb.LGBMClassifier  # the unfitted template; each trial clones it with its parameters
+    Xt_train: pd.DataFrame  # encoded once for all trials
+    y_train: np.ndarray
+    sample_weight: np.ndarray | None
+    Xt_val: pd.DataFrame
+    y_val: np.ndarray
+    categorical: list[str] | str
+    patience: int
+    deadline: float  # perf_counter time after which no trial starts and the running one stops adding trees
+    records: list[dict] = field(default_factory=list)
+    best: dict = field(default_factory=dict)
+
+    def run(self, number: int, tuned: dict) -> float:
+        """Fit one trial with early stopping on the validation rows; its uncalibrated validation log loss."""
+        t0 = time.perf_counter()
+        model = clone(self.model).set_params(**tuned)
+        stop = _StopRule(self.patience, self.deadline)
+        model.fit(
+            self.Xt_train,
+            self.y_train,
+            sample_weight=self.sample_weight,
+            eval_X=(self.Xt_val,),
+            eval_y=(self.y_val,),
+            eval_metric="binary_logloss",
+            categorical_feature=self.categorical,
+            callbacks=[stop],
+        )
+        loss = float(log_loss(self.y_val, model.predict_proba(self.Xt_val)[:, 1], labels=[0, 1]))
+        rounds = int(model.best_iteration_ or model.n_estimators)
+        seconds = time.perf_counter() - t0
+        self.records.append(
+            {
+                "trial": number,
+                **tuned,
+                "val_log_loss": loss,
+                "rounds": rounds,
+                "seconds": seconds,
+                "cut_short": stop.cut_short,
+            }
+        )
+        log.debug(
+            "trial %d %s: validation log loss %.5f after %d rounds (%.1f s)", number, tuned, loss, rounds, seconds
+        )
+        if not self.best or loss < self.best["loss"]:
+            self.best.update(loss=loss, model=model, tuned=tuned, rounds=rounds, trial=number)
+        return loss
 
 
 def category_min_frequency(rows: int) -> int:
