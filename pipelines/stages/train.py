@@ -483,14 +483,21 @@ def _end_date(config: TrainConfig) -> pd.Timestamp | None:
 def _built_in_memory(config: TrainConfig) -> tuple[ValidationResult, DatePlan, pd.DataFrame]:
     """Validate in memory and build the planned dates' rows, sampling each date's as soon as it is built."""
     result = load_validated(
-        Path(config.data), _end_date(config), config.features.attribute_types, config.input.encoding,
+        Path(config.data),
+        _end_date(config),
+        config.features.attribute_types,
+        config.input.encoding,
         config.input.timezone,
-    )  # fmt: skip
+    )
     plan = plan_dates(config, observation_end(result))
     built = snapshot_from_result(
-        result, list(plan.dates), config.horizon_days, config.feature_config(result.attribute_types), progress=True,
+        result,
+        list(plan.dates),
+        config.horizon_days,
+        config.feature_config(result.attribute_types),
+        progress=True,
         sampler=_sampler(config, plan),
-    )  # fmt: skip
+    )
     return result, plan, built
 
 
