@@ -18,17 +18,30 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from features.build import Tables
+from features.build import Tables, build_features, prepare
 from features.config import FeatureConfig
 from pipelines.config import InputConfig
 from pipelines.contract import ValidationResult
+from pipelines.engines.partitioned import features_partitioned, snapshot_partitioned, validate_partitioned
 from pipelines.errors import UserError
-from pipelines.stages.snapshot import SnapshotStats
+from pipelines.io.files import (
+    dataset_files,
+    feature_tables,
+    is_validated_output,
+    load_validated,
+    tables_from,
+    validate_folder,
+    validated_report,
+    write_parquet,
+    write_validation,
+)
+from pipelines.stages.snapshot import SnapshotStats, snapshot_from_result, snapshot_stats
 
 ENGINES = ("pandas", "spark")
 
@@ -108,32 +121,17 @@ class InMemory:
     name = "pandas"
 
     def validate(self, data, out, end_date, attribute_types, reading):
-        from pipelines.io.files import validate_folder, write_validation
-
         result = validate_folder(data, end_date, attribute_types, reading.encoding, reading.timezone)
         write_validation(result, out)
         return result
 
     def snapshot(self, data, out, as_of, horizon_days, end_date, config, attribute_types, reading):
-        from pipelines.io.files import load_validated, write_parquet
-        from pipelines.stages.snapshot import snapshot_from_result, snapshot_stats
-
         result = load_validated(data, end_date, attribute_types, reading.encoding, reading.timezone)
         table = snapshot_from_result(result, as_of, horizon_days, config, progress=True)
         write_parquet(table, out)
         return Snapshot(result, snapshot_stats(table), 1)
 
     def score_inputs(self, data, as_of, end_date, config, model_uri, work_root, reading):
-        from features.build import build_features, prepare
-        from pipelines.io.files import (
-            dataset_files,
-            feature_tables,
-            is_validated_output,
-            load_validated,
-            tables_from,
-            validated_report,
-        )
-
         attribute_types = dict(config.attribute_types or ())  # customer attributes read as the model was trained
         started = time.perf_counter()
         if is_validated_output(data):
@@ -157,16 +155,12 @@ class Partitioned:
     name = "pandas"
 
     def validate(self, data, out, end_date, attribute_types, reading):
-        from pipelines.engines.partitioned import validate_partitioned
-
         return validate_partitioned(
             data, out, end_date, self.partitions, progress=True, attribute_types=attribute_types,
             encoding=reading.encoding, timezone=reading.timezone,
         )  # fmt: skip
 
     def snapshot(self, data, out, as_of, horizon_days, end_date, config, attribute_types, reading):
-        from pipelines.engines.partitioned import snapshot_partitioned
-
         _refuse_forced_types(attribute_types)
         result, stats = snapshot_partitioned(
             data, out, as_of, horizon_days, end_date, self.partitions, config, progress=True, reading=reading
@@ -174,8 +168,6 @@ class Partitioned:
         return _written(result, stats)
 
     def score_inputs(self, data, as_of, end_date, config, model_uri, work_root, reading):
-        from pipelines.engines.partitioned import features_partitioned
-
         result, features, tables = features_partitioned(
             data, as_of, end_date, self.partitions, config, work_root, reading=reading
         )
@@ -190,28 +182,31 @@ class Spark:
     name = "spark"
 
     def validate(self, data, out, end_date, attribute_types, reading):
-        from pipelines.engines.spark import validate_spark
-
         _spark_reads_defaults(reading)
-        return validate_spark(data, out, end_date, self.partitions, attribute_types=attribute_types)
+        return _spark().validate_spark(data, out, end_date, self.partitions, attribute_types=attribute_types)
 
     def snapshot(self, data, out, as_of, horizon_days, end_date, config, attribute_types, reading):
-        from pipelines.engines.spark import snapshot_spark
-
         _spark_reads_defaults(reading)
         _refuse_forced_types(attribute_types)
-        result, stats = snapshot_spark(data, out, as_of, horizon_days, end_date, self.partitions, config, progress=True)
+        result, stats = _spark().snapshot_spark(
+            data, out, as_of, horizon_days, end_date, self.partitions, config, progress=True
+        )
         return _written(result, stats)
 
     def score_inputs(self, data, as_of, end_date, config, model_uri, work_root, reading):
-        from models.registry import tracking_uri
-        from pipelines.engines.spark import score_inputs_spark
-
         _spark_reads_defaults(reading)
-        result, features, tables, probability = score_inputs_spark(
-            data, as_of, end_date, self.partitions, config, model_uri, tracking_uri()
+        result, features, tables, probability = _spark().score_inputs_spark(
+            data, as_of, end_date, self.partitions, config, model_uri
         )
         return ScoreInputs(result, features, tables, probability, 0.0)
+
+
+def _spark() -> ModuleType:
+    """:mod:`pipelines.engines.spark`, imported when the Spark engine runs: pyspark is an optional extra (``spark``),
+    and nothing else needs it."""
+    from pipelines.engines import spark
+
+    return spark
 
 
 def _written(result: ValidationResult, stats: dict) -> Snapshot:

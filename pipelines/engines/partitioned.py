@@ -68,6 +68,7 @@ from pipelines.io.files import (
 )
 from pipelines.io.normalise import SOURCE_ROW, has_time_of_day, normalise_text
 from pipelines.io.reading import TableReader, find_tables
+from pipelines.stages.snapshot import SnapshotStats, snapshot, snapshot_stats
 
 log = logging.getLogger(__name__)
 
@@ -99,50 +100,72 @@ def split_dataset(data: Path, work: Path, buckets: int, encoding: str = "utf-8")
     notes = list(found.notes)
     timed: dict[str, set[str]] = {}
     for name, path in found.tables.items():
-        source = str(path)
-        sources[name] = source
-        writers: list[pq.ParquetWriter | None] = [None] * buckets
-        schema: pa.Schema | None = None
-        offset = 0
-        reader = TableReader(path, name, encoding)
-        try:
-            for chunk in reader.chunks(CHUNK_ROWS):
-                _check_columns(chunk, TABLES[name], source)
-                timed.setdefault(name, set()).update(
-                    c
-                    for c in chunk.columns
-                    if pd.api.types.is_datetime64_any_dtype(chunk[c]) and has_time_of_day(chunk[c])
-                )
-                chunk.insert(0, SOURCE_ROW, np.arange(offset, offset + len(chunk), dtype=np.int64))
-                offset += len(chunk)
-                bucket = bucket_of(chunk["customer_id"], buckets)
-                order = np.argsort(bucket, kind="stable")
-                table = pa.Table.from_pandas(chunk.iloc[order], preserve_index=False)
-                schema = schema or table.schema
-                table = table.cast(schema)
-                start = 0
-                for b, count in enumerate(np.bincount(bucket, minlength=buckets)):
-                    if count:
-                        if writers[b] is None:
-                            (work / name).mkdir(parents=True, exist_ok=True)
-                            writers[b] = pq.ParquetWriter(work / name / f"part-{b:05d}.parquet", schema)
-                        writers[b].write_table(table.slice(start, count))
-                        start += count
-        except UserError:
-            raise  # already names the file
-        except Exception as err:  # the parser's own message says what it could not read
-            raise ContractError(f"{path}: cannot be parsed as {path.suffix[1:]}: {err}") from err
-        finally:
-            for w in writers:
-                if w is not None:
-                    w.close()
-        notes.extend(reader.notes)
-        (work / name).mkdir(parents=True, exist_ok=True)
-        for b in range(buckets):
-            if writers[b] is None:
-                pq.write_table(schema.empty_table(), work / name / f"part-{b:05d}.parquet")
+        sources[name] = str(path)
+        read_notes, read_timed = _split_table(path, name, work / name, buckets, encoding)
+        notes.extend(read_notes)
+        if read_timed is not None:
+            timed[name] = read_timed
     require_raw_tables(sources)  # as validating the whole dataset refuses it, once every table has been read
     return RawDataset({}, sources, tuple(notes), found.ignored, {name: frozenset(cols) for name, cols in timed.items()})
+
+
+def _split_table(path: Path, name: str, folder: Path, buckets: int, encoding: str) -> tuple[list[str], set[str] | None]:
+    """Stream one table into ``folder/part-BBBBB.parquet`` by customer bucket, an empty part for a bucket without rows.
+
+    Returns what reading noted and the naive datetime columns with a time of day in some chunk (``None`` when the
+    reader gave no chunk).
+    """
+    writers: list[pq.ParquetWriter | None] = [None] * buckets
+    schema: pa.Schema | None = None
+    timed: set[str] | None = None
+    offset = 0
+    reader = TableReader(path, name, encoding)
+    try:
+        for chunk in reader.chunks(CHUNK_ROWS):
+            _check_columns(chunk, TABLES[name], str(path))
+            timed = (timed or set()) | _timed_columns(chunk)
+            chunk.insert(0, SOURCE_ROW, np.arange(offset, offset + len(chunk), dtype=np.int64))
+            offset += len(chunk)
+            schema = _write_by_bucket(chunk, folder, buckets, writers, schema)
+    except UserError:
+        raise  # already names the file
+    except Exception as err:  # the parser's own message says what it could not read
+        raise ContractError(f"{path}: cannot be parsed as {path.suffix[1:]}: {err}") from err
+    finally:
+        for w in writers:
+            if w is not None:
+                w.close()
+    folder.mkdir(parents=True, exist_ok=True)
+    for b in range(buckets):
+        if writers[b] is None:
+            pq.write_table(schema.empty_table(), folder / f"part-{b:05d}.parquet")
+    return reader.notes, timed
+
+
+def _timed_columns(chunk: pd.DataFrame) -> set[str]:
+    """The naive datetime columns of a chunk with a time of day somewhere."""
+    return {c for c in chunk.columns if pd.api.types.is_datetime64_any_dtype(chunk[c]) and has_time_of_day(chunk[c])}
+
+
+def _write_by_bucket(
+    chunk: pd.DataFrame, folder: Path, buckets: int, writers: list[pq.ParquetWriter | None], schema: pa.Schema | None
+) -> pa.Schema:
+    """Append a chunk's rows to the part of their bucket, in ``schema`` (the first chunk's when ``None``, returned);
+    a bucket's writer is opened in ``writers`` by its first row (the caller closes them)."""
+    bucket = bucket_of(chunk["customer_id"], buckets)
+    order = np.argsort(bucket, kind="stable")
+    table = pa.Table.from_pandas(chunk.iloc[order], preserve_index=False)
+    schema = schema or table.schema
+    table = table.cast(schema)
+    start = 0
+    for b, count in enumerate(np.bincount(bucket, minlength=buckets)):
+        if count:
+            if writers[b] is None:
+                folder.mkdir(parents=True, exist_ok=True)
+                writers[b] = pq.ParquetWriter(folder / f"part-{b:05d}.parquet", schema)
+            writers[b].write_table(table.slice(start, count))
+            start += count
+    return schema
 
 
 def read_bucket(work: Path, bucket: int) -> dict[str, pd.DataFrame]:
@@ -454,8 +477,6 @@ def snapshot_partitioned(
     reading: InputConfig = InputConfig(),
 ) -> tuple[ValidationResult, dict]:
     """Write the stacked snapshot of every bucket to one parquet file, never holding more than a bucket."""
-    from pipelines.stages.snapshot import SnapshotStats, snapshot, snapshot_stats
-
     counted = []  # each bucket's SnapshotStats
     with _atomic(Path(out)) as tmp:
         appender = ParquetAppender(Path(tmp))
