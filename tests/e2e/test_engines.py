@@ -6,6 +6,7 @@ Spark runs in local mode. Without pyspark or Java these tests skip, unless
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -17,7 +18,9 @@ import pandas as pd
 import pytest
 
 from pipelines.cli import main
-from tests.builders import bad_dataset
+from pipelines.stages.train import load_training_data
+from tests.builders import END as SYNTH_END
+from tests.builders import bad_dataset, train_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 END = "2026-06-30"
@@ -330,3 +333,16 @@ def test_every_engine_refuses_a_dataset_with_one_message(spark_ready, tmp_path: 
             run()
         messages[name] = str(err.value)
     assert len(set(messages.values())) == 1, messages
+
+
+def test_spark_trains_on_the_rows_the_in_memory_engine_trains_on(spark_ready, small_dataset):
+    """`churn train --engine spark`: validation, snapshot and sampling give the in-memory rows, in its order."""
+    data, _, _ = small_dataset
+    dates = {"start": "2025-08-01", "end": "2026-05-01", "step_months": 1}
+    config = train_config(data, end_date=str(SYNTH_END.date()), truth=None, as_of=dates, horizon_days=30)
+    whole = load_training_data(config)
+    spark = load_training_data(dataclasses.replace(config, engine="spark", partitions=3))
+    pd.testing.assert_frame_equal(whole.X, spark.X, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(whole.y, spark.y)
+    np.testing.assert_array_equal(whole.w, spark.w)
+    assert spark.validation.to_dict() == whole.validation.to_dict()
