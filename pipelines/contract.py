@@ -480,7 +480,7 @@ def _check_own_rules(name: str, frame: pd.DataFrame, source: str, run: _Run) -> 
     Returns the customers' typed attributes too (``None`` for other tables).
     """
     spec = TABLES[name]
-    _check_columns(frame, spec, source)
+    check_columns(frame, spec, source)
     c = _coerce(frame, spec, source, run.timezone, run.timed_columns.get(name, frozenset()))
     malformed = c.frame[MALFORMED_DETAIL].notna().to_numpy() if MALFORMED_DETAIL in c.frame.columns else None
     checked = _Checked(c.frame, _Reasons(len(frame), only=malformed), c.normalised)
@@ -694,7 +694,9 @@ def _data_end(tables: dict[str, pd.DataFrame]) -> pd.Timestamp | None:
     return pd.Timestamp(max(ends)).normalize() if ends else None
 
 
-def _check_columns(frame: pd.DataFrame, spec: TableSpec, source: str) -> None:
+def check_columns(frame: pd.DataFrame, spec: TableSpec, source: str) -> None:
+    """Refuse a table without its required columns, naming the file, what is missing and what was read (every
+    engine checks each chunk or bucket it reads with this)."""
     missing = [c for c in required_columns(spec.model) if c not in frame.columns]
     if missing:
         read = [str(c) for c in frame.columns if c not in READER_COLUMNS]

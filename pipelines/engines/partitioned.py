@@ -41,8 +41,8 @@ from pipelines.contract import (
     ContractError,
     TableReport,
     ValidationResult,
-    _check_columns,
     all_columns,
+    check_columns,
     require_raw_tables,
     run_today,
     validate_dataset,
@@ -54,7 +54,7 @@ from pipelines.io.files import (
     VALIDATED_TABLES,
     ParquetAppender,
     RawDataset,
-    _atomic,
+    atomic_file,
     atomic_folder,
     bucket_layout,
     feature_tables,
@@ -122,7 +122,7 @@ def _split_table(path: Path, name: str, folder: Path, buckets: int, encoding: st
     reader = TableReader(path, name, encoding)
     try:
         for chunk in reader.chunks(CHUNK_ROWS):
-            _check_columns(chunk, TABLES[name], str(path))
+            check_columns(chunk, TABLES[name], str(path))
             timed = (timed or set()) | _timed_columns(chunk)
             chunk.insert(0, SOURCE_ROW, np.arange(offset, offset + len(chunk), dtype=np.int64))
             offset += len(chunk)
@@ -478,7 +478,7 @@ def snapshot_partitioned(
 ) -> tuple[ValidationResult, dict]:
     """Write the stacked snapshot of every bucket to one parquet file, never holding more than a bucket."""
     counted = []  # each bucket's SnapshotStats
-    with _atomic(Path(out)) as tmp:
+    with atomic_file(Path(out)) as tmp:
         appender = ParquetAppender(Path(tmp))
 
         def build(tables: Tables, result: ValidationResult, medians: dict[str, pd.Series], btyd: dict) -> None:

@@ -58,8 +58,8 @@ from pipelines.contract import (
     ContractError,
     TableReport,
     ValidationResult,
-    _check_columns,
     all_columns,
+    check_columns,
     reference_end_of,
     require_raw_tables,
     run_today,
@@ -200,7 +200,7 @@ def read_tables(spark, data: str, noted: list | None = None) -> tuple[dict[str, 
     frames, sources = {}, {}
     for name, path in _table_paths(spark, data, noted).items():
         df = _read_table(spark, name, path, noted)
-        _check_columns(pd.DataFrame(columns=[c for c in df.columns if c != SOURCE_ROW]), TABLES[name], path)
+        check_columns(pd.DataFrame(columns=[c for c in df.columns if c != SOURCE_ROW]), TABLES[name], path)
         frames[name], sources[name] = df, path
     require_raw_tables(frames)
     return frames, sources

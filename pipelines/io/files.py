@@ -224,7 +224,7 @@ def bucket_layout(tables: Path) -> int | None:
 
 
 @contextmanager
-def _atomic(path: Path):
+def atomic_file(path: Path):
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
 
     Readers see the old file or the new one, never half of one.
@@ -344,17 +344,17 @@ def _alive(pid: int) -> bool:
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    with _atomic(path) as tmp:
+    with atomic_file(path) as tmp:
         frame.to_parquet(tmp, index=False)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    with _atomic(path) as tmp:
+    with atomic_file(path) as tmp:
         frame.to_csv(tmp, index=False)
 
 
 def write_text(text: str, path: Path) -> None:
-    with _atomic(path) as tmp:
+    with atomic_file(path) as tmp:
         Path(tmp).write_text(text)
 
 
