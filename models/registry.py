@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 import mlflow
+import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
