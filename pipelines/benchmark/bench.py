@@ -59,7 +59,7 @@ def duckdb_sql(data: str, as_of: str, config: FeatureConfig) -> str:
 
     Every column has the name of the feature it computes, taken from ``features.names``, so the reference and our
     feature stage can be compared column by column (counts of customers with no events are NULL here, 0 there).
-    The query itself is one template (longer than a function should be, to read as the SQL it is).
+    The query is one template, kept whole so that it reads as the SQL it is; its select lists are built apart.
     """
     t = f"TIMESTAMP '{as_of}'"
     return f"""

@@ -17,7 +17,8 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from pandera.typing import Series
 
-from features.build import feature_columns
+from features.build import Tables, feature_columns
+from features.config import FeatureConfig
 from features.names import catalog
 from features.schema import Features
 from models import value as val
@@ -96,7 +97,7 @@ def risk_tiers(probability: np.ndarray, high: float, medium: float, ids: np.ndar
     return np.select([rank < round(high * n), rank < round((high + medium) * n)], ["high", "medium"], "low")
 
 
-def recent_recovery(tables, as_of: pd.Timestamp, config: ScoreConfig, label: str = "events") -> pd.DataFrame:
+def recent_recovery(tables: Tables, as_of: pd.Timestamp, config: ScoreConfig, label: str = "events") -> pd.DataFrame:
     """Measured recovery (overall, by location) of campaigns whose outcome window closed before ``as_of``; churn is
     defined as the model's ``label`` defines it."""
     v = config.value
@@ -236,9 +237,9 @@ class _Inputs:
 
     result: ValidationResult
     features: pd.DataFrame
-    tables: object  # features.build.Tables
+    tables: Tables
     probability: np.ndarray | None  # already predicted by the engine (Spark), else None
-    feature_config: object  # features.config.FeatureConfig the features were built with
+    feature_config: FeatureConfig  # the one the features were built with
     seconds: float
 
 
@@ -306,7 +307,7 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     return summary
 
 
-def _feature_config(config: ScoreConfig, loaded: LoadedModel):
+def _feature_config(config: ScoreConfig, loaded: LoadedModel) -> FeatureConfig:
     """The feature configuration the model was trained with, for the population this run scores."""
     feature_config = loaded.model.feature_config
     if feature_config is None:
@@ -342,7 +343,7 @@ def _score_inputs(config: ScoreConfig, as_of: pd.Timestamp, loaded: LoadedModel)
                    time.perf_counter() - t_features)  # fmt: skip
 
 
-def _warn_unused_columns(result: ValidationResult, feature_config, loaded: LoadedModel) -> None:
+def _warn_unused_columns(result: ValidationResult, feature_config: FeatureConfig, loaded: LoadedModel) -> None:
     """Name the customer columns of this data that are not a feature of the model (they are ignored)."""
     attribute_types = dict(feature_config.attribute_types or ())  # customer attributes as the model was trained
     unused = sorted(
@@ -429,7 +430,7 @@ def _check_as_of(as_of: pd.Timestamp, result: ValidationResult) -> None:
         )
 
 
-def _nps_summary(tables, as_of: pd.Timestamp) -> dict:
+def _nps_summary(tables: Tables, as_of: pd.Timestamp) -> dict:
     """Plain and revenue-weighted NPS of each customer's latest NPS answer in the year before ``as_of``."""
     fb = tables.feedback
     answers = fb[
