@@ -31,6 +31,9 @@ def money(x: float | None) -> str:
 
 
 def _png(fig) -> str:
+    """The figure as an inline PNG; the figure is closed."""
+    # pyplot is loaded by models.evaluate.figure, after it picks the Agg backend; at the top of this module it would
+    # load before that choice, and for recovery reports, which draw nothing.
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
@@ -134,78 +137,99 @@ def scoring_report(
     tables,
     recovery: pd.DataFrame,
 ) -> str:
-    p = scores["churn_probability"]
+    """The scoring run's report: headline figures, risk, segments, reasons, the plan, recovery, NPS and drift."""
     body = [
-        f"<h1>Churn scores for {as_of.date()}</h1>",
+        _scoring_header(scores, plan, config, as_of, loaded, result),
+        _risk_section(scores),
+        _segments_section(scores, tables.customers),
+        _reasons_section(scores),
+        _plan_section(plan, config.value),
+        recovery_section(
+            recovery.head(12),
+            f"Measured revenue recovered by recent campaigns (actions {config.value.measurement_days} to "
+            f"{config.value.horizon_days} days before {as_of.date()})",
+        ),
+        _nps_section(nps),
+        _drift_section(drift, config.drift.psi_warning),
+    ]
+    return _page(f"Churn scores {as_of.date()}", "".join(body))
+
+
+def _scoring_header(scores: pd.DataFrame, plan: val.TargetingPlan, config, as_of, loaded, result) -> str:
+    """Title, what was scored with which model, and the headline figures."""
+    return (
+        f"<h1>Churn scores for {as_of.date()}</h1>"
         f"<p class='note'>Model {html.escape(loaded.name)} v{loaded.version} (run {loaded.run_id}); data "
         f"{html.escape(config.data)}; {len(scores):,} active customers scored. Rows quarantined by validation: "
-        f"{sum(r.rows_quarantined for r in result.report.values()):,}.</p>",
-    ]
-    body.append(
-        _kpis(
-            [
-                ("annual revenue at risk", money(scores["annual_revenue_at_risk"].sum())),
-                ("mean churn probability", f"{p.mean():.2%}"),
-                ("customers to contact", f"{len(plan.selected):,}"),
-                ("expected customers saved", f"{plan.expected_customers_saved:,.1f}"),
-                ("expected annual revenue recovered", money(plan.expected_revenue_recovered)),
-            ]
-        )
+        f"{sum(r.rows_quarantined for r in result.report.values()):,}.</p>"
+    ) + _kpis(
+        [
+            ("annual revenue at risk", money(scores["annual_revenue_at_risk"].sum())),
+            ("mean churn probability", f"{scores['churn_probability'].mean():.2%}"),
+            ("customers to contact", f"{len(plan.selected):,}"),
+            ("expected customers saved", f"{plan.expected_customers_saved:,.1f}"),
+            ("expected annual revenue recovered", money(plan.expected_revenue_recovered)),
+        ]
     )
 
+
+def _risk_by(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Customers, mean probability and revenue at risk by ``key``."""
+    return frame.groupby(key).agg(
+        customers=("customer_id", "size"),
+        mean_probability=("churn_probability", "mean"),
+        annual_revenue_at_risk=("annual_revenue_at_risk", "sum"),
+    )
+
+
+RISK_FORMATS = {"mean_probability": lambda x: f"{x:.2%}", "annual_revenue_at_risk": money}
+
+
+def _risk_section(scores: pd.DataFrame) -> str:
+    """The distribution of churn probability and the risk tiers."""
     fig, ax = figure(6.0, 3.4)
-    ax.hist(p, bins=60, color="#3b82f6")
+    ax.hist(scores["churn_probability"], bins=60, color="#3b82f6")
     ax.set(xlabel="churn probability", ylabel="customers", title="Risk distribution", yscale="log")
-    body.append("<h2>Risk distribution</h2>" + _png(fig))
-    tiers = (
-        scores.groupby("risk_tier")
-        .agg(
-            customers=("customer_id", "size"),
-            mean_probability=("churn_probability", "mean"),
-            annual_revenue_at_risk=("annual_revenue_at_risk", "sum"),
-        )
-        .reindex(["high", "medium", "low"])
-        .reset_index()
-    )
-    body.append(_table(tiers, {"mean_probability": lambda x: f"{x:.2%}", "annual_revenue_at_risk": money}))
+    tiers = _risk_by(scores, "risk_tier").reindex(["high", "medium", "low"]).reset_index()
+    return "<h2>Risk distribution</h2>" + _png(fig) + _table(tiers, RISK_FORMATS)
 
-    body.append("<h2>Top segments by revenue at risk</h2>")
-    customers = tables.customers.set_index("customer_id")
+
+def _segments_section(scores: pd.DataFrame, customers: pd.DataFrame) -> str:
+    """The ten plans and locations with the most revenue at risk."""
+    body = ["<h2>Top segments by revenue at risk</h2>"]
+    by_id = customers.set_index("customer_id")
     for col in ("plan", "location_id"):
-        if col in customers:
-            seg = scores.assign(segment=scores["customer_id"].map(customers[col]).astype(str))
+        if col in by_id:
+            seg = scores.assign(segment=scores["customer_id"].map(by_id[col]).astype(str))
             top = (
-                seg.groupby("segment")
-                .agg(
-                    customers=("customer_id", "size"),
-                    mean_probability=("churn_probability", "mean"),
-                    annual_revenue_at_risk=("annual_revenue_at_risk", "sum"),
-                )
+                _risk_by(seg, "segment")
                 .sort_values("annual_revenue_at_risk", ascending=False)
                 .head(10)
                 .reset_index()
                 .rename(columns={"segment": col})
             )
-            body.append(_table(top, {"mean_probability": lambda x: f"{x:.2%}", "annual_revenue_at_risk": money}))
+            body.append(_table(top, RISK_FORMATS))
+    return "".join(body)
 
+
+def _reasons_section(scores: pd.DataFrame) -> str:
+    """How often each kind of reason (numbers as N) appears in the action list."""
     action = scores[scores["in_action_list"]]
     kinds = pd.concat([action[c].map(_reason_kind) for c in ("reason_1", "reason_2", "reason_3")]).dropna()
-    body.append("<h2>Top reasons in the action list</h2>")
-    body.append(
-        _table(kinds.value_counts().head(12).rename_axis("reason (numbers as N)").rename("customers").reset_index())
-        if len(kinds)
-        else "<p>No action list.</p>"
-    )
+    counts = kinds.value_counts().head(12).rename_axis("reason (numbers as N)").rename("customers").reset_index()
+    return "<h2>Top reasons in the action list</h2>" + (_table(counts) if len(kinds) else "<p>No action list.</p>")
 
-    v = config.value
+
+def _plan_section(plan: val.TargetingPlan, v) -> str:
+    """The targeting plan's arithmetic, its profit curve, and what the naive arithmetic would claim."""
     fig, ax = figure(6.0, 3.4)
     curve = plan.profit_curve
     ax.plot(curve["contacted"], curve["expected_net_value"], color="#16a34a")
     ax.axvline(len(plan.selected), color="grey", ls="--", lw=0.8, label="plan")
     ax.set(xlabel="customers contacted (by expected net value)", ylabel="expected net value ($)", title="Profit curve")
     ax.legend()
-    body.append("<h2>Targeting plan</h2>")
-    body.append(
+    text = (
+        "<h2>Targeting plan</h2>"
         f"<p>Expected net value of a contact = probability x save rate ({plan.save_rate:.1%}, "
         f"{html.escape(plan.save_rate_source)}) x annual revenue - contact cost (${v.contact_cost:,.2f}). Capacity "
         f"{v.capacity_per_location if v.capacity_per_location is not None else 'unlimited'} per location, budget "
@@ -216,48 +240,47 @@ def scoring_report(
         "the dashed line is the plan.</p>" + _png(fig)
     )
     naive = float((plan.selected["monthly_revenue"] * val.MONTHS).sum())
-    body.append(
+    if not naive:
+        return text
+    return text + (
         f"<p>The worked-example arithmetic of CX practice (every contact is a save) would book <b>{money(naive)}</b> "
         f"for the same {len(plan.selected):,} contacts; the expected figure above is "
         f"{plan.expected_revenue_recovered / naive:.1%} of it.</p>"
-        if naive
-        else ""
     )
 
-    body.append(
-        recovery_section(
-            recovery.head(12),
-            f"Measured revenue recovered by recent campaigns (actions {v.measurement_days} to "
-            f"{v.horizon_days} days before {as_of.date()})",
+
+def _nps_section(nps: dict) -> str:
+    """Plain and revenue-weighted NPS, and the revenue each NPS category holds; nothing without respondents."""
+    if not nps.get("respondents"):
+        return ""
+    share = nps["revenue_share"]
+    return (
+        "<h2>NPS weighted by revenue</h2>"
+        + _kpis(
+            [
+                ("NPS", f"{nps['nps']:.1f}"),
+                ("revenue-weighted NPS", f"{nps['revenue_weighted_nps']:.1f}"),
+                ("respondents", f"{nps['respondents']:,}"),
+                (
+                    "revenue held by promoters / passives / detractors",
+                    f"{share['promoter']:.0%} / {share['passive']:.0%} / {share['detractor']:.0%}",
+                ),
+            ]
         )
+        + "<p class='note'>Each customer's latest NPS answer in the year before the as-of date.</p>"
     )
 
-    if nps.get("respondents"):
-        share = nps["revenue_share"]
-        body.append(
-            "<h2>NPS weighted by revenue</h2>"
-            + _kpis(
-                [
-                    ("NPS", f"{nps['nps']:.1f}"),
-                    ("revenue-weighted NPS", f"{nps['revenue_weighted_nps']:.1f}"),
-                    ("respondents", f"{nps['respondents']:,}"),
-                    (
-                        "revenue held by promoters / passives / detractors",
-                        f"{share['promoter']:.0%} / {share['passive']:.0%} / {share['detractor']:.0%}",
-                    ),
-                ]
-            )
-            + "<p class='note'>Each customer's latest NPS answer in the year before the as-of date.</p>"
-        )
 
-    if len(drift):
-        flagged = drift["psi"] > config.drift.psi_warning
-        body.append(
-            f"<h2>Drift against the training reference</h2><p class='{'warn' if flagged.any() else 'note'}'>"
-            f"{int(flagged.sum())} of {len(drift)} checks above PSI {config.drift.psi_warning}.</p>"
-            + _table(drift.head(15), {"psi": lambda x: f"{x:.3f}"})
-        )
-    return _page(f"Churn scores {as_of.date()}", "".join(body))
+def _drift_section(drift: pd.DataFrame, psi_warning: float) -> str:
+    """The largest PSIs against the training reference; nothing when the model has no reference."""
+    if not len(drift):
+        return ""
+    flagged = drift["psi"] > psi_warning
+    return (
+        f"<h2>Drift against the training reference</h2><p class='{'warn' if flagged.any() else 'note'}'>"
+        f"{int(flagged.sum())} of {len(drift)} checks above PSI {psi_warning}.</p>"
+        + _table(drift.head(15), {"psi": lambda x: f"{x:.3f}"})
+    )
 
 
 def recovery_report(table: pd.DataFrame, start, end, horizon_days: int, data: str, notes: list[str]) -> str:

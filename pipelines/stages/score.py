@@ -6,26 +6,32 @@ import fcntl
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
 from pandera.typing import Series
 
-from features.build import feature_columns
+from features.build import Tables, feature_columns
+from features.config import FeatureConfig
 from features.names import catalog
 from features.schema import Features
 from models import value as val
 from models.drift import drift_table
 from models.reasons import top_reasons
-from models.registry import LoadedModel, load_model
+from models.registry import LoadedModel, load_model, use_experiment
 from pipelines.attributes import FEATURE_TYPES
 from pipelines.config import ScoreConfig
 from pipelines.contract import ValidationResult
 from pipelines.engines import engine_for
 from pipelines.errors import UserError
+from pipelines.io.files import atomic_folder, write_csv, write_parquet, write_text
+from pipelines.reporting.html import scoring_report
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +97,7 @@ def risk_tiers(probability: np.ndarray, high: float, medium: float, ids: np.ndar
     return np.select([rank < round(high * n), rank < round((high + medium) * n)], ["high", "medium"], "low")
 
 
-def recent_recovery(tables, as_of: pd.Timestamp, config: ScoreConfig, label: str = "events") -> pd.DataFrame:
+def recent_recovery(tables: Tables, as_of: pd.Timestamp, config: ScoreConfig, label: str = "events") -> pd.DataFrame:
     """Measured recovery (overall, by location) of campaigns whose outcome window closed before ``as_of``; churn is
     defined as the model's ``label`` defines it."""
     v = config.value
@@ -201,14 +207,108 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> dict:
-    """Validate, build features, score, explain the action list, write atomically, log to MLflow."""
-    from pipelines.io.files import atomic_folder, write_csv, write_parquet, write_text
-    from pipelines.reporting.html import scoring_report
+@dataclass(frozen=True)
+class ScoringSummary:
+    """What one scoring run did: where it wrote, how many it scored and listed, the plan's figures and the timings."""
 
+    folder: str
+    rows: int
+    action_list: int
+    save_rate: float
+    save_rate_source: str
+    expected_customers_saved: float
+    expected_revenue_recovered: float
+    annual_revenue_at_risk: float
+    drift_flagged: list[str]
+    seconds_total: float
+    seconds_features: float
+    seconds_predict: float
+    seconds_reasons: float
+    model: str
+
+    def __getitem__(self, key: str):
+        """``summary["rows"]``, as ``pipelines.cli`` reads the summary, the same as ``summary.rows``."""
+        return getattr(self, key)
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """The validated data at the as-of date: its accounting, the feature rows and the small tables."""
+
+    result: ValidationResult
+    features: pd.DataFrame
+    tables: Tables
+    probability: np.ndarray | None  # already predicted by the engine (Spark), else None
+    feature_config: FeatureConfig  # the one the features were built with
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Prediction:
+    """Scores before reason codes, with the save rate they were valued at and the campaigns that measured it."""
+
+    scores: pd.DataFrame
+    recovery: pd.DataFrame
+    save_rate: float
+    save_rate_source: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Explained:
+    """The validated scores table with reason codes for the action list."""
+
+    scores: pd.DataFrame
+    selected: np.ndarray  # in the action list, by row of the table before sorting
+    seconds: float
+
+
+def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> ScoringSummary:
+    """Validate, build features, score, explain the action list, write atomically, log to MLflow."""
     started = time.perf_counter()
     loaded = load_model(config.model)  # fails before anything is read or written when the alias is missing
-    end_date = pd.Timestamp(config.end_date) if config.end_date else None
+    inputs = _score_inputs(config, as_of, loaded)
+    prediction = _predict(config, as_of, loaded, inputs)
+    v = config.value
+    plan = val.targeting_plan(
+        prediction.scores,
+        prediction.save_rate,
+        v.contact_cost,
+        v.capacity_per_location,
+        v.budget,
+        prediction.save_rate_source,
+    )
+    explained = _explain(loaded, inputs, prediction.scores, plan)
+    scores = explained.scores
+    drift = _drift(config, loaded, inputs.features, scores)
+    folder = Path(config.out) / f"as_of={as_of.date().isoformat()}"
+    nps = _nps_summary(inputs.tables, as_of)
+    html = scoring_report(
+        scores, plan, drift, config, as_of, loaded, nps, inputs.result, inputs.tables, prediction.recovery
+    )
+    _write_outputs(folder, scores, html, csv)
+    summary = ScoringSummary(
+        folder=str(folder),
+        rows=len(scores),
+        action_list=int(explained.selected.sum()),
+        save_rate=prediction.save_rate,
+        save_rate_source=prediction.save_rate_source,
+        expected_customers_saved=plan.expected_customers_saved,
+        expected_revenue_recovered=plan.expected_revenue_recovered,
+        annual_revenue_at_risk=float(scores["annual_revenue_at_risk"].sum()),
+        drift_flagged=drift.loc[drift["psi"] > config.drift.psi_warning, "name"].tolist(),
+        seconds_total=time.perf_counter() - started,
+        seconds_features=inputs.seconds,
+        seconds_predict=prediction.seconds,
+        seconds_reasons=explained.seconds,
+        model=f"{loaded.name} v{loaded.version}",
+    )
+    _log_scoring_run(config, as_of, loaded, scores, drift, inputs.result, summary, folder)
+    return summary
+
+
+def _feature_config(config: ScoreConfig, loaded: LoadedModel) -> FeatureConfig:
+    """The feature configuration the model was trained with, for the population this run scores."""
     feature_config = loaded.model.feature_config
     if feature_config is None:
         raise ScoringError(
@@ -219,13 +319,33 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
         feature_config = replace(feature_config, purchase_types=())
     if config.population is not None:
         feature_config = replace(feature_config, inactivity_active_days=config.population.active_within_days)
-    attribute_types = dict(feature_config.attribute_types or ())  # customer attributes as the model was trained
+    return feature_config
+
+
+def _score_inputs(config: ScoreConfig, as_of: pd.Timestamp, loaded: LoadedModel) -> _Inputs:
+    """The model's features of every customer active at ``as_of``, checked against the model and the schema."""
+    feature_config = _feature_config(config, loaded)
+    end_date = pd.Timestamp(config.end_date) if config.end_date else None
     t_features = time.perf_counter()
     inputs = engine_for(config.engine, config.partitions).score_inputs(
         Path(config.data), as_of, end_date, feature_config, config.model, Path(config.out), config.input
     )
     t_features += inputs.seconds_validation  # validation is timed apart where it can be
-    result, features, tables, probability = inputs.result, inputs.features, inputs.tables, inputs.probability
+    _warn_unused_columns(inputs.result, feature_config, loaded)
+    _check_as_of(as_of, inputs.result)
+    features = Features.validate(inputs.features)
+    check_features(loaded.model.spec.columns, feature_columns(features))
+    if features.empty:
+        raise ScoringError(
+            f"no customer is active at {as_of.date()} in {config.data}{_quarantine_aside(inputs.result)}"
+        )
+    return _Inputs(inputs.result, features, inputs.tables, inputs.probability, feature_config,
+                   time.perf_counter() - t_features)  # fmt: skip
+
+
+def _warn_unused_columns(result: ValidationResult, feature_config: FeatureConfig, loaded: LoadedModel) -> None:
+    """Name the customer columns of this data that are not a feature of the model (they are ignored)."""
+    attribute_types = dict(feature_config.attribute_types or ())  # customer attributes as the model was trained
     unused = sorted(
         c for c, kind in result.attribute_types.items() if kind in FEATURE_TYPES and c not in attribute_types
     )
@@ -236,82 +356,66 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
             loaded.name,
             loaded.version,
         )
-    _check_as_of(as_of, result)
-    features = Features.validate(features)
-    check_features(loaded.model.spec.columns, feature_columns(features))
-    if features.empty:
-        customers = result.report.get("customers")
-        aside = (
-            f" ({customers.rows_quarantined:,} of {customers.rows_read:,} customers were quarantined: "
-            f"{customers.by_reason})"
-            if (customers is not None and customers.rows_quarantined)
-            else ""
-        )
-        raise ScoringError(f"no customer is active at {as_of.date()} in {config.data}{aside}")
-    feature_seconds = time.perf_counter() - t_features
 
+
+def _quarantine_aside(result: ValidationResult) -> str:
+    """`` (N of M customers were quarantined: ...)`` when validation set customers aside, else nothing."""
+    customers = result.report.get("customers")
+    if customers is None or not customers.rows_quarantined:
+        return ""
+    return (
+        f" ({customers.rows_quarantined:,} of {customers.rows_read:,} customers were quarantined: "
+        f"{customers.by_reason})"
+    )
+
+
+def _predict(config: ScoreConfig, as_of: pd.Timestamp, loaded: LoadedModel, inputs: _Inputs) -> _Prediction:
+    """The save rate measured on recent campaigns, then every customer's probability, tier and value."""
     t_predict = time.perf_counter()
-    recovery = recent_recovery(tables, as_of, config, feature_config.label_source)
+    recovery = recent_recovery(inputs.tables, as_of, config, inputs.feature_config.label_source)
     save_rate, save_rate_source = save_rate_from(recovery, config)
-    scores = score_customers(loaded, features, config, save_rate, probability)
-    predict_seconds = time.perf_counter() - t_predict
+    scores = score_customers(loaded, inputs.features, config, save_rate, inputs.probability)
+    return _Prediction(scores, recovery, save_rate, save_rate_source, time.perf_counter() - t_predict)
 
-    v = config.value
-    plan = val.targeting_plan(scores, save_rate, v.contact_cost, v.capacity_per_location, v.budget, save_rate_source)
+
+def _explain(loaded: LoadedModel, inputs: _Inputs, scores: pd.DataFrame, plan: val.TargetingPlan) -> _Explained:
+    """Reason codes for the customers in the action list (None for the others), then the table in priority order."""
     t_reasons = time.perf_counter()
     selected = scores["customer_id"].isin(plan.selected["customer_id"]).to_numpy()
     reasons = pd.DataFrame({f"reason_{j}": pd.Series([None] * len(scores), dtype=object) for j in (1, 2, 3)})
     if selected.any():
-        rows = features.loc[selected]
+        rows = inputs.features.loc[selected]
         explained = top_reasons(
             loaded.model.contributions(rows),
             loaded.model.spec.frame(rows),
-            catalog=catalog(feature_config, tables.customers),  # what each feature is, for the model's features
+            catalog=catalog(inputs.feature_config, inputs.tables.customers),  # what each of the model's features is
         )
         for col in explained.columns:
             reasons.loc[selected, col] = explained[col].to_numpy()
-    reason_seconds = time.perf_counter() - t_reasons
-    scores = pd.concat([scores, reasons], axis=1)
-    scores.insert(scores.columns.get_loc("priority_rank") + 1, "in_action_list", selected)
-    scores = Scores.validate(scores.sort_values("priority_rank", ignore_index=True))
+    seconds = time.perf_counter() - t_reasons
+    out = pd.concat([scores, reasons], axis=1)
+    out.insert(out.columns.get_loc("priority_rank") + 1, "in_action_list", selected)
+    return _Explained(Scores.validate(out.sort_values("priority_rank", ignore_index=True)), selected, seconds)
 
-    X = loaded.model.spec.frame(features)
-    drift = (
-        drift_table(loaded.model.reference, X, scores["churn_probability"].to_numpy())
-        if loaded.model.reference
-        else pd.DataFrame(columns=["name", "psi"])
-    )
-    flagged = drift[drift["psi"] > config.drift.psi_warning]
-    for row in flagged.itertuples():
+
+def _drift(config: ScoreConfig, loaded: LoadedModel, features: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """PSI of each feature and of the score against the training reference; the ones over the threshold logged."""
+    reference = loaded.model.reference
+    if not reference:
+        return pd.DataFrame(columns=["name", "psi"])
+    drift = drift_table(reference, loaded.model.spec.frame(features), scores["churn_probability"].to_numpy())
+    for row in drift[drift["psi"] > config.drift.psi_warning].itertuples():
         log.warning("drift: PSI of %s is %.3f (> %.2f)", row.name, row.psi, config.drift.psi_warning)
+    return drift
 
-    nps = _nps_summary(tables, as_of)
-    folder = Path(config.out) / f"as_of={as_of.date().isoformat()}"
-    html = scoring_report(scores, plan, drift, config, as_of, loaded, nps, result, tables, recovery)
+
+def _write_outputs(folder: Path, scores: pd.DataFrame, html: str, csv: bool) -> None:
+    """Scores, the optional spreadsheet copy and the report, replacing the folder as a whole."""
     with scoring_lock(folder), atomic_folder(folder, SCORES_FILE) as work:  # the folder holds one complete run
         write_parquet(scores, work / SCORES_FILE)
         if csv:
             write_csv(spreadsheet_safe(scores), work / "scores.csv")
         write_text(html, work / "report.html")
-    total = time.perf_counter() - started
-    summary = {
-        "folder": str(folder),
-        "rows": len(scores),
-        "action_list": int(selected.sum()),
-        "save_rate": save_rate,
-        "save_rate_source": save_rate_source,
-        "expected_customers_saved": plan.expected_customers_saved,
-        "expected_revenue_recovered": plan.expected_revenue_recovered,
-        "annual_revenue_at_risk": float(scores["annual_revenue_at_risk"].sum()),
-        "drift_flagged": flagged["name"].tolist(),
-        "seconds_total": total,
-        "seconds_features": feature_seconds,
-        "seconds_predict": predict_seconds,
-        "seconds_reasons": reason_seconds,
-        "model": f"{loaded.name} v{loaded.version}",
-    }
-    _log_scoring_run(config, as_of, loaded, scores, drift, result, summary, folder)
-    return summary
 
 
 def _check_as_of(as_of: pd.Timestamp, result: ValidationResult) -> None:
@@ -326,7 +430,7 @@ def _check_as_of(as_of: pd.Timestamp, result: ValidationResult) -> None:
         )
 
 
-def _nps_summary(tables, as_of: pd.Timestamp) -> dict:
+def _nps_summary(tables: Tables, as_of: pd.Timestamp) -> dict:
     """Plain and revenue-weighted NPS of each customer's latest NPS answer in the year before ``as_of``."""
     fb = tables.feedback
     answers = fb[
@@ -339,61 +443,75 @@ def _nps_summary(tables, as_of: pd.Timestamp) -> dict:
 
 def _log_scoring_run(
     config: ScoreConfig,
-    as_of,
+    as_of: pd.Timestamp,
     loaded: LoadedModel,
     scores: pd.DataFrame,
     drift: pd.DataFrame,
-    result,
-    summary: dict,
+    result: ValidationResult,
+    summary: ScoringSummary,
     folder: Path,
 ) -> None:
-    import mlflow
+    """One MLflow run per scoring run: its settings, the score distribution and drift, the report and accounting.
 
-    from models.registry import use_experiment
-
+    Parameters, metrics and tags go in one ``log_batch`` (what ``log_params``, ``log_metrics`` and ``set_tags``
+    would write in three).
+    """
     use_experiment(config.experiment)
-    p = scores["churn_probability"]
-    with mlflow.start_run(run_name=f"score-{as_of.date()}"):
-        mlflow.log_params(
-            {
-                "as_of": str(as_of.date()),
-                "model": config.model,
-                "model_version": loaded.version,
-                "model_run_id": loaded.run_id,
-                "data": config.data,
-            }
-        )
-        mlflow.log_metrics(
-            {
-                "rows_scored": len(scores),
-                "action_list_rows": summary["action_list"],
-                **{f"quarantined_rows_{t}": r.rows_quarantined for t, r in result.report.items()},
-                "score_mean": float(p.mean()),
-                **{f"score_p{q}": float(p.quantile(q / 100)) for q in (50, 90, 99)},
-                **{f"share_tier_{t}": float((scores["risk_tier"] == t).mean()) for t in ("high", "medium", "low")},
-                "psi_score": float(drift.loc[drift["name"] == "churn_probability", "psi"].iloc[0])
-                if len(drift)
-                else float("nan"),
-                "psi_max_feature": float(drift.loc[drift["name"] != "churn_probability", "psi"].max())
-                if len(drift)
-                else float("nan"),
-                "drift_flagged": len(summary["drift_flagged"]),
-                "save_rate": summary["save_rate"],
-                "expected_customers_saved": summary["expected_customers_saved"],
-                "expected_revenue_recovered": summary["expected_revenue_recovered"],
-                "annual_revenue_at_risk": summary["annual_revenue_at_risk"],
-                "seconds_total": summary["seconds_total"],
-                "seconds_reasons": summary["seconds_reasons"],
-            }
-        )
-        mlflow.set_tags(
-            {
-                "drift_warning": str(bool(summary["drift_flagged"])).lower(),
-                "save_rate_source": summary["save_rate_source"],
-            }
+    with mlflow.start_run(run_name=f"score-{as_of.date()}") as run:
+        now = int(time.time() * 1000)  # one timestamp for every metric, as log_metrics gives them
+        MlflowClient().log_batch(
+            run.info.run_id,
+            metrics=[Metric(k, v, now, 0) for k, v in _run_metrics(scores, drift, result, summary).items()],
+            params=[Param(k, str(v)) for k, v in _run_params(config, as_of, loaded).items()],
+            tags=[RunTag(k, str(v)) for k, v in _run_tags(summary).items()],
         )
         if len(drift):
             mlflow.log_table(drift.astype({"name": object}), "drift/psi.json")
         mlflow.log_artifact(str(folder / "report.html"))
         mlflow.log_dict(result.to_dict(), "validation/report.json")
         mlflow.log_dict(config.to_dict(), "config/resolved_config.json")  # as training logs its own
+
+
+def _run_params(config: ScoreConfig, as_of: pd.Timestamp, loaded: LoadedModel) -> dict[str, str]:
+    """What was scored with what."""
+    return {
+        "as_of": str(as_of.date()),
+        "model": config.model,
+        "model_version": loaded.version,
+        "model_run_id": loaded.run_id,
+        "data": config.data,
+    }
+
+
+def _run_metrics(
+    scores: pd.DataFrame, drift: pd.DataFrame, result: ValidationResult, summary: ScoringSummary
+) -> dict[str, float]:
+    """The run's metrics: rows, quarantine, score distribution and tiers, drift, the plan's figures and timings."""
+    p = scores["churn_probability"]
+    features = drift.loc[drift["name"] != "churn_probability", "psi"]
+    return {
+        "rows_scored": len(scores),
+        "action_list_rows": summary.action_list,
+        **{f"quarantined_rows_{t}": r.rows_quarantined for t, r in result.report.items()},
+        "score_mean": float(p.mean()),
+        **{f"score_p{q}": float(p.quantile(q / 100)) for q in (50, 90, 99)},
+        **{f"share_tier_{t}": float((scores["risk_tier"] == t).mean()) for t in ("high", "medium", "low")},
+        "psi_score": float(drift.loc[drift["name"] == "churn_probability", "psi"].iloc[0])
+        if len(drift)
+        else float("nan"),
+        "psi_max_feature": float(features.max()) if len(drift) else float("nan"),
+        "drift_flagged": len(summary.drift_flagged),
+        "save_rate": summary.save_rate,
+        "expected_customers_saved": summary.expected_customers_saved,
+        "expected_revenue_recovered": summary.expected_revenue_recovered,
+        "annual_revenue_at_risk": summary.annual_revenue_at_risk,
+        "seconds_total": summary.seconds_total,
+        "seconds_reasons": summary.seconds_reasons,
+    }
+
+
+def _run_tags(summary: ScoringSummary) -> dict[str, str]:
+    return {
+        "drift_warning": str(bool(summary.drift_flagged)).lower(),
+        "save_rate_source": summary.save_rate_source,
+    }
