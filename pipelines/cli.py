@@ -201,18 +201,18 @@ def cmd_score(args: argparse.Namespace) -> int:
     except ScoringBusy as err:
         raise Fail(str(err), EXIT_BUSY) from err
     print(
-        f"scored {s['rows']:,} customers with {s['model']} into {s['folder']} in {s['seconds_total']:.1f} s "
-        f"(features {s['seconds_features']:.1f} s, predict {s['seconds_predict']:.1f} s, "
-        f"reason codes {s['seconds_reasons']:.1f} s)\n"
-        f"  annual revenue at risk ${s['annual_revenue_at_risk']:,.0f}; "
-        f"action list {s['action_list']:,} customers, expected to save "
-        f"{s['expected_customers_saved']:,.1f} worth ${s['expected_revenue_recovered']:,.0f} a year\n"
-        f"  save rate {s['save_rate']:.1%} ({s['save_rate_source']})"
+        f"scored {s.rows:,} customers with {s.model} into {s.folder} in {s.seconds_total:.1f} s "
+        f"(features {s.seconds_features:.1f} s, predict {s.seconds_predict:.1f} s, "
+        f"reason codes {s.seconds_reasons:.1f} s)\n"
+        f"  annual revenue at risk ${s.annual_revenue_at_risk:,.0f}; "
+        f"action list {s.action_list:,} customers, expected to save "
+        f"{s.expected_customers_saved:,.1f} worth ${s.expected_revenue_recovered:,.0f} a year\n"
+        f"  save rate {s.save_rate:.1%} ({s.save_rate_source})"
     )
-    if s["drift_flagged"]:
-        print(f"  drift warning (PSI > {config.drift.psi_warning}): {', '.join(s['drift_flagged'])}")
+    if s.drift_flagged:
+        print(f"  drift warning (PSI > {config.drift.psi_warning}): {', '.join(s.drift_flagged)}")
         if config.drift.fail_on_drift:
-            raise Fail(f"drift above threshold in {len(s['drift_flagged'])} check(s); scores were written", EXIT_GATE)
+            raise Fail(f"drift above threshold in {len(s.drift_flagged)} check(s); scores were written", EXIT_GATE)
     return EXIT_OK
 
 

@@ -77,7 +77,8 @@ def _reason_kind(text: str | None) -> str | None:
     return re.sub(r"[-+]?\d[\d.,%]*", "N", text)
 
 
-def recovery_section(table: pd.DataFrame, title: str) -> str:
+def recovery_section(table: pd.DataFrame, title: str, confidence: float = 0.95) -> str:
+    """The recovery figures in words and by segment; ``confidence`` is the bootstrap intervals' level."""
     if table.empty:
         return f"<h2>{title}</h2><p class='note'>No retention actions with a fully observed outcome window.</p>"
     shown = table[
@@ -102,8 +103,9 @@ def recovery_section(table: pd.DataFrame, title: str) -> str:
     one = lambda x: f"{x:,.1f}"  # noqa: E731
     overall = table.iloc[0]
     text = (
-        f"<p>{overall['treated']:,} treated and {overall['control']:,} control customers. Saved customers = (control "
-        f"churn rate - treatment churn rate) x treated = <b>{overall['saved_customers']:,.1f}</b> (95% interval "
+        f"<p>{overall['treated']:,} treated and {overall['control']:,} control customers. Saved customers = "
+        f"(control churn rate - treatment churn rate) x treated = <b>{overall['saved_customers']:,.1f}</b> "
+        f"({confidence:.0%} interval "
         f"{overall['saved_low']:,.1f} to {overall['saved_high']:,.1f}), worth "
         f"<b>{money(overall['revenue_recovered'])}</b> a year ({money(overall['revenue_low'])} to "
         f"{money(overall['revenue_high'])}). The naive figure that counts every contact as a save would claim "
@@ -283,12 +285,14 @@ def _drift_section(drift: pd.DataFrame, psi_warning: float) -> str:
     )
 
 
-def recovery_report(table: pd.DataFrame, start, end, horizon_days: int, data: str, notes: list[str]) -> str:
+def recovery_report(
+    table: pd.DataFrame, start, end, horizon_days: int, data: str, notes: list[str], confidence: float = 0.95
+) -> str:
     body = [
         f"<h1>Revenue recovered by retention actions {start.date()} to {end.date()}</h1>",
         f"<p class='note'>Data {html.escape(data)}; churn counted within {horizon_days} days of each action; treatment "
         "and control as recorded in retention_actions (a randomised hold-out).</p>",
     ]
     body += [f"<p class='warn'>{html.escape(n)}</p>" for n in notes]
-    body.append(recovery_section(table, "Saved customers and annualized revenue recovered"))
+    body.append(recovery_section(table, "Saved customers and annualized revenue recovered", confidence))
     return _page("Revenue recovered", "".join(body))

@@ -149,7 +149,13 @@ def run_recover(config: ScoreConfig, start: pd.Timestamp, end: pd.Timestamp) -> 
     with atomic_folder(folder, "recovery.parquet") as work:  # the folder holds one complete run
         write_parquet(recovered.table, work / "recovery.parquet")
         report = recovery_report(
-            recovered.table, start, end, config.recover.horizon_days, str(config.data), list(recovered.notes)
+            recovered.table,
+            start,
+            end,
+            config.recover.horizon_days,
+            str(config.data),
+            list(recovered.notes),
+            config.recover.bootstrap.confidence,
         )
         write_text(report, work / "report.html")
     _log_run(recovered, config, start, end, folder)

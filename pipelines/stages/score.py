@@ -226,10 +226,6 @@ class ScoringSummary:
     seconds_reasons: float
     model: str
 
-    def __getitem__(self, key: str):
-        """``summary["rows"]``, as ``pipelines.cli`` reads the summary, the same as ``summary.rows``."""
-        return getattr(self, key)
-
 
 @dataclass(frozen=True)
 class _Inputs:

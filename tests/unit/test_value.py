@@ -154,3 +154,19 @@ def test_money_puts_the_minus_before_the_dollar_sign():
         "n/a",
         "n/a",
     ]
+
+
+def test_the_recovery_report_names_the_configured_interval_level():
+    from pipelines.reporting.html import recovery_section
+
+    outcomes = pd.DataFrame(
+        {
+            "group": ["treatment"] * 100 + ["control"] * 100,
+            "churned": [1] * 10 + [0] * 90 + [1] * 20 + [0] * 80,
+            "monthly_revenue": [50.0] * 200,
+            "location_id": ["L1"] * 200,
+        }
+    )
+    table = val.recovery_table(outcomes, ("location_id",), n_boot=200)
+    assert "(95% interval" in recovery_section(table, "Recovery")
+    assert "(90% interval" in recovery_section(table, "Recovery", confidence=0.9)
