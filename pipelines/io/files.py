@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.build import INTERACTION_COLUMNS, EventBatches, Tables
+from pipelines.attributes import check_overrides
 from pipelines.contract import (
     TABLES,
     ContractError,
@@ -79,8 +80,6 @@ def check_attribute_overrides(
 ) -> None:
     """Types given by the user name attribute columns of the dataset's customers table (raw or validated, a local
     folder; a cluster path is checked by Spark's own reading); see :func:`pipelines.attributes.check_overrides`."""
-    from pipelines.attributes import check_overrides
-
     text = str(data)
     if not forced or ("://" in text and not text.startswith("file://")):
         return

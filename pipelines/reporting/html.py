@@ -31,14 +31,10 @@ def money(x: float | None) -> str:
 
 
 def _png(fig) -> str:
-    """The figure as an inline PNG; the figure is closed."""
-    # pyplot is loaded by models.evaluate.figure, after it picks the Agg backend; at the top of this module it would
-    # load before that choice, and for recovery reports, which draw nothing.
-    import matplotlib.pyplot as plt
-
+    """The figure (a plain matplotlib Figure from :func:`models.evaluate.figure`, which pyplot never holds) as an
+    inline PNG."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
     return f'<img alt="" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
 

@@ -109,7 +109,7 @@ def test_user_errors_exit_2_and_bugs_exit_3(tmp_path: Path, monkeypatch, capsys,
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr("pipelines.io.files.validate_folder", fail)
+    monkeypatch.setattr("pipelines.engines.InMemory.validate", fail)
     assert main(["validate", "--data", str(tmp_path), "--out", str(tmp_path / "v")]) == code
     err = capsys.readouterr().err
     assert (

@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 
 from pipelines.cli import main
-from pipelines.stages.train import load_training_data
+from pipelines.config import SearchConfig
+from pipelines.stages.train import load_training_data, run_training
 from tests.builders import END as SYNTH_END
 from tests.builders import bad_dataset, train_config
 
@@ -233,9 +234,14 @@ def test_spark_snapshot_has_the_same_features_and_labels(spark_ready, small_data
     _numeric_equal(whole, spark, ["customer_id", "as_of"], 1e-12)
 
 
-def test_scores_agree_across_engines(spark_ready, trained_default, small_dataset, tmp_path: Path):
+def test_scores_agree_across_engines(spark_ready, small_dataset, tmp_path: Path):
+    """A model trained on the small dataset (two search trials: what is compared is the engines, not the model)."""
     data, _, _ = small_dataset
-    argv = ["score", "--as-of", "2026-04-01", "--data", str(data), "--end-date", END]
+    dates = {"start": "2025-08-01", "end": "2026-05-01", "step_months": 1}
+    mlflow = {"mlflow.experiment": "test-engines", "mlflow.registered_model": "engines"}
+    config = train_config(data, end_date=END, truth=None, horizon_days=30, as_of=dates, **mlflow)
+    run_training(dataclasses.replace(config, model=dataclasses.replace(config.model, search=SearchConfig(trials=2))))
+    argv = ["score", "--as-of", "2026-04-01", "--data", str(data), "--end-date", END, "--model", "engines@challenger"]
     runs = {"pandas": [], "partitions": ["--partitions", "3"], "spark": ["--engine", "spark", "--partitions", "4"]}
     scores = {}
     for name, extra in runs.items():
