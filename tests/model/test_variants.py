@@ -51,7 +51,7 @@ def test_a_transaction_log_finds_real_churners(default_dataset, tmp_path: Path):
         truth=None,
         population={"active_within_days": None},
         as_of={"start": "2025-01-01", "end": "2026-04-01", "step_months": 3},  # fewer dates: a faster suite
-        # three search trials, not eight: a faster suite (the floor is about the features; 3 and 8 trials both measured 0.764)
+        # 3 search trials, not 8: a faster suite (the floor is about the features; 3 and 8 both measured 0.764)
         **{"model.search": {"trials": 3}, "mlflow.experiment": "test-transactions"},
         **{"mlflow.registered_model": "transactions"},
     )
