@@ -192,44 +192,48 @@ def prepare(
         if isinstance(inter, pd.DataFrame)
         else _streamed_interactions(inter, ids, config)
     )
-    callback = (
-        fb["callback_requested"].fillna(False).to_numpy(dtype=bool)
-        if "callback_requested" in fb
-        else np.zeros(len(fb), bool)
-    )
-    feedback = _events(
-        fb,
-        "timestamp",
-        ids,
-        {
-            "survey": _category_codes(fb["survey"], SURVEYS),
-            "score": fb["score"].to_numpy(dtype=float),
-            "callback": callback,
-        },
-    )
     actions = _events(act, "action_date", ids, {})
     churn_times = _events(churn, "churn_date", ids, {})
     first_churn = np.full(len(customers), NO_TIME, dtype=np.int64)
     np.minimum.at(first_churn, churn_times.cust, churn_times.ts)
-    revenue = customers["monthly_revenue"].astype(float)
     medians = peer_medians(customers, config) if medians is None else medians
-    peer_revenue = {
-        col: np.log((revenue + 1.0) / (customers[col].astype(object).map(medians[col]).astype(float) + 1.0)).to_numpy()
-        for col in config.peer_groups
-        if col in customers
-    }
     return Prepared(
         customers,
         _micros(customers["signup_date"]),
         first_churn,
         churn_times,
         interactions,
-        feedback,
+        _feedback_events(fb, ids),
         actions,
         config,
-        peer_revenue,
+        _peer_revenue(customers, config, medians),
         btyd_params,
     )
+
+
+def _feedback_events(fb: pd.DataFrame, ids: pd.Index) -> _Events:
+    """Survey answers as events: which survey, the score and whether a callback was asked for."""
+    callback = (
+        fb["callback_requested"].fillna(False).to_numpy(dtype=bool)
+        if "callback_requested" in fb
+        else np.zeros(len(fb), bool)
+    )
+    columns = {
+        "survey": _category_codes(fb["survey"], SURVEYS),
+        "score": fb["score"].to_numpy(dtype=float),
+        "callback": callback,
+    }
+    return _events(fb, "timestamp", ids, columns)
+
+
+def _peer_revenue(customers: pd.DataFrame, config: FeatureConfig, medians: dict[str, pd.Series]) -> dict:
+    """Each customer's log revenue against the median of their peer group (plan, location, ...), by group column."""
+    revenue = customers["monthly_revenue"].astype(float)
+    return {
+        col: np.log((revenue + 1.0) / (customers[col].astype(object).map(medians[col]).astype(float) + 1.0)).to_numpy()
+        for col in config.peer_groups
+        if col in customers
+    }
 
 
 def attribute_columns(customers: pd.DataFrame, config: FeatureConfig) -> list[str]:
@@ -381,9 +385,15 @@ def _interaction_features(p: Prepared, pos: np.ndarray, n: int, t: int) -> dict:
     total = np.maximum(counts[mid], 1.0)
     for j, name in enumerate(channel_names):
         out[names.ChannelShare(name, mid).name] = by_channel[:, j] / total
+    return out | _recency_features(ev, pos, n, t, type_names)
 
-    # Recency looks at the whole history, not just the windows: the latest event (of all, and of two types)
-    # per row, taken a block of events at a time so that no copy of the whole history is ever made.
+
+def _recency_features(ev: _Events, pos: np.ndarray, n: int, t: int, type_names: tuple[str, ...]) -> dict:
+    """Days since the latest interaction, and since the latest of each recency type, before T.
+
+    Recency looks at the whole history, not just the windows: the latest event per row is taken a block of events
+    at a time, so that no copy of the whole history is ever made.
+    """
     recency = {
         "interaction": None,
         **{name: type_names.index(name) for name in names.RECENCY_TYPES if name in type_names},
@@ -393,9 +403,10 @@ def _interaction_features(p: Prepared, pos: np.ndarray, n: int, t: int) -> dict:
         for name, j in recency.items():
             m = slice(None) if j is None else types == j
             np.maximum.at(latest[name], code[m], ts[m])
-    for name in ("interaction", *names.RECENCY_TYPES):
-        out[names.DaysSinceLast(name).name] = _days_since(latest[name], t) if name in latest else np.full(n, np.nan)
-    return out
+    return {
+        names.DaysSinceLast(name).name: _days_since(latest[name], t) if name in latest else np.full(n, np.nan)
+        for name in ("interaction", *names.RECENCY_TYPES)
+    }
 
 
 def _event_blocks(
