@@ -14,6 +14,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+import pyarrow.dataset as pa_dataset
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import log_loss
@@ -508,7 +509,7 @@ def _built_by_engine(config: TrainConfig) -> tuple[ValidationResult, DatePlan, p
     report and the quarantined rows are read back from it, to be logged as the in-memory engine's are, and the
     snapshot is built from the validated tables without validating again. Every configured date is built (which
     dates the split uses is known once the validation says up to when outcomes are observed); the planned ones are
-    read back one date at a time and sampled, so memory holds one date's rows in full at most. The scratch folder is
+    read back in one pass and sampled a batch at a time (:func:`_planned_rows`). The scratch folder is
     under the system's temporary folder (``TMPDIR``): it holds a validated copy of the data while the job runs.
     """
     engine = engine_for(config.engine, config.partitions)
@@ -526,11 +527,24 @@ def _built_by_engine(config: TrainConfig) -> tuple[ValidationResult, DatePlan, p
             validated, out, config.as_of.resolve(), config.horizon_days, end_date, features, {}, config.input
         )
         plan = plan_dates(config, observation_end(result))
-        sample = _sampler(config, plan)
-        built = pd.concat(
-            [sample(d, pd.read_parquet(out, filters=[("as_of", "==", d)])) for d in plan.dates], ignore_index=True
-        )
+        built = _planned_rows(out, plan, _sampler(config, plan))
     return result, plan, built
+
+
+def _planned_rows(snapshot: Path, plan: DatePlan, sample) -> pd.DataFrame:
+    """The planned dates' rows of a snapshot file or folder of parts, sampled a record batch at a time.
+
+    One pass over the file; memory holds a batch and the sampled rows. Sampling a batch's rows of a date is
+    sampling that date's rows, because whether a row is kept depends on its customer and date alone.
+    """
+    planned = set(plan.dates)
+    parts = [
+        sample(as_of, rows)
+        for batch in pa_dataset.dataset(snapshot, format="parquet").to_batches()
+        for as_of, rows in batch.to_pandas().groupby("as_of", sort=False)
+        if as_of in planned
+    ]
+    return pd.concat(parts, ignore_index=True)
 
 
 def _sampler(config: TrainConfig, plan: DatePlan):
