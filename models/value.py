@@ -349,10 +349,6 @@ def recovery_rows(
     return rows
 
 
-def recovery_table(outcomes: pd.DataFrame, by: tuple[str, ...], n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """:func:`recovery_rows` as a frame, one row per segment value (scoring's save-rate measurement uses it)."""
-    return recovery_frame(recovery_rows(outcomes, by, n_boot=n_boot, seed=seed))
-
-
 def recovery_frame(rows: list[Recovery]) -> pd.DataFrame:
+    """:func:`recovery_rows` as a frame, one row per segment value: the recovery table reports and files show."""
     return pd.DataFrame([dataclasses.asdict(r) for r in rows])

@@ -146,6 +146,7 @@ def scoring_report(
             recovery.head(12),
             f"Measured revenue recovered by recent campaigns (actions {config.value.measurement_days} to "
             f"{config.value.horizon_days} days before {as_of.date()})",
+            config.recover.bootstrap.confidence,
         ),
         _nps_section(nps),
         _drift_section(drift, config.drift.psi_warning),

@@ -109,7 +109,16 @@ def recent_recovery(tables: Tables, as_of: pd.Timestamp, config: ScoreConfig, la
     outcomes = val.action_outcomes(
         window, tables.churn_events, tables.customers, v.horizon_days, label, tables.interactions
     )
-    return val.recovery_table(outcomes, ("location_id",), n_boot=1000)
+    r = config.recover  # the same "too small to say anything" rule and interval level as churn recover
+    rows = val.recovery_rows(
+        outcomes,
+        ("location_id",),
+        n_boot=1000,  # fewer resamples than recover's: this runs on every scoring run
+        level=r.bootstrap.confidence,
+        min_control=r.min_control_customers,
+        min_churners=r.min_control_churners,
+    )
+    return val.recovery_frame(rows)
 
 
 def save_rate_from(recovery: pd.DataFrame, config: ScoreConfig) -> tuple[float, str]:

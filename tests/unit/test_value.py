@@ -167,6 +167,6 @@ def test_the_recovery_report_names_the_configured_interval_level():
             "location_id": ["L1"] * 200,
         }
     )
-    table = val.recovery_table(outcomes, ("location_id",), n_boot=200)
+    table = val.recovery_frame(val.recovery_rows(outcomes, ("location_id",), n_boot=200))
     assert "(95% interval" in recovery_section(table, "Recovery")
     assert "(90% interval" in recovery_section(table, "Recovery", confidence=0.9)
