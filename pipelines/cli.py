@@ -109,7 +109,7 @@ def _snapshot_features(args: argparse.Namespace) -> tuple[FeatureConfig, int, di
     train = load_config(args.config, overrides)
     forced = {**train.features.attribute_types, **dict(args.attribute or [])}
     # attribute_types None: as validation decides them, with the forced ones applied
-    return dataclasses.replace(train.feature_config({}), attribute_types=None), train.horizon_days, forced
+    return train.feature_config_to_type(), train.horizon_days, forced
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:

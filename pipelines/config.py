@@ -46,6 +46,11 @@ def iso_date(text: Any, where: str) -> pd.Timestamp:
     raise ConfigError(f"{where}: {text!r} is not a date; expected YYYY-MM-DD, e.g. 2024-06-30")
 
 
+def end_timestamp(end_date: str | None) -> pd.Timestamp | None:
+    """A config's ``end_date`` (the extract date, checked when the config was read) as a date; None when not given."""
+    return pd.Timestamp(end_date) if end_date else None
+
+
 def _check_engine(engine: str, partitions: int) -> None:
     """``engine:`` and ``partitions:`` of a training or scoring config."""
     if engine not in ("pandas", "spark"):
@@ -231,6 +236,11 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def feature_config_to_type(self) -> FeatureConfig:
+        """The feature settings before validation has typed the customer attributes (``attribute_types`` None): what
+        an engine's snapshot takes, applying the types its validation decides."""
+        return dataclasses.replace(self.feature_config({}), attribute_types=None)
 
     def feature_config(self, attribute_types: dict[str, str]) -> FeatureConfig:
         """The feature stage's settings: the one place where the training config becomes them.

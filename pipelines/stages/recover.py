@@ -12,7 +12,7 @@ import pandas as pd
 from features.build import Tables, build_features, prepare
 from models import value as val
 from models.registry import load_model, use_experiment
-from pipelines.config import RecoverConfig, ScoreConfig, TierConfig
+from pipelines.config import RecoverConfig, ScoreConfig, TierConfig, end_timestamp
 from pipelines.contract import ValidationResult
 from pipelines.errors import USER_ERRORS, UserError
 from pipelines.io.files import atomic_folder, load_validated, tables_from, write_parquet, write_text
@@ -164,7 +164,7 @@ def run_recover(config: ScoreConfig, start: pd.Timestamp, end: pd.Timestamp) -> 
 
 def _validated(config: ScoreConfig) -> ValidationResult:
     """The dataset, validated, with the table that shows churn after an action under ``recover.label``."""
-    end_date = pd.Timestamp(config.end_date) if config.end_date else None
+    end_date = end_timestamp(config.end_date)
     reading = config.input
     result = load_validated(Path(config.data), end_date, encoding=reading.encoding, timezone=reading.timezone)
     label = config.recover.label

@@ -26,7 +26,7 @@ from models.drift import drift_table
 from models.reasons import top_reasons
 from models.registry import LoadedModel, load_model, use_experiment
 from pipelines.attributes import FEATURE_TYPES
-from pipelines.config import ScoreConfig
+from pipelines.config import ScoreConfig, end_timestamp
 from pipelines.contract import ValidationResult
 from pipelines.engines import engine_for
 from pipelines.errors import UserError
@@ -330,7 +330,7 @@ def _feature_config(config: ScoreConfig, loaded: LoadedModel) -> FeatureConfig:
 def _score_inputs(config: ScoreConfig, as_of: pd.Timestamp, loaded: LoadedModel) -> _Inputs:
     """The model's features of every customer active at ``as_of``, checked against the model and the schema."""
     feature_config = _feature_config(config, loaded)
-    end_date = pd.Timestamp(config.end_date) if config.end_date else None
+    end_date = end_timestamp(config.end_date)
     t_features = time.perf_counter()
     inputs = engine_for(config.engine, config.partitions).score_inputs(
         Path(config.data), as_of, end_date, feature_config, config.model, Path(config.out), config.input

@@ -29,7 +29,7 @@ from models.estimators import FeatureSpec, calibrate, explain, feature_importanc
 from models.pyfunc import ChurnModel
 from models.registry import CHALLENGER, CHAMPION, Decision, decide, tracking_uri, use_experiment
 from models.search import SearchResult, fit_baseline, search_lightgbm
-from pipelines.config import TrainConfig
+from pipelines.config import TrainConfig, end_timestamp
 from pipelines.contract import ValidationResult
 from pipelines.engines import engine_for
 from pipelines.errors import UserError
@@ -477,15 +477,11 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     return _training_data(result, feature_config, observed_to, built, snap, split)
 
 
-def _end_date(config: TrainConfig) -> pd.Timestamp | None:
-    return pd.Timestamp(config.end_date) if config.end_date else None
-
-
 def _built_in_memory(config: TrainConfig) -> tuple[ValidationResult, DatePlan, pd.DataFrame]:
     """Validate in memory and build the planned dates' rows, sampling each date's as soon as it is built."""
     result = load_validated(
         Path(config.data),
-        _end_date(config),
+        end_timestamp(config.end_date),
         config.features.attribute_types,
         config.input.encoding,
         config.input.timezone,
@@ -513,8 +509,8 @@ def _built_by_engine(config: TrainConfig) -> tuple[ValidationResult, DatePlan, p
     under the system's temporary folder (``TMPDIR``): it holds a validated copy of the data while the job runs.
     """
     engine = engine_for(config.engine, config.partitions)
-    end_date = _end_date(config)
-    features = replace(config.feature_config({}), attribute_types=None)  # types as validation decides them
+    end_date = end_timestamp(config.end_date)
+    features = config.feature_config_to_type()
     with tempfile.TemporaryDirectory(prefix="churn-train-") as scratch:
         validated = Path(config.data)
         if not is_validated_output(validated):
