@@ -6,7 +6,10 @@ from pipelines.compat import skip_pyspark_pandas
 
 skip_pyspark_pandas()  # before anything imports pandera (see pipelines/compat.py)
 
+import fcntl
+import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -43,15 +46,58 @@ def trained_default(default_dataset):
 @pytest.fixture(scope="session")
 def small_dataset(tmp_path_factory) -> tuple[Path, Path, dict]:
     """A small synthetic dataset (2,000 customers, 12 months) with its ground truth."""
-    root = tmp_path_factory.mktemp("small")
     config = SyntheticConfig(customers=2_000, months=12, seed=7)
-    summary = write_synthetic(config, root / "synthetic", root / "synthetic_truth", None, 90)
-    return root / "synthetic", root / "synthetic_truth", summary
+    return _generated_once(tmp_path_factory, "small", config)
 
 
 @pytest.fixture(scope="session")
 def default_dataset(tmp_path_factory) -> tuple[Path, Path, dict]:
-    """The default synthetic dataset (what `make data` writes), generated once per session."""
-    root = tmp_path_factory.mktemp("default")
-    summary = write_synthetic(SyntheticConfig(), root / "synthetic", root / "synthetic_truth", None, 90)
+    """The default synthetic dataset (what `make data` writes), generated once per test run."""
+    return _generated_once(tmp_path_factory, "default", SyntheticConfig())
+
+
+def _generated_once(tmp_path_factory, name: str, config: SyntheticConfig) -> tuple[Path, Path, dict]:
+    """A generated dataset shared by every xdist worker of this run: the first to take the lock writes it.
+
+    Tests only read these folders (those that change a dataset copy it first), so sharing is safe.
+    """
+    root = _run_folder(tmp_path_factory) / f"dataset-{name}"
+
+    def write(folder: Path) -> dict:
+        return write_synthetic(config, folder / "synthetic", folder / "synthetic_truth", None, 90)
+
+    summary = _once(root, write)
     return root / "synthetic", root / "synthetic_truth", summary
+
+
+def _run_folder(tmp_path_factory) -> Path:
+    """This test run's temporary root: shared by its xdist workers (each has a subfolder), its own otherwise."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _once(folder: Path, make: Callable[[Path], dict]) -> dict:
+    """``make(folder)``'s JSON result, computed by the first process to get here and read back by the others.
+
+    An fcntl lock (as scoring's output lock) rather than a library: the dev environment has no filelock.
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    done = folder.parent / f"{folder.name}.json"
+    with open(folder.parent / f"{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            done.write_text(json.dumps(make(folder)))
+    return json.loads(done.read_text())
+
+
+# The test modules that train on the default data share one trained model: under `--dist loadgroup` they run on the
+# same xdist worker, which trains it once; every other module keeps its own group (as `--dist loadfile` would).
+DEFAULT_MODEL_MODULES = frozenset({"test_model_quality.py", "test_train_flow.py", "test_score_flow.py"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the test ids
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        module = item.path.name
+        group = "default-model" if module in DEFAULT_MODEL_MODULES else str(item.path.relative_to(config.rootpath))
+        item.add_marker(pytest.mark.xdist_group(group))
