@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
@@ -287,3 +288,33 @@ def bootstrap_metrics(
         )
         for name, metric in METRICS.items()
     }
+
+
+# --- policy value from logged randomised campaigns -------------------------------------------------------------------
+def policy_value(
+    churned: np.ndarray,
+    treated: np.ndarray,
+    selected: np.ndarray,
+    propensity: float | np.ndarray,
+    outcome_models: tuple[np.ndarray, np.ndarray] | None = None,
+    level: float = 0.95,
+) -> Interval:
+    """Customers a policy that contacts ``selected`` would have kept, against contacting none of them, on a past
+    randomised campaign: the sum over the selected of each customer's inverse-propensity (or, with
+    ``outcome_models`` = churn probabilities without and with contact from models that never saw these rows,
+    doubly robust) pseudo-outcome.
+
+    ``selected`` must not depend on these customers' outcomes (a ranking from a model trained elsewhere). The
+    estimate is unbiased over the campaign's random assignment; its interval is the normal one with the selected
+    pseudo-outcomes' sample variance, conservative when effects differ between customers.
+    """
+    y, t = np.asarray(churned, dtype=float), np.asarray(treated, dtype=float)
+    e = np.broadcast_to(np.asarray(propensity, dtype=float), y.shape)
+    m0, m1 = (np.zeros_like(y), np.zeros_like(y)) if outcome_models is None else map(np.asarray, outcome_models)
+    psi = m0 - m1 + (1 - t) * (y - m0) / (1 - e) - t * (y - m1) / e
+    chosen = psi[np.asarray(selected, dtype=bool)]
+    if chosen.size < 2:
+        raise ModelInputError(f"a policy value needs at least 2 selected customers, got {chosen.size}")
+    half = float(norm.ppf(0.5 + level / 2)) * np.sqrt(chosen.size * chosen.var(ddof=1))
+    value = float(chosen.sum())
+    return Interval(value, value - half, value + half)

@@ -16,6 +16,7 @@ from models.uplift import (
     auuc,
     bootstrap_metrics,
     learner,
+    policy_value,
     qini_coefficient,
     qini_curve,
     uplift_at,
@@ -98,3 +99,26 @@ def test_a_group_without_churners_is_refused():
         UpliftModel(FeatureSpec(("trouble",), ()), "t_learner").fit(frame, treated, churned & treated)
     with pytest.raises(ModelInputError, match="must be one of"):
         learner("s_learner")
+
+
+def test_policy_value_interval_covers_the_true_saves_over_random_assignments():
+    # fixed potential outcomes; only the campaign's random assignment changes between repetitions
+    rng = np.random.default_rng(11)
+    n = 3_000
+    p0 = rng.uniform(0.02, 0.4, n)
+    p1 = np.clip(p0 - rng.normal(0.05, 0.08, n), 0, 1)
+    u = rng.random(n)
+    y0, y1 = u < p0, u < p1
+    selected = p0 - p1 > np.quantile(p0 - p1, 0.7)  # a policy that does not look at the outcomes
+    truth = float((y0[selected].astype(float) - y1[selected]).sum())
+    covered, widths = 0, {"ipw": [], "dr": []}
+    for _ in range(300):
+        treated = rng.random(n) < 0.8
+        churned = np.where(treated, y1, y0)
+        ipw = policy_value(churned, treated, selected, 0.8)
+        dr = policy_value(churned, treated, selected, 0.8, outcome_models=(p0, p1))
+        covered += ipw.low <= truth <= ipw.high
+        widths["ipw"].append(ipw.high - ipw.low)
+        widths["dr"].append(dr.high - dr.low)
+    assert covered / 300 >= 0.93
+    assert np.mean(widths["dr"]) < 0.9 * np.mean(widths["ipw"])  # good outcome models tighten it
