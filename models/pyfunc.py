@@ -58,3 +58,27 @@ class ChurnModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:  # noqa: ARG002 - pyfunc API
         return pd.DataFrame({"churn_probability": self.predict_proba(model_input)}, index=model_input.index)
+
+
+class UpliftPyfunc(mlflow.pyfunc.PythonModel):
+    """``predict`` takes raw feature rows at a contact date and returns ``uplift``: how much a contact lowers each
+    customer's probability of churning within the horizon (negative: a contact would push them out)."""
+
+    def __init__(self, model, feature_config, horizon_days: int) -> None:
+        self.model = model  # models.uplift.UpliftModel, fitted
+        self.feature_config = feature_config  # features.config.FeatureConfig the rows must be built with
+        self.horizon_days = horizon_days
+
+    @property
+    def spec(self) -> FeatureSpec:
+        return self.model.spec
+
+    @property
+    def learner(self) -> str:
+        return self.model.learner_name
+
+    def uplift(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.model.uplift(frame)
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:  # noqa: ARG002 - pyfunc API
+        return pd.DataFrame({"uplift": self.uplift(model_input)}, index=model_input.index)

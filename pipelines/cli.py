@@ -24,7 +24,16 @@ import pandas as pd
 from features.config import FeatureConfig
 from pipelines.attributes import ATTRIBUTE_TYPES
 from pipelines.compat import skip_pyspark_pandas
-from pipelines.config import DEFAULT_CONFIGS, ConfigError, InputConfig, ScoreConfig, TrainConfig, iso_date, load_config
+from pipelines.config import (
+    DEFAULT_CONFIGS,
+    ConfigError,
+    InputConfig,
+    ScoreConfig,
+    TrainConfig,
+    UpliftConfig,
+    iso_date,
+    load_config,
+)
 from pipelines.errors import USER_ERRORS, UserError
 
 # The one rule for imports below the top: each command's handler imports the stage modules it runs, and only those,
@@ -166,6 +175,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     config = _own_end_date(load_config(args.config, overrides, TrainConfig), args)
     print(format_summary(run_training(config)))
+    return EXIT_OK
+
+
+def cmd_train_uplift(args: argparse.Namespace) -> int:
+    from pipelines.stages.uplift import format_summary, has_campaigns, run_uplift_training
+
+    overrides = {
+        **_dataset_overrides(args),
+        "horizon_days": args.horizon_days,
+        "label": args.label,
+        "mlflow.experiment": args.experiment,
+    }
+    config = _own_end_date(load_config(args.config, overrides, UpliftConfig), args)
+    if args.if_campaigns and not has_campaigns(config):
+        print(f"no retention campaigns with a control group in {config.data}: no uplift model trained")
+        return EXIT_OK
+    print(format_summary(run_uplift_training(config)))
     return EXIT_OK
 
 
@@ -455,6 +481,30 @@ def _train_parser(sub: Subparsers) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def _train_uplift_parser(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "train-uplift",
+        help="learn who a retention contact keeps from randomised campaigns; log, register churn-uplift, promote",
+    )
+    _config_option(
+        p,
+        "uplift.yaml",
+        "YAML config; relative paths in it are relative to its folder (default: the package's conf/uplift.yaml)",
+    )
+    _data_option(p, override=True)
+    _end_date_option(p, "override: the extract date; outcomes are observed up to it")
+    _horizon_option(p, "override: churn window after each action date (horizon_days)")
+    _label_option(p)
+    _experiment_option(p, "override: MLflow experiment name")
+    _input_options(p, override=True)
+    p.add_argument(
+        "--if-campaigns",
+        action="store_true",
+        help="exit 0 without training when the data has no retention campaigns with a control group (make train)",
+    )
+    p.set_defaults(func=cmd_train_uplift)
+
+
 def _score_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "score",
@@ -511,7 +561,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_generate_parser, _validate_parser, _snapshot_parser, _train_parser, _score_parser, _recover_parser):
+    for add in (
+        _generate_parser, _validate_parser, _snapshot_parser, _train_parser, _train_uplift_parser, _score_parser,
+        _recover_parser,
+    ):  # fmt: skip
         add(sub)
     return parser
 

@@ -243,22 +243,80 @@ class TrainConfig:
         return dataclasses.replace(self.feature_config({}), attribute_types=None)
 
     def feature_config(self, attribute_types: dict[str, str]) -> FeatureConfig:
-        """The feature stage's settings: the one place where the training config becomes them.
+        """The feature stage's settings (:func:`feature_config`) for this config's label, population and horizon.
 
         ``attribute_types`` are the customer attribute types validation decided
         (with this config's ``features.attribute_types`` applied).
         """
-        return FeatureConfig(
-            windows_days=self.features.windows_days,
-            exclude_columns=self.features.exclude_columns,
-            label_source=self.label,
-            inactivity_active_days=self.population.active_within_days,
-            attribute_types=tuple(usable_features(attribute_types, self.features.exclude_columns).items()),
-            purchase_types=self.features.purchase_types,
-            transaction_windows_days=self.features.transaction_windows_days,
-            rate_baseline_days=self.features.rate_baseline_days,
-            btyd_horizon_days=self.horizon_days,  # expected purchases over the label's horizon
-        )
+        return feature_config(self, attribute_types)
+
+
+def feature_config(config: TrainConfig | UpliftConfig, attribute_types: dict[str, str]) -> FeatureConfig:
+    """The one place where a training config (churn or uplift: the same keys) becomes the feature stage's settings."""
+    return FeatureConfig(
+        windows_days=config.features.windows_days,
+        exclude_columns=config.features.exclude_columns,
+        label_source=config.label,
+        inactivity_active_days=config.population.active_within_days,
+        attribute_types=tuple(usable_features(attribute_types, config.features.exclude_columns).items()),
+        purchase_types=config.features.purchase_types,
+        transaction_windows_days=config.features.transaction_windows_days,
+        rate_baseline_days=config.features.rate_baseline_days,
+        btyd_horizon_days=config.horizon_days,  # expected purchases over the label's horizon
+    )
+
+
+@dataclass(frozen=True)
+class UpliftSection:
+    """``churn train-uplift``'s own settings: which learners compete, how campaigns are split, how it is judged."""
+
+    learners: tuple[str, ...] = ("t_learner", "x_learner", "dr_learner")  # chosen by validation Qini
+    test_campaigns: int = 3  # the latest campaign dates with observed outcomes: the test
+    validation_campaigns: int = 3  # the dates before them whose outcome windows close by the test: the choice
+    capacity_share: float = 0.3  # share of a campaign's customers a policy contacts (the true-saves comparison)
+    risk_model: str | None = "churn-propensity@champion"  # the churn ranking uplift is compared with (None: own)
+    params: dict[str, Any] = field(default_factory=dict)  # LightGBM parameters over models.uplift.DEFAULT_PARAMS
+    resamples: int = 200  # bootstrap resamples of the test metrics' intervals
+    confidence: float = 0.95  # their level
+    cv_folds: int = 5  # one campaign date only: cross-validated Qini on the training customers
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.learners) - {"t_learner", "x_learner", "dr_learner"})
+        if not self.learners or unknown:
+            raise ConfigError(f"uplift.learners: expected some of t_learner, x_learner, dr_learner, got {unknown}")
+        for key in ("test_campaigns", "validation_campaigns", "resamples"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"uplift.{key}: expected at least 1, got {getattr(self, key)}")
+        for key in ("capacity_share", "confidence"):
+            if not 0 < getattr(self, key) < 1:
+                raise ConfigError(f"uplift.{key}: expected a share between 0 and 1, got {getattr(self, key)}")
+
+
+@dataclass(frozen=True)
+class UpliftConfig:
+    """``churn train-uplift`` (``pipelines/conf/uplift.yaml``): the keys it shares with ``train.yaml`` mean the same."""
+
+    data: str = field(default="data/synthetic", metadata=PATH)
+    end_date: str | None = None
+    truth: str | None = field(default="auto", metadata=PATH)
+    input: InputConfig = field(default_factory=InputConfig)
+    horizon_days: int = 90  # churn within this many days of the action date
+    label: Literal["events", "inactivity"] = "events"
+    population: PopulationConfig = field(default_factory=PopulationConfig)
+    features: FeaturesSection = field(default_factory=FeaturesSection)
+    uplift: UpliftSection = field(default_factory=UpliftSection)
+    mlflow: MlflowConfig = field(
+        default_factory=lambda: MlflowConfig(experiment="churn-uplift", registered_model="churn-uplift")
+    )
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if self.end_date is not None:
+            iso_date(self.end_date, "end_date")
+        _positive_days(self.horizon_days, "horizon_days")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

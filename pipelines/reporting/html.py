@@ -12,6 +12,7 @@ import pandas as pd
 
 from models import value as val
 from models.evaluate import figure
+from models.uplift import qini_curve
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1050px;color:#1d2733}
@@ -293,3 +294,82 @@ def recovery_report(
     body += [f"<p class='warn'>{html.escape(n)}</p>" for n in notes]
     body.append(recovery_section(table, "Saved customers and annualized revenue recovered", confidence))
     return _page("Revenue recovered", "".join(body))
+
+
+def uplift_report(test: pd.DataFrame, scores, metrics: dict, choice, split: str, config) -> str:
+    """The uplift training run: who a contact keeps, judged on the test campaigns against the churn ranking.
+
+    ``scores`` is :class:`pipelines.stages.uplift.TestScores`, ``choice`` its ``Choice``.
+    """
+    u, m = config.uplift, metrics
+    level = f"{u.confidence:.0%}"
+    body = [
+        "<h1>Uplift model: who a retention contact keeps</h1>",
+        f"<p class='note'>{html.escape(split)}. Uplift = churn probability within {config.horizon_days} days without "
+        "a contact minus with one. Learner chosen on the validation campaigns' Qini: "
+        f"<b>{html.escape(choice.name)}</b>. Churn ranking: {html.escape(scores.risk_source)}.</p>",
+        _kpis(
+            [
+                ("test Qini", f"{m['test_qini']:.3f}"),
+                (f"{level} interval", f"{m['test_qini_low']:.3f} to {m['test_qini_high']:.3f}"),
+                ("churn ranking's Qini", f"{m['risk_test_qini']:.3f}"),
+                ("random", f"{m['random_test_qini']:.3f}"),
+            ]
+        ),
+        "<h2>Qini curves on the test campaigns</h2>",
+        _png(_qini_figure(test, scores)),
+        "<h2>Metrics</h2>",
+        _table(_uplift_metric_table(m), {c: "{:.4f}".format for c in ("value", "low", "high")}),
+        f"<h2>Customers kept on the test campaigns, contacting the top {u.capacity_share:.0%} of each</h2>",
+        "<p class='note'>Doubly robust estimates from the randomised assignment, with a normal interval; "
+        "'campaign' is what the campaigns' own choice of whom to treat kept.</p>",
+        _table(_policy_table(m), {c: "{:,.1f}".format for c in ("estimate", "low", "high", "true saves")}),
+        "<h2>Learners on the validation campaigns</h2>",
+        _table(
+            pd.DataFrame(
+                {"learner": list(choice.validation_qini), "validation Qini": list(choice.validation_qini.values())}
+            ),
+            {"validation Qini": "{:.4f}".format},
+        ),
+    ]
+    return _page("Uplift model", "".join(body))
+
+
+def _qini_figure(test: pd.DataFrame, scores):
+    rankings = {"uplift model": scores.uplift, "churn ranking": scores.risk, "random": scores.random}
+    fig, ax = figure(7.5, 4.8)
+    for label, score in rankings.items():
+        x, y = qini_curve(test["churned"].to_numpy(), test["treated"].to_numpy(), score)
+        ax.plot(x / max(x[-1], 1), y, label=label)
+    ax.set_xlabel("share of test contacts targeted, by each ranking")
+    ax.set_ylabel("customers kept (Qini)")
+    ax.legend()
+    return fig
+
+
+def _uplift_metric_table(m: dict) -> pd.DataFrame:
+    rows = []
+    for name in ("qini", "auuc", "uplift_at_10", "uplift_at_20", "uplift_at_30"):
+        for prefix, ranking in (("", "uplift model"), ("risk_", "churn ranking"), ("random_", "random")):
+            key = f"{prefix}test_{name}"
+            rows.append({"metric": name, "ranking": ranking, "value": m[key], "low": m[f"{key}_low"],
+                         "high": m[f"{key}_high"]})  # fmt: skip
+    if "oracle_test_qini" in m:
+        rows.append({"metric": "qini", "ranking": "true effect (oracle)", "value": m["oracle_test_qini"]})
+    return pd.DataFrame(rows)
+
+
+def _policy_table(m: dict) -> pd.DataFrame:
+    rows = []
+    for name, label in (("uplift", "uplift model"), ("risk", "churn ranking"), ("campaign", "campaign")):
+        truth = m.get(f"true_saves_{name}_policy")
+        rows.append(
+            {
+                "policy": label,
+                "estimate": m[f"policy_value_{name}"],
+                "low": m[f"policy_value_{name}_low"],
+                "high": m[f"policy_value_{name}_high"],
+                "true saves": truth if truth is not None else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)

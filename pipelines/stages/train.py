@@ -29,7 +29,7 @@ from models.estimators import FeatureSpec, calibrate, explain, feature_importanc
 from models.pyfunc import ChurnModel
 from models.registry import CHALLENGER, CHAMPION, Decision, decide, tracking_uri, use_experiment
 from models.search import SearchResult, fit_baseline, search_lightgbm
-from pipelines.config import TrainConfig, end_timestamp
+from pipelines.config import TrainConfig, UpliftConfig, end_timestamp
 from pipelines.contract import ValidationResult
 from pipelines.engines import engine_for
 from pipelines.errors import UserError
@@ -72,19 +72,34 @@ def date_roles(dates, horizon_days: int) -> DateRoles | None:
 
     Test = the latest date; validation = the latest date whose label window
     closes by the test date; train = dates whose label windows close by the
-    validation date. No training or validation label window reaches past the
-    test as-of date.
+    validation date (:func:`time_roles` with one date each).
+    """
+    roles = time_roles(dates, horizon_days, 1, 1)
+    return DateRoles(roles.train, roles.val[0], roles.test[0]) if roles else None
+
+
+@dataclass(frozen=True)
+class TimeRoles:
+    """Dates for each role of an out-of-time split, oldest first."""
+
+    train: tuple[pd.Timestamp, ...]
+    val: tuple[pd.Timestamp, ...]
+    test: tuple[pd.Timestamp, ...]
+
+
+def time_roles(dates, horizon_days: int, test_count: int, val_count: int) -> TimeRoles | None:
+    """The one out-of-time rule of churn and uplift training: no window of an earlier role reaches the next role.
+
+    Test = the latest ``test_count`` dates; validation = the latest ``val_count`` dates whose outcome windows close
+    by the first test date; train = the dates whose windows close by the first validation date. None when a role
+    would be empty.
     """
     horizon = pd.Timedelta(days=horizon_days)
     dates = sorted({pd.Timestamp(d) for d in dates})
-    if not dates:
-        return None
-    test = dates[-1]
-    val_candidates = [d for d in dates if d + horizon <= test]
-    if not val_candidates:
-        return None
-    train = tuple(d for d in dates if d + horizon <= val_candidates[-1])
-    return DateRoles(train, val_candidates[-1], test) if train else None
+    test = tuple(dates[-test_count:])
+    val = tuple([d for d in dates if d + horizon <= test[0]][-val_count:]) if test else ()
+    train = tuple(d for d in dates if d + horizon <= val[0]) if val else ()
+    return TimeRoles(train, val, test) if train else None
 
 
 def split_snapshot(snap: pd.DataFrame, horizon_days: int, config: TrainConfig) -> Split:
@@ -281,7 +296,8 @@ def select_model(
     return Selection(family, pipeline, model, calibrated["logistic_regression"][1], search, lr_trials, losses)
 
 
-def _truth_dir(config: TrainConfig) -> Path | None:
+def truth_folder(config: TrainConfig | UpliftConfig) -> Path | None:
+    """The ground truth of synthetic data (``truth: auto``: DATA_truth beside the data, if any); None for real data."""
     if config.truth in (None, "", "none"):
         return None
     if config.truth == "auto":
@@ -653,7 +669,7 @@ def evaluate(data: TrainingData, chosen: Selection, config: TrainConfig) -> Eval
 
 def _oracle_metrics(config: TrainConfig, data: TrainingData, test_roc_auc: float) -> dict[str, float]:
     """The true probabilities' test ROC AUC and the model's share of it; none without a ground truth."""
-    truth_dir = _truth_dir(config)
+    truth_dir = truth_folder(config)
     if truth_dir is None:
         return {}
 
@@ -813,7 +829,7 @@ def _log_model(data: TrainingData, chosen: Selection) -> str:
         signature=signature,
         input_example=example,
         code_paths=[str(Path(__file__).resolve().parents[2] / "models")],
-        pip_requirements=_pip_requirements(),
+        pip_requirements=pip_requirements(),
     )
     return info.model_uri
 
@@ -980,7 +996,7 @@ def _metric_fn(primary: str):
     return lambda y, p: ev.classification_metrics(y, p, "")[key]
 
 
-def _pip_requirements() -> list[str]:
+def pip_requirements() -> list[str]:
 
     return [f"{pkg}=={version(pkg)}" for pkg in PIP_REQUIREMENTS_OF]
 
