@@ -280,14 +280,16 @@ def bootstrap_metrics(
         for name, metric in METRICS.items():
             draws[name].append(metric(churned[rows], treated[rows], score[rows]))
     tail = 100 * (1 - level) / 2
-    return {
-        name: Interval(
-            metric(churned, treated, score),
-            float(np.nanpercentile(draws[name], tail)),
-            float(np.nanpercentile(draws[name], 100 - tail)),
-        )
-        for name, metric in METRICS.items()
-    }
+    return {name: _interval(metric(churned, treated, score), draws[name], tail) for name, metric in METRICS.items()}
+
+
+def _interval(value: float, draws: list[float], tail: float) -> Interval:
+    """Percentile interval of the finite draws (a top share may hold no control customer in a resample)."""
+    finite = np.asarray(draws, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return Interval(value, float("nan"), float("nan"))
+    return Interval(value, float(np.percentile(finite, tail)), float(np.percentile(finite, 100 - tail)))
 
 
 # --- policy value from logged randomised campaigns -------------------------------------------------------------------

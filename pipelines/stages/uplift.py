@@ -98,6 +98,8 @@ def run_uplift_training(config: UpliftConfig) -> UpliftResult:
     test = contacts.rows[split.test].reset_index(drop=True)
     scores = _test_scores(config, contacts, split, choice, test)
     metrics = evaluate(config, test, scores, choice)
+    if split.method == "by_customer":  # one campaign date: cross-validated figures, as churn training gives them
+        metrics["cv_qini_mean"], metrics["cv_qini_std"] = cross_validated_qini(contacts, split, choice.name, config)
     use_experiment(config.mlflow.experiment)
     with mlflow.start_run(run_name=f"train-uplift-{test['action_date'].max().date()}") as run:
         model_uri = _log_run(config, contacts, split, choice, test, scores, metrics)
@@ -151,7 +153,7 @@ def load_contacts(config: UpliftConfig) -> Contacts:
     )
     for reason, n in set_aside["reason"].value_counts().items():
         log.warning("%d contacts set aside: %s", n, reason)
-    spec = FeatureSpec.infer(rows, feature_columns(rows))
+    spec = FeatureSpec.infer(rows, [c for c in feature_columns(rows) if c not in KEYS])  # never the group or outcome
     return Contacts(rows, spec, features, set_aside, result)
 
 
@@ -199,6 +201,12 @@ def split_contacts(rows: pd.DataFrame, config: UpliftConfig) -> ContactSplit:
     roles = time_roles(rows["action_date"].unique(), config.horizon_days, u.test_campaigns, u.validation_campaigns)
     if roles is not None:
         day = rows["action_date"]
+        gaps = ~day.isin((*roles.train, *roles.val, *roles.test))
+        if gaps.any():
+            log.info(
+                "%d contacts on %d campaign dates between the roles are not used: their outcome windows reach the next "
+                "role's first date", int(gaps.sum()), day[gaps].nunique(),
+            )  # fmt: skip
         return ContactSplit(
             "out_of_time",
             day.isin(roles.train).to_numpy(),
@@ -249,6 +257,22 @@ def choose_learner(contacts: Contacts, split: ContactSplit, config: UpliftConfig
 
 def _fit(spec: FeatureSpec, name: str, params: dict, seed: int, rows: pd.DataFrame) -> up.UpliftModel:
     return up.UpliftModel(spec, name, params, seed).fit(rows, rows["treated"].to_numpy(), rows["churned"].to_numpy())
+
+
+def cross_validated_qini(
+    contacts: Contacts, split: ContactSplit, name: str, config: UpliftConfig
+) -> tuple[float, float]:
+    """Mean and standard deviation of the learner's Qini over ``uplift.cv_folds`` folds by customer of the
+    training and validation contacts (the test contacts stay out)."""
+    rows = contacts.rows[split.train | split.val].reset_index(drop=True)
+    fold = np.floor(_customer_share(rows["customer_id"], config.seed + 1) * config.uplift.cv_folds).astype(int)
+    params = {**up.DEFAULT_PARAMS, **config.uplift.params}
+    qini = []
+    for k in range(config.uplift.cv_folds):
+        held = rows[fold == k]
+        model = _fit(contacts.spec, name, params, config.seed, rows[fold != k])
+        qini.append(up.qini_coefficient(held["churned"], held["treated"], model.uplift(held)))
+    return float(np.mean(qini)), float(np.std(qini))
 
 
 # --- evaluate ----------------------------------------------------------------------------------------------------
@@ -398,7 +422,8 @@ def _log_run(
     mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
     mlflow.set_tag("split", split.description)
     mlflow.log_dict(config.to_dict(), "config/resolved_config.json")
-    mlflow.log_table(contacts.set_aside.astype({"action_date": str}), "data/set_aside_contacts.json")
+    set_aside = contacts.set_aside.astype({"customer_id": object, "action_date": str, "reason": object})
+    mlflow.log_table(set_aside.astype({"action_date": object}), "data/set_aside_contacts.json")
     mlflow.log_text(uplift_report(test, scores, metrics, choice, split.description, config), "uplift_report.html")
     example = contacts.spec.frame(rows.head(5)).reset_index(drop=True)
     pyfunc = UpliftPyfunc(choice.model, contacts.feature_config, config.horizon_days)
