@@ -10,7 +10,9 @@ report, written to a folder), :meth:`Engine.snapshot` (stacked features and labe
 parquet file or folder) and :meth:`Engine.score_inputs` (validation accounting, the features of every active
 customer at one date, and the small tables scoring reads). The contract rules, features and messages live in the
 modules they call (:mod:`pipelines.contract`, :mod:`features.build`, ...); an engine only decides where rows sit
-while those run. :func:`engine_for` is the only place that picks one.
+while those run. :func:`engine_for` is the only place that picks one. :func:`validated_by` is where training and
+recovery on an engine start: the data validated into a scratch folder (or a validated folder as it is), with its
+accounting and quarantine; :meth:`Engine.buckets` says how many customer buckets work after it is split into.
 """
 
 from __future__ import annotations
