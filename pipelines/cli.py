@@ -161,6 +161,11 @@ def _dataset_overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _scale_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The config keys of the flags train, score and recover share from :func:`_scale_options`."""
+    return {"partitions": args.partitions, "engine": args.engine}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from pipelines.stages.train import format_summary, run_training
 
@@ -170,8 +175,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "label": args.label,
         "mlflow.experiment": args.experiment,
         "as_of": {"dates": [d.date().isoformat() for d in args.as_of]} if args.as_of else None,
-        "partitions": args.partitions,
-        "engine": args.engine,
+        **_scale_overrides(args),
     }
     config = _own_end_date(load_config(args.config, overrides, TrainConfig), args)
     print(format_summary(run_training(config)))
@@ -216,8 +220,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         **_dataset_overrides(args),
         "model": args.model,
         "out": str(args.out) if args.out else None,
-        "partitions": args.partitions,
-        "engine": args.engine,
+        **_scale_overrides(args),
     }
     config = _own_end_date(load_config(args.config, overrides, ScoreConfig), args)
     try:
@@ -255,6 +258,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
         "recover.out": str(args.out) if args.out else None,
         "recover.experiment": args.experiment,
         "recover.tiers": False if args.no_tiers else None,
+        **_scale_overrides(args),
     }
     config = _own_end_date(load_config(args.config, overrides, ScoreConfig), args)
     run = run_recover(config, args.from_, args.to)
@@ -533,9 +537,9 @@ def _recover_parser(sub: Subparsers) -> None:
     _config_option(
         p,
         "score.yaml",
-        "the scoring config, whose data, end_date, input, model and risk_tiers recover shares and whose recover: "
-        "section holds its own settings; relative paths in it are relative to its folder (default: the package's "
-        "conf/score.yaml)",
+        "the scoring config, whose data, end_date, input, engine, partitions, model and risk_tiers recover shares and "
+        "whose recover: section holds its own settings; relative paths in it are relative to its folder (default: the "
+        "package's conf/score.yaml)",
     )
     _data_option(p, override=True)
     p.add_argument("--from", dest="from_", type=_date, required=True, help="first action date")
@@ -552,6 +556,7 @@ def _recover_parser(sub: Subparsers) -> None:
     p.add_argument("--out", type=Path, help="override: output root (recover.out, default data/recovery)")
     _input_options(p, override=True)
     _experiment_option(p, "override: MLflow experiment (recover.experiment, default churn-recovery)")
+    _scale_options(p, default_partitions=None)  # defaults come from the config, shared with score
     p.set_defaults(func=cmd_recover)
 
 

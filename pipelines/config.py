@@ -52,7 +52,7 @@ def end_timestamp(end_date: str | None) -> pd.Timestamp | None:
 
 
 def _check_engine(engine: str, partitions: int) -> None:
-    """``engine:`` and ``partitions:`` of a training or scoring config."""
+    """``engine:`` and ``partitions:`` of a training or scoring config (recover reads the scoring config's)."""
     if engine not in ("pandas", "spark"):
         raise ConfigError(f"engine: expected 'pandas' or 'spark', got {engine!r}")
     if partitions < 1:
@@ -371,8 +371,9 @@ class BootstrapConfig:
 class RecoverConfig:
     """``churn recover``'s own settings: the ``recover:`` section of the scoring config.
 
-    Recover shares the rest with scoring: ``data``, ``end_date``, ``input``, ``model`` (whose risk tiers split the
-    result) and ``risk_tiers``, so that a tier means the same in the scores and in the measured recovery.
+    Recover shares the rest with scoring: ``data``, ``end_date``, ``input``, ``engine`` and ``partitions`` (where it
+    runs), ``model`` (whose risk tiers split the result) and ``risk_tiers``, so that a tier means the same in the
+    scores and in the measured recovery.
     """
 
     out: str = field(default="data/recovery", metadata=PATH)  # results go to OUT/recover_FROM_TO/
@@ -424,7 +425,8 @@ class ScoreConfig:
     def recover_dict(self) -> dict:
         """The keys ``churn recover`` reads, resolved: what its run logs as its config (scoring's own stay out)."""
         resolved = self.to_dict()
-        return {key: resolved[key] for key in ("data", "end_date", "input", "model", "risk_tiers", "recover")}
+        keys = ("data", "end_date", "input", "engine", "partitions", "model", "risk_tiers", "recover")
+        return {key: resolved[key] for key in keys}
 
 
 def _resolve_paths(kind: type, raw: dict[str, Any], base: Path) -> dict[str, Any]:

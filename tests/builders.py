@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from features.build import Tables
 
@@ -139,3 +140,51 @@ def same_rows(a: pd.DataFrame, b: pd.DataFrame, key: list[str]) -> None:
     a = a.sort_values(key, ignore_index=True)
     b = b.sort_values(key, ignore_index=True)[list(a.columns)]
     pd.testing.assert_frame_equal(a, b, check_dtype=False)
+
+
+def recovery_dataset(folder: Path) -> Path:
+    """200 customers with one action each on 2024-02-01 (100 treated, 10 churn; 100 controls, 25 churn), and one
+    action row validation sets aside (its group is neither treatment nor control)."""
+    folder.mkdir(parents=True)
+    ids = [f"c{i:03d}" for i in range(200)]
+    pd.DataFrame(
+        {"customer_id": ids, "signup_date": "2023-01-01", "monthly_revenue": 10.0, "location_id": ["L1", "L2"] * 100}
+    ).to_csv(folder / "customers.csv", index=False)
+    groups = ["treatment"] * 100 + ["control"] * 100
+    pd.DataFrame({"customer_id": [*ids, "c000"], "action_date": "2024-02-01", "group": [*groups, "placebo"]}).to_csv(
+        folder / "retention_actions.csv", index=False
+    )
+    churned = ids[:10] + ids[100:125]
+    pd.DataFrame({"customer_id": churned, "churn_date": "2024-02-15"}).to_csv(folder / "churn_events.csv", index=False)
+    return folder
+
+
+def recovered_on_each_engine(tmp_path: Path, engines: dict[str, dict]) -> dict:
+    """``run_recover`` of :func:`recovery_dataset` on each engine (``engine``/``partitions`` keys; no tiers: it has no
+    model), by name."""
+    from pipelines.config import ScoreConfig, load_config
+    from pipelines.stages.recover import run_recover
+
+    data = recovery_dataset(tmp_path / "in")
+    runs = {}
+    for name, scale in engines.items():
+        config = load_config(
+            None,
+            {"data": str(data), "end_date": "2024-06-30", "recover.tiers": False, "recover.out": str(tmp_path / name),
+             "recover.experiment": "test-recover-engines", "recover.bootstrap.resamples": 200, **scale},
+            ScoreConfig,
+        )  # fmt: skip
+        runs[name] = run_recover(config, pd.Timestamp("2024-01-01"), pd.Timestamp("2024-03-01"))
+    return runs
+
+
+def assert_same_recovery_and_quarantine(runs: dict) -> None:
+    """Every run measured the in-memory figures and counted, and kept, the quarantined action."""
+    base = runs["pandas"]
+    assert base.overall.saved_customers == pytest.approx((0.25 - 0.10) * 100)
+    table = pd.read_parquet(base.folder / "recovery.parquet")
+    for name, run in runs.items():
+        actions = run.validation.report["retention_actions"]
+        assert (actions.rows_read, actions.rows_quarantined) == (201, 1), name
+        assert run.validation.quarantine["retention_actions"]["group"].tolist() == ["placebo"], name
+        pd.testing.assert_frame_equal(pd.read_parquet(run.folder / "recovery.parquet"), table, obj=name)

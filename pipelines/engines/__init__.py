@@ -10,13 +10,15 @@ report, written to a folder), :meth:`Engine.snapshot` (stacked features and labe
 parquet file or folder) and :meth:`Engine.score_inputs` (validation accounting, the features of every active
 customer at one date, and the small tables scoring reads). The contract rules, features and messages live in the
 modules they call (:mod:`pipelines.contract`, :mod:`features.build`, ...); an engine only decides where rows sit
-while those run. :func:`engine_for` is the only place that picks one.
+while those run. :func:`engine_for` is the only place that picks one. :func:`validated_by` is where training and
+recovery on an engine start: the data validated into a scratch folder (or a validated folder as it is), with its
+accounting and quarantine; :meth:`Engine.buckets` says how many customer buckets work after it is split into.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Protocol
@@ -35,9 +37,11 @@ from pipelines.io.files import (
     feature_tables,
     is_validated_output,
     load_validated,
+    read_quarantine,
     tables_from,
     validate_folder,
     validated_report,
+    warn_quarantined,
     write_parquet,
     write_validation,
 )
@@ -66,10 +70,21 @@ class ScoreInputs:
     seconds_validation: float  # time spent validating before the features were built (0: not separable)
 
 
+@dataclass(frozen=True)
+class Validated:
+    """A validated folder and its accounting: the report it holds, with its quarantined rows read back."""
+
+    folder: Path
+    result: ValidationResult
+    earlier: bool  # validated by an earlier run (``data`` was a validated folder): type-check what is read from it
+
+
 class Engine(Protocol):
     """One set of operations, whatever runs them."""
 
     name: str
+
+    def buckets(self) -> int: ...
 
     def validate(
         self,
@@ -115,10 +130,36 @@ def engine_for(kind: str, partitions: int = 1) -> Engine:
     return Partitioned(partitions) if partitions > 1 else InMemory()
 
 
+def validated_by(
+    engine: Engine,
+    data: Path,
+    scratch: Path,
+    end_date: pd.Timestamp | None,
+    attribute_types: dict[str, str] | None,
+    reading: InputConfig,
+) -> Validated:
+    """``data`` validated by ``engine`` into ``scratch/validated``, unless it is a validated folder already.
+
+    Either way the accounting is the folder's report (its end date and attribute types checked against this run's)
+    and the quarantined rows are read back from it, so that a run on any engine counts and keeps them as the
+    in-memory engine does (and says in the log what it set aside, as :func:`pipelines.io.files.load_validated` does).
+    Training and recovery on an engine start here.
+    """
+    folder, earlier = Path(data), is_validated_output(data)
+    if not earlier:
+        folder = Path(scratch) / "validated"
+        warn_quarantined(engine.validate(Path(data), folder, end_date, attribute_types, reading))
+    report = validated_report(folder, end_date, attribute_types)
+    return Validated(folder, replace(ValidationResult.from_dict(report), quarantine=read_quarantine(folder)), earlier)
+
+
 class InMemory:
     """pandas, every table in memory: the reference engine."""
 
     name = "pandas"
+
+    def buckets(self) -> int:
+        return 1
 
     def validate(self, data, out, end_date, attribute_types, reading):
         result = validate_folder(data, end_date, attribute_types, reading.encoding, reading.timezone)
@@ -154,6 +195,9 @@ class Partitioned:
     partitions: int
     name = "pandas"
 
+    def buckets(self) -> int:
+        return self.partitions
+
     def validate(self, data, out, end_date, attribute_types, reading):
         return validate_partitioned(
             data, out, end_date, self.partitions, progress=True, attribute_types=attribute_types,
@@ -180,6 +224,9 @@ class Spark:
 
     partitions: int
     name = "spark"
+
+    def buckets(self) -> int:
+        return _spark().buckets_for(self.partitions)
 
     def validate(self, data, out, end_date, attribute_types, reading):
         _spark_reads_defaults(reading)

@@ -470,12 +470,17 @@ def load_validated(
     if is_validated_output(data):
         return read_validated(data, end_date, attribute_types)
     result = validate_folder(Path(data), end_date, attribute_types, encoding, timezone)
+    warn_quarantined(result)
+    return result
+
+
+def warn_quarantined(result: ValidationResult) -> None:
+    """Say in the log how many rows of each table validation set aside, and why."""
     for name, report in result.report.items():
         if report.rows_quarantined:
             log.warning(
                 "%s: %d of %d rows quarantined %s", name, report.rows_quarantined, report.rows_read, report.by_reason
             )
-    return result
 
 
 def validate_folder(

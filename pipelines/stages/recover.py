@@ -1,21 +1,47 @@
-"""The ``recover`` stage: saved customers and annualized revenue recovered by past retention actions."""
+"""The ``recover`` stage: saved customers and annualized revenue recovered by past retention actions.
+
+It runs on every engine (``engine:`` and ``partitions:`` of the scoring config, or ``--engine``/``--partitions``)
+with the in-memory figures. In memory (``pandas``, one partition) every table is read whole. On customer partitions
+or Spark the engine validates into a scratch folder under the system's temporary folder (``TMPDIR``), unless
+``data`` is a validated folder already (:func:`pipelines.engines.validated_by`, as training does); then, on this
+machine, the small tables (customers, churn events, actions, feedback) are read whole, interactions are streamed in
+batches (the inactivity outcome reads them so), and every customer's probability at each action date is built one
+customer bucket at a time with the whole base's peer medians and BG/NBD parameters (:class:`BucketScores`), then
+ranked into tiers over the whole base, date by date (:func:`tiers_at_action`). On Spark this bucket loop runs on the
+driver: Spark validates, the driver splits the validated tables into the engine's buckets and scores them one by one.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import mlflow
 import pandas as pd
 
-from features.build import Tables, build_features, prepare
+from features.build import Prepared, Tables, build_features, prepare
 from models import value as val
 from models.registry import load_model, use_experiment
 from pipelines.config import RecoverConfig, ScoreConfig, TierConfig, end_timestamp
 from pipelines.contract import ValidationResult
+from pipelines.engines import engine_for, validated_by
+from pipelines.engines.partitioned import for_each_bucket
 from pipelines.errors import USER_ERRORS, UserError
-from pipelines.io.files import atomic_folder, load_validated, tables_from, write_parquet, write_text
+from pipelines.io.files import (
+    VALIDATED_TABLES,
+    atomic_folder,
+    dataset_files,
+    feature_tables,
+    load_validated,
+    tables_from,
+    write_parquet,
+    write_text,
+)
 from pipelines.reporting.html import recovery_report
 from pipelines.stages.score import risk_tiers
 from pipelines.stages.snapshot import observation_end
@@ -34,6 +60,7 @@ METRICS = (
     "revenue_high",
     "naive_revenue",
 )
+SCORED_COLUMNS = ("customer_id", "action_date", "probability")  # what a :class:`Probabilities` source returns
 
 
 @dataclass(frozen=True)
@@ -47,38 +74,122 @@ class Recovered:
 
 @dataclass(frozen=True)
 class RecoverRun:
-    """A finished ``churn recover`` run: where it wrote, the overall figures and the notes it warned of."""
+    """A finished ``churn recover`` run: where it wrote, the overall figures, the notes it warned of and the
+    validation accounting (quarantined rows included) of the data it measured on."""
 
     folder: Path
     overall: val.Recovery
     notes: tuple[str, ...]
+    validation: ValidationResult
 
 
-def risk_tier_at_action(tables, actions: pd.DataFrame, model_uri: str, tiers: TierConfig) -> pd.Series:
-    """Each action's customer's risk tier on the action date, scored by the registered model."""
-    loaded = load_model(model_uri)
-    prepared = prepare(tables, loaded.model.feature_config)
-    at_action = pd.Series("unknown", index=actions.index, dtype=object)
-    for day, rows in actions.groupby("action_date"):
+class Probabilities(Protocol):
+    """Every customer's churn probability on each of ``dates``: one row per (customer active then, date), with
+    the columns :data:`SCORED_COLUMNS`."""
+
+    def __call__(self, model, dates: list[pd.Timestamp]) -> pd.DataFrame: ...
+
+
+@dataclass(frozen=True)
+class RecoverData:
+    """The validated dataset recover measures: its accounting and quarantine, its tables (interactions in memory or
+    streamed from a validated folder) and where the probabilities at action dates come from."""
+
+    result: ValidationResult
+    tables: Tables
+    probabilities: Probabilities
+
+
+@dataclass(frozen=True)
+class InMemoryScores:
+    """Probabilities from tables held in memory, prepared once as a whole: the reference."""
+
+    tables: Tables
+
+    def __call__(self, model, dates: list[pd.Timestamp]) -> pd.DataFrame:
+        return probabilities_at(prepare(self.tables, model.feature_config), model, dates)
+
+
+@dataclass(frozen=True)
+class BucketScores:
+    """Probabilities from a validated folder, one customer bucket at a time (:func:`for_each_bucket`: the folder's
+    own buckets, or its tables split into ``buckets``), each with the whole base's peer medians and BG/NBD
+    parameters at the dates, as partitioned scoring builds features. Memory holds a bucket and the probabilities."""
+
+    folder: Path
+    buckets: int
+    scratch: Path  # where a split of the folder goes while it is scored
+
+    def __call__(self, model, dates: list[pd.Timestamp]) -> pd.DataFrame:
+        parts = []
+
+        def build(tables: Tables, _result: ValidationResult, medians: dict[str, pd.Series], btyd: dict) -> None:
+            parts.append(probabilities_at(prepare(tables, model.feature_config, medians, btyd), model, dates))
+
+        # Read with the types the data has, as in memory: the model's attribute types shape its features only.
+        config = replace(model.feature_config, attribute_types=None)
+        for_each_bucket(self.folder, None, self.buckets, config, build, self.scratch, progress=True, as_of_dates=dates)
+        return pd.concat(parts, ignore_index=True)
+
+
+def probabilities_at(prepared: Prepared, model, dates: list[pd.Timestamp]) -> pd.DataFrame:
+    """The probability of every customer of ``prepared`` active on each of ``dates`` (:data:`SCORED_COLUMNS`)."""
+    frames = []
+    for day in dates:
         features = build_features(prepared, pd.Timestamp(day))
-        if features.empty:
+        if len(features):
+            ids = features["customer_id"].astype(str).to_numpy()
+            frames.append(
+                pd.DataFrame(
+                    {"customer_id": ids, "action_date": pd.Timestamp(day), "probability": model.predict_proba(features)}
+                )
+            )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(SCORED_COLUMNS))
+
+
+def tiers_at_action(actions: pd.DataFrame, scored: pd.DataFrame, tiers: TierConfig) -> pd.Series:
+    """Each action's customer's risk tier on the action date, ranked among every customer scored that day
+    (``unknown``: not active then).
+
+    Ties are broken by customer id, as scoring breaks them: the tiers never depend on row order or on the buckets
+    the probabilities were built in.
+    """
+    at_action = pd.Series("unknown", index=actions.index, dtype=object)
+    by_day = dict(tuple(scored.groupby("action_date", sort=False)))
+    for day, rows in actions.groupby("action_date"):
+        day_scores = by_day.get(pd.Timestamp(day))
+        if day_scores is None:
             continue
-        ids = features["customer_id"].astype(str)
-        # ties broken by customer id, as scoring breaks them: the tiers never depend on row order
-        probability = loaded.model.predict_proba(features)
-        tier = pd.Series(risk_tiers(probability, tiers.high, tiers.medium, ids.to_numpy()), index=ids)
+        ids = day_scores["customer_id"].to_numpy()
+        probability = day_scores["probability"].to_numpy(dtype=float)
+        tier = pd.Series(risk_tiers(probability, tiers.high, tiers.medium, ids), index=ids)
         at_action.loc[rows.index] = rows["customer_id"].map(tier).fillna("unknown").to_numpy()
     return at_action
 
 
+def risk_tier_at_action(
+    actions: pd.DataFrame, model_uri: str, tiers: TierConfig, probabilities: Probabilities
+) -> pd.Series:
+    """Each action's customer's risk tier on the action date, scored by the registered model."""
+    loaded = load_model(model_uri)
+    dates = sorted({pd.Timestamp(d) for d in actions["action_date"]})
+    return tiers_at_action(actions, probabilities(loaded.model, dates), tiers)
+
+
 def recover(
-    tables: Tables, data_end: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp, config: ScoreConfig
+    tables: Tables,
+    data_end: pd.Timestamp,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    config: ScoreConfig,
+    probabilities: Probabilities | None = None,
 ) -> Recovered:
     """Recovery overall, by location and by risk tier, for actions dated in ``[start, end]``.
 
     Churn after an action is a churn event (``recover.label`` events) or no
     interaction (inactivity) within ``recover.horizon_days``; the tiers are those
-    ``config.model`` gives with ``config.risk_tiers``, as scoring gives them.
+    ``config.model`` gives with ``config.risk_tiers``, as scoring gives them, from
+    ``probabilities`` (default: ``tables`` in memory, :class:`InMemoryScores`).
     """
     settings = config.recover
     actions, notes = _observed_actions(tables.retention_actions, start, end, settings.horizon_days, data_end)
@@ -88,8 +199,8 @@ def recover(
     by = ["location_id"]
     if settings.tiers:
         try:
-            tiers = risk_tier_at_action(tables, actions.reset_index(drop=True), config.model, config.risk_tiers)
-            outcomes["risk_tier"] = tiers.to_numpy()
+            source = probabilities or InMemoryScores(tables)
+            outcomes["risk_tier"] = risk_tier_at_action(actions, config.model, config.risk_tiers, source).to_numpy()
             by.append("risk_tier")
         except USER_ERRORS as err:  # tiers are optional: no such model, or it cannot take this data; say so
             notes.append(f"no risk-tier breakdown: {err}")
@@ -102,7 +213,11 @@ def recover(
 def _observed_actions(
     actions: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, horizon_days: int, data_end: pd.Timestamp
 ) -> tuple[pd.DataFrame, list[str]]:
-    """The actions dated in ``[start, end]`` whose outcome window the data covers, and a note of those left out."""
+    """The actions dated in ``[start, end]`` whose outcome window the data covers, and a note of those left out.
+
+    They come in one order (action date, customer, group; rows equal in these have equal outcomes), so that the
+    bootstrap's draws depend neither on the input's row order nor on the order an engine wrote the table in.
+    """
     if actions.empty:
         raise UserError(
             "the dataset has no retention actions (retention_actions.csv or .parquet, with a control group) to measure "
@@ -123,7 +238,8 @@ def _observed_actions(
             f"no retention action between {start.date()} and {end.date()} has a fully observed {horizon_days}-day "
             "outcome"
         )
-    return actions[observed], notes
+    kept = actions[observed].sort_values(["action_date", "customer_id", "group"], kind="stable", ignore_index=True)
+    return kept, notes
 
 
 def _measure(outcomes: pd.DataFrame, by: tuple[str, ...], settings: RecoverConfig) -> list[val.Recovery]:
@@ -141,8 +257,8 @@ def _measure(outcomes: pd.DataFrame, by: tuple[str, ...], settings: RecoverConfi
 
 def run_recover(config: ScoreConfig, start: pd.Timestamp, end: pd.Timestamp) -> RecoverRun:
     """``churn recover``: measure, write ``recovery.parquet`` and ``report.html``, log the run with its config."""
-    result = _validated(config)
-    recovered = recover(tables_from(result), observation_end(result), start, end, config)
+    with recover_data(config) as data:
+        recovered = recover(data.tables, observation_end(data.result), start, end, config, data.probabilities)
     for note in recovered.notes:
         log.warning(note)
     folder = Path(config.recover.out) / f"recover_{start.date()}_{end.date()}"
@@ -159,14 +275,34 @@ def run_recover(config: ScoreConfig, start: pd.Timestamp, end: pd.Timestamp) -> 
         )
         write_text(report, work / "report.html")
     _log_run(recovered, config, start, end, folder)
-    return RecoverRun(folder, recovered.overall, recovered.notes)
+    return RecoverRun(folder, recovered.overall, recovered.notes, data.result)
 
 
-def _validated(config: ScoreConfig) -> ValidationResult:
-    """The dataset, validated, with the table that shows churn after an action under ``recover.label``."""
+@contextmanager
+def recover_data(config: ScoreConfig) -> Iterator[RecoverData]:
+    """The dataset, validated by the configured engine (see the module's docstring), while it is measured.
+
+    In memory every table is read whole. On partitions or Spark the validated folder (a scratch copy under
+    ``TMPDIR``, removed at the end, unless ``data`` is one) stays on disk: interactions and the buckets are read
+    from it while the caller measures.
+    """
     end_date = end_timestamp(config.end_date)
     reading = config.input
-    result = load_validated(Path(config.data), end_date, encoding=reading.encoding, timezone=reading.timezone)
+    if config.engine == "pandas" and config.partitions == 1:
+        result = load_validated(Path(config.data), end_date, encoding=reading.encoding, timezone=reading.timezone)
+        tables = tables_from(result)
+        yield RecoverData(_with_label_table(result, config), tables, InMemoryScores(tables))
+        return
+    engine = engine_for(config.engine, config.partitions)
+    with tempfile.TemporaryDirectory(prefix="churn-recover-") as scratch:
+        validated = validated_by(engine, Path(config.data), Path(scratch), end_date, None, reading)
+        result = _with_label_table(validated.result, config)
+        tables = feature_tables(dataset_files(validated.folder / VALIDATED_TABLES), check=validated.earlier)
+        yield RecoverData(result, tables, BucketScores(validated.folder, engine.buckets(), Path(scratch)))
+
+
+def _with_label_table(result: ValidationResult, config: ScoreConfig) -> ValidationResult:
+    """``result``, once it is known to hold the table that shows churn after an action under ``recover.label``."""
     label = config.recover.label
     needed = "churn_events" if label == "events" else "interactions"
     if needed not in result.report:

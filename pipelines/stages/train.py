@@ -7,7 +7,7 @@ import logging
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
@@ -31,15 +31,9 @@ from models.registry import CHALLENGER, CHAMPION, Decision, decide, tracking_uri
 from models.search import SearchResult, fit_baseline, search_lightgbm
 from pipelines.config import TrainConfig, UpliftConfig, end_timestamp
 from pipelines.contract import ValidationResult
-from pipelines.engines import engine_for
+from pipelines.engines import engine_for, validated_by
 from pipelines.errors import UserError
-from pipelines.io.files import (
-    check_attribute_overrides,
-    is_validated_output,
-    load_validated,
-    read_quarantine,
-    validated_report,
-)
+from pipelines.io.files import check_attribute_overrides, load_validated
 from pipelines.simulation.truth import load_truth
 from pipelines.stages.snapshot import observation_end, snapshot_from_result
 
@@ -528,15 +522,13 @@ def _built_by_engine(config: TrainConfig) -> tuple[ValidationResult, DatePlan, p
     end_date = end_timestamp(config.end_date)
     features = config.feature_config_to_type()
     with tempfile.TemporaryDirectory(prefix="churn-train-") as scratch:
-        validated = Path(config.data)
-        if not is_validated_output(validated):
-            validated = Path(scratch) / "validated"
-            engine.validate(Path(config.data), validated, end_date, config.features.attribute_types, config.input)
-        report = validated_report(validated, end_date, config.features.attribute_types)
-        result = replace(ValidationResult.from_dict(report), quarantine=read_quarantine(validated))
+        validated = validated_by(
+            engine, Path(config.data), Path(scratch), end_date, config.features.attribute_types, config.input
+        )
+        result = validated.result
         out = Path(scratch) / "snapshot.parquet"
         engine.snapshot(
-            validated, out, config.as_of.resolve(), config.horizon_days, end_date, features, {}, config.input
+            validated.folder, out, config.as_of.resolve(), config.horizon_days, end_date, features, {}, config.input
         )
         plan = plan_dates(config, observation_end(result))
         built = _planned_rows(out, plan, _sampler(config, plan))

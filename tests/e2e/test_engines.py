@@ -21,7 +21,7 @@ from pipelines.cli import main
 from pipelines.config import SearchConfig
 from pipelines.stages.train import load_training_data, run_training
 from tests.builders import END as SYNTH_END
-from tests.builders import bad_dataset, train_config
+from tests.builders import assert_same_recovery_and_quarantine, bad_dataset, recovered_on_each_engine, train_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 END = "2026-06-30"
@@ -352,3 +352,10 @@ def test_spark_trains_on_the_rows_the_in_memory_engine_trains_on(spark_ready, sm
     np.testing.assert_array_equal(whole.y, spark.y)
     np.testing.assert_array_equal(whole.w, spark.w)
     assert spark.validation.to_dict() == whole.validation.to_dict()
+
+
+def test_spark_recovers_what_memory_recovers_and_counts_the_quarantined_row(spark_ready, tmp_path: Path):
+    """`churn recover --engine spark`: Spark validates, the driver measures (tiers: the partitioned bucket loop, see
+    tests/e2e/test_recover_engines.py); the figures and the quarantine are the in-memory run's."""
+    runs = recovered_on_each_engine(tmp_path, {"pandas": {}, "spark": {"engine": "spark", "partitions": 2}})
+    assert_same_recovery_and_quarantine(runs)
