@@ -50,9 +50,10 @@ snapshot: data
 	  $$(for m in 2025-07 2025-08 2025-09 2025-10 2025-11 2025-12 2026-01 2026-02 2026-03 2026-04; do echo --as-of $$m-01; done) \
 	  --out data/snapshots/train.parquet
 
-## Train, evaluate, log to MLflow, register and decide promotion (config: pipelines/conf/train.yaml)
+## Train the churn model, then the uplift model when the data has campaigns with a control group; log, register, promote
 train: data
 	$(CHURN) train
+	$(CHURN) train-uplift --if-campaigns
 
 ## Convert the public Telco customer table (../shared/data/telco, or TELCO_CSV=...) into the contract in data/telco
 telco: | $(VENV)/.synced

@@ -84,7 +84,10 @@ def targeting_plan(
     """Whom to contact: ranked by expected net value, positive only, within per-location capacity and budget.
 
     ``scores`` needs ``customer_id``, ``churn_probability``, ``monthly_revenue``,
-    ``expected_net_value_of_contact`` and optionally ``location_id``.
+    ``expected_net_value_of_contact`` and optionally ``location_id``. With an
+    ``expected_saves`` column (an uplift model's reduction in churn probability)
+    a contact is expected to save that many customers, and ``do_not_contact``
+    rows never enter the plan; otherwise probability x ``save_rate``.
     """
     ranked = scores.sort_values(
         ["expected_net_value_of_contact", "customer_id"], ascending=[False, True], kind="stable"
@@ -93,13 +96,15 @@ def targeting_plan(
     curve_values = ranked["expected_net_value_of_contact"].to_numpy()
     curve = pd.DataFrame({"contacted": np.arange(1, len(ranked) + 1), "expected_net_value": np.cumsum(curve_values)})
     pick = ranked[ranked["expected_net_value_of_contact"] > 0]
+    if "do_not_contact" in pick:
+        pick = pick[~pick["do_not_contact"].to_numpy(dtype=bool)]
     if capacity_per_location is not None and "location_id" in pick:
         pick = pick[
             pick.groupby(pick["location_id"].astype(object).fillna("__none__")).cumcount() < capacity_per_location
         ]
     if budget is not None and contact_cost > 0:
         pick = pick.head(int(budget // contact_cost))
-    saved = pick["churn_probability"] * save_rate
+    saved = pick["expected_saves"] if "expected_saves" in pick else pick["churn_probability"] * save_rate
     revenue = float((saved * MONTHS * pick["monthly_revenue"]).sum())
     cost = contact_cost * len(pick)
     return TargetingPlan(

@@ -238,6 +238,11 @@ def cmd_score(args: argparse.Namespace) -> int:
         f"{s.expected_customers_saved:,.1f} worth ${s.expected_revenue_recovered:,.0f} a year\n"
         f"  save rate {s.save_rate:.1%} ({s.save_rate_source})"
     )
+    if s.uplift_model:
+        print(
+            f"  targeted by uplift ({s.uplift_model}): {s.do_not_contact:,} customers would churn more if contacted "
+            f"(do not contact); the churn ranking's plan would expect {s.risk_plan_customers_saved:,.1f} saves"
+        )
     if s.drift_flagged:
         print(f"  drift warning (PSI > {config.drift.psi_warning}): {', '.join(s.drift_flagged)}")
         if config.drift.fail_on_drift:

@@ -404,6 +404,7 @@ class ScoreConfig:
     end_date: str | None = None
     input: InputConfig = field(default_factory=InputConfig)
     model: str = "churn-propensity@champion"
+    uplift_model: str | None = "churn-uplift@champion"  # target by predicted uplift when it exists; None: never
     out: str = field(default="data/scores", metadata=PATH)
     experiment: str = "churn-scoring"
     partitions: int = 1  # customer buckets processed one at a time (1 = whole dataset in memory)

@@ -135,14 +135,19 @@ def scoring_report(
     result,
     tables,
     recovery: pd.DataFrame,
+    risk_plan: val.TargetingPlan | None = None,
 ) -> str:
-    """The scoring run's report: headline figures, risk, segments, reasons, the plan, recovery, NPS and drift."""
+    """The scoring run's report: headline figures, risk, segments, reasons, the plan, recovery, NPS and drift.
+
+    ``risk_plan`` is the plan the churn ranking would make, shown beside the uplift plan when ``scores`` has uplift.
+    """
     body = [
         _scoring_header(scores, plan, config, as_of, loaded, result),
         _risk_section(scores),
         _segments_section(scores, tables.customers),
         _reasons_section(scores),
-        _plan_section(plan, config.value),
+        _plan_section(plan, config.value, "uplift" in scores),
+        _plans_side_by_side(scores, plan, risk_plan) if risk_plan is not None else "",
         recovery_section(
             recovery.head(12),
             f"Measured revenue recovered by recent campaigns (actions {config.value.measurement_days} to "
@@ -220,8 +225,14 @@ def _reasons_section(scores: pd.DataFrame) -> str:
     return "<h2>Top reasons in the action list</h2>" + (_table(counts) if len(kinds) else "<p>No action list.</p>")
 
 
-def _plan_section(plan: val.TargetingPlan, v) -> str:
+def _plan_section(plan: val.TargetingPlan, v, by_uplift: bool = False) -> str:
     """The targeting plan's arithmetic, its profit curve, and what the naive arithmetic would claim."""
+    value = (
+        "predicted uplift (the reduction in churn probability a contact brings, from the uplift model; customers it "
+        "would push out are never contacted)"
+        if by_uplift
+        else f"probability x save rate ({plan.save_rate:.1%}, {html.escape(plan.save_rate_source)})"
+    )
     fig, ax = figure(6.0, 3.4)
     curve = plan.profit_curve
     ax.plot(curve["contacted"], curve["expected_net_value"], color="#16a34a")
@@ -230,10 +241,9 @@ def _plan_section(plan: val.TargetingPlan, v) -> str:
     ax.legend()
     text = (
         "<h2>Targeting plan</h2>"
-        f"<p>Expected net value of a contact = probability x save rate ({plan.save_rate:.1%}, "
-        f"{html.escape(plan.save_rate_source)}) x annual revenue - contact cost (${v.contact_cost:,.2f}). Capacity "
-        f"{v.capacity_per_location if v.capacity_per_location is not None else 'unlimited'} per location, budget "
-        f"{money(v.budget) if v.budget else 'unlimited'}. Contacting {len(plan.selected):,} customers costs "
+        f"<p>Expected net value of a contact = {value} x annual revenue - contact cost (${v.contact_cost:,.2f}). "
+        f"Capacity {v.capacity_per_location if v.capacity_per_location is not None else 'unlimited'} per location, "
+        f"budget {money(v.budget) if v.budget else 'unlimited'}. Contacting {len(plan.selected):,} customers costs "
         f"{money(plan.cost)} and is expected to save {plan.expected_customers_saved:,.1f} customers worth "
         f"{money(plan.expected_revenue_recovered)} a year (net {money(plan.net_value)}).</p><h3>Profit curve</h3>"
         "<p class='note'>Cumulative expected net value as more customers are contacted in order of expected net value; "
@@ -246,6 +256,39 @@ def _plan_section(plan: val.TargetingPlan, v) -> str:
         f"<p>The worked-example arithmetic of CX practice (every contact is a save) would book <b>{money(naive)}</b> "
         f"for the same {len(plan.selected):,} contacts; the expected figure above is "
         f"{plan.expected_revenue_recovered / naive:.1%} of it.</p>"
+    )
+
+
+def _plans_side_by_side(scores: pd.DataFrame, plan: val.TargetingPlan, risk_plan: val.TargetingPlan) -> str:
+    """The uplift plan beside the plan the churn ranking would make, each valued by the uplift model too."""
+    uplift = scores.set_index("customer_id")["uplift"]
+    rows = []
+    for name, p in (("by uplift (the action list)", plan), ("by churn probability x save rate", risk_plan)):
+        rows.append(
+            {
+                "plan": name,
+                "customers contacted": len(p.selected),
+                "expected saves (own estimate)": p.expected_customers_saved,
+                "expected saves (uplift model)": float(uplift.reindex(p.selected["customer_id"]).sum()),
+                "cost": p.cost,
+                "in both plans": int(p.selected["customer_id"].isin(
+                    (risk_plan if p is plan else plan).selected["customer_id"]).sum()),
+            }
+        )  # fmt: skip
+    dogs = int(scores["do_not_contact"].sum())
+    return (
+        "<h2>The plan under both rankings</h2>"
+        f"<p class='note'>{dogs:,} scored customers are predicted to churn more if contacted (do not contact); "
+        f"{int(risk_plan.selected['customer_id'].isin(scores.loc[scores['do_not_contact'], 'customer_id']).sum()):,} "
+        "of them are in the churn ranking's plan.</p>"
+        + _table(
+            pd.DataFrame(rows),
+            {
+                "expected saves (own estimate)": "{:,.1f}".format,
+                "expected saves (uplift model)": "{:,.1f}".format,
+                "cost": money,
+            },
+        )  # fmt: skip
     )
 
 

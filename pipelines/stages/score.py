@@ -23,6 +23,7 @@ from features.names import catalog
 from features.schema import Features
 from models import value as val
 from models.drift import drift_table
+from models.errors import ModelNotFoundError
 from models.reasons import top_reasons
 from models.registry import LoadedModel, load_model, use_experiment
 from pipelines.attributes import FEATURE_TYPES
@@ -58,6 +59,10 @@ class Scores(pa.DataFrameModel):
     model_name: Series[str]
     model_version: Series[str]
     model_run_id: Series[str]
+    # with an uplift champion only: the predicted reduction in churn probability a contact brings
+    uplift: Series[float] | None = pa.Field(ge=-1, le=1)
+    expected_saves: Series[float] | None
+    do_not_contact: Series[bool] | None  # a contact is predicted to push them out: never in the action list
 
     class Config:
         strict = False
@@ -149,11 +154,16 @@ def score_customers(
     config: ScoreConfig,
     save_rate: float,
     probability: np.ndarray | None = None,
+    uplift: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Probabilities, tiers, money columns and priority for every active customer (pure).
 
     ``probability`` is given when the model already ran elsewhere (Spark's
-    ``spark_udf``); otherwise the model predicts here.
+    ``spark_udf``); otherwise the model predicts here. With ``uplift`` (an uplift
+    model's predicted reduction in churn probability), a contact's expected net
+    value is uplift x annual revenue - contact cost and customers with negative
+    uplift are ``do_not_contact``; without it, probability x save rate x annual
+    revenue - contact cost.
     """
     model = loaded.model
     p = model.predict_proba(features) if probability is None else probability
@@ -171,7 +181,9 @@ def score_customers(
     if "location_id" in features:
         out["location_id"] = features["location_id"].astype(object).to_numpy()
     out["annual_revenue_at_risk"] = val.annual_revenue_at_risk(p, out["monthly_revenue"])
-    out["expected_net_value_of_contact"] = val.expected_net_value(p, out["monthly_revenue"], save_rate, v.contact_cost)
+    # expected customers saved by a contact: the uplift model's estimate, else probability x save rate
+    saves, rate = (p, save_rate) if uplift is None else (uplift, 1.0)
+    out["expected_net_value_of_contact"] = val.expected_net_value(saves, out["monthly_revenue"], rate, v.contact_cost)
     order = np.lexsort((out["customer_id"].to_numpy(), -out["expected_net_value_of_contact"].to_numpy()))
     rank = np.empty(len(out), dtype=np.int64)
     rank[order] = np.arange(1, len(out) + 1)
@@ -179,7 +191,44 @@ def score_customers(
     out["recent_detractor"] = features["recent_detractor"].to_numpy() > 0
     out["open_callback_request"] = features["open_callback_request"].to_numpy() > 0
     out["model_name"], out["model_version"], out["model_run_id"] = loaded.name, loaded.version, loaded.run_id
+    if uplift is not None:
+        out["uplift"], out["expected_saves"], out["do_not_contact"] = uplift, uplift, uplift < 0
     return out
+
+
+def by_risk(scores: pd.DataFrame, save_rate: float, contact_cost: float) -> pd.DataFrame:
+    """The scores as the churn ranking values them (probability x save rate), for the plan it would make."""
+    out = scores.drop(columns=["expected_saves", "do_not_contact"], errors="ignore")
+    out["expected_net_value_of_contact"] = val.expected_net_value(
+        out["churn_probability"], out["monthly_revenue"], save_rate, contact_cost
+    )
+    return out
+
+
+def load_uplift_model(config: ScoreConfig) -> LoadedModel | None:
+    """The uplift champion that targeting uses, or None (configured off, or none registered yet: said in the log)."""
+    if not config.uplift_model:
+        return None
+    try:
+        return load_model(config.uplift_model)
+    except ModelNotFoundError as err:
+        log.info("targeting by churn probability x save rate: %s", err)
+        return None
+
+
+def predicted_uplift(uplift: LoadedModel | None, features: pd.DataFrame) -> np.ndarray | None:
+    """The uplift model's prediction for every scored customer; None without a model or when it needs features these
+    rows lack (it was trained with other feature settings: said in the log)."""
+    if uplift is None:
+        return None
+    missing = sorted(set(uplift.model.spec.columns) - set(features.columns))
+    if missing:
+        log.warning(
+            "uplift model %s v%s needs features this scoring run does not build (%s); targeting by churn probability. "
+            "Train it with train.yaml's feature settings", uplift.name, uplift.version, missing[:5],
+        )  # fmt: skip
+        return None
+    return np.clip(uplift.model.uplift(features), -1.0, 1.0)
 
 
 def lock_path(folder: Path) -> Path:
@@ -234,6 +283,9 @@ class ScoringSummary:
     seconds_predict: float
     seconds_reasons: float
     model: str
+    uplift_model: str | None  # targeting used this uplift model's predictions; None: churn probability x save rate
+    risk_plan_customers_saved: float  # what the churn ranking's plan expects (equal to the plan's without uplift)
+    do_not_contact: int  # customers a contact is predicted to push out
 
 
 @dataclass(frozen=True)
@@ -272,25 +324,20 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     """Validate, build features, score, explain the action list, write atomically, log to MLflow."""
     started = time.perf_counter()
     loaded = load_model(config.model)  # fails before anything is read or written when the alias is missing
+    uplift = load_uplift_model(config)
     inputs = _score_inputs(config, as_of, loaded)
-    prediction = _predict(config, as_of, loaded, inputs)
-    v = config.value
-    plan = val.targeting_plan(
-        prediction.scores,
-        prediction.save_rate,
-        v.contact_cost,
-        v.capacity_per_location,
-        v.budget,
-        prediction.save_rate_source,
-    )
+    prediction = _predict(config, as_of, loaded, inputs, uplift)
+    plan = _plan(config, prediction.scores, prediction)
+    risk_plan = _plan(config, by_risk(prediction.scores, prediction.save_rate, config.value.contact_cost), prediction)
     explained = _explain(loaded, inputs, prediction.scores, plan)
     scores = explained.scores
     drift = _drift(config, loaded, inputs.features, scores)
     folder = Path(config.out) / f"as_of={as_of.date().isoformat()}"
     nps = _nps_summary(inputs.tables, as_of)
     html = scoring_report(
-        scores, plan, drift, config, as_of, loaded, nps, inputs.result, inputs.tables, prediction.recovery
-    )
+        scores, plan, drift, config, as_of, loaded, nps, inputs.result, inputs.tables, prediction.recovery,
+        risk_plan if "uplift" in scores else None,
+    )  # fmt: skip
     _write_outputs(folder, scores, html, csv)
     summary = ScoringSummary(
         folder=str(folder),
@@ -307,6 +354,9 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
         seconds_predict=prediction.seconds,
         seconds_reasons=explained.seconds,
         model=f"{loaded.name} v{loaded.version}",
+        uplift_model=f"{uplift.name} v{uplift.version}" if "uplift" in scores else None,
+        risk_plan_customers_saved=risk_plan.expected_customers_saved,
+        do_not_contact=int(scores["do_not_contact"].sum()) if "do_not_contact" in scores else 0,
     )
     _log_scoring_run(config, as_of, loaded, scores, drift, inputs.result, summary, folder)
     return summary
@@ -374,13 +424,24 @@ def _quarantine_aside(result: ValidationResult) -> str:
     )
 
 
-def _predict(config: ScoreConfig, as_of: pd.Timestamp, loaded: LoadedModel, inputs: _Inputs) -> _Prediction:
-    """The save rate measured on recent campaigns, then every customer's probability, tier and value."""
+def _predict(
+    config: ScoreConfig, as_of: pd.Timestamp, loaded: LoadedModel, inputs: _Inputs, uplift: LoadedModel | None
+) -> _Prediction:
+    """The save rate measured on recent campaigns, then every customer's probability, tier, uplift and value."""
     t_predict = time.perf_counter()
     recovery = recent_recovery(inputs.tables, as_of, config, inputs.feature_config.label_source)
     save_rate, save_rate_source = save_rate_from(recovery, config)
-    scores = score_customers(loaded, inputs.features, config, save_rate, inputs.probability)
+    scores = score_customers(
+        loaded, inputs.features, config, save_rate, inputs.probability, predicted_uplift(uplift, inputs.features)
+    )
     return _Prediction(scores, recovery, save_rate, save_rate_source, time.perf_counter() - t_predict)
+
+
+def _plan(config: ScoreConfig, scores: pd.DataFrame, prediction: _Prediction) -> val.TargetingPlan:
+    v = config.value
+    return val.targeting_plan(
+        scores, prediction.save_rate, v.contact_cost, v.capacity_per_location, v.budget, prediction.save_rate_source
+    )
 
 
 def _explain(loaded: LoadedModel, inputs: _Inputs, scores: pd.DataFrame, plan: val.TargetingPlan) -> _Explained:
@@ -509,6 +570,8 @@ def _run_metrics(
         "save_rate": summary.save_rate,
         "expected_customers_saved": summary.expected_customers_saved,
         "expected_revenue_recovered": summary.expected_revenue_recovered,
+        "risk_plan_customers_saved": summary.risk_plan_customers_saved,
+        "do_not_contact_rows": summary.do_not_contact,
         "annual_revenue_at_risk": summary.annual_revenue_at_risk,
         "seconds_total": summary.seconds_total,
         "seconds_reasons": summary.seconds_reasons,
@@ -519,4 +582,5 @@ def _run_tags(summary: ScoringSummary) -> dict[str, str]:
     return {
         "drift_warning": str(bool(summary.drift_flagged)).lower(),
         "save_rate_source": summary.save_rate_source,
+        "targeting": f"uplift ({summary.uplift_model})" if summary.uplift_model else "churn probability x save rate",
     }
