@@ -64,6 +64,11 @@ def _date(text: str) -> pd.Timestamp:
         raise argparse.ArgumentTypeError(f"not a date: {text!r} (expected YYYY-MM-DD, e.g. 2024-06-30)") from err
 
 
+def _times(ratio: float | None) -> str:
+    """A ratio as ``1.66x``, or ``n/a`` where it is undefined."""
+    return "n/a" if ratio is None else f"{ratio:.2f}x"
+
+
 # --- subcommands ---------------------------------------------------------------------
 def cmd_generate(args: argparse.Namespace) -> int:
     from pipelines.simulation.generate import write_synthetic
@@ -88,7 +93,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
         f"  active customers {summary['active_customers']:,}; label prevalence {summary['label_prevalence']:.3%}; "
         f"monthly churn {summary['monthly_churn_rate']:.3%}\n"
         f"  never answered a survey: {summary['share_never_answered_a_survey']:.1%}; "
-        f"saved among treated who would churn: {summary['save_rate_among_treated_who_would_churn']:.1%}"
+        f"saved among treated who would churn: {summary['save_rate_among_treated_who_would_churn']:.1%}\n"
+        f"  contacts: {summary['treated_contacts_per_campaign']:,.0f} treated and "
+        f"{summary['control_contacts_per_campaign']:,.0f} control a campaign "
+        f"({summary['control_churners_per_campaign']:,.1f} control churners); "
+        f"sleeping dogs {summary['sleeping_dog_share_of_contacts']:.1%}; "
+        f"mean true uplift treated {summary['mean_true_uplift_treated']:.2%}\n"
+        f"  top 30% of each campaign by true uplift saves {summary['true_saves_top30_by_uplift']:,.1f} "
+        f"(realised {summary['realised_saves_top30_by_uplift']:,}), by true risk "
+        f"{summary['true_saves_top30_by_risk']:,.1f} (realised {summary['realised_saves_top30_by_risk']:,}): "
+        f"{_times(summary['uplift_vs_risk_targeting_ratio'])} "
+        f"(realised {_times(summary['uplift_vs_risk_targeting_ratio_realised'])})"
     )
     return EXIT_OK
 

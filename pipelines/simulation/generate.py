@@ -18,6 +18,8 @@ from pipelines.simulation.truth import default_oracle_as_of, load_truth
 
 log = logging.getLogger(__name__)
 
+TARGETING_SHARE = 0.3  # the share of each campaign's customers the targeting comparison contacts
+
 
 def write_synthetic(
     config: SyntheticConfig, out: Path, truth_out: Path, oracle_as_of: pd.Timestamp | None, horizon_days: int
@@ -86,4 +88,51 @@ def describe(data: Path, truth_dir: Path, as_of: pd.Timestamp, horizon_days: int
         "share_never_answered_a_survey": float(1 - feedback["customer_id"].nunique() / len(customers)),
         "treated_customers": int(len(treated)),
         "save_rate_among_treated_who_would_churn": float(treated["saved"].sum() / max(int(would_churn.sum()), 1)),
+        "harmed_treated": int(treated["harmed"].sum()),
+        "mean_true_uplift_treated": float(treated["true_uplift"].mean()) if len(treated) else 0.0,
+        "sleeping_dog_share_of_contacts": float(truth.actions["sleeping_dog"].mean()) if len(truth.actions) else 0.0,
+        **_targeting(truth.actions, truth.start + pd.Timedelta(days=truth.cum_hazard.shape[1] - 1)),
     }
+
+
+def _targeting(actions: pd.DataFrame, data_end: pd.Timestamp) -> dict:
+    """What targeting each campaign by true effect, rather than by true risk, would save.
+
+    Over the campaigns whose 90-day window lies inside the data (``data_end``:
+    the day after the last one): the top ``TARGETING_SHARE`` of each campaign's
+    customers (treatment and control alike) by ``true_uplift`` and by
+    ``p_churn_if_not_contacted``, counted as expected net saves (the sum of the
+    true uplift) and as realised ones (would have churned without the contact,
+    minus would have churned with it); and the campaigns' mean group sizes.
+    """
+    if actions.empty:
+        actions = actions.astype({"action_date": "datetime64[us]"})
+    full = actions[actions["action_date"] + pd.Timedelta(days=90) <= data_end]
+    net = full["churned_within_90d_if_not_contacted"].astype(int) - full["churned_within_90d_if_contacted"].astype(int)
+    full = full.assign(net_save=net)
+    saves = {"uplift": [0.0, 0], "risk": [0.0, 0]}
+    for _, campaign in full.groupby("action_date"):
+        k = int(round(TARGETING_SHARE * len(campaign)))
+        for name, column in (("uplift", "true_uplift"), ("risk", "p_churn_if_not_contacted")):
+            top = campaign.sort_values(column, ascending=False, kind="stable").head(k)
+            saves[name][0] += float(top["true_uplift"].sum())
+            saves[name][1] += int(top["net_save"].sum())
+    control = full["group"] == "control"
+    months = max(full["action_date"].nunique(), 1)
+    return {
+        "targeting_campaigns": int(full["action_date"].nunique()),
+        "true_saves_top30_by_uplift": saves["uplift"][0],
+        "true_saves_top30_by_risk": saves["risk"][0],
+        "uplift_vs_risk_targeting_ratio": _ratio(saves["uplift"][0], saves["risk"][0]),
+        "realised_saves_top30_by_uplift": saves["uplift"][1],
+        "realised_saves_top30_by_risk": saves["risk"][1],
+        "uplift_vs_risk_targeting_ratio_realised": _ratio(saves["uplift"][1], saves["risk"][1]),
+        "treated_contacts_per_campaign": float((~control).sum() / months),
+        "control_contacts_per_campaign": float(control.sum() / months),
+        "control_churners_per_campaign": float(full.loc[control, "churned_within_90d"].sum() / months),
+    }
+
+
+def _ratio(a: float, b: float) -> float | None:
+    """``a / b``, or None (null in the summary) where ``b`` is not positive."""
+    return float(a / b) if b > 0 else None

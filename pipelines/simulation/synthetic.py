@@ -14,23 +14,51 @@ million customers fit in bounded memory):
   trouble, tenure, price paid against the plan's list price, plan, contract,
   location, and a per-customer frailty that no feature can see;
 * monthly retention campaigns contact a capped number of visibly at-risk
-  customers, holding a random share out as ``control``; contact lowers the
-  hazard of *persuadable* customers only.
+  customers (``contact_share`` of those alive), holding a random share
+  (``control_share``) out as ``control``; each pick is drawn an action
+  (retention_call, discount_offer or email_offer), control picks too.
+
+The effect of a contact depends on where the customer's risk comes from. For
+``CONTACT_EFFECT_DAYS`` after a treated contact the log hazard loses a share of
+its *trouble* term (complaints, tickets, billing issues, failed payments, bad
+survey answers and callback requests: service trouble a contact can fix) and a
+share of its *price* term where positive (paying above the plan's list price,
+which hurts monthly contracts most); the shares are per-customer draws
+(``Responses``) times how much the action works on that driver (a call on
+trouble, a discount on price, an email a little on both: ``ACTION_TROUBLE_FIX``,
+``ACTION_PRICE_FIX``) times a per-customer, per-action affinity, at most
+``MAX_FIX``. Frailty, tenure, usage drop and the other terms stay: the unseen
+part of the risk does not respond at all. *Sleeping dogs* (two years' tenure or
+more, low realised usage, at a contract decision: a monthly contract, or an
+annual one within ``SLEEPING_DOG_RENEWAL_DAYS`` of its renewal anniversary, and
+prone to it by a per-customer draw) are woken instead: the contact adds
+``dog_harm`` times ``ACTION_DOG_HARM`` of the action times the affinity to their
+log hazard, so they churn more. The best customers to contact are therefore not the riskiest.
 
 A customer churns on the first day their cumulative hazard passes an Exp(1)
 threshold drawn once. The same threshold applied to the hazard *without*
-treatment gives the churn day had they not been contacted, so every treated
-customer's true effect (saved or not) is known. The ground truth, kept in a
-separate folder the pipeline never reads, holds the cumulative hazard for every
-customer and day, from which the true churn probability for any as-of date and
-horizon is ``1 - exp(-(C[T+H] - C[T]))``.
+treatment gives the churn day had they not been contacted. For every contact
+decision, treatment and control alike, the hazard over the next 90 days is
+summed both with and without the contact's effect (the control rows with the
+effect their drawn action would have had), which gives both potential outcomes
+and both true probabilities (given alive on the action date, what is left of
+the threshold is Exp(1)), hence the true individual effect. The ground truth,
+kept in a separate folder the pipeline never reads, holds the cumulative hazard
+for every customer and day, from which the true churn probability for any
+as-of date and horizon is ``1 - exp(-(C[T+H] - C[T]))``, and those per-contact
+outcomes (``_truth_actions``).
 
 Code layout: ``_draw_customers`` draws the static ``Customers`` of a slice,
 ``World.start`` sets up the evolving ``World``, ``step`` advances it one day
 (satisfaction, events, surveys, campaign, hazard), and ``_assemble_chunk``
 turns customers and final world into the contract tables and the ground
 truth. Every random draw comes from the slice's generator in a fixed order,
-so a seed fixes the dataset byte for byte: keep that order when editing.
+so a seed fixes the dataset byte for byte: keep that order when editing. The
+contact responses alone come from a second generator, seeded by a child of the
+slice's seed sequence and drawn once, before the first day, in the order
+``Responses`` lists; the slice's own stream has the draws it had before they
+existed. (It still moves on from the first day on which a contact changes who
+is alive: how many customers a campaign or survey draws for depends on that.)
 """
 
 from __future__ import annotations
@@ -51,7 +79,19 @@ PLAN_EFFECT = (0.45, 0.0, -0.5)
 CHUNK_CUSTOMERS = 25_000
 TRUTH_HORIZON_DAYS = 90
 CONTACT_EFFECT_DAYS = 120
-CONTACT_HAZARD_MULTIPLIER = 0.25  # for persuadable customers, during CONTACT_EFFECT_DAYS
+ACTIONS = ("retention_call", "discount_offer", "email_offer")
+ACTION_SHARE = (0.5, 0.3, 0.2)
+ACTION_COST = (12.0, 30.0, 2.0)
+# How strongly each action works on each driver (multiplies the customer's own response):
+# a call fixes service trouble, a discount answers price, an email does a little of both.
+ACTION_TROUBLE_FIX = (1.0, 0.45, 0.2)
+ACTION_PRICE_FIX = (0.35, 1.0, 0.2)
+ACTION_DOG_HARM = (1.0, 0.6, 0.75)  # how much a contact wakes a sleeping dog
+MAX_FIX = 0.95  # no contact removes all of a driver
+SLEEPING_DOG_TENURE_DAYS = 730
+SLEEPING_DOG_USAGE = 0.1  # realised daily usage (~365-day average) below which engagement is low
+SLEEPING_DOG_RENEWAL_DAYS = 90  # an annual contract within this many days of its renewal anniversary
+SLEEPING_DOG_PRONE = 0.35  # share of customers who would react badly to a contact at such a moment
 
 # event type -> (channels, channel probabilities)
 EVENT_CHANNELS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
@@ -136,7 +176,38 @@ def generate(config: SyntheticConfig) -> Iterator[SyntheticChunk]:
     for k in range(n_chunks):
         first = k * CHUNK_CUSTOMERS
         n = min(CHUNK_CUSTOMERS, config.customers - first)
-        yield _simulate_chunk(config, cal, first, n, np.random.default_rng(seeds[k]), location_effect)
+        # The contact responses come from a child of the slice's seed: the slice's own stream is untouched.
+        effect_rng = np.random.default_rng(seeds[k].spawn(1)[0])
+        yield _simulate_chunk(config, cal, first, n, np.random.default_rng(seeds[k]), effect_rng, location_effect)
+
+
+@dataclass(frozen=True)
+class Responses:
+    """How each customer would respond to a retention contact, drawn once from the slice's effect generator.
+
+    Drawn in this order: ``trouble_response``, ``price_response``, ``action_affinity``, ``dog_prone``,
+    ``dog_harm``. A contact with action ``a`` removes ``min(trouble_response * ACTION_TROUBLE_FIX[a] *
+    action_affinity[a], MAX_FIX)`` of the hazard's trouble term and the like (with ``price_response``,
+    ``ACTION_PRICE_FIX``) of its positive price term; a sleeping dog instead gets ``dog_harm *
+    ACTION_DOG_HARM[a] * action_affinity[a]`` added to the log hazard.
+    """
+
+    trouble_response: np.ndarray  # share of the trouble term a fully effective contact removes
+    price_response: np.ndarray  # share of the positive price term a fully effective contact removes
+    action_affinity: np.ndarray  # (n, len(ACTIONS)): how this customer takes each kind of action
+    dog_prone: np.ndarray  # would resent a contact when settled, disengaged and at a contract decision
+    dog_harm: np.ndarray  # log-hazard added by a contact that wakes them
+
+
+def _draw_responses(n: int, rng: np.random.Generator) -> Responses:
+    """The contact responses of a slice's customers (in the order ``Responses`` lists)."""
+    return Responses(
+        trouble_response=rng.beta(1.2, 1.8, n),
+        price_response=rng.beta(1.2, 1.8, n),
+        action_affinity=np.exp(rng.normal(0.0, 0.6, (n, len(ACTIONS)))),
+        dog_prone=rng.random(n) < SLEEPING_DOG_PRONE,
+        dog_harm=rng.uniform(0.4, 1.1, n),
+    )
 
 
 @dataclass(frozen=True)
@@ -158,10 +229,11 @@ class Customers:
     initial_satisfaction: np.ndarray  # satisfaction on the first day
     activity: np.ndarray  # expected daily usage at neutral satisfaction
     frailty: np.ndarray  # log-hazard offset no feature can see
-    persuadable: np.ndarray  # contact lowers their hazard
     threshold: np.ndarray  # Exp(1): churn once the cumulative hazard passes it
     static_log_hazard: np.ndarray  # the part of the log hazard that never changes
+    price_log_hazard: np.ndarray  # its price term where positive (paying above list): what a contact can address
     experience_weight: np.ndarray  # how much trouble and bad answers weigh
+    responses: Responses  # how they would respond to a contact (from the separate effect generator)
 
     @property
     def n(self) -> int:
@@ -170,12 +242,18 @@ class Customers:
 
 
 def _draw_customers(
-    config: SyntheticConfig, days: int, first: int, n: int, rng: np.random.Generator, location_effect: np.ndarray
+    config: SyntheticConfig,
+    days: int,
+    first: int,
+    n: int,
+    rng: np.random.Generator,
+    effect_rng: np.random.Generator,
+    location_effect: np.ndarray,
 ) -> Customers:
     """Draw the static attributes of customers ``first .. first + n - 1``.
 
     The order of the draws is part of the dataset's identity for a seed: do
-    not reorder them.
+    not reorder them. Their contact responses come from ``effect_rng``.
     """
     existing = rng.random(n) < 0.65
     signup_day = np.where(
@@ -192,7 +270,7 @@ def _draw_customers(
     s = mu + rng.normal(0.0, 0.3, n)
     activity = np.exp(rng.normal(np.log(45 / 365), 0.35, n))
     frailty = rng.normal(0.0, 0.15, n)
-    persuadable = rng.random(n) < np.where(annual, 0.15, 0.3)
+    rng.random(n)  # once a "persuadable" flag; still drawn so that the rest of the stream stays as it was
     threshold = rng.exponential(1.0, n)
     local = location_effect[location]
     static_log_hazard = _static_log_hazard(config, plan, price_ratio, annual, invoice, local) + frailty
@@ -208,12 +286,13 @@ def _draw_customers(
         initial_satisfaction=s,
         activity=activity,
         frailty=frailty,
-        persuadable=persuadable,
         threshold=threshold,
         static_log_hazard=static_log_hazard,
+        price_log_hazard=np.maximum(_price_log_hazard(price_ratio, annual), 0.0),
         # Annual contracts blunt the effect of trouble and bad experiences (interactions
         # that a linear model on the features cannot represent, as in real churn).
         experience_weight=np.where(annual, 0.5, 1.2),
+        responses=_draw_responses(n, effect_rng),
     )
 
 
@@ -231,10 +310,15 @@ def _static_log_hazard(
         + np.asarray(PLAN_EFFECT)[plan]
         + np.where(annual, -1.8, 0.0)
         + np.where(invoice, 0.35, 0.0)
-        # customers on annual contracts are locked in: price hurts them far less
-        + np.where(annual, 1.5, 6.0) * np.log(price_ratio)
+        + _price_log_hazard(price_ratio, annual)
         + location_effect
     )
+
+
+def _price_log_hazard(price_ratio: np.ndarray, annual: np.ndarray) -> np.ndarray:
+    """The log hazard's price term: paying above the plan's list price raises it, below lowers it."""
+    # customers on annual contracts are locked in: price hurts them far less
+    return np.where(annual, 1.5, 6.0) * np.log(price_ratio)
 
 
 @dataclass
@@ -255,7 +339,11 @@ class World:
     recent_flag_day: np.ndarray  # last day with a visible risk signal (complaint, failed payment)
     detractor_or_callback_day: np.ndarray  # last day with a bad survey answer
     last_contact_day: np.ndarray  # last day picked by a campaign (treatment or control)
-    contact_until: np.ndarray  # last day a treated customer's contact still lowers the hazard
+    contact_until: np.ndarray  # last day a treated customer's contact still changes the hazard
+    # What the latest pick's contact does, or would do for a control customer (see ``_contact_shift``):
+    fix_trouble: np.ndarray  # share of the trouble term it removes
+    fix_price: np.ndarray  # share of the positive price term it removes
+    harm: np.ndarray  # log hazard it adds (sleeping dogs only)
     cum_hazard: np.ndarray  # (n, days + 1) float32: observed cumulative hazard at the start of each day
     cum_observed: np.ndarray  # observed cumulative hazard now (float64: it is summed daily)
     cum_untreated: np.ndarray  # cumulative hazard now had no contact ever been made
@@ -283,6 +371,9 @@ class World:
             detractor_or_callback_day=np.full(n, -NEVER),
             last_contact_day=np.full(n, -NEVER),
             contact_until=np.full(n, -1),
+            fix_trouble=np.zeros(n),
+            fix_price=np.zeros(n),
+            harm=np.zeros(n),
             cum_hazard=np.zeros((n, days + 1), dtype=np.float32),
             cum_observed=np.zeros(n),
             cum_untreated=np.zeros(n),
@@ -307,10 +398,11 @@ def _simulate_chunk(
     first: int,
     n: int,
     rng: np.random.Generator,
+    effect_rng: np.random.Generator,
     location_effect: np.ndarray,
 ) -> SyntheticChunk:
     """Simulate customers ``first .. first + n - 1`` over the window: draw them, step each day, assemble."""
-    customers = _draw_customers(config, cal.days, first, n, rng, location_effect)
+    customers = _draw_customers(config, cal.days, first, n, rng, effect_rng, location_effect)
     world = World.start(customers, cal.days)
     for t in range(cal.days):
         step(world, customers, config, rng, t, cal.start + pd.Timedelta(days=t))
@@ -332,7 +424,7 @@ def step(
     counts = _events(world, customers, rng, day)
     _answer_surveys(world, customers, rng, day, counts)
     if date.day == 1 and t >= 90:  # monthly retention campaign on the first of the month, after 3 months
-        _run_campaign(world, config, rng, day)
+        _run_campaign(world, customers, config, rng, day)
     _accumulate_hazard(world, customers, day)
 
 
@@ -407,32 +499,92 @@ def _answer_surveys(
     world.feedback.append(fb)
 
 
-def _run_campaign(world: World, config: SyntheticConfig, rng: np.random.Generator, day: Day) -> None:
-    """Contact today's campaign picks; treatment lowers a persuadable customer's hazard for a while."""
+def _run_campaign(
+    world: World, customers: Customers, config: SyntheticConfig, rng: np.random.Generator, day: Day
+) -> None:
+    """Contact today's campaign picks; treatment changes their hazard for ``CONTACT_EFFECT_DAYS``.
+
+    Every pick, control included, gets the effect its drawn action would have
+    (``fix_trouble``, ``fix_price``, ``harm``): the truth needs it for both
+    potential outcomes. Opens the pick's 90-day truth window (``h0``, ``h1``:
+    the hazard summed without and with the contact, filled by ``_accumulate_hazard``).
+    """
     act = _campaign(config, rng, day, world)
     if act is None:
         return
-    world.last_contact_day[act["idx"]] = day.t
-    treated = act["idx"][act["treatment"]]
+    idx, a = act["idx"], act["planned"]
+    r = customers.responses
+    dog = _sleeping_dog(world, customers, day.t, idx)
+    affinity = r.action_affinity[idx, a]
+    world.fix_trouble[idx] = np.where(
+        dog, 0.0, np.minimum(r.trouble_response[idx] * np.asarray(ACTION_TROUBLE_FIX)[a] * affinity, MAX_FIX)
+    )
+    world.fix_price[idx] = np.where(
+        dog, 0.0, np.minimum(r.price_response[idx] * np.asarray(ACTION_PRICE_FIX)[a] * affinity, MAX_FIX)
+    )
+    world.harm[idx] = np.where(dog, r.dog_harm[idx] * np.asarray(ACTION_DOG_HARM)[a] * affinity, 0.0)
+    world.last_contact_day[idx] = day.t
+    treated = idx[act["treatment"]]
     world.contact_until[treated] = day.t + CONTACT_EFFECT_DAYS
+    act["sleeping_dog"] = dog
+    act["remaining"] = customers.threshold[idx] - world.cum_observed[idx]  # > 0: alive today
+    act["h0"] = np.zeros(idx.size)
+    act["h1"] = np.zeros(idx.size)
     world.actions.append(act)
 
 
-def _log_hazard(world: World, customers: Customers, tenure: np.ndarray) -> np.ndarray:
-    """Today's log daily hazard (before treatment): the static part plus what the world made of it."""
+def _sleeping_dog(world: World, customers: Customers, t: int, idx: np.ndarray) -> np.ndarray:
+    """Which of the picks ``idx`` a contact today would wake rather than keep.
+
+    Settled (two years' tenure or more), disengaged (low realised usage) and at
+    a contract decision (an annual contract near its renewal anniversary; a
+    monthly one can leave any month), and prone to it (a per-customer draw).
+    """
+    tenure = t - customers.signup_day[idx]
+    to_renewal = (-tenure) % 365
+    at_decision = ~customers.annual[idx] | (to_renewal <= SLEEPING_DOG_RENEWAL_DAYS)
+    return (
+        (tenure >= SLEEPING_DOG_TENURE_DAYS)
+        & (world.usage_long[idx] < SLEEPING_DOG_USAGE)
+        & at_decision
+        & customers.responses.dog_prone[idx]
+    )
+
+
+def _contact_shift(world: World, customers: Customers, trouble_term: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Change of the log hazard of customers ``idx`` while their latest pick's contact works.
+
+    It removes a share of the trouble term (complaints, tickets, billing
+    issues, bad answers) and of the positive price term, and adds the harm
+    done to a sleeping dog; frailty and the other terms stay.
+    """
+    return (
+        -world.fix_trouble[idx] * trouble_term[idx]
+        - world.fix_price[idx] * customers.price_log_hazard[idx]
+        + world.harm[idx]
+    )
+
+
+def _log_hazard(world: World, customers: Customers, tenure: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Today's log daily hazard (before treatment), and its trouble term (what a contact can fix).
+
+    The hazard is the static part plus what the world made of it.
+    """
     tenure_effect = np.select([tenure < 90, tenure < 365], [1.5, 0.7], -np.minimum(0.3 * (tenure - 365) / 365, 0.8))
     # Usage drop: realised recent usage against the customer's own longer-run level.
     usage_drop = np.clip(np.log((world.usage_long + 0.03) / (world.usage_short + 0.03)), -1.5, 2.5)
     s = world.satisfaction
-    return (
+    trouble_term = customers.experience_weight * (0.7 * np.log1p(world.trouble) + 1.0 * np.log1p(world.bad_answers))
+    log_hazard = (
         customers.static_log_hazard
         + tenure_effect
         - 0.15 * s
         + 0.3 * (world.satisfaction_long - s)
         # a usage drop says more about a new customer than about a settled one
         + np.where(tenure < 365, 3.0, 1.6) * usage_drop
-        + customers.experience_weight * (0.7 * np.log1p(world.trouble) + 1.0 * np.log1p(world.bad_answers))
+        + trouble_term
     )
+    return log_hazard, trouble_term
 
 
 def _accumulate_hazard(world: World, customers: Customers, day: Day) -> None:
@@ -440,9 +592,23 @@ def _accumulate_hazard(world: World, customers: Customers, day: Day) -> None:
     t = day.t
     tenure = t - customers.signup_day
     world.bad_answers *= TROUBLE_DECAY
-    h_untreated = np.minimum(np.exp(_log_hazard(world, customers, tenure)), 0.5) * day.live
-    treated_now = customers.persuadable & (world.contact_until >= t)
-    h = h_untreated * np.where(treated_now, CONTACT_HAZARD_MULTIPLIER, 1.0)
+    log_hazard, trouble_term = _log_hazard(world, customers, tenure)
+    h_untreated = np.minimum(np.exp(log_hazard), 0.5) * day.live
+
+    def contacted(idx: np.ndarray) -> np.ndarray:
+        shift = _contact_shift(world, customers, trouble_term, idx)
+        return np.minimum(np.exp(log_hazard[idx] + shift), 0.5) * day.live[idx]
+
+    h = h_untreated.copy()
+    treated_now = np.flatnonzero(world.contact_until >= t)
+    h[treated_now] = contacted(treated_now)
+    for act in world.actions[-4:]:  # monthly campaigns: only the last few can have a window open today
+        if act["day"][0] <= t < act["day"][0] + TRUTH_HORIZON_DAYS:
+            if act["day"][0] == t:  # the addressable terms on the action date: which drives the risk
+                act["trouble_term"] = trouble_term[act["idx"]]
+                act["price_term"] = customers.price_log_hazard[act["idx"]]
+            act["h0"] += h_untreated[act["idx"]]
+            act["h1"] += contacted(act["idx"])
     world.cum_observed += h
     world.cum_untreated += h_untreated
     world.cum_hazard[:, t + 1] = world.cum_observed
@@ -502,7 +668,7 @@ def _campaign(
 
     Visible risk: a complaint or failed payment, or a bad survey answer, in the
     last 30 days, or much recent trouble; nobody is picked twice within 180 days.
-    Returns arrays (customer row, day, treatment, action, cost), or None.
+    Returns arrays (customer row, day, treatment, planned action index, action, cost), or None.
     """
     t, alive = day.t, day.alive
     eligible = (
@@ -517,14 +683,14 @@ def _campaign(
     if idx.size > capacity:
         idx = np.sort(rng.choice(idx, capacity, replace=False))
     treatment = rng.random(idx.size) >= config.control_share
-    action = rng.choice(
-        np.array(["retention_call", "discount_offer", "email_offer"], dtype=object), idx.size, p=[0.5, 0.3, 0.2]
-    )
-    cost = np.select([action == "retention_call", action == "discount_offer"], [12.0, 30.0], 2.0)
+    planned = rng.choice(len(ACTIONS), idx.size, p=ACTION_SHARE)  # control too: what it would have got
+    action = np.asarray(ACTIONS, dtype=object)[planned]
+    cost = np.asarray(ACTION_COST)[planned]
     return {
         "idx": idx,
         "day": np.full(idx.size, t),
         "treatment": treatment,
+        "planned": planned,
         "action": np.where(treatment, action, "holdout"),
         "cost": np.where(treatment, cost, 0.0),
     }
@@ -708,7 +874,9 @@ def _truth_customers(cal: Calendar, first: int, customers: Customers, world: Wor
             "truth_row": np.arange(first, first + customers.n),
             "satisfaction_level": customers.satisfaction_level,
             "frailty": customers.frailty,
-            "persuadable": customers.persuadable,
+            "trouble_response": customers.responses.trouble_response,
+            "price_response": customers.responses.price_response,
+            "dog_prone": customers.responses.dog_prone,
             "churn_day": np.where(world.churn_day < D, world.churn_day, -1),
             "churn_day_if_never_contacted": np.where(world.churn_day_untreated < D, world.churn_day_untreated, -1),
         }
@@ -716,43 +884,63 @@ def _truth_customers(cal: Calendar, first: int, customers: Customers, world: Wor
 
 
 def _truth_actions(cal: Calendar, customers: Customers, world: World) -> pd.DataFrame:
-    """Both potential outcomes of every contact decision over the following 90 days.
+    """Both potential outcomes of every contact decision (treatment and control) over the following 90 days.
 
-    A customer churns once the cumulative hazard passes their threshold. Over
-    the window, contact divides a persuadable customer's hazard increments by
-    the multiplier; removing that gives the hazard had this contact not been
-    made (contacts are at least 180 days apart, so windows never overlap).
+    A customer churns once the cumulative hazard passes their threshold; given
+    alive on the action date, what is left of it is Exp(1) (memoryless). Over
+    the window (cut at the end of the data) the hazard was summed both without
+    the contact (``h0``: contacts are at least 180 days apart and work for 120,
+    so that is the untreated hazard) and with the effect of the drawn action
+    (``h1``, for control rows too), so each outcome is ``remaining <= H`` and
+    each probability ``1 - exp(-H)``.
     """
     columns = [
         "customer_id",
         "action_date",
         "group",
-        "persuadable",
+        "action",
+        "sleeping_dog",
+        "effect_driver",
         "churned_within_90d",
+        "churned_within_90d_if_contacted",
         "churned_within_90d_if_not_contacted",
+        "p_churn_if_contacted",
+        "p_churn_if_not_contacted",
+        "true_uplift",
         "saved",
+        "harmed",
     ]
     if not world.actions:
         return pd.DataFrame(columns=columns)
-    cum, persuadable, churn_day = world.cum_hazard, customers.persuadable, world.churn_day
-    idx = np.concatenate([p["idx"] for p in world.actions])
-    day = np.concatenate([p["day"] for p in world.actions])
-    treat = np.concatenate([p["treatment"] for p in world.actions])
-    end = np.minimum(day + TRUTH_HORIZON_DAYS, cum.shape[1] - 1)
-    remaining = customers.threshold[idx] - cum[idx, day].astype(np.float64)  # > 0: they were alive when contacted
-    observed = cum[idx, end].astype(np.float64) - cum[idx, day].astype(np.float64)
-    effective = treat & persuadable[idx]
-    untreated = np.where(effective, observed / CONTACT_HAZARD_MULTIPLIER, observed)
-    churned = (churn_day[idx] >= day) & (churn_day[idx] < day + TRUTH_HORIZON_DAYS)
-    churned_cf = remaining <= untreated
-    return pd.DataFrame(
+    a = {k: np.concatenate([p[k] for p in world.actions]) for k in world.actions[0]}
+    idx, day, treat = a["idx"], a["day"], a["treatment"]
+    churn_day = world.churn_day[idx]
+    churned = (churn_day >= day) & (churn_day < day + TRUTH_HORIZON_DAYS)
+    if_contacted = a["remaining"] <= a["h1"]
+    if_not = a["remaining"] <= a["h0"]
+    p1, p0 = -np.expm1(-a["h1"]), -np.expm1(-a["h0"])
+    # which addressable term of the hazard was larger on the action date (or that the contact wakes them)
+    driver = np.select(
+        [a["sleeping_dog"], a["trouble_term"] + a["price_term"] <= 0.0, a["trouble_term"] >= a["price_term"]],
+        ["sleeping_dog", "none", "trouble"],
+        "price",
+    )
+    frame = pd.DataFrame(
         {
             "customer_id": customers.ids[idx],
             "action_date": _dates(cal, day),
             "group": np.where(treat, "treatment", "control"),
-            "persuadable": persuadable[idx],
+            "action": np.asarray(ACTIONS, dtype=object)[a["planned"]],  # drawn for control rows too
+            "sleeping_dog": a["sleeping_dog"],
+            "effect_driver": driver.astype(object),
             "churned_within_90d": churned,
-            "churned_within_90d_if_not_contacted": churned_cf,
-            "saved": treat & churned_cf & ~churned,
+            "churned_within_90d_if_contacted": if_contacted,
+            "churned_within_90d_if_not_contacted": if_not,
+            "p_churn_if_contacted": p1,
+            "p_churn_if_not_contacted": p0,
+            "true_uplift": p0 - p1,
+            "saved": treat & if_not & ~if_contacted,
+            "harmed": treat & if_contacted & ~if_not,
         }
     )
+    return frame[columns]
