@@ -133,8 +133,8 @@ class SyntheticConfig:
     end_date: str = "2026-06-30"
     locations: int = 40
     base_daily_hazard: float = 0.00048
-    contact_share: float = 0.03
-    control_share: float = 0.2
+    contact_share: float = 0.05  # of alive customers, each monthly campaign (a few % is what retention programmes run)
+    control_share: float = 0.3  # held out at random (10-30 % in practice): ~30 control churners a campaign to learn
 
 
 @dataclass

@@ -62,6 +62,7 @@ class ContactSplit:
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
+    refit: np.ndarray  # what the chosen learner is refitted on: every contact whose window closes by the test
     description: str
 
 
@@ -201,19 +202,23 @@ def split_contacts(rows: pd.DataFrame, config: UpliftConfig) -> ContactSplit:
     roles = time_roles(rows["action_date"].unique(), config.horizon_days, u.test_campaigns, u.validation_campaigns)
     if roles is not None:
         day = rows["action_date"]
+        refit = (day + pd.Timedelta(days=config.horizon_days) <= roles.test[0]).to_numpy()
         gaps = ~day.isin((*roles.train, *roles.val, *roles.test))
         if gaps.any():
             log.info(
-                "%d contacts on %d campaign dates between the roles are not used: their outcome windows reach the next "
-                "role's first date", int(gaps.sum()), day[gaps].nunique(),
+                "%d contacts on %d campaign dates between the roles are not trained or chosen on (their outcome "
+                "windows reach the next role's first date); %d of them join the refit",
+                int(gaps.sum()), day[gaps].nunique(), int((gaps & refit).sum()),
             )  # fmt: skip
         return ContactSplit(
             "out_of_time",
             day.isin(roles.train).to_numpy(),
             day.isin(roles.val).to_numpy(),
             day.isin(roles.test).to_numpy(),
+            refit,
             f"train on {len(roles.train)} campaign dates {roles.train[0].date()}..{roles.train[-1].date()}; choose on "
-            f"{len(roles.val)} ({roles.val[0].date()}..{roles.val[-1].date()}); test on {len(roles.test)} "
+            f"{len(roles.val)} ({roles.val[0].date()}..{roles.val[-1].date()}); refit on the "
+            f"{int(pd.Series(day[refit]).nunique())} dates whose windows close by the test; test on {len(roles.test)} "
             f"({roles.test[0].date()}..{roles.test[-1].date()})",
         )
     share = _customer_share(rows["customer_id"], config.seed)
@@ -228,6 +233,7 @@ def split_contacts(rows: pd.DataFrame, config: UpliftConfig) -> ContactSplit:
         share >= 0.4,
         (share >= 0.25) & (share < 0.4),
         share < 0.25,
+        share >= 0.25,
         "by customer (too few campaign dates for out of time): 60 % train, 15 % validation, 25 % test",
     )
 
@@ -242,7 +248,7 @@ def _customer_share(customer_id: pd.Series, seed: int) -> np.ndarray:
 # --- choose and fit ----------------------------------------------------------------------------------------------
 def choose_learner(contacts: Contacts, split: ContactSplit, config: UpliftConfig) -> Choice:
     """Each learner fitted on the training campaigns and judged by Qini on the validation ones; the best is refitted
-    on both."""
+    on every contact whose outcome window closes by the test (training, validation and the dates between)."""
     rows, u = contacts.rows, config.uplift
     params = {**up.DEFAULT_PARAMS, **u.params}
     val_rows = rows[split.val]
@@ -252,7 +258,7 @@ def choose_learner(contacts: Contacts, split: ContactSplit, config: UpliftConfig
         qini[name] = up.qini_coefficient(val_rows["churned"], val_rows["treated"], model.uplift(val_rows))
         log.info("uplift learner %s: validation Qini %.4f", name, qini[name])
     best = max(qini, key=lambda k: (qini[k], -u.learners.index(k)))  # ties: the first listed
-    return Choice(best, _fit(contacts.spec, best, params, config.seed, rows[split.train | split.val]), qini)
+    return Choice(best, _fit(contacts.spec, best, params, config.seed, rows[split.refit]), qini)
 
 
 def _fit(spec: FeatureSpec, name: str, params: dict, seed: int, rows: pd.DataFrame) -> up.UpliftModel:
@@ -290,7 +296,7 @@ class TestScores:
 def _test_scores(
     config: UpliftConfig, contacts: Contacts, split: ContactSplit, choice: Choice, test: pd.DataFrame
 ) -> TestScores:
-    fitted = contacts.rows[split.train | split.val]
+    fitted = contacts.rows[split.refit]
     nuisance = up.TLearner({**up.DEFAULT_PARAMS, **config.uplift.params}, config.seed)
     X = choice.model.pre_.transform(contacts.spec.frame(test)).to_numpy(dtype=float)
     nuisance.fit(

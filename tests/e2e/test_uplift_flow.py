@@ -13,11 +13,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipelines.cli import main
-from pipelines.config import UpliftConfig, load_config
+from pipelines.config import SearchConfig, UpliftConfig, load_config
 from pipelines.simulation.generate import write_synthetic
 from pipelines.simulation.synthetic import SyntheticConfig
-from pipelines.stages.train import time_roles
+from pipelines.stages.train import run_training, time_roles
 from pipelines.stages.uplift import load_contacts, run_uplift_training, split_contacts
+from tests.builders import train_config
 
 CONF = Path(__file__).resolve().parents[2] / "pipelines" / "conf" / "uplift.yaml"
 NAMES = (
@@ -121,3 +122,24 @@ def test_data_without_a_control_group_is_refused_or_skipped(campaigns, tmp_path,
     assert "no uplift model trained" in capsys.readouterr().out
     assert main(argv) == 2
     assert "treatment and a control group" in capsys.readouterr().err
+
+
+def test_scoring_targets_by_uplift_when_an_uplift_champion_exists(campaigns, trained, tmp_path):
+    dates = {"start": "2025-06-01", "end": "2026-03-01", "step_months": 1}
+    config = train_config(
+        campaigns, end_date="2026-06-30", truth=None, as_of=dates,
+        **{"mlflow.experiment": "test-uplift-churn", "mlflow.registered_model": "uplift-flow-churn"},
+    )  # fmt: skip
+    run_training(dataclasses.replace(config, model=dataclasses.replace(config.model, search=SearchConfig(trials=2))))
+    MlflowClient().set_registered_model_alias("churn-uplift", "champion", trained.model_version)
+    argv = ["score", "--as-of", "2026-07-01", "--data", str(campaigns), "--end-date", "2026-06-30"]
+    argv += ["--model", "uplift-flow-churn@challenger", "--out", str(tmp_path / "scores")]
+    assert main(argv) == 0
+    folder = tmp_path / "scores" / "as_of=2026-07-01"
+    scores = pd.read_parquet(folder / "scores.parquet")
+    assert {"uplift", "expected_saves", "do_not_contact"} <= set(scores.columns)
+    assert scores["do_not_contact"].equals(scores["uplift"] < 0) and scores["do_not_contact"].any()
+    assert not scores.loc[scores["in_action_list"], "do_not_contact"].any()  # never contacted
+    value = scores["uplift"] * 12 * scores["monthly_revenue"] - 15.0  # score.yaml's contact cost
+    assert np.allclose(scores["expected_net_value_of_contact"], value)
+    assert "The plan under both rankings" in (folder / "report.html").read_text()
