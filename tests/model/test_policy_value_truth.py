@@ -34,9 +34,8 @@ def test_policy_value_interval_covers_the_true_saves_in_most_seeds(tmp_path):
         selected = (rank <= 0.3).to_numpy()
         treated = (a["group"] == "treatment").to_numpy()
         propensity = a.assign(t=treated).groupby("action_date")["t"].transform("mean").to_numpy()
-        truth = float(
-            (a["churned_within_90d_if_not_contacted"].astype(float) - a["churned_within_90d_if_contacted"])[selected].sum()
-        )
+        net = a["churned_within_90d_if_not_contacted"].astype(float) - a["churned_within_90d_if_contacted"]
+        truth = float(net[selected].sum())
         models = (a["p_churn_if_not_contacted"].to_numpy(), a["p_churn_if_contacted"].to_numpy())
         for name, outcome_models in (("ipw", None), ("doubly robust", models)):
             ci = policy_value(a["churned_within_90d"], treated, selected, propensity, outcome_models)
