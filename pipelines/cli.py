@@ -234,10 +234,13 @@ def cmd_score(args: argparse.Namespace) -> int:
     overrides = {
         **_dataset_overrides(args),
         "model": args.model,
+        "uplift_model": args.uplift_model if args.uplift_model != "none" else None,
         "out": str(args.out) if args.out else None,
         **_scale_overrides(args),
     }
     config = _own_end_date(load_config(args.config, overrides, ScoreConfig), args)
+    if args.uplift_model == "none":
+        config = dataclasses.replace(config, uplift_model=None)
     try:
         s = run_scoring(config, args.as_of, csv=args.csv)
     except ScoringError as err:
@@ -542,6 +545,11 @@ def _score_parser(sub: Subparsers) -> None:
     )
     _data_option(p, override=True)
     _model_option(p, "override: registered model NAME@ALIAS (default churn-propensity@champion)")
+    p.add_argument(
+        "--uplift-model",
+        metavar="NAME@ALIAS",
+        help="override: uplift model targeting uses when it exists (default churn-uplift@champion); none: never",
+    )
     p.add_argument("--out", type=Path, help="override: output root (scores go to OUT/as_of=DATE/)")
     _end_date_option(p, "override: the dataset's last date")
     p.add_argument("--csv", action="store_true", help="also write scores.csv, safe to open in a spreadsheet")

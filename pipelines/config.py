@@ -270,7 +270,7 @@ def feature_config(config: TrainConfig | UpliftConfig, attribute_types: dict[str
 class UpliftSection:
     """``churn train-uplift``'s own settings: which learners compete, how campaigns are split, how it is judged."""
 
-    learners: tuple[str, ...] = ("t_learner", "x_learner", "dr_learner")  # chosen by validation Qini
+    learners: tuple[str, ...] = ("t_learner", "x_learner", "dr_learner", "interaction")  # best validation Qini wins
     test_campaigns: int = 3  # the latest campaign dates with observed outcomes: the test
     validation_campaigns: int = 3  # the dates before them whose outcome windows close by the test: the choice
     capacity_share: float = 0.3  # share of a campaign's customers a policy contacts (the true-saves comparison)
@@ -281,9 +281,10 @@ class UpliftSection:
     cv_folds: int = 5  # one campaign date only: cross-validated Qini on the training customers
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.learners) - {"t_learner", "x_learner", "dr_learner"})
+        known = ("t_learner", "x_learner", "dr_learner", "interaction")
+        unknown = sorted(set(self.learners) - set(known))
         if not self.learners or unknown:
-            raise ConfigError(f"uplift.learners: expected some of t_learner, x_learner, dr_learner, got {unknown}")
+            raise ConfigError(f"uplift.learners: expected some of {list(known)}, got {unknown}")
         for key in ("test_campaigns", "validation_campaigns", "resamples"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"uplift.{key}: expected at least 1, got {getattr(self, key)}")

@@ -296,17 +296,11 @@ class TestScores:
 def _test_scores(
     config: UpliftConfig, contacts: Contacts, split: ContactSplit, choice: Choice, test: pd.DataFrame
 ) -> TestScores:
-    fitted = contacts.rows[split.refit]
-    nuisance = up.TLearner({**up.DEFAULT_PARAMS, **config.uplift.params}, config.seed)
-    X = choice.model.pre_.transform(contacts.spec.frame(test)).to_numpy(dtype=float)
-    nuisance.fit(
-        choice.model.pre_.transform(contacts.spec.frame(fitted)).to_numpy(dtype=float),
-        fitted["treated"].to_numpy(),
-        fitted["churned"].to_numpy(),
-    )
-    risk, source = _risk(config, contacts, test, nuisance.control_.predict_proba(X)[:, 1])
+    params = {**up.DEFAULT_PARAMS, **config.uplift.params}
+    nuisance = _fit(contacts.spec, "t_learner", params, config.seed, contacts.rows[split.refit])
+    m0, m1 = nuisance.learner_.probabilities(nuisance.transform(test))
+    risk, source = _risk(config, contacts, test, m0)
     random = np.random.default_rng(config.seed).random(len(test))
-    m0, m1 = nuisance.control_.predict_proba(X)[:, 1], nuisance.treated_.predict_proba(X)[:, 1]
     return TestScores(choice.model.uplift(test), risk, source, random, (m0, m1))
 
 

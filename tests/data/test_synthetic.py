@@ -122,10 +122,13 @@ def test_targeting_by_true_effect_beats_targeting_by_true_risk(default_dataset):
     by_uplift = campaign.nlargest(k, "true_uplift")["true_uplift"].sum()
     by_risk = campaign.nlargest(k, "p_churn_if_not_contacted")["true_uplift"].sum()
     assert by_uplift > by_risk
-    # real programmes: a few per cent of the base a month, a fifth held out, enough control churners to measure
-    assert 300 <= s["treated_contacts_per_campaign"] <= 1_000
-    assert 0.15 <= s["control_contacts_per_campaign"] / s["treated_contacts_per_campaign"] <= 0.35
-    assert s["control_churners_per_campaign"] >= 5
+    # real programmes: a few per cent of the base a month, 10-30 % held out, enough control churners to learn from
+    held_out = s["control_contacts_per_campaign"] / (
+        s["control_contacts_per_campaign"] + s["treated_contacts_per_campaign"]
+    )
+    assert 300 <= s["treated_contacts_per_campaign"] <= 1_500
+    assert 0.10 <= held_out <= 0.30 + 0.02  # the random draw around the configured share
+    assert s["control_churners_per_campaign"] >= 20
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from pipelines.stages.uplift import load_contacts, run_uplift_training, split_co
 from tests.builders import train_config
 
 CONF = Path(__file__).resolve().parents[2] / "pipelines" / "conf" / "uplift.yaml"
+UPLIFT = "uplift-flow"  # this module's registered uplift model
 NAMES = (
     "test_qini", "test_qini_low", "test_qini_high", "risk_test_qini", "random_test_qini", "test_auuc",
     "test_uplift_at_10", "test_uplift_at_20", "test_uplift_at_30", "policy_value_uplift", "policy_value_risk",
@@ -37,7 +38,8 @@ def campaigns(tmp_path_factory) -> Path:
 
 
 def _config(data: Path, **uplift) -> UpliftConfig:
-    config = load_config(CONF, {"data": str(data), "mlflow.experiment": "test-uplift"}, UpliftConfig)
+    names = {"mlflow.experiment": "test-uplift", "mlflow.registered_model": UPLIFT}  # apart from other modules' models
+    config = load_config(CONF, {"data": str(data), **names}, UpliftConfig)
     return dataclasses.replace(config, uplift=dataclasses.replace(config.uplift, risk_model=None, **uplift))
 
 
@@ -53,7 +55,7 @@ def test_train_uplift_logs_the_metrics_and_registers_a_challenger(trained):
     assert run.data.metrics["test_qini_low"] <= run.data.metrics["test_qini"] <= run.data.metrics["test_qini_high"]
     assert run.data.params["learner"] in ("t_learner", "x_learner", "dr_learner")
     client = MlflowClient()
-    assert client.get_model_version_by_alias("churn-uplift", "challenger").version == trained.model_version
+    assert client.get_model_version_by_alias(UPLIFT, "challenger").version == trained.model_version
     # promoted exactly when the Qini's lower bound beats the churn ranking's Qini (no champion before)
     assert trained.promoted == (run.data.metrics["test_qini_low"] > run.data.metrics["risk_test_qini"])
     artifacts = {a.path for a in client.list_artifacts(trained.run_id)}
@@ -61,7 +63,7 @@ def test_train_uplift_logs_the_metrics_and_registers_a_challenger(trained):
 
 
 def test_the_registered_model_predicts_uplift_from_feature_rows(campaigns, trained):
-    loaded = mlflow.pyfunc.load_model(f"models:/churn-uplift/{trained.model_version}")
+    loaded = mlflow.pyfunc.load_model(f"models:/{UPLIFT}/{trained.model_version}")
     contacts = load_contacts(_config(campaigns))
     assert not {"customer_id", "action_date", "treated", "churned"} & set(contacts.spec.columns)  # never a feature
     out = loaded.predict(contacts.spec.frame(contacts.rows.head(20)))
@@ -131,9 +133,10 @@ def test_scoring_targets_by_uplift_when_an_uplift_champion_exists(campaigns, tra
         **{"mlflow.experiment": "test-uplift-churn", "mlflow.registered_model": "uplift-flow-churn"},
     )  # fmt: skip
     run_training(dataclasses.replace(config, model=dataclasses.replace(config.model, search=SearchConfig(trials=2))))
-    MlflowClient().set_registered_model_alias("churn-uplift", "champion", trained.model_version)
+    MlflowClient().set_registered_model_alias(UPLIFT, "champion", trained.model_version)
     argv = ["score", "--as-of", "2026-07-01", "--data", str(campaigns), "--end-date", "2026-06-30"]
-    argv += ["--model", "uplift-flow-churn@challenger", "--out", str(tmp_path / "scores")]
+    argv += ["--model", "uplift-flow-churn@challenger", "--uplift-model", f"{UPLIFT}@champion"]
+    argv += ["--out", str(tmp_path / "scores")]
     assert main(argv) == 0
     folder = tmp_path / "scores" / "as_of=2026-07-01"
     scores = pd.read_parquet(folder / "scores.parquet")

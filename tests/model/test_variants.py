@@ -19,9 +19,10 @@ from pipelines.stages.train import run_training
 from tests.builders import END, train_config
 
 pytestmark = pytest.mark.slow
-SMALL_BUSINESS_FLOOR = (
-    0.93  # share of the oracle ROC AUC on 5,000 customers (the 40,000-customer default reaches 0.966)
-)
+# Share of the oracle ROC AUC on 5,000 customers: measured 0.903 / 0.945 / 0.951 on seeds 11 / 12 / 13 since contacts
+# have heterogeneous effects (0.930 / 0.959 / 0.941 before, when the floor was 0.93 and seed 11 sat on it), so about
+# the mean less two standard deviations; the 40,000-customer default reaches 0.965.
+SMALL_BUSINESS_FLOOR = 0.88
 TRANSACTION_LOG_FLOOR = 0.72  # share of the oracle at finding real churners from purchases alone (measured 0.764)
 
 
