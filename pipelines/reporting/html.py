@@ -365,7 +365,7 @@ def uplift_report(test: pd.DataFrame, scores, metrics: dict, choice, split: str,
         _table(_uplift_metric_table(m), {c: "{:.4f}".format for c in ("value", "low", "high")}),
         f"<h2>Customers kept on the test campaigns, contacting the top {u.capacity_share:.0%} of each</h2>",
         "<p class='note'>Doubly robust estimates from the randomised assignment, with a normal interval; "
-        "'campaign' is what the campaigns' own choice of whom to treat kept.</p>",
+        "'campaign' is contacting everyone the campaigns picked (treatment and control).</p>",
         _table(_policy_table(m), {c: "{:,.1f}".format for c in ("estimate", "low", "high", "true saves")}),
         "<h2>Learners on the validation campaigns</h2>",
         _table(

@@ -357,7 +357,9 @@ def _policy_values(test: pd.DataFrame, scores: TestScores, share: float, level: 
     policies = {
         "uplift": _top(scores.uplift, test, share),
         "risk": _top(scores.risk, test, share),
-        "campaign": t,  # the campaigns' own rule: everyone they treated
+        # the campaigns' own rule: everyone they picked (treatment and control alike: a policy may depend on who a
+        # customer is, never on the coin that assigned them)
+        "campaign": np.ones(len(test), dtype=bool),
     }
     for name, selected in policies.items():
         ci = up.policy_value(test["churned"], t, selected, propensity, scores.outcome_models, level)
@@ -392,7 +394,7 @@ def _truth_metrics(config: UpliftConfig, test: pd.DataFrame, scores: TestScores)
     return {
         "oracle_test_qini": up.qini_coefficient(test["churned"], treated, true_uplift),
         **{f"true_saves_{k}_policy": v for k, v in saves.items()},
-        "true_saves_campaign_policy": float((y0 - y1)[treated].sum()),
+        "true_saves_campaign_policy": float((y0 - y1).sum()),  # contacting everyone the campaigns picked
         "true_uplift_mean": float(np.nanmean(true_uplift)),
     }
 
