@@ -84,7 +84,7 @@ format: setup
 
 ## Lint, then run the whole test suite (unit, data, model, end-to-end) in TEST_WORKERS processes (default 2)
 test: lint
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 ## Run the fast tests only (no model training)
 test-fast: setup
