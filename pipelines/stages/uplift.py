@@ -80,6 +80,7 @@ class UpliftResult:
     """What ``churn train-uplift`` did."""
 
     run_id: str
+    model_name: str
     model_version: str
     learner: str
     promoted: bool
@@ -108,8 +109,9 @@ def run_uplift_training(config: UpliftConfig) -> UpliftResult:
         elapsed = time.perf_counter() - started
         mlflow.log_metric("train_job_seconds", elapsed)
     return UpliftResult(
-        run.info.run_id, version, choice.name, promote, reason, metrics, split.description, elapsed, tracking_uri()
-    )
+        run.info.run_id, config.mlflow.registered_model, version, choice.name, promote, reason, metrics,
+        split.description, elapsed, tracking_uri(),
+    )  # fmt: skip
 
 
 def has_campaigns(config: UpliftConfig) -> bool:
@@ -314,6 +316,8 @@ def _risk(config: UpliftConfig, contacts: Contacts, test: pd.DataFrame, fallback
     if uri:
         try:
             loaded = load_model(uri)
+            if loaded.model.feature_config == contacts.feature_config:  # the same features: no second build
+                return loaded.model.predict_proba(test), f"{uri} (v{loaded.version}) on each action date"
             rows, absent = _with_features(tables_from(contacts.result), loaded.model.feature_config, test[KEYS])
             if absent.empty:  # rows come back in the test's (action_date, customer_id) order
                 return loaded.model.predict_proba(rows), f"{uri} (v{loaded.version}) on each action date"
@@ -482,7 +486,7 @@ def _champion_qini(name: str, test: pd.DataFrame) -> float | None:
 def format_summary(result: UpliftResult) -> str:
     m = result.metrics
     lines = [
-        f"uplift model churn-uplift v{result.model_version} ({result.learner}); {result.split}",
+        f"uplift model {result.model_name} v{result.model_version} ({result.learner}); {result.split}",
         f"  test Qini {m['test_qini']:.4f} ({m['test_qini_low']:.4f} to {m['test_qini_high']:.4f}); churn ranking "
         f"{m['risk_test_qini']:.4f}; random {m['random_test_qini']:.4f}",
         f"  customers kept on the test campaigns by contacting the top share (doubly robust): uplift "
