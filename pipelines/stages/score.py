@@ -24,6 +24,7 @@ from features.schema import Features
 from models import value as val
 from models.drift import drift_table
 from models.errors import ModelNotFoundError
+from models.pyfunc import UpliftPyfunc
 from models.reasons import top_reasons
 from models.registry import LoadedModel, load_model, use_experiment
 from pipelines.attributes import FEATURE_TYPES
@@ -210,10 +211,15 @@ def load_uplift_model(config: ScoreConfig) -> LoadedModel | None:
     if not config.uplift_model:
         return None
     try:
-        return load_model(config.uplift_model)
+        loaded = load_model(config.uplift_model)
     except ModelNotFoundError as err:
         log.info("targeting by churn probability x save rate: %s", err)
         return None
+    if not isinstance(loaded.model, UpliftPyfunc):
+        raise ScoringError(
+            f"uplift_model {config.uplift_model} is not an uplift model (churn train-uplift registers one)"
+        )
+    return loaded
 
 
 def predicted_uplift(uplift: LoadedModel | None, features: pd.DataFrame) -> np.ndarray | None:

@@ -146,3 +146,7 @@ def test_scoring_targets_by_uplift_when_an_uplift_champion_exists(campaigns, tra
     value = scores["uplift"] * 12 * scores["monthly_revenue"] - 15.0  # score.yaml's contact cost
     assert np.allclose(scores["expected_net_value_of_contact"], value)
     assert "The plan under both rankings" in (folder / "report.html").read_text()
+    # a churn model given as the uplift model is refused before anything is written
+    argv[argv.index("--uplift-model") + 1] = "uplift-flow-churn@challenger"
+    assert main([*argv[:-1], str(tmp_path / "refused")]) == 2
+    assert not (tmp_path / "refused").exists()
