@@ -334,7 +334,12 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     inputs = _score_inputs(config, as_of, loaded)
     prediction = _predict(config, as_of, loaded, inputs, uplift)
     plan = _plan(config, prediction.scores, prediction)
-    risk_plan = _plan(config, by_risk(prediction.scores, prediction.save_rate, config.value.contact_cost), prediction)
+    by_uplift = "uplift" in prediction.scores
+    risk_plan = (  # the plan the churn ranking would make, beside the uplift plan; without uplift it is the plan
+        _plan(config, by_risk(prediction.scores, prediction.save_rate, config.value.contact_cost), prediction)
+        if by_uplift
+        else plan
+    )
     explained = _explain(loaded, inputs, prediction.scores, plan)
     scores = explained.scores
     drift = _drift(config, loaded, inputs.features, scores)
@@ -342,7 +347,7 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     nps = _nps_summary(inputs.tables, as_of)
     html = scoring_report(
         scores, plan, drift, config, as_of, loaded, nps, inputs.result, inputs.tables, prediction.recovery,
-        risk_plan if "uplift" in scores else None,
+        risk_plan if by_uplift else None,
     )  # fmt: skip
     _write_outputs(folder, scores, html, csv)
     summary = ScoringSummary(
@@ -360,7 +365,7 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
         seconds_predict=prediction.seconds,
         seconds_reasons=explained.seconds,
         model=f"{loaded.name} v{loaded.version}",
-        uplift_model=f"{uplift.name} v{uplift.version}" if "uplift" in scores else None,
+        uplift_model=f"{uplift.name} v{uplift.version}" if by_uplift else None,
         risk_plan_customers_saved=risk_plan.expected_customers_saved,
         do_not_contact=int(scores["do_not_contact"].sum()) if "do_not_contact" in scores else 0,
     )

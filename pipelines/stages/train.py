@@ -814,11 +814,16 @@ def _log_model(data: TrainingData, chosen: Selection) -> str:
     example = data.spec.frame(data.built.head(5)).reset_index(drop=True)  # feature columns only: no customer ids
     reference = build_reference(data.train.X, chosen.model.predict_proba(data.train.X)[:, 1], data.spec.categorical)
     pyfunc = ChurnModel(chosen.model, data.spec, reference, data.feature_config, pipeline=chosen.pipeline)
-    signature = infer_signature(example, pyfunc.predict(None, example))
+    return log_pyfunc(pyfunc, example)
+
+
+def log_pyfunc(pyfunc, example: pd.DataFrame) -> str:
+    """Log a model of ``models/`` as the run's pyfunc, with its signature, example, code and pinned requirements (the
+    one way churn and uplift models are logged); return its URI."""
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=pyfunc,
-        signature=signature,
+        signature=infer_signature(example, pyfunc.predict(None, example)),
         input_example=example,
         code_paths=[str(Path(__file__).resolve().parents[2] / "models")],
         pip_requirements=pip_requirements(),

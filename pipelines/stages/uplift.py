@@ -17,7 +17,6 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from features.build import Tables, build_features, feature_columns, prepare
@@ -35,7 +34,7 @@ from pipelines.io.reading import TableReader
 from pipelines.reporting.html import uplift_report
 from pipelines.simulation.truth import load_truth
 from pipelines.stages.snapshot import observation_end
-from pipelines.stages.train import pip_requirements, time_roles, truth_folder
+from pipelines.stages.train import log_pyfunc, time_roles, truth_folder
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +120,12 @@ def has_campaigns(config: UpliftConfig) -> bool:
     if "retention_actions" not in files:
         return False
     group = TableReader(files["retention_actions"], "retention_actions", config.input.encoding).read().get("group")
-    values = set() if group is None else set(group.dropna().astype(str).str.strip().str.lower())
-    return {"treatment", "control"} <= values
+    return group is not None and _both_groups(group)
+
+
+def _both_groups(group: pd.Series) -> bool:
+    """The one test of "campaigns with a randomised holdout": treatment and control rows both present."""
+    return {"treatment", "control"} <= set(group.dropna().astype(str).str.strip().str.lower())
 
 
 # --- load --------------------------------------------------------------------------------------------------------
@@ -162,7 +165,7 @@ def load_contacts(config: UpliftConfig) -> Contacts:
 
 def _campaign_actions(actions: pd.DataFrame, config: UpliftConfig, observed_to: pd.Timestamp) -> pd.DataFrame:
     """The retention actions, checked to hold a randomised control group; one row per customer and action date."""
-    if actions.empty or not (actions["group"] == "control").any() or not (actions["group"] == "treatment").any():
+    if not _both_groups(actions["group"]):
         raise UserError(
             f"{config.data} has no retention campaigns with both a treatment and a control group "
             "(retention_actions with group 'treatment' and 'control'): uplift needs a randomised holdout to learn from"
@@ -299,7 +302,11 @@ def _test_scores(
     config: UpliftConfig, contacts: Contacts, split: ContactSplit, choice: Choice, test: pd.DataFrame
 ) -> TestScores:
     params = {**up.DEFAULT_PARAMS, **config.uplift.params}
-    nuisance = _fit(contacts.spec, "t_learner", params, config.seed, contacts.rows[split.refit])
+    nuisance = (  # the chosen T-learner is this very model: not fitted twice
+        choice.model
+        if choice.name == "t_learner"
+        else _fit(contacts.spec, "t_learner", params, config.seed, contacts.rows[split.refit])
+    )
     m0, m1 = nuisance.learner_.probabilities(nuisance.transform(test))
     risk, source = _risk(config, contacts, test, m0)
     random = np.random.default_rng(config.seed).random(len(test))
@@ -432,16 +439,7 @@ def _log_run(
     mlflow.log_table(set_aside.astype({"action_date": object}), "data/set_aside_contacts.json")
     mlflow.log_text(uplift_report(test, scores, metrics, choice, split.description, config), "uplift_report.html")
     example = contacts.spec.frame(rows.head(5)).reset_index(drop=True)
-    pyfunc = UpliftPyfunc(choice.model, contacts.feature_config, config.horizon_days)
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=pyfunc,
-        signature=infer_signature(example, pyfunc.predict(None, example)),
-        input_example=example,
-        code_paths=[str(Path(__file__).resolve().parents[2] / "models")],
-        pip_requirements=pip_requirements(),
-    )
-    return info.model_uri
+    return log_pyfunc(UpliftPyfunc(choice.model, contacts.feature_config, config.horizon_days), example)
 
 
 def register_and_promote(
