@@ -8,7 +8,7 @@ VENV := .venv
 CHURN := $(VENV)/bin/churn
 DATA := data/synthetic
 BENCH_SIZES ?= 100k
-TEST_WORKERS ?= 2  # pytest-xdist workers for `make test`; each test module is a group (tests/conftest.py)
+TEST_WORKERS ?= 2  # pytest-xdist workers for `make test`, one test module per worker at a time (--dist loadfile)
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
@@ -84,7 +84,7 @@ format: setup
 
 ## Lint, then run the whole test suite (unit, data, model, end-to-end) in TEST_WORKERS processes (default 2)
 test: lint
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 ## Run the fast tests only (no model training)
 test-fast: setup

@@ -88,16 +88,3 @@ def _once(folder: Path, make: Callable[[Path], dict]) -> dict:
         if not done.exists():
             done.write_text(json.dumps(make(folder)))
     return json.loads(done.read_text())
-
-
-# The test modules that train on the default data share one trained model: under `--dist loadgroup` they run on the
-# same xdist worker, which trains it once; every other module keeps its own group (as `--dist loadfile` would).
-DEFAULT_MODEL_MODULES = frozenset({"test_model_quality.py", "test_train_flow.py", "test_score_flow.py"})
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the test ids
-def pytest_collection_modifyitems(config, items) -> None:
-    for item in items:
-        module = item.path.name
-        group = "default-model" if module in DEFAULT_MODEL_MODULES else str(item.path.relative_to(config.rootpath))
-        item.add_marker(pytest.mark.xdist_group(group))
