@@ -6,12 +6,16 @@ from pipelines.compat import skip_pyspark_pandas
 
 skip_pyspark_pandas()  # before anything imports pandera (see pipelines/compat.py)
 
+import contextlib
+import dataclasses
 import fcntl
 import json
 import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import mlflow
 import pytest
 
 from pipelines.simulation.generate import write_synthetic
@@ -23,24 +27,61 @@ from tests.builders import train_config
 def mlflow_store(tmp_path_factory):
     """Every test logs to a throwaway SQLite store and artifact folder, never the repository's."""
     root = tmp_path_factory.mktemp("mlflow")
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "CHURN_ARTIFACT_ROOT")}
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-    os.environ["CHURN_ARTIFACT_ROOT"] = (root / "artifacts").as_uri()
-    yield root
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with _mlflow_env(f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri()):
+        yield root
 
 
 @pytest.fixture(scope="session")
-def trained_default(default_dataset):
-    """`make train`'s job on the default synthetic data, run once per session."""
-    from pipelines.stages.train import run_training
+def trained_default(default_dataset, mlflow_store, tmp_path_factory):
+    """`make train`'s job on the default synthetic data, run once per test run and shared by the xdist workers.
+
+    The first worker to ask trains into a store of its own beside the shared datasets; every worker then switches
+    to a copy of that store's database (``mlflow_store`` is only this worker's until then: what ran before stays in
+    the old one). The copied runs read their artifacts from the first store's folder, which only gains new runs'.
+    Saves one ~100 s training per worker that needs the model.
+    """
+    from pipelines.stages.train import TrainingResult, run_training
 
     data, _, _ = default_dataset
-    return run_training(train_config(data, **{"mlflow.experiment": "test-default"}))
+    template = _run_folder(tmp_path_factory) / "trained-default"
+
+    def train(folder: Path) -> dict:
+        folder.mkdir(parents=True, exist_ok=True)
+        with _mlflow_env(f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri()):
+            return dataclasses.asdict(run_training(train_config(data, **{"mlflow.experiment": "test-default"})))
+
+    result = TrainingResult(**_once(template, train))
+    own = mlflow_store / "with-trained-default.db"
+    with sqlite3.connect(template / "mlflow.db") as source, sqlite3.connect(own) as copy:
+        source.backup(copy)
+    _point_mlflow_at(f"sqlite:///{own}")
+    return result
+
+
+@contextlib.contextmanager
+def _mlflow_env(tracking_uri: str, artifact_root: str):
+    """MLflow's tracking store and the project's artifact root set to these for the block, restored after.
+
+    Both the variables and MLflow's own setting: the pipeline calls ``mlflow.set_tracking_uri``, which outranks the
+    variable for every later ``MlflowClient()``.
+    """
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "CHURN_ARTIFACT_ROOT")}
+    _point_mlflow_at(tracking_uri)
+    os.environ["CHURN_ARTIFACT_ROOT"] = artifact_root
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
+
+
+def _point_mlflow_at(tracking_uri: str) -> None:
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    mlflow.set_tracking_uri(tracking_uri)
 
 
 @pytest.fixture(scope="session")
