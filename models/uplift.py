@@ -228,6 +228,28 @@ class UpliftModel:
         return self.learner_.uplift(self.transform(frame))
 
 
+# The features' ceiling fits noise-free targets (the true effect), so it takes more trees and leaves than the
+# learners, which see one noisy outcome per contact.
+CEILING_PARAMS = {"n_estimators": 400, "learning_rate": 0.03, "num_leaves": 15, "min_child_samples": 50, "n_jobs": 1}
+
+
+def features_ceiling(
+    spec: FeatureSpec, frame: pd.DataFrame, true_effect: np.ndarray, test: pd.DataFrame, seed: int = 0
+) -> np.ndarray:
+    """The most these features can tell about the effect: LightGBM fitted to the *true* individual effect of the
+    ``frame`` contacts (what no learner sees: it learns from one noisy outcome per contact), predicted on ``test``.
+
+    A yardstick on synthetic data only, never a model: the gap between the oracle and it is what the features do
+    not show (per-customer draws, the action drawn); between it and a learner, what the outcomes' noise hides.
+    Contacts without a true effect (``NaN``) are left out of the fit.
+    """
+    known = ~np.isnan(true_effect)
+    pre = _preprocessor(spec, "t_learner", seed)
+    X = np.asarray(pre.fit_transform(spec.frame(frame[known])), dtype=float)
+    model = _lgbm("regressor", CEILING_PARAMS, seed).fit(X, true_effect[known])
+    return model.predict(np.asarray(pre.transform(spec.frame(test)), dtype=float))
+
+
 # --- metrics ------------------------------------------------------------------------------------------------------
 def qini_curve(churned: np.ndarray, treated: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Customers targeted (x) against customers kept (y) when the ``score``'s top x are contacted.

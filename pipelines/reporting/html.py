@@ -399,6 +399,9 @@ def _uplift_metric_table(m: dict) -> pd.DataFrame:
                          "high": m[f"{key}_high"]})  # fmt: skip
     if "oracle_test_qini" in m:
         rows.append({"metric": "qini", "ranking": "true effect (oracle)", "value": m["oracle_test_qini"]})
+    if "ceiling_test_qini" in m:
+        rows.append({"metric": "qini", "ranking": "features' ceiling (fitted to the true effect)",
+                     "value": m["ceiling_test_qini"]})  # fmt: skip
     return pd.DataFrame(rows)
 
 

@@ -52,6 +52,8 @@ def test_train_uplift_logs_the_metrics_and_registers_a_challenger(trained):
     run = mlflow.get_run(trained.run_id)
     for name in NAMES:
         assert name in run.data.metrics, name
+    # synthetic data: the truth's yardsticks, the oracle and the features' ceiling
+    assert {"oracle_test_qini", "ceiling_test_qini", "true_saves_ceiling_policy"} <= set(run.data.metrics)
     assert run.data.metrics["test_qini_low"] <= run.data.metrics["test_qini"] <= run.data.metrics["test_qini_high"]
     assert run.data.params["learner"] in ("t_learner", "x_learner", "dr_learner")
     client = MlflowClient()

@@ -15,6 +15,7 @@ from models.uplift import (
     UpliftModel,
     auuc,
     bootstrap_metrics,
+    features_ceiling,
     learner,
     policy_value,
     qini_coefficient,
@@ -83,6 +84,17 @@ def test_each_learner_ranks_customers_by_their_true_effect(name):
     assert spearmanr(predicted, true_test).statistic > 0.35  # noisy: a contact changes few outcomes
     # ranking by the learned uplift keeps more customers than ranking by the risk without contact
     assert qini_coefficient(y_test, t_test, predicted) > qini_coefficient(y_test, t_test, _risk(test).to_numpy())
+
+
+def test_the_features_ceiling_learns_the_true_effect_and_skips_unknown_ones():
+    frame, _, _, effect = _campaign(6_000, seed=7)
+    test, _, _, true_test = _campaign(3_000, seed=8)
+    spec = FeatureSpec(("trouble", "price", "quiet"), ("plan",))
+    known = effect.copy()
+    known[:500] = np.nan  # contacts the truth has no effect for are left out, not learned as zero
+    ceiling = features_ceiling(spec, frame, known, test, seed=0)
+    # fitted to the noise-free effect, it ranks far better than any learner can from outcomes (> 0.35 above)
+    assert ceiling.shape == (3_000,) and spearmanr(ceiling, true_test).statistic > 0.9
 
 
 def test_bootstrap_interval_covers_the_estimate():
