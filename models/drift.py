@@ -1,9 +1,24 @@
-"""Population stability index (PSI) of features and scores against the training reference."""
+"""Population stability index (PSI) of features and scores against the training reference, flagged only when it
+is beyond chance for the sample sizes and the feature matters to the score.
+
+The reference is one as-of date (the shape of a scoring date: "days since" and tenure features of a stack of dates
+differ from any single date by construction). Under no drift, PSI times ``1 / (1/n + 1/m)`` is approximately
+chi-squared with ``bins - 1`` degrees of freedom (Yurdakul and Naranjo, "Statistical properties of the population
+stability index", Journal of Risk Model Validation 2020), so a check is flagged only when its PSI passes both the
+practical threshold and that distribution's ``1 - significance`` quantile: on small samples chance alone makes
+large PSIs. A feature's share of the model's mean absolute contribution (SHAP for LightGBM, coefficient x value for
+the linear model) on the reference rows says whether its drift can move the score; below ``min_importance`` it is
+reported, not flagged. The score's own distribution is always a check, and so is its mean (the expected churn
+rate), whose move matters to a business long before its distribution's PSI reaches a feature's threshold.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+from scipy.stats import chi2, norm
 
 EPS = 1e-4
 MISSING = "__missing__"
@@ -55,22 +70,110 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def build_reference(X: pd.DataFrame, scores: np.ndarray, categorical: tuple[str, ...]) -> dict:
+SCORE = "churn_probability"  # the score's distribution check in the drift table
+MEAN = "mean_churn_probability"  # the expected churn rate's check: what a business reads off the score
+
+
+@dataclass(frozen=True)
+class DriftRule:
+    """When a check is flagged: PSI above ``psi_warning`` and beyond chance at ``significance`` for the two sample
+    sizes, and (features) at least ``min_importance`` of the model's attention."""
+
+    psi_warning: float = 0.2
+    significance: float = 0.001
+    min_importance: float = 0.01
+    mean_change: float = 0.2  # relative change of the mean churn probability that is flagged (beyond chance too)
+
+
+def build_reference(
+    X: pd.DataFrame,
+    scores: np.ndarray,
+    categorical: tuple[str, ...],
+    importance: pd.Series | None = None,
+    as_of: pd.Timestamp | None = None,
+) -> dict:
+    """Each feature's and the score's bins and shares on the reference rows, how many rows, their date, and each
+    feature's share of the model's importance (``importance``: any non-negative measure, normalised here)."""
     features = {c: (categorical_reference(X[c]) if c in categorical else numeric_reference(X[c])) for c in X.columns}
-    return {"features": features, "score": numeric_reference(pd.Series(scores))}
+    score = np.asarray(scores, dtype=float)
+    reference = {
+        "features": features,
+        "score": numeric_reference(pd.Series(score)),
+        "score_mean": float(score.mean()),
+        "score_std": float(score.std()),
+        "rows": int(len(X)),
+    }
+    if as_of is not None:
+        reference["as_of"] = str(pd.Timestamp(as_of).date())
+    if importance is not None:
+        total = float(importance.clip(lower=0).sum())
+        reference["importance"] = {c: float(max(importance.get(c, 0.0), 0.0) / total) if total > 0 else 0.0
+                                   for c in X.columns}  # fmt: skip
+    return reference
 
 
-def drift_table(reference: dict, X: pd.DataFrame, scores: np.ndarray) -> pd.DataFrame:
-    """PSI of every feature and of the score; sorted with the largest drift first."""
-    rows = [
-        {"name": c, "psi": psi(ref["expected"], shares(ref, X[c]))}
-        for c, ref in reference["features"].items()
-        if c in X
-    ]
-    rows.append(
-        {
-            "name": "churn_probability",
-            "psi": psi(reference["score"]["expected"], shares(reference["score"], pd.Series(scores))),
-        }
-    )
-    return pd.DataFrame(rows).sort_values("psi", ascending=False, ignore_index=True)
+def chance_threshold(n_reference: int, n_current: int, bins: int, significance: float) -> float:
+    """The PSI that chance alone exceeds with probability ``significance`` between samples of these sizes."""
+    if n_reference <= 0 or n_current <= 0 or bins < 2:
+        return 0.0
+    return float(chi2.ppf(1 - significance, bins - 1) * (1 / n_reference + 1 / n_current))
+
+
+def drift_table(reference: dict, X: pd.DataFrame, scores: np.ndarray, rule: DriftRule | None = None) -> pd.DataFrame:
+    """Every feature's and the score's check, largest PSI first: ``psi``, ``threshold`` (the practical one or
+    chance's, whichever is higher), ``importance`` (share; NaN when the reference has none), ``flagged`` and
+    ``note`` (what moved, by how much, and whether it moves the score).
+
+    A reference written before sizes and importances were stored counts as large and every feature as important.
+    """
+    rule = rule or DriftRule()
+    n_ref, importance = int(reference.get("rows", 0)), reference.get("importance")
+    checks = [(c, ref, X[c]) for c, ref in reference["features"].items() if c in X]
+    checks.append((SCORE, reference["score"], pd.Series(scores)))
+    rows = []
+    for name, ref, values in checks:
+        actual = shares(ref, values)
+        value = psi(ref["expected"], actual)
+        chance = chance_threshold(n_ref, len(values), int(np.count_nonzero(np.asarray(ref["expected"]) > 0)),
+                                  rule.significance) if n_ref else 0.0  # fmt: skip
+        share = np.nan if name == SCORE or importance is None else float(importance.get(name, 0.0))
+        rows.append({"name": name, "psi": value, "threshold": max(rule.psi_warning, chance), "importance": share})
+    table = pd.DataFrame(rows)
+    drifted = table["psi"] > table["threshold"]
+    matters = table["importance"].isna() | (table["importance"] >= rule.min_importance)
+    table["flagged"] = drifted & matters
+    table["note"] = [_note(r, d, m, rule) for r, d, m in zip(table.itertuples(), drifted, matters, strict=True)]
+    if "score_mean" in reference:
+        table = pd.concat([table, pd.DataFrame([_mean_check(reference, np.asarray(scores, float), rule)])])
+    table["change"] = table.get("change", np.nan)
+    order = np.lexsort((-table["psi"].fillna(-1).to_numpy(), ~table["flagged"].to_numpy(dtype=bool)))
+    return table.iloc[order].reset_index(drop=True)
+
+
+def _mean_check(reference: dict, scores: np.ndarray, rule: DriftRule) -> dict:
+    """The mean churn probability against the reference's: flagged when it moved by more than ``mean_change`` of
+    itself and by more than chance (a two-sided z-test at ``significance``)."""
+    before, now = reference["score_mean"], float(scores.mean())
+    change = now / before - 1 if before > 0 else np.nan
+    se = np.sqrt(reference["score_std"] ** 2 / max(reference.get("rows", 0), 1) + scores.var() / max(len(scores), 1))
+    beyond_chance = abs(now - before) > norm.ppf(1 - rule.significance / 2) * se
+    flagged = bool(abs(change) > rule.mean_change and beyond_chance)
+    words = f"expected churn rate {now:.2%} against {before:.2%} at the reference ({change:+.0%})"
+    note = f"{words}: moved" if flagged else f"{words}: stable"
+    return {"name": MEAN, "psi": np.nan, "threshold": rule.mean_change, "importance": np.nan, "flagged": flagged,
+            "note": note, "change": change}  # fmt: skip
+
+
+def _note(row, drifted: bool, matters: bool, rule: DriftRule) -> str:
+    """A check's verdict in words."""
+    if not drifted:
+        return "stable"
+    moved = f"PSI {row.psi:.2f} > {row.threshold:.2f}"
+    if row.name == SCORE:
+        return f"the score's distribution moved ({moved})"
+    if np.isnan(row.importance):
+        return f"moved ({moved})"
+    share = f"{row.importance:.1%} of the model's attention"
+    if matters:
+        return f"moved ({moved}) and moves the score ({share})"
+    return f"moved ({moved}) but barely moves the score ({share}, under {rule.min_importance:.0%}): not flagged"

@@ -74,7 +74,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from pipelines.simulation.generate import write_synthetic
     from pipelines.simulation.synthetic import SyntheticConfig
 
-    config = SyntheticConfig(customers=args.customers, months=args.months, seed=args.seed, end_date=args.end_date)
+    if (args.drift is None) != (args.drift_from is None):
+        raise Fail("--drift and --drift-from go together: the change to inject and the date it starts")
+    config = SyntheticConfig(
+        customers=args.customers, months=args.months, seed=args.seed, end_date=args.end_date, drift=args.drift,
+        drift_from=None if args.drift_from is None else str(args.drift_from.date()),
+    )  # fmt: skip
     truth = args.truth_out or args.out.with_name(args.out.name + "_truth")
     if truth.resolve() == args.out.resolve():
         raise Fail("--truth-out must differ from --out: the pipeline must never read the ground truth")
@@ -105,6 +110,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         f"{_times(summary['uplift_vs_risk_targeting_ratio'])} "
         f"(realised {_times(summary['uplift_vs_risk_targeting_ratio_realised'])})"
     )
+    if config.drift:
+        print(f"  injected drift: {config.drift} from {config.drift_from}")
     return EXIT_OK
 
 
@@ -262,7 +269,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             f"(do not contact); the churn ranking's plan would expect {s.risk_plan_customers_saved:,.1f} saves"
         )
     if s.drift_flagged:
-        print(f"  drift warning (PSI > {config.drift.psi_warning}): {', '.join(s.drift_flagged)}")
+        print(f"  drift flagged (see the report's drift section): {', '.join(s.drift_flagged)}")
         if config.drift.fail_on_drift:
             raise Fail(f"drift above threshold in {len(s.drift_flagged)} check(s); scores were written", EXIT_GATE)
     return EXIT_OK
@@ -434,6 +441,8 @@ Subparsers = Any  # argparse's _SubParsersAction, which it does not name publicl
 
 
 def _generate_parser(sub: Subparsers) -> None:
+    from pipelines.simulation.synthetic import DRIFTS  # numpy and pandas only
+
     p = sub.add_parser("generate", help="write a synthetic CX dataset and its ground truth")
     p.add_argument("--customers", type=int, default=40_000)
     p.add_argument("--months", type=int, default=24)
@@ -446,6 +455,11 @@ def _generate_parser(sub: Subparsers) -> None:
         "--oracle-as-of", type=_date, help="as-of date of the oracle AUC (default: latest fully labelled month)"
     )
     _horizon_option(p, "label horizon of the oracle AUC (default 90)", default=90)
+    p.add_argument(
+        "--drift", choices=DRIFTS, help="inject a known change from --drift-from, to test drift checks: survey_stop "
+        "(no survey is sent) or app_outage (most log-ins and purchases stop); default none",
+    )  # fmt: skip
+    p.add_argument("--drift-from", type=_date, help="first day of the injected change (with --drift)")
     p.set_defaults(func=cmd_generate)
 
 

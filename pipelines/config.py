@@ -15,6 +15,7 @@ import pandas as pd
 import yaml
 
 from features.config import FeatureConfig
+from models.drift import DriftRule
 from pipelines.attributes import ATTRIBUTE_TYPES, usable_features
 from pipelines.errors import UserError
 
@@ -395,8 +396,25 @@ class RecoverConfig:
 
 @dataclass(frozen=True)
 class DriftConfig:
+    """When scoring flags drift (:class:`models.drift.DriftRule`) and whether a flag fails the run."""
+
     psi_warning: float = 0.2
+    significance: float = 0.001
+    min_importance: float = 0.01
+    mean_change: float = 0.2
     fail_on_drift: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 < self.significance < 1:
+            raise ConfigError(f"drift.significance: expected a probability between 0 and 1, got {self.significance}")
+        if not 0 <= self.min_importance < 1:
+            raise ConfigError(f"drift.min_importance: expected a share in [0, 1), got {self.min_importance}")
+        if self.mean_change <= 0:
+            raise ConfigError(f"drift.mean_change: expected a relative change above 0, got {self.mean_change}")
+
+    @property
+    def rule(self) -> DriftRule:
+        return DriftRule(self.psi_warning, self.significance, self.min_importance, self.mean_change)
 
 
 @dataclass(frozen=True)

@@ -155,7 +155,7 @@ def scoring_report(
             config.recover.bootstrap.confidence,
         ),
         _nps_section(nps),
-        _drift_section(drift, config.drift.psi_warning),
+        _drift_section(drift, loaded.model.reference.get("as_of")),
     ]
     return _page(f"Churn scores {as_of.date()}", "".join(body))
 
@@ -314,15 +314,29 @@ def _nps_section(nps: dict) -> str:
     )
 
 
-def _drift_section(drift: pd.DataFrame, psi_warning: float) -> str:
-    """The largest PSIs against the training reference; nothing when the model has no reference."""
+def _drift_section(drift: pd.DataFrame, reference_as_of: str | None) -> str:
+    """The flagged checks first, then the largest PSIs; nothing when the model has no reference."""
     if not len(drift):
         return ""
-    flagged = drift["psi"] > psi_warning
+    flagged = drift["flagged"].to_numpy(dtype=bool)
+    against = f"the training reference of {reference_as_of}" if reference_as_of else "the training reference"
+    shown = pd.concat([drift[flagged], drift[~flagged].head(max(0, 12 - int(flagged.sum())))])
     return (
-        f"<h2>Drift against the training reference</h2><p class='{'warn' if flagged.any() else 'note'}'>"
-        f"{int(flagged.sum())} of {len(drift)} checks above PSI {psi_warning}.</p>"
-        + _table(drift.head(15), {"psi": lambda x: f"{x:.3f}"})
+        f"<h2>Drift against {against}</h2><p class='{'warn' if flagged.any() else 'note'}'>"
+        f"{int(flagged.sum())} of {len(drift)} checks flagged. A check is flagged when its PSI is above both the "
+        "practical threshold and what chance gives at these sample sizes, and (a feature) it carries enough of the "
+        "model's attention to move the score.</p>"
+        + _table(
+            shown.assign(
+                flagged=np.where(shown["flagged"], "flagged", ""),
+                # the expected churn rate's threshold is a relative change, the others a PSI
+                threshold=[
+                    f"{t:.3f}" if pd.notna(x) else f"±{t:.0%}"
+                    for t, x in zip(shown["threshold"], shown["psi"], strict=True)
+                ],
+            )[["name", "flagged", "psi", "threshold", "importance", "note"]],
+            {"psi": "{:.3f}".format, "importance": "{:.1%}".format},
+        )
     )
 
 

@@ -123,6 +123,13 @@ COMMENTS_BAD = (
 COMMENTS_GOOD = ("Great service", "Quick and helpful", "Easy to use", "Happy with my plan")
 
 
+# Known changes a dataset can be generated with from a date (``SyntheticConfig.drift``), for testing drift checks:
+# ``survey_stop``: the survey programme stops (no NPS, CSAT or CES is sent); ``app_outage``: the app goes down, and
+# only ``APP_OUTAGE_USAGE`` of log-ins and purchases still happen (on the web and in store).
+DRIFTS = ("survey_stop", "app_outage")
+APP_OUTAGE_USAGE = 0.35
+
+
 @dataclass(frozen=True)
 class SyntheticConfig:
     """Size and seed of a synthetic dataset; the dynamics are fixed constants."""
@@ -135,6 +142,18 @@ class SyntheticConfig:
     base_daily_hazard: float = 0.00048
     contact_share: float = 0.05  # of alive customers, each monthly campaign (a few % is what retention programmes run)
     control_share: float = 0.3  # held out at random (10-30 % in practice): ~30 control churners a campaign to learn
+    drift: str | None = None  # a known change injected from ``drift_from`` (one of ``DRIFTS``); None: none
+    drift_from: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.drift is not None and self.drift not in DRIFTS:
+            raise ValueError(f"drift must be one of {list(DRIFTS)} or None, got {self.drift!r}")
+        if (self.drift is None) != (self.drift_from is None):
+            raise ValueError("drift and drift_from go together: a change and the date it starts")
+
+    def drifting(self, date: pd.Timestamp) -> str | None:
+        """The injected change in force on ``date``, or None."""
+        return self.drift if self.drift is not None and date >= pd.Timestamp(self.drift_from) else None
 
 
 @dataclass
@@ -420,9 +439,10 @@ def step(
     """
     live = customers.signup_day <= t
     day = Day(t=t, date=date, live=live, alive=live & (world.churn_day > t))
+    drift = config.drifting(date)
     _move_satisfaction(world, customers, rng)
-    counts = _events(world, customers, rng, day)
-    _answer_surveys(world, customers, rng, day, counts)
+    counts = _events(world, customers, rng, day, APP_OUTAGE_USAGE if drift == "app_outage" else 1.0)
+    _answer_surveys(world, customers, rng, day, counts, sending=drift != "survey_stop")
     if date.day == 1 and t >= 90:  # monthly retention campaign on the first of the month, after 3 months
         _run_campaign(world, customers, config, rng, day)
     _accumulate_hazard(world, customers, day)
@@ -462,12 +482,16 @@ def _event_rates(world: World, customers: Customers, season: float) -> dict[str,
     }
 
 
-def _events(world: World, customers: Customers, rng: np.random.Generator, day: Day) -> dict[str, np.ndarray]:
+def _events(
+    world: World, customers: Customers, rng: np.random.Generator, day: Day, usage: float = 1.0
+) -> dict[str, np.ndarray]:
     """Draw today's events, record those of alive customers, and update usage and trouble.
 
-    Returns the counts per event type for every customer (zero for those not live).
+    ``usage`` scales today's log-ins and purchases (an outage). Returns the counts per event type for every customer
+    (zero for those not live).
     """
     rates = _event_rates(world, customers, _season(day.date))
+    rates["login"], rates["purchase"] = rates["login"] * usage, rates["purchase"] * usage
     counts = {}
     for j, name in enumerate(EVENT_TYPES):
         c = rng.poisson(rates[name] * day.live)
@@ -487,10 +511,15 @@ def _events(world: World, customers: Customers, rng: np.random.Generator, day: D
 
 
 def _answer_surveys(
-    world: World, customers: Customers, rng: np.random.Generator, day: Day, counts: dict[str, np.ndarray]
+    world: World,
+    customers: Customers,
+    rng: np.random.Generator,
+    day: Day,
+    counts: dict[str, np.ndarray],
+    sending: bool = True,
 ) -> None:
-    """Send and answer today's surveys; bad answers raise the hazard and flag the customer."""
-    fb = _surveys(rng, day, world.satisfaction, counts, customers.annual)
+    """Send (unless not ``sending``) and answer today's surveys; bad answers raise the hazard and flag the customer."""
+    fb = _surveys(rng, day, world.satisfaction, counts, customers.annual, sending)
     if fb is None:
         return
     bad = fb["bad"]
@@ -625,14 +654,15 @@ def _surveys(
     s: np.ndarray,
     counts: dict[str, np.ndarray],
     annual: np.ndarray,
+    sending: bool = True,
 ) -> dict[str, np.ndarray] | None:
     """Today's survey answers: CES after support, CSAT after purchases, quarterly NPS.
 
     Returns arrays (customer row, day, survey, score, callback, bad) of equal
-    length, or None when nobody answered.
+    length, or None when nobody answered. Not ``sending``: the same draws, nobody asked.
     """
     n = s.size
-    t, date, alive = day.t, day.date, day.alive
+    t, date, alive = day.t, day.date, day.alive & sending
     sent_ces = alive & (counts["support_ticket"] > 0) & (rng.random(n) < 0.3)
     sent_csat = alive & (counts["purchase"] > 0) & (rng.random(n) < 0.1)
     sent_nps = alive & (date.day == 15) & (date.month % 3 == 0) & (rng.random(n) < 0.35)

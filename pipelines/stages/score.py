@@ -22,7 +22,7 @@ from features.config import FeatureConfig
 from features.names import catalog
 from features.schema import Features
 from models import value as val
-from models.drift import drift_table
+from models.drift import MEAN, SCORE, drift_table
 from models.errors import ModelNotFoundError
 from models.pyfunc import UpliftPyfunc
 from models.reasons import top_reasons
@@ -359,7 +359,7 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
         expected_customers_saved=plan.expected_customers_saved,
         expected_revenue_recovered=plan.expected_revenue_recovered,
         annual_revenue_at_risk=float(scores["annual_revenue_at_risk"].sum()),
-        drift_flagged=drift.loc[drift["psi"] > config.drift.psi_warning, "name"].tolist(),
+        drift_flagged=drift.loc[drift["flagged"], "name"].tolist() if len(drift) else [],
         seconds_total=time.perf_counter() - started,
         seconds_features=inputs.seconds,
         seconds_predict=prediction.seconds,
@@ -476,13 +476,15 @@ def _explain(loaded: LoadedModel, inputs: _Inputs, scores: pd.DataFrame, plan: v
 
 
 def _drift(config: ScoreConfig, loaded: LoadedModel, features: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
-    """PSI of each feature and of the score against the training reference; the ones over the threshold logged."""
+    """PSI of each feature and of the score against the training reference (:func:`models.drift.drift_table`); the
+    flagged ones logged."""
     reference = loaded.model.reference
     if not reference:
-        return pd.DataFrame(columns=["name", "psi"])
-    drift = drift_table(reference, loaded.model.spec.frame(features), scores["churn_probability"].to_numpy())
-    for row in drift[drift["psi"] > config.drift.psi_warning].itertuples():
-        log.warning("drift: PSI of %s is %.3f (> %.2f)", row.name, row.psi, config.drift.psi_warning)
+        return pd.DataFrame(columns=["name", "psi", "threshold", "importance", "flagged", "note"])
+    frame = loaded.model.spec.frame(features)
+    drift = drift_table(reference, frame, scores["churn_probability"].to_numpy(), config.drift.rule)
+    for row in drift[drift["flagged"]].itertuples():
+        log.warning("drift: %s %s", row.name, row.note)
     return drift
 
 
@@ -543,7 +545,7 @@ def _log_scoring_run(
             tags=[RunTag(k, str(v)) for k, v in _run_tags(summary).items()],
         )
         if len(drift):
-            mlflow.log_table(drift.astype({"name": object}), "drift/psi.json")
+            mlflow.log_table(drift.astype({"name": object, "note": object}), "drift/psi.json")
         mlflow.log_artifact(str(folder / "report.html"))
         mlflow.log_dict(result.to_dict(), "validation/report.json")
         mlflow.log_dict(config.to_dict(), "config/resolved_config.json")  # as training logs its own
@@ -565,7 +567,8 @@ def _run_metrics(
 ) -> dict[str, float]:
     """The run's metrics: rows, quarantine, score distribution and tiers, drift, the plan's figures and timings."""
     p = scores["churn_probability"]
-    features = drift.loc[drift["name"] != "churn_probability", "psi"]
+    features = drift.loc[~drift["name"].isin([SCORE, MEAN]), "psi"]
+    mean = drift.loc[drift["name"] == MEAN, "change"]
     return {
         "rows_scored": len(scores),
         "action_list_rows": summary.action_list,
@@ -573,11 +576,11 @@ def _run_metrics(
         "score_mean": float(p.mean()),
         **{f"score_p{q}": float(p.quantile(q / 100)) for q in (50, 90, 99)},
         **{f"share_tier_{t}": float((scores["risk_tier"] == t).mean()) for t in ("high", "medium", "low")},
-        "psi_score": float(drift.loc[drift["name"] == "churn_probability", "psi"].iloc[0])
-        if len(drift)
-        else float("nan"),
+        "psi_score": float(drift.loc[drift["name"] == SCORE, "psi"].iloc[0]) if len(drift) else float("nan"),
         "psi_max_feature": float(features.max()) if len(drift) else float("nan"),
-        "drift_flagged": len(summary.drift_flagged),
+        "drift_flagged_checks": len(summary.drift_flagged),
+        "score_mean_change": float(mean.iloc[0]) if len(mean) else float("nan"),
+        "drift_checks": len(drift),
         "save_rate": summary.save_rate,
         "expected_customers_saved": summary.expected_customers_saved,
         "expected_revenue_recovered": summary.expected_revenue_recovered,

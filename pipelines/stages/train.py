@@ -812,9 +812,23 @@ def _log_model(data: TrainingData, chosen: Selection) -> str:
     """Log the calibrated model as a pyfunc with its features, drift reference and signature; return its URI."""
 
     example = data.spec.frame(data.built.head(5)).reset_index(drop=True)  # feature columns only: no customer ids
-    reference = build_reference(data.train.X, chosen.model.predict_proba(data.train.X)[:, 1], data.spec.categorical)
-    pyfunc = ChurnModel(chosen.model, data.spec, reference, data.feature_config, pipeline=chosen.pipeline)
+    pyfunc = ChurnModel(chosen.model, data.spec, drift_reference(data, chosen), data.feature_config,
+                        pipeline=chosen.pipeline)  # fmt: skip
     return log_pyfunc(pyfunc, example)
+
+
+DRIFT_IMPORTANCE_ROWS = 2_000  # reference rows the features' shares of the model's attention are measured on
+
+
+def drift_reference(data: TrainingData, chosen: Selection) -> dict:
+    """Scoring's drift reference: the latest labelled as-of date's rows (one date, the shape of a scoring date; a
+    stack of dates has "days since" and tenure distributions no single date has), their scores, and each feature's
+    share of the model's mean absolute contribution on them."""
+    latest = data.snapshot["as_of"].max()
+    X = data.X[(data.snapshot["as_of"] == latest).to_numpy()]
+    contributions, _ = _shap(chosen.pipeline, data.spec, X, DRIFT_IMPORTANCE_ROWS, 0)
+    scores = chosen.model.predict_proba(X)[:, 1]
+    return build_reference(X, scores, data.spec.categorical, contributions.abs().mean(), latest)
 
 
 def log_pyfunc(pyfunc, example: pd.DataFrame) -> str:

@@ -140,3 +140,35 @@ def test_default_data_is_as_hard_as_real_churn(default_dataset):
     assert 0.80 <= s["oracle_roc_auc"] <= 0.90
     assert s["share_never_answered_a_survey"] > 0.5
     assert 0.10 <= s["save_rate_among_treated_who_would_churn"] <= 0.30
+
+
+def _events_by_day(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    out = table[["customer_id", *keys]].assign(day=table["timestamp"].dt.floor("D"))
+    return out.sort_values(["customer_id", "day", *keys], ignore_index=True)
+
+
+def _tables(**drift) -> dict[str, pd.DataFrame]:
+    return next(generate(SyntheticConfig(customers=1_500, months=12, seed=5, **drift))).tables
+
+
+def test_injected_drift_changes_only_what_it_names_and_only_from_its_date():
+    start = pd.Timestamp("2026-03-01")
+    plain = _tables()
+    for drift in ("survey_stop", "app_outage"):
+        drifted = _tables(drift=drift, drift_from=str(start.date()))
+        for name, keys in (("interactions", ["type"]), ("feedback", ["survey", "score"])):
+            # the same world up to the change (channels, times of day and comments are drawn after the simulation)
+            before = [_events_by_day(t[t["timestamp"] < start], keys) for t in (plain[name], drifted[name])]
+            pd.testing.assert_frame_equal(*before)
+        late = start + pd.Timedelta(days=2)  # answers come up to a day after the touchpoint
+        after = {k: t[t["timestamp"] >= late] for k, t in drifted.items() if k in ("interactions", "feedback")}
+        plain_after = {k: t[t["timestamp"] >= late] for k, t in plain.items() if k in ("interactions", "feedback")}
+        if drift == "survey_stop":
+            assert after["feedback"].empty and len(plain_after["feedback"]) > 50
+        else:
+            logins = [(t["type"] == "login").sum() for t in (after["interactions"], plain_after["interactions"])]
+            assert 0.25 < logins[0] / logins[1] < 0.45  # APP_OUTAGE_USAGE of log-ins still happen
+    with pytest.raises(ValueError, match="go together"):
+        SyntheticConfig(drift="survey_stop")
+    with pytest.raises(ValueError, match="must be one of"):
+        SyntheticConfig(drift="price_war", drift_from="2026-01-01")
