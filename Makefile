@@ -16,7 +16,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_LINK_MODE := copy
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data validate snapshot train score recover ui lint format test test-fast bench clean telco
+.PHONY: help setup data validate snapshot train score recover monitor ui lint format test test-fast bench clean telco
 
 ## Show this help
 help:
@@ -66,6 +66,10 @@ score: data
 ## Measure saved customers and revenue recovered by the default data's retention campaigns
 recover: data
 	$(CHURN) recover --from 2025-07-01 --to 2026-03-31 --end-date 2026-06-30
+
+## Realised performance of past scoring runs whose outcomes are in (data/monitoring/report.html)
+monitor: data
+	$(CHURN) monitor
 
 ## Open the MLflow UI on http://127.0.0.1:5000 (one worker)
 ui: setup

@@ -35,6 +35,7 @@ from pipelines.config import (
     load_config,
 )
 from pipelines.errors import USER_ERRORS, UserError
+from pipelines.simulation import DRIFTS
 
 # The one rule for imports below the top: each command's handler imports the stage modules it runs, and only those,
 # on entry. They import pandera (which must come after skip_pyspark_pandas() in main), MLflow, LightGBM or the
@@ -272,6 +273,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         print(f"  drift flagged (see the report's drift section): {', '.join(s.drift_flagged)}")
         if config.drift.fail_on_drift:
             raise Fail(f"drift above threshold in {len(s.drift_flagged)} check(s); scores were written", EXIT_GATE)
+    if config.monitor.has_floor:  # a floor on realised performance: measure the runs whose outcomes are in
+        from pipelines.stages.monitor import run_monitor
+
+        return _report_monitoring(run_monitor(config))
     return EXIT_OK
 
 
@@ -304,6 +309,38 @@ def cmd_recover(args: argparse.Namespace) -> int:
     )
     for note in run.notes:
         print(f"  warning: {note}")
+    return EXIT_OK
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from pipelines.stages.monitor import run_monitor
+
+    overrides = {
+        **_dataset_overrides(args),
+        "out": str(args.scores) if args.scores else None,
+        "monitor.out": str(args.out) if args.out else None,
+        "monitor.experiment": args.experiment,
+    }
+    config = _own_end_date(load_config(args.config, overrides, ScoreConfig), args)
+    return _report_monitoring(run_monitor(config))
+
+
+def _report_monitoring(result) -> int:
+    """Print what monitoring measured; exit 1 when the latest measured run is below a configured floor."""
+    closed = [r for r in result.runs if r.status == "closed"]
+    print(f"monitored {len(result.runs)} scoring run(s): {len(closed)} with outcomes in; report: {result.report}")
+    for r in result.runs:
+        if r.status == "closed":
+            m = {**r.realised, **r.expected}
+            print(
+                f"  {r.as_of.date()} {r.model}: realised ROC AUC {m['realised_roc_auc']:.3f} (test "
+                f"{m.get('expected_roc_auc', float('nan')):.3f}), ECE {m['realised_ece']:.4f}, churn rate "
+                f"{m['realised_prevalence']:.2%} against {m['realised_mean_probability']:.2%} predicted ({r.reason})"
+            )
+        else:
+            print(f"  {r.as_of.date()} {r.model}: waiting for outcomes ({r.reason})")
+    if result.breaches:
+        raise Fail("realised performance below the floor: " + "; ".join(result.breaches), EXIT_GATE)
     return EXIT_OK
 
 
@@ -441,8 +478,6 @@ Subparsers = Any  # argparse's _SubParsersAction, which it does not name publicl
 
 
 def _generate_parser(sub: Subparsers) -> None:
-    from pipelines.simulation.synthetic import DRIFTS  # numpy and pandas only
-
     p = sub.add_parser("generate", help="write a synthetic CX dataset and its ground truth")
     p.add_argument("--customers", type=int, default=40_000)
     p.add_argument("--months", type=int, default=24)
@@ -602,6 +637,25 @@ def _recover_parser(sub: Subparsers) -> None:
     p.set_defaults(func=cmd_recover)
 
 
+def _monitor_parser(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "monitor", help="realised performance of past scoring runs once their outcomes are in; exit 1 below a floor"
+    )
+    _config_option(
+        p,
+        "score.yaml",
+        "the scoring config, whose data, end_date, input and out (the scoring runs' folder) monitor shares and whose "
+        "monitor: section holds its own settings (default: the package's conf/score.yaml)",
+    )
+    _data_option(p, override=True)
+    _end_date_option(p, "override: the extract date; outcomes are observed up to it")
+    p.add_argument("--scores", type=Path, help="override: the scoring runs' folder (out, default data/scores)")
+    p.add_argument("--out", type=Path, help="override: where the report goes (monitor.out, default data/monitoring)")
+    _input_options(p, override=True)
+    _experiment_option(p, "override: MLflow experiment (monitor.experiment, default churn-monitoring)")
+    p.set_defaults(func=cmd_monitor)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="churn", description="Churn-propensity pipeline: validate, snapshot, train, score."
@@ -611,6 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (
         _generate_parser, _validate_parser, _snapshot_parser, _train_parser, _train_uplift_parser, _score_parser,
         _recover_parser,
+        _monitor_parser,
     ):  # fmt: skip
         add(sub)
     return parser

@@ -395,6 +395,27 @@ class RecoverConfig:
 
 
 @dataclass(frozen=True)
+class MonitorConfig:
+    """``churn monitor``'s settings (the ``monitor:`` section of the scoring config): realised performance of past
+    scoring runs once their label windows have closed, and the floors below which it, and scoring, exit 1."""
+
+    out: str = field(default="data/monitoring", metadata=PATH)  # the report goes to OUT/report.html
+    experiment: str = "churn-monitoring"
+    min_roc_auc: float | None = None  # floor on the latest closed run's realised ROC AUC; None: no floor
+    max_ece: float | None = None  # ceiling on its realised expected calibration error; None: none
+
+    def __post_init__(self) -> None:
+        for key in ("min_roc_auc", "max_ece"):
+            value = getattr(self, key)
+            if value is not None and not 0 <= value <= 1:
+                raise ConfigError(f"monitor.{key}: expected a number between 0 and 1 or null, got {value}")
+
+    @property
+    def has_floor(self) -> bool:
+        return self.min_roc_auc is not None or self.max_ece is not None
+
+
+@dataclass(frozen=True)
 class DriftConfig:
     """When scoring flags drift (:class:`models.drift.DriftRule`) and whether a flag fails the run."""
 
@@ -433,6 +454,7 @@ class ScoreConfig:
     risk_tiers: TierConfig = field(default_factory=TierConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
     recover: RecoverConfig = field(default_factory=RecoverConfig)  # churn recover's own section
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)  # churn monitor's own section
 
     def __post_init__(self) -> None:
         if self.end_date is not None:

@@ -433,3 +433,98 @@ def _policy_table(m: dict) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def monitoring_report(runs, history: pd.DataFrame, observed_to, monitor, breaches: list[str]) -> str:
+    """Realised against expected for every scoring run (``pipelines.stages.monitor.RunPerformance``), per model
+    version, with the registry's promotion history."""
+    closed = [r for r in runs if r.status == "closed"]
+    verdict = (
+        "<p class='warn'>Below the configured floor: " + html.escape("; ".join(breaches)) + "</p>"
+        if breaches
+        else "<p class='note'>No configured floor is breached.</p>"
+        if monitor.has_floor
+        else "<p class='note'>No floor is configured (monitor.min_roc_auc, monitor.max_ece).</p>"
+    )
+    latest = closed[-1] if closed else None
+    kpis = [
+        ("scoring runs", f"{len(runs)}"),
+        ("outcomes in", f"{len(closed)}"),
+        ("waiting for outcomes", f"{len(runs) - len(closed)}"),
+    ]
+    if latest:
+        kpis += [
+            (f"realised ROC AUC {latest.as_of.date()}", f"{latest.realised['realised_roc_auc']:.3f}"),
+            ("expected (test)", f"{latest.expected.get('expected_roc_auc', float('nan')):.3f}"),
+        ]
+    body = [
+        f"<h1>Model performance once the outcomes arrived</h1><p class='note'>Outcomes observed up to "
+        f"{observed_to.date()}. Each scoring run is measured on its customers whom no retention contact treated in "
+        "the label window (a contact changes the outcome the score predicted); expected figures are the model's "
+        "own test figures from training.</p>",
+        verdict,
+        _kpis(kpis),
+        "<h2>Every scoring run</h2>",
+        _table(_monitoring_table(runs), {}),
+    ]
+    if closed:
+        body += ["<h2>Realised against expected, over time</h2>", *map(_png, _monitoring_figures(closed))]
+        body += [
+            f"<h2>Reliability on {latest.as_of.date()} (by decile of the score)</h2>",
+            _table(
+                latest.reliability,
+                {"mean_probability": "{:.3f}".format, "observed_rate": "{:.3f}".format, "rows": "{:,.0f}".format},
+            ),  # fmt: skip
+        ]
+    body += ["<h2>Promotion history</h2>", _table(history, {}) if len(history) else "<p>No registry versions.</p>"]
+    return _page("Model monitoring", "".join(body))
+
+
+def _monitoring_table(runs) -> pd.DataFrame:
+    def f(r, key, fmt):
+        value = {**r.realised, **r.expected}.get(key)
+        return "" if value is None or not np.isfinite(value) else fmt.format(value)
+
+    return pd.DataFrame(
+        [
+            {
+                "as of": str(r.as_of.date()),
+                "model": r.model,
+                "status": "outcomes in" if r.status == "closed" else "waiting",
+                "customers": f"{r.customers:,}",
+                "evaluated": f"{r.evaluated:,}" if r.status == "closed" else "",
+                "churn rate": f(r, "realised_prevalence", "{:.2%}"),
+                "predicted": f(r, "realised_mean_probability", "{:.2%}"),
+                "ROC AUC": f(r, "realised_roc_auc", "{:.3f}"),
+                "test ROC AUC": f(r, "expected_roc_auc", "{:.3f}"),
+                "ECE": f(r, "realised_ece", "{:.4f}"),
+                "test ECE": f(r, "expected_ece", "{:.4f}"),
+                "lift top 10%": f(r, "realised_lift_at_10", "{:.2f}"),
+                "note": r.reason,
+            }
+            for r in runs
+        ]
+    )
+
+
+def _monitoring_figures(closed) -> list:
+    """ROC AUC realised against the test's, and the churn rate realised against predicted, per model version."""
+    (auc_fig, auc), (rate_fig, rate) = figure(7.5, 4.5), figure(7.5, 4.5)
+    for model in sorted({r.model for r in closed}):
+        mine = [r for r in closed if r.model == model]
+        dates = [r.as_of for r in mine]
+        line = auc.plot(dates, [r.realised["realised_roc_auc"] for r in mine], marker="o", label=f"{model} realised")
+        auc.plot(dates, [r.expected.get("expected_roc_auc", np.nan) for r in mine], linestyle="--", marker="s",
+                 color=line[0].get_color(), label=f"{model} on its test")  # fmt: skip
+        rate.plot(dates, [r.realised["realised_prevalence"] for r in mine], marker="o", label=f"{model} churned")
+        rate.plot(dates, [r.realised["realised_mean_probability"] for r in mine], linestyle="--", marker="x",
+                  label=f"{model} predicted")  # fmt: skip
+    auc.set_title("ROC AUC once the outcomes arrived")
+    rate.set_title("Churn rate: realised and predicted")
+    dates = sorted({r.as_of for r in closed})
+    for ax in (auc, rate):
+        ax.legend(fontsize=8)
+        ax.set_xticks(dates, [str(d.date()) for d in dates], rotation=30)  # the scoring dates, even just one
+        if len(dates) == 1:
+            ax.set_xlim(dates[0] - pd.Timedelta(days=45), dates[0] + pd.Timedelta(days=45))
+    return [auc_fig, rate_fig]

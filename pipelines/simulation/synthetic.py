@@ -70,6 +70,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pipelines.simulation import DRIFTS
+
 log = logging.getLogger(__name__)
 
 PLANS = ("basic", "standard", "premium")
@@ -123,10 +125,9 @@ COMMENTS_BAD = (
 COMMENTS_GOOD = ("Great service", "Quick and helpful", "Easy to use", "Happy with my plan")
 
 
-# Known changes a dataset can be generated with from a date (``SyntheticConfig.drift``), for testing drift checks:
-# ``survey_stop``: the survey programme stops (no NPS, CSAT or CES is sent); ``app_outage``: the app goes down, and
-# only ``APP_OUTAGE_USAGE`` of log-ins and purchases still happen (on the web and in store).
-DRIFTS = ("survey_stop", "app_outage")
+# Known changes a dataset can be generated with from a date (``SyntheticConfig.drift``, one of ``DRIFTS``), for testing
+# drift checks: ``survey_stop``: the survey programme stops (no NPS, CSAT or CES is sent); ``app_outage``: the app goes
+# down, and only ``APP_OUTAGE_USAGE`` of log-ins and purchases still happen (on the web and in store).
 APP_OUTAGE_USAGE = 0.35
 
 

@@ -93,6 +93,10 @@ def test_the_shipped_recover_section_is_the_measurements_defaults():
         ("recover:\n  label: churned\n", "recover.label: 'churned' is not one of"),
         ("recover:\n  tiers: yes please\n", "recover.tiers: expected true or false"),
         ("risk_tiers:\n  high: 0.9\n  medium: 0.2\n", "risk_tiers: high \\+ medium"),
+        ("monitor:\n  min_roc_auc: 80\n", "monitor.min_roc_auc: expected a number between 0 and 1"),
+        ("drift:\n  significance: 0\n", "drift.significance: expected a probability"),
+        ("drift:\n  min_importance: 2\n", r"drift.min_importance: expected a share in \[0, 1\)"),
+        ("drift:\n  mean_change: -0.1\n", "drift.mean_change: expected a relative change above 0"),
     ],
 )
 def test_the_recover_section_is_typed_and_strict(tmp_path, text, message):
