@@ -48,6 +48,23 @@ def use_experiment(name: str) -> str:
     return experiment_id
 
 
+def start_job_run(experiment_id: str, run_name: str, started: float):
+    """The job's MLflow run, begun when the job began (``started``: ``time.time()``), so that the run's duration in
+    the UI is the job's, not the few seconds of logging at its end. Use as ``with start_job_run(...) as run:``."""
+    created = MlflowClient().create_run(experiment_id, start_time=int(started * 1000), run_name=run_name)
+    return mlflow.start_run(run_id=created.info.run_id)
+
+
+def describe_run(text: str) -> None:
+    """The active run's description (markdown), which the MLflow UI shows at the top of the run's page."""
+    mlflow.set_tag("mlflow.note.content", text)
+
+
+def version_link(name: str, version: str) -> str:
+    """A markdown link to a registered model version's page in the MLflow UI."""
+    return f"[{name} v{version}](#/models/{name}/versions/{version})"
+
+
 @dataclass(frozen=True)
 class Decision:
     promote: bool

@@ -26,14 +26,14 @@ from models.drift import MEAN, SCORE, drift_table
 from models.errors import ModelNotFoundError
 from models.pyfunc import UpliftPyfunc
 from models.reasons import top_reasons
-from models.registry import LoadedModel, load_model, use_experiment
+from models.registry import LoadedModel, describe_run, load_model, use_experiment, version_link
 from pipelines.attributes import FEATURE_TYPES
 from pipelines.config import ScoreConfig, end_timestamp
 from pipelines.contract import ValidationResult
 from pipelines.engines import engine_for
 from pipelines.errors import UserError
 from pipelines.io.files import atomic_folder, write_csv, write_parquet, write_text
-from pipelines.reporting.html import scoring_report
+from pipelines.reporting.html import money, scoring_report
 
 log = logging.getLogger(__name__)
 
@@ -544,11 +544,24 @@ def _log_scoring_run(
             params=[Param(k, str(v)) for k, v in _run_params(config, as_of, loaded).items()],
             tags=[RunTag(k, str(v)) for k, v in _run_tags(summary).items()],
         )
+        describe_run(_description(loaded, as_of, summary))
+        mlflow.set_tag("model_version_uri", f"models:/{loaded.name}/{loaded.version}")
         if len(drift):
             mlflow.log_table(drift.astype({"name": object, "note": object}), "drift/psi.json")
         mlflow.log_artifact(str(folder / "report.html"))
         mlflow.log_dict(result.to_dict(), "validation/report.json")
         mlflow.log_dict(config.to_dict(), "config/resolved_config.json")  # as training logs its own
+
+
+def _description(loaded: LoadedModel, as_of: pd.Timestamp, s: ScoringSummary) -> str:
+    """The scoring run's description for analysts: the model version it used, the plan and what drift flagged."""
+    drift = f"drift flagged: {', '.join(s.drift_flagged)}" if s.drift_flagged else "no drift check flagged"
+    return (
+        f"Scored {s.rows:,} customers on {as_of.date()} with {version_link(loaded.name, loaded.version)}"
+        + (f" and {s.uplift_model} for targeting" if s.uplift_model else "")
+        + f". Action list: {s.action_list:,} customers, expected to save {s.expected_customers_saved:,.1f} worth "
+        f"{money(s.expected_revenue_recovered)} a year. {drift.capitalize()}."
+    )
 
 
 def _run_params(config: ScoreConfig, as_of: pd.Timestamp, loaded: LoadedModel) -> dict[str, str]:

@@ -27,7 +27,17 @@ from models.drift import build_reference
 from models.errors import ModelInputError
 from models.estimators import FeatureSpec, calibrate, explain, feature_importance
 from models.pyfunc import ChurnModel
-from models.registry import CHALLENGER, CHAMPION, Decision, decide, tracking_uri, use_experiment
+from models.registry import (
+    CHALLENGER,
+    CHAMPION,
+    Decision,
+    decide,
+    describe_run,
+    start_job_run,
+    tracking_uri,
+    use_experiment,
+    version_link,
+)
 from models.search import SearchResult, fit_baseline, search_lightgbm
 from pipelines.config import TrainConfig, UpliftConfig, end_timestamp
 from pipelines.contract import ValidationResult
@@ -436,15 +446,16 @@ class TrainingResult:
 def run_training(config: TrainConfig) -> TrainingResult:
     """Run the whole job: load, choose date roles, fit, evaluate, log, register, promote; return what it did."""
 
-    started = time.perf_counter()
+    started, wall = time.perf_counter(), time.time()
     data = load_training_data(config)
     chosen = fit(data, config)
     evaluation = evaluate(data, chosen, config)
-    use_experiment(config.mlflow.experiment)
-    with mlflow.start_run(run_name=f"train-{data.split.test_as_of.date()}") as run:
+    experiment = use_experiment(config.mlflow.experiment)
+    with start_job_run(experiment, f"train-{data.split.test_as_of.date()}", wall) as run:
         model_uri = log_run(config, data, chosen, evaluation)
         promotion = register_and_promote(config, data, chosen.family, evaluation, model_uri)
         mlflow.log_text(model_card(config, data, chosen, promotion.metrics, promotion.decision), "model_card.md")
+        describe_run(run_description(config, data, chosen.family, promotion))
         elapsed = time.perf_counter() - started
         mlflow.log_metric("train_job_seconds", elapsed)
     return TrainingResult(
@@ -885,6 +896,31 @@ def register_and_promote(
     for k, v in {**tags, "test_as_of": str(data.split.test_as_of.date())}.items():
         client.set_model_version_tag(name, version, k, v)
     return Promotion(version, decision, metrics)
+
+
+def run_description(config: TrainConfig, data: TrainingData, family: str, promotion: Promotion) -> str:
+    """The training run's description for analysts: the headline figures and the promotion decision."""
+    m, d = promotion.metrics, promotion.decision
+    decision = "**promoted to champion**" if d.promote else "**not promoted**"
+    rows = [
+        ("test ROC AUC", "test_roc_auc", "baseline_test_roc_auc"),
+        ("test PR AUC", "test_pr_auc", "baseline_test_pr_auc"),
+        ("test ECE (calibration)", "test_ece", "baseline_test_ece"),
+        ("lift in the top 10 %", "test_lift_at_10", "baseline_test_lift_at_10"),
+    ]
+    table = ["| | model | baseline (logistic regression) |", "|---|---|---|"] + [
+        f"| {label} | {m[k]:.4f} | {m[b]:.4f} |" if b in m else f"| {label} | {m[k]:.4f} | |" for label, k, b in rows
+    ]
+    oracle = (
+        f"\n\nOn synthetic data the true probabilities reach ROC AUC {m['oracle_roc_auc']:.4f}: the model gets "
+        f"{m['test_roc_auc_to_oracle']:.1%} of it."
+        if "oracle_roc_auc" in m
+        else ""
+    )
+    return (
+        f"{version_link(config.mlflow.registered_model, promotion.version)} ({family}): {decision}. {d.reason}."
+        f"\n\n{data.split.description}.\n\n" + "\n".join(table) + oracle
+    )
 
 
 # --- the model card ------------------------------------------------------------------------------------------------

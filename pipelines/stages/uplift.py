@@ -25,7 +25,17 @@ from models import uplift as up
 from models import value as val
 from models.estimators import FeatureSpec
 from models.pyfunc import UpliftPyfunc
-from models.registry import CHALLENGER, CHAMPION, champion_version, load_model, tracking_uri, use_experiment
+from models.registry import (
+    CHALLENGER,
+    CHAMPION,
+    champion_version,
+    describe_run,
+    load_model,
+    start_job_run,
+    tracking_uri,
+    use_experiment,
+    version_link,
+)
 from pipelines.config import UpliftConfig, end_timestamp, feature_config
 from pipelines.contract import ValidationResult
 from pipelines.errors import USER_ERRORS, UserError
@@ -92,7 +102,7 @@ class UpliftResult:
 
 def run_uplift_training(config: UpliftConfig) -> UpliftResult:
     """Load the campaigns, split, choose, evaluate, log, register and decide promotion; return what it did."""
-    started = time.perf_counter()
+    started, wall = time.perf_counter(), time.time()
     contacts = load_contacts(config)
     split = split_contacts(contacts.rows, config)
     choice = choose_learner(contacts, split, config)
@@ -101,10 +111,11 @@ def run_uplift_training(config: UpliftConfig) -> UpliftResult:
     metrics = evaluate(config, test, scores, choice, contacts.rows[split.refit], contacts.spec)
     if split.method == "by_customer":  # one campaign date: cross-validated figures, as churn training gives them
         metrics["cv_qini_mean"], metrics["cv_qini_std"] = cross_validated_qini(contacts, split, choice.name, config)
-    use_experiment(config.mlflow.experiment)
-    with mlflow.start_run(run_name=f"train-uplift-{test['action_date'].max().date()}") as run:
+    experiment = use_experiment(config.mlflow.experiment)
+    with start_job_run(experiment, f"train-uplift-{test['action_date'].max().date()}", wall) as run:
         model_uri = _log_run(config, contacts, split, choice, test, scores, metrics)
         version, promote, reason = register_and_promote(config, model_uri, test, metrics)
+        describe_run(_description(config, choice.name, version, promote, reason, metrics, split.description))
         elapsed = time.perf_counter() - started
         mlflow.log_metric("train_job_seconds", elapsed)
     return UpliftResult(
@@ -489,6 +500,28 @@ def _champion_qini(name: str, test: pd.DataFrame) -> float | None:
     except USER_ERRORS as err:
         log.warning("the uplift champion cannot score these test contacts: %s", err)
         return None
+
+
+def _description(
+    config: UpliftConfig, learner: str, version: str, promote: bool, reason: str, m: dict, split: str
+) -> str:
+    """The run's description for analysts: the headline figures and the promotion decision."""
+    decision = "**promoted to champion**" if promote else "**not promoted**"
+    lines = [
+        f"{version_link(config.mlflow.registered_model, version)} ({learner}): {decision}. {reason}.",
+        f"{split}.",
+        f"Test Qini {m['test_qini']:.4f} ({m['test_qini_low']:.4f} to {m['test_qini_high']:.4f}); the churn ranking "
+        f"{m['risk_test_qini']:.4f}; random {m['random_test_qini']:.4f}.",
+    ]
+    if "oracle_test_qini" in m:
+        lines.append(
+            f"Truth: the oracle's Qini {m['oracle_test_qini']:.4f}, the features' ceiling "
+            f"{m['ceiling_test_qini']:.4f}; "
+            f"true saves at {config.uplift.capacity_share:.0%} of each campaign: uplift "
+            f"{m['true_saves_uplift_policy']:.0f}, churn ranking {m['true_saves_risk_policy']:.0f}, ceiling "
+            f"{m['true_saves_ceiling_policy']:.0f}, oracle {m['true_saves_oracle_policy']:.0f}."
+        )
+    return "\n\n".join(lines)
 
 
 def format_summary(result: UpliftResult) -> str:

@@ -80,6 +80,12 @@ def test_scores_are_complete_idempotent_and_spreadsheet_safe(trained_default, de
     assert {"psi_score", "psi_max_feature", "rows_scored", "quarantined_rows_interactions", "score_mean"} <= set(
         runs[0].data.metrics
     )
+    version = str(scores["model_version"].iloc[0])
+    assert runs[0].data.tags["model_version_uri"] == f"models:/churn-propensity/{version}"
+    assert (
+        f"[churn-propensity v{version}](#/models/churn-propensity/versions/{version})"
+        in (runs[0].data.tags["mlflow.note.content"])
+    )  # the run's description links to the model version it used
     resolved = mlflow.artifacts.load_dict(f"{runs[0].info.artifact_uri}/config/resolved_config.json")
     assert resolved["model"] == "churn-propensity@champion" and "risk_tiers" in resolved  # the run's own settings
 

@@ -21,6 +21,12 @@ REPO = Path(__file__).resolve().parents[2]
 def test_run_holds_every_artifact(trained_default):
     client = MlflowClient()
     run_id = trained_default.run_id
+    run = client.get_run(run_id)
+    # for analysts: the run lasts as long as the job, and its description gives the figures and the decision
+    assert (run.info.end_time - run.info.start_time) / 1000 >= 0.9 * run.data.metrics["train_job_seconds"] > 10
+    note = run.data.tags["mlflow.note.content"]
+    assert f"churn-propensity v{trained_default.model_version}" in note and "promoted" in note
+    assert f"{run.data.metrics['test_roc_auc']:.4f}" in note
     files = set()
     stack = [""]
     while stack:

@@ -54,6 +54,7 @@ def test_train_uplift_logs_the_metrics_and_registers_a_challenger(trained):
         assert name in run.data.metrics, name
     # synthetic data: the truth's yardsticks, the oracle and the features' ceiling
     assert {"oracle_test_qini", "ceiling_test_qini", "true_saves_ceiling_policy"} <= set(run.data.metrics)
+    assert f"{UPLIFT} v{trained.model_version}" in run.data.tags["mlflow.note.content"]
     assert run.data.metrics["test_qini_low"] <= run.data.metrics["test_qini"] <= run.data.metrics["test_qini_high"]
     assert run.data.params["learner"] in ("t_learner", "x_learner", "dr_learner")
     client = MlflowClient()
