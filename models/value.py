@@ -337,7 +337,12 @@ def recovery_rows(
     min_control: int = 50,
     min_churners: int = 5,
 ) -> list[Recovery]:
-    """The recovery overall (first), then for each value of each ``by`` column that ``outcomes`` has."""
+    """The recovery overall (first), then for each value of each ``by`` column that ``outcomes`` has.
+
+    Values whose control group is too small to say anything on its own (fewer than ``min_control`` customers or
+    ``min_churners`` churners) are not measured one by one: they are pooled into one ``other (N values)`` row, last
+    for the column, so a report shows figures rather than a row of warnings per location.
+    """
     settings = {
         "n_boot": n_boot,
         "seed": seed,
@@ -349,9 +354,22 @@ def recovery_rows(
     for col in by:
         if col not in outcomes:
             continue
-        for value, g in outcomes.groupby(outcomes[col].astype(str), sort=True):
-            rows.append(measure_recovery(g, col, str(value), **settings))
+        groups = {str(value): g for value, g in outcomes.groupby(outcomes[col].astype(str), sort=True)}
+        small = [v for v, g in groups.items() if _too_small(g, min_control, min_churners)]
+        rows += [measure_recovery(g, col, v, **settings) for v, g in groups.items() if v not in small]
+        if len(small) > 1:
+            pooled = pd.concat([groups[v] for v in small])
+            rows.append(measure_recovery(pooled, col, f"other ({len(small)} too small alone)", **settings))
+        elif small:
+            rows.append(measure_recovery(groups[small[0]], col, small[0], **settings))
     return rows
+
+
+def _too_small(outcomes: pd.DataFrame, min_control: int, min_churners: int) -> bool:
+    """Whether a segment's control group is too small to measure on its own (the rule ``_control_warning`` states)."""
+    control = outcomes["group"] == "control"
+    return bool(_control_warning(int(control.sum()), int(outcomes.loc[control, "churned"].sum()), min_control,
+                                 min_churners))  # fmt: skip
 
 
 def recovery_frame(rows: list[Recovery]) -> pd.DataFrame:

@@ -15,7 +15,8 @@ from models.evaluate import figure
 from models.uplift import qini_curve
 
 STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1050px;color:#1d2733}
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1200px;color:#1d2733}
+.scroll{overflow-x:auto;max-width:100%}ol.note{padding-left:1.5rem}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}
 table{border-collapse:collapse;margin:.5rem 0;font-size:.85rem}\
 td,th{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:right}
@@ -54,7 +55,7 @@ def _table(frame: pd.DataFrame, formats: dict | None = None) -> str:
             )
             cells.append(f"<td>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    return f"<div class='scroll'><table><tr>{head}</tr>{''.join(rows)}</table></div>"  # wide tables scroll in their box
 
 
 def _page(title: str, body: str) -> str:
@@ -72,6 +73,19 @@ def _reason_kind(text: str | None) -> str | None:
     if not isinstance(text, str) or not text:  # no reason: None, or NaN once the column holds text
         return None
     return re.sub(r"[-+]?\d[\d.,%]*", "N", text)
+
+
+RECOVERY_HEADINGS = {
+    "treatment_churn_rate": "churn treated",
+    "control_churn_rate": "churn control",
+    "saved_customers": "saved",
+    "saved_low": "saved low",
+    "saved_high": "saved high",
+    "revenue_recovered": "revenue a year",
+    "revenue_low": "revenue low",
+    "revenue_high": "revenue high",
+    "naive_revenue": "naive revenue",
+}
 
 
 def recovery_section(table: pd.DataFrame, title: str, confidence: float = 0.95) -> str:
@@ -108,19 +122,33 @@ def recovery_section(table: pd.DataFrame, title: str, confidence: float = 0.95) 
         f"{money(overall['revenue_high'])}). The naive figure that counts every contact as a save would claim "
         f"<b>{money(overall['naive_revenue'])}</b>.</p>"
     )
-    return f"<h2>{title}</h2>{text}" + _table(
-        shown,
-        {
-            "treatment_churn_rate": pct,
-            "control_churn_rate": pct,
-            "saved_customers": one,
-            "saved_low": one,
-            "saved_high": one,
-            "revenue_recovered": money,
-            "revenue_low": money,
-            "revenue_high": money,
-            "naive_revenue": money,
-        },
+    notes = list(dict.fromkeys(w for w in shown["warning"] if w))  # each long warning once, in a list below
+    shown = (
+        shown.drop(columns="warning")
+        .assign(note=[f"[{notes.index(w) + 1}]" if w else "" for w in table["warning"]])
+        .rename(columns=RECOVERY_HEADINGS)
+    )
+    listed = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    return (
+        f"<h2>{title}</h2>{text}"
+        + _table(
+            shown,
+            {
+                RECOVERY_HEADINGS[column]: style
+                for column, style in {
+                    "treatment_churn_rate": pct,
+                    "control_churn_rate": pct,
+                    "saved_customers": one,
+                    "saved_low": one,
+                    "saved_high": one,
+                    "revenue_recovered": money,
+                    "revenue_low": money,
+                    "revenue_high": money,
+                    "naive_revenue": money,
+                }.items()
+            },
+        )
+        + (f"<ol class='note'>{listed}</ol>" if notes else "")
     )
 
 
@@ -192,7 +220,7 @@ RISK_FORMATS = {"mean_probability": lambda x: f"{x:.2%}", "annual_revenue_at_ris
 
 def _risk_section(scores: pd.DataFrame) -> str:
     """The distribution of churn probability and the risk tiers."""
-    fig, ax = figure(6.0, 3.4)
+    fig, ax = figure(9.0, 4.5)
     ax.hist(scores["churn_probability"], bins=60, color="#3b82f6")
     ax.set(xlabel="churn probability", ylabel="customers", title="Risk distribution", yscale="log")
     tiers = _risk_by(scores, "risk_tier").reindex(["high", "medium", "low"]).reset_index()
@@ -233,7 +261,7 @@ def _plan_section(plan: val.TargetingPlan, v, by_uplift: bool = False) -> str:
         if by_uplift
         else f"probability x save rate ({plan.save_rate:.1%}, {html.escape(plan.save_rate_source)})"
     )
-    fig, ax = figure(6.0, 3.4)
+    fig, ax = figure(9.0, 4.5)
     curve = plan.profit_curve
     ax.plot(curve["contacted"], curve["expected_net_value"], color="#16a34a")
     ax.axvline(len(plan.selected), color="grey", ls="--", lw=0.8, label="plan")

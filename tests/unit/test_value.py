@@ -170,3 +170,24 @@ def test_the_recovery_report_names_the_configured_interval_level():
     table = val.recovery_frame(val.recovery_rows(outcomes, ("location_id",), n_boot=200))
     assert "(95% interval" in recovery_section(table, "Recovery")
     assert "(90% interval" in recovery_section(table, "Recovery", confidence=0.9)
+
+
+def test_segments_too_small_alone_are_pooled_into_one_other_row_and_warnings_become_notes():
+    from pipelines.reporting.html import recovery_section
+
+    rng = np.random.default_rng(0)
+    big = pd.DataFrame({"group": ["treatment"] * 300 + ["control"] * 300, "location_id": "L-big"})
+    small = pd.DataFrame(
+        {"group": ["treatment", "control"] * 40, "location_id": np.repeat(["L1", "L2", "L3", "L4"], 20)}
+    )
+    outcomes = pd.concat([big, small], ignore_index=True)
+    outcomes["churned"] = rng.random(len(outcomes)) < np.where(outcomes["group"] == "control", 0.2, 0.12)
+    outcomes["monthly_revenue"] = 40.0
+    table = val.recovery_frame(val.recovery_rows(outcomes, ("location_id",), n_boot=100))
+    assert table["value"].tolist() == ["all", "L-big", "other (4 too small alone)"]
+    other = table.iloc[2]
+    assert (other["treated"], other["control"]) == (40, 40)  # the four small locations' customers, measured together
+    assert table["treated"].iloc[1:].sum() == table["treated"].iloc[0]  # nobody lost from the breakdown
+    html = recovery_section(table, "Recovery")
+    assert "too small to say anything" in html.split("<ol class='note'>")[1]  # the long warning sits in the notes
+    assert "[1]" in html and "churn control" in html
