@@ -16,7 +16,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_LINK_MODE := copy
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data validate snapshot train score recover monitor ui lint format test test-fast bench clean telco
+.PHONY: help setup data validate snapshot train score recover monitor screenshots ui lint format test test-fast bench clean telco
 
 ## Show this help
 help:
@@ -70,6 +70,20 @@ recover: data
 ## Realised performance of past scoring runs whose outcomes are in (data/monitoring/report.html)
 monitor: data
 	$(CHURN) monitor
+
+## Screenshot the scoring, recovery and monitoring reports in headless Chromium into data/screenshots (after make train)
+screenshots: data
+	@command -v chromium >/dev/null || { echo "make screenshots needs chromium: apt-get install chromium" >&2; exit 2; }
+	$(CHURN) score --as-of 2026-03-01
+	$(CHURN) score --as-of 2026-07-01
+	$(CHURN) recover --from 2025-07-01 --to 2026-03-31 --end-date 2026-06-30
+	$(CHURN) monitor
+	mkdir -p data/screenshots
+	for r in scoring:scores/as_of=2026-07-01 recovery:recovery/recover_2025-07-01_2026-03-31 monitoring:monitoring; do \
+	  chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,2400 \
+	    --screenshot=data/screenshots/$${r%%:*}.png "file://$(CURDIR)/data/$${r#*:}/report.html" 2>/dev/null; \
+	done
+	@ls data/screenshots
 
 ## Open the MLflow UI on http://127.0.0.1:5000 (one worker)
 ui: setup

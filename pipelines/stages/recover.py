@@ -26,7 +26,7 @@ import pandas as pd
 
 from features.build import Prepared, Tables, build_features, prepare
 from models import value as val
-from models.registry import load_model, use_experiment
+from models.registry import describe_run, load_model, use_experiment, version_link
 from pipelines.config import RecoverConfig, ScoreConfig, TierConfig, end_timestamp
 from pipelines.contract import ValidationResult
 from pipelines.engines import engine_for, validated_by
@@ -42,7 +42,7 @@ from pipelines.io.files import (
     write_parquet,
     write_text,
 )
-from pipelines.reporting.html import recovery_report
+from pipelines.reporting.html import money, recovery_report
 from pipelines.stages.score import risk_tiers
 from pipelines.stages.snapshot import observation_end
 
@@ -70,6 +70,7 @@ class Recovered:
     table: pd.DataFrame
     overall: val.Recovery
     notes: tuple[str, ...]
+    model: tuple[str, str] | None = None  # (name, version) of the model whose risk tiers split it; None: no tiers
 
 
 @dataclass(frozen=True)
@@ -169,11 +170,12 @@ def tiers_at_action(actions: pd.DataFrame, scored: pd.DataFrame, tiers: TierConf
 
 def risk_tier_at_action(
     actions: pd.DataFrame, model_uri: str, tiers: TierConfig, probabilities: Probabilities
-) -> pd.Series:
-    """Each action's customer's risk tier on the action date, scored by the registered model."""
+) -> tuple[pd.Series, tuple[str, str]]:
+    """Each action's customer's risk tier on the action date, scored by the registered model; and that model's name
+    and version."""
     loaded = load_model(model_uri)
     dates = sorted({pd.Timestamp(d) for d in actions["action_date"]})
-    return tiers_at_action(actions, probabilities(loaded.model, dates), tiers)
+    return tiers_at_action(actions, probabilities(loaded.model, dates), tiers), (loaded.name, loaded.version)
 
 
 def recover(
@@ -196,18 +198,19 @@ def recover(
     outcomes = val.action_outcomes(
         actions, tables.churn_events, tables.customers, settings.horizon_days, settings.label, tables.interactions
     )
-    by = ["location_id"]
+    by, model = ["location_id"], None
     if settings.tiers:
         try:
             source = probabilities or InMemoryScores(tables)
-            outcomes["risk_tier"] = risk_tier_at_action(actions, config.model, config.risk_tiers, source).to_numpy()
+            tiers, model = risk_tier_at_action(actions, config.model, config.risk_tiers, source)
+            outcomes["risk_tier"] = tiers.to_numpy()
             by.append("risk_tier")
         except USER_ERRORS as err:  # tiers are optional: no such model, or it cannot take this data; say so
             notes.append(f"no risk-tier breakdown: {err}")
     rows = _measure(outcomes, tuple(by), settings)
     if rows[0].warning:
         notes.append(rows[0].warning)
-    return Recovered(val.recovery_frame(rows), rows[0], tuple(notes))
+    return Recovered(val.recovery_frame(rows), rows[0], tuple(notes), model)
 
 
 def _observed_actions(
@@ -313,6 +316,18 @@ def _with_label_table(result: ValidationResult, config: ScoreConfig) -> Validati
     return result
 
 
+def _description(recovered: Recovered, start: pd.Timestamp, end: pd.Timestamp, confidence: float) -> str:
+    """The recovery run's description for analysts: the measured figure, its interval and the model behind the tiers."""
+    o = recovered.overall
+    tiers = f" Risk tiers from {version_link(*recovered.model)}." if recovered.model else " No risk-tier breakdown."
+    return (
+        f"Retention actions {start.date()} to {end.date()}: {o.treated:,} treated, {o.control:,} control. Saved "
+        f"customers {o.saved_customers:,.1f} ({confidence:.0%} interval {o.saved_low:,.1f} to {o.saved_high:,.1f}), "
+        f"worth {money(o.revenue_recovered)} a year ({money(o.revenue_low)} to {money(o.revenue_high)}); the naive "
+        f"every-contact-saves figure would be {money(o.naive_revenue)}." + tiers
+    )
+
+
 def _log_run(recovered: Recovered, config: ScoreConfig, start: pd.Timestamp, end: pd.Timestamp, folder: Path) -> None:
     """One MLflow run in ``recover.experiment``: the period and settings, the overall figures, report and config."""
     overall = recovered.overall
@@ -328,6 +343,11 @@ def _log_run(recovered: Recovered, config: ScoreConfig, start: pd.Timestamp, end
             }
         )
         mlflow.log_metrics({k: float(getattr(overall, k)) for k in METRICS if pd.notna(getattr(overall, k))})
+        describe_run(_description(recovered, start, end, config.recover.bootstrap.confidence))
+        if recovered.model:
+            name, version = recovered.model
+            mlflow.log_param("model_version", version)
+            mlflow.set_tag("model_version_uri", f"models:/{name}/{version}")
         mlflow.log_artifact(str(folder / "report.html"))
         mlflow.log_table(recovered.table.astype({c: object for c in ("segment", "value", "warning")}), "recovery.json")
         mlflow.log_dict(config.recover_dict(), "config/resolved_config.json")  # as scoring and training log theirs

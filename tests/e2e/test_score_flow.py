@@ -202,3 +202,10 @@ def test_recover_reports_saves_with_intervals_covering_truth(trained_default, de
     net_saves = window["saved"].sum() - window["harmed"].sum()  # what it measures: sleeping dogs count against it
     assert overall["saved_low"] <= net_saves <= overall["saved_high"]
     assert (tmp_path / "recover_2025-07-01_2026-03-31" / "report.html").exists()
+    client = MlflowClient()
+    run = client.search_runs(
+        [client.get_experiment_by_name("churn-recovery").experiment_id], order_by=["attributes.start_time DESC"]
+    )[0]
+    version = client.get_model_version_by_alias("churn-propensity", "champion").version
+    assert run.data.tags["model_version_uri"] == f"models:/churn-propensity/{version}"  # the tiers' model, linked
+    assert f"Saved customers {overall['saved_customers']:,.1f}" in run.data.tags["mlflow.note.content"]
