@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.tracking.context.registry import resolve_tags
 from packaging.requirements import InvalidRequirement, Requirement
 
 from models.errors import ModelInputError, ModelNotFoundError
@@ -51,8 +52,14 @@ def use_experiment(name: str) -> str:
 def start_job_run(experiment_id: str, run_name: str, started: float):
     """The job's MLflow run, begun when the job began (``started``: ``time.time()``), so that the run's duration in
     the UI is the job's, not the few seconds of logging at its end. Use as ``with start_job_run(...) as run:``."""
-    created = MlflowClient().create_run(experiment_id, start_time=int(started * 1000), run_name=run_name)
-    return mlflow.start_run(run_id=created.info.run_id)
+    client = MlflowClient()
+    tags = resolve_tags()  # the user, source and git commit mlflow.start_run would record
+    created = client.create_run(experiment_id, start_time=int(started * 1000), tags=tags, run_name=run_name)
+    try:
+        return mlflow.start_run(run_id=created.info.run_id)
+    except Exception:
+        client.set_terminated(created.info.run_id, "FAILED")  # never a run left RUNNING by a start that failed
+        raise
 
 
 def describe_run(text: str) -> None:

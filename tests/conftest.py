@@ -50,12 +50,16 @@ def trained_default(default_dataset, mlflow_store, tmp_path_factory):
         with _mlflow_env(f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri()):
             return dataclasses.asdict(run_training(train_config(data, **{"mlflow.experiment": "test-default"})))
 
-    result = TrainingResult(**_once(template, train))
+    result = TrainingResult(**_once(template, train))  # the first worker trains under the lock, the others wait
     own = mlflow_store / "with-trained-default.db"
-    with sqlite3.connect(template / "mlflow.db") as source, sqlite3.connect(own) as copy:
+    source, copy = sqlite3.connect(template / "mlflow.db"), sqlite3.connect(own)
+    try:
         source.backup(copy)
+    finally:
+        source.close()
+        copy.close()
     _point_mlflow_at(f"sqlite:///{own}")
-    return result
+    return dataclasses.replace(result, tracking_uri=f"sqlite:///{own}")  # this worker's store, never the template
 
 
 @contextlib.contextmanager

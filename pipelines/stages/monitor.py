@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -85,32 +87,40 @@ def scoring_folders(out: Path) -> list[tuple[pd.Timestamp, Path]]:
     """The scoring runs' folders under ``out``, oldest first."""
     if not out.is_dir():
         return []
-    found = [(pd.Timestamp(m.group(1)), p) for p in out.iterdir() if (m := FOLDER.match(p.name))]
-    return sorted((d, p) for d, p in found if (p / "scores.parquet").exists())
+    found = []
+    for path in out.iterdir():
+        match = FOLDER.match(path.name)
+        if not match or not (path / "scores.parquet").exists():
+            continue
+        try:
+            found.append((pd.Timestamp(match.group(1)), path))
+        except ValueError:
+            log.warning("%s is not a scoring run's folder (%s is not a date): left out", path, match.group(1))
+    return sorted(found)
 
 
 def _measure(config: ScoreConfig, as_of: pd.Timestamp, folder: Path, tables, observed_to) -> RunPerformance:
     scores = pd.read_parquet(folder / "scores.parquet", columns=SCORE_COLUMNS)
+    if scores.empty:
+        return _waiting(as_of, "", 0, {}, None, f"{folder / 'scores.parquet'} has no rows")
     name, version, model_run = (str(scores[c].iloc[0]) for c in ("model_name", "model_version", "model_run_id"))
+    model, scoring_run = f"{name} v{version}", _scoring_run(config.experiment, as_of, model_run, folder.parent)
     trained = _training_run(model_run)
-    horizon = int(trained.data.params.get("horizon_days", 90)) if trained else 90
-    label = trained.data.params.get("label", "events") if trained else "events"
+    if trained is None:  # its horizon and label are unknown: measuring with a guess could label every outcome wrong
+        reason = f"the training run {model_run} is not in {tracking_uri()}: its horizon and label are unknown"
+        return _waiting(as_of, model, len(scores), {}, scoring_run, reason)
+    horizon, label = int(trained.data.params["horizon_days"]), trained.data.params["label"]
     expected = {f"expected_{k}": trained.data.metrics[f"test_{k}"] for k in REALISED
-                if trained and f"test_{k}" in trained.data.metrics}  # fmt: skip
+                if f"test_{k}" in trained.data.metrics}  # fmt: skip
     closes = as_of + pd.Timedelta(days=horizon - 1)
-    scoring_run = _scoring_run(config.experiment, as_of, version)
-    common = dict(as_of=as_of, model=f"{name} v{version}", customers=len(scores), expected=expected,
-                  scoring_run_id=scoring_run)  # fmt: skip
     if closes > observed_to:
         reason = f"{horizon}-day window closes {closes.date()}, outcomes observed to {observed_to.date()}"
-        return RunPerformance(status="pending", reason=reason, evaluated=0, realised={}, reliability=None,
-                              monitoring_run_id=None, **common)  # fmt: skip
+        return _waiting(as_of, model, len(scores), expected, scoring_run, reason)
     y, p, treated = _outcomes(scores, tables, as_of, horizon, label)
     keep = ~treated
     if len(np.unique(y[keep])) < 2:
         reason = f"{int(keep.sum())} untreated customers with a single outcome: nothing to rank"
-        return RunPerformance(status="pending", reason=reason, evaluated=int(keep.sum()), realised={},
-                              reliability=None, monitoring_run_id=None, **common)  # fmt: skip
+        return _waiting(as_of, model, len(scores), expected, scoring_run, reason)
     realised = {
         **{f"realised_{k}": v for k, v in ev.classification_metrics(y[keep], p[keep], "").items() if k in REALISED},
         "realised_mean_probability": float(p[keep].mean()),
@@ -119,14 +129,22 @@ def _measure(config: ScoreConfig, as_of: pd.Timestamp, folder: Path, tables, obs
     }
     reliability = ev.reliability(y[keep], p[keep])
     params = {"as_of": str(as_of.date()), "model_name": name, "model_version": version, "model_run_id": model_run,
-              "scoring_run_id": scoring_run or "", "horizon_days": horizon, "label": label}  # fmt: skip
-    run_id = _log(config, params, {**realised, **expected}, reliability)
-    if scoring_run:  # the scoring run carries its own realised figures too
-        for key, value in realised.items():
-            MlflowClient().log_metric(scoring_run, key, value)
+              "scoring_run_id": scoring_run or "", "horizon_days": horizon, "label": label,
+              "observed_to": str(observed_to.date())}  # fmt: skip
+    run_id = _measured_before(config.monitor.experiment, params)
+    if run_id is None:  # measured once per run, date and extract: a rerun reports, it does not log again
+        run_id = _log(config, params, {**realised, **expected}, reliability)
+        if scoring_run:  # the scoring run carries its own realised figures too
+            MlflowClient().log_batch(scoring_run, metrics=[Metric(k, v, int(time.time() * 1000), 0)
+                                                           for k, v in realised.items()])  # fmt: skip
     reason = f"{int(treated.sum())} treated customers set aside; {int(keep.sum())} evaluated"
-    return RunPerformance(status="closed", reason=reason, evaluated=int(keep.sum()), realised=realised,
-                          reliability=reliability, monitoring_run_id=run_id, **common)  # fmt: skip
+    return RunPerformance(as_of, model, "closed", reason, len(scores), int(keep.sum()), realised, expected,
+                          reliability, scoring_run, run_id)  # fmt: skip
+
+
+def _waiting(as_of, model: str, customers: int, expected: dict, scoring_run: str | None, reason: str):
+    """A scoring run not measured (yet), and why."""
+    return RunPerformance(as_of, model, "pending", reason, customers, 0, {}, expected, None, scoring_run, None)
 
 
 def _outcomes(scores: pd.DataFrame, tables, as_of: pd.Timestamp, horizon: int, label: str):
@@ -158,24 +176,36 @@ def _training_run(run_id: str):
     try:
         return MlflowClient().get_run(run_id)
     except MlflowException:
-        log.warning("the training run %s is not in %s: horizon 90 days, events label, no expected figures", run_id,
-                    tracking_uri())  # fmt: skip
+        log.warning("the training run %s is not in %s: its scoring runs are not measured", run_id, tracking_uri())
         return None
 
 
-def _scoring_run(experiment: str, as_of: pd.Timestamp, version: str) -> str | None:
-    """The latest scoring run of this date and model version, if the store has one."""
+def _scoring_run(experiment: str, as_of: pd.Timestamp, model_run: str, out: Path) -> str | None:
+    """The latest scoring run of this date, model and output folder, if the store has one."""
     client = MlflowClient()
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return None
     runs = client.search_runs(
         [found.experiment_id],
-        f"params.as_of = '{as_of.date()}' and params.model_version = '{version}'",
+        f"params.as_of = '{as_of.date()}' and params.model_run_id = '{model_run}'",
         order_by=["attributes.start_time DESC"],
-        max_results=1,
     )
-    return runs[0].info.run_id if runs else None
+    here = str(out.resolve())
+    mine = [r for r in runs if r.data.params.get("out", here) == here]  # runs before `out` was logged: by date
+    return mine[0].info.run_id if mine else None
+
+
+def _measured_before(experiment: str, params: dict) -> str | None:
+    """The monitoring run that already measured this scoring run on this extract, if any."""
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    keys = ("as_of", "model_run_id", "observed_to")
+    runs = client.search_runs([found.experiment_id], " and ".join(f"params.{k} = '{params[k]}'" for k in keys))
+    same = [r for r in runs if r.data.params.get("scoring_run_id", "") == params["scoring_run_id"]]
+    return same[0].info.run_id if same else None
 
 
 def _log(config: ScoreConfig, params: dict, metrics: dict[str, float], reliability: pd.DataFrame) -> str:

@@ -480,7 +480,7 @@ def _drift(config: ScoreConfig, loaded: LoadedModel, features: pd.DataFrame, sco
     flagged ones logged."""
     reference = loaded.model.reference
     if not reference:
-        return pd.DataFrame(columns=["name", "psi", "threshold", "importance", "flagged", "note"])
+        return pd.DataFrame(columns=["name", "psi", "threshold", "importance", "flagged", "note", "change"])
     frame = loaded.model.spec.frame(features)
     drift = drift_table(reference, frame, scores["churn_probability"].to_numpy(), config.drift.rule)
     for row in drift[drift["flagged"]].itertuples():
@@ -555,12 +555,12 @@ def _log_scoring_run(
 
 def _description(loaded: LoadedModel, as_of: pd.Timestamp, s: ScoringSummary) -> str:
     """The scoring run's description for analysts: the model version it used, the plan and what drift flagged."""
-    drift = f"drift flagged: {', '.join(s.drift_flagged)}" if s.drift_flagged else "no drift check flagged"
+    drift = f"Drift flagged: {', '.join(s.drift_flagged)}" if s.drift_flagged else "No drift check flagged"
     return (
         f"Scored {s.rows:,} customers on {as_of.date()} with {version_link(loaded.name, loaded.version)}"
         + (f" and {s.uplift_model} for targeting" if s.uplift_model else "")
         + f". Action list: {s.action_list:,} customers, expected to save {s.expected_customers_saved:,.1f} worth "
-        f"{money(s.expected_revenue_recovered)} a year. {drift.capitalize()}."
+        f"{money(s.expected_revenue_recovered)} a year. {drift}."
     )
 
 
@@ -572,6 +572,7 @@ def _run_params(config: ScoreConfig, as_of: pd.Timestamp, loaded: LoadedModel) -
         "model_version": loaded.version,
         "model_run_id": loaded.run_id,
         "data": config.data,
+        "out": str(Path(config.out).resolve()),  # where its scores are: what churn monitor finds the run by
     }
 
 

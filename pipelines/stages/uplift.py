@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 KEYS = ["customer_id", "action_date", "treated", "churned"]  # the columns of a contact row beside its features
 TRUTH_HORIZON_DAYS = 90  # the generator's potential outcomes are over 90 days (pipelines/simulation/synthetic.py)
+MIN_CEILING_CONTACTS = 200  # refit contacts with a true effect the features' ceiling needs to be fitted at all
 
 
 @dataclass(frozen=True)
@@ -417,14 +418,24 @@ def _truth_metrics(
 
     y0, y1 = of(test, "churned_within_90d_if_not_contacted"), of(test, "churned_within_90d_if_contacted")
     true_uplift = of(test, "true_uplift")
-    ceiling = up.features_ceiling(spec, refit, of(refit, "true_uplift"), test, config.seed)
+    refit_truth = of(refit, "true_uplift")
+    rankings = {"uplift": scores.uplift, "risk": scores.risk, "oracle": true_uplift}
+    if np.isfinite(refit_truth).sum() >= MIN_CEILING_CONTACTS:
+        rankings["ceiling"] = up.features_ceiling(spec, refit, refit_truth, test, config.seed)
+    else:
+        log.warning("no features' ceiling: the truth has the effect of %d of the %d refit contacts (need %d)",
+                    int(np.isfinite(refit_truth).sum()), len(refit), MIN_CEILING_CONTACTS)  # fmt: skip
     share = config.uplift.capacity_share
-    rankings = {"uplift": scores.uplift, "risk": scores.risk, "oracle": true_uplift, "ceiling": ceiling}
     saves = {name: float((y0 - y1)[_top(s, test, share)].sum()) for name, s in rankings.items()}
     treated = test["treated"].to_numpy()
+    ceiling = (
+        {"ceiling_test_qini": up.qini_coefficient(test["churned"], treated, rankings["ceiling"])}
+        if "ceiling" in rankings
+        else {}
+    )
     return {
         "oracle_test_qini": up.qini_coefficient(test["churned"], treated, true_uplift),
-        "ceiling_test_qini": up.qini_coefficient(test["churned"], treated, ceiling),
+        **ceiling,
         **{f"true_saves_{k}_policy": v for k, v in saves.items()},
         "true_saves_campaign_policy": float((y0 - y1).sum()),  # contacting everyone the campaigns picked
         "true_uplift_mean": float(np.nanmean(true_uplift)),
@@ -516,10 +527,10 @@ def _description(
     if "oracle_test_qini" in m:
         lines.append(
             f"Truth: the oracle's Qini {m['oracle_test_qini']:.4f}, the features' ceiling "
-            f"{m['ceiling_test_qini']:.4f}; "
+            f"{m.get('ceiling_test_qini', float('nan')):.4f}; "
             f"true saves at {config.uplift.capacity_share:.0%} of each campaign: uplift "
             f"{m['true_saves_uplift_policy']:.0f}, churn ranking {m['true_saves_risk_policy']:.0f}, ceiling "
-            f"{m['true_saves_ceiling_policy']:.0f}, oracle {m['true_saves_oracle_policy']:.0f}."
+            f"{m.get('true_saves_ceiling_policy', float('nan')):.0f}, oracle {m['true_saves_oracle_policy']:.0f}."
         )
     return "\n\n".join(lines)
 
@@ -537,7 +548,8 @@ def format_summary(result: UpliftResult) -> str:
         lines.append(
             f"  truth: oracle Qini {m['oracle_test_qini']:.4f}; true saves uplift {m['true_saves_uplift_policy']:.0f}, "
             f"churn ranking {m['true_saves_risk_policy']:.0f}, oracle {m['true_saves_oracle_policy']:.0f}; the "
-            f"features' ceiling: Qini {m['ceiling_test_qini']:.4f}, true saves {m['true_saves_ceiling_policy']:.0f}"
+            f"features' ceiling: Qini {m.get('ceiling_test_qini', float('nan')):.4f}, true saves "
+            f"{m.get('true_saves_ceiling_policy', float('nan')):.0f}"
         )
     lines.append(f"  promotion: {'PROMOTED' if result.promoted else 'not promoted'}: {result.reason}")
     lines.append(f"  took {result.seconds:.0f} s; tracking store {result.tracking_uri}")

@@ -65,6 +65,9 @@ def test_a_floor_on_realised_performance_fails_monitor_and_scoring_after_writing
     config.write_text("monitor:\n  min_roc_auc: 0.99\n")
     assert _monitor(data, scores, tmp_path / "mon", "--config", str(config)) == EXIT_GATE
     assert (tmp_path / "mon" / "report.html").exists()
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("churn-monitoring").experiment_id
+    assert len(client.search_runs([experiment], f"params.as_of = '{CLOSED}'")) == 1  # measured once, not per rerun
     # scoring with a floor measures the runs whose outcomes are in and exits 1 after writing its own scores
     assert _score(data, scores, PENDING, "--config", str(config)) == EXIT_GATE
     assert (scores / f"as_of={PENDING}" / "scores.parquet").exists()

@@ -90,3 +90,15 @@ def test_psi_of_identical_shares_is_zero_and_grows_with_the_shift():
         psi(reference["expected"], shares(reference, _frame(2_000, 3, shift)[0]["important"])) for shift in (0.2, 1.0)
     ]
     assert 0 < moved[0] < moved[1]
+
+
+def test_a_model_without_a_reference_gives_an_empty_table_with_every_column():
+    from types import SimpleNamespace
+
+    from pipelines.config import ScoreConfig
+    from pipelines.stages.score import _drift
+
+    X, s = _frame(300, seed=1)
+    full = drift_table(build_reference(X, s, ("plan",), IMPORTANCE), X, s)
+    empty = _drift(ScoreConfig(), SimpleNamespace(model=SimpleNamespace(reference={})), X, pd.DataFrame())
+    assert empty.empty and set(empty.columns) == set(full.columns)  # what the run's metrics read is there
