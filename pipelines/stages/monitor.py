@@ -182,30 +182,27 @@ def _training_run(run_id: str):
 
 def _scoring_run(experiment: str, as_of: pd.Timestamp, model_run: str, out: Path) -> str | None:
     """The latest scoring run of this date, model and output folder, if the store has one."""
-    client = MlflowClient()
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return None
-    runs = client.search_runs(
-        [found.experiment_id],
-        f"params.as_of = '{as_of.date()}' and params.model_run_id = '{model_run}'",
-        order_by=["attributes.start_time DESC"],
-    )
     here = str(out.resolve())
+    runs = _runs_with(experiment, {"as_of": str(as_of.date()), "model_run_id": model_run})
     mine = [r for r in runs if r.data.params.get("out", here) == here]  # runs before `out` was logged: by date
     return mine[0].info.run_id if mine else None
 
 
 def _measured_before(experiment: str, params: dict) -> str | None:
     """The monitoring run that already measured this scoring run on this extract, if any."""
+    runs = _runs_with(experiment, {k: params[k] for k in ("as_of", "model_run_id", "observed_to")})
+    same = [r for r in runs if r.data.params.get("scoring_run_id", "") == params["scoring_run_id"]]
+    return same[0].info.run_id if same else None
+
+
+def _runs_with(experiment: str, params: dict[str, str]) -> list:
+    """The runs of ``experiment`` with these parameter values, newest first (none when it does not exist yet)."""
     client = MlflowClient()
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        return None
-    keys = ("as_of", "model_run_id", "observed_to")
-    runs = client.search_runs([found.experiment_id], " and ".join(f"params.{k} = '{params[k]}'" for k in keys))
-    same = [r for r in runs if r.data.params.get("scoring_run_id", "") == params["scoring_run_id"]]
-    return same[0].info.run_id if same else None
+        return []
+    query = " and ".join(f"params.{k} = '{v}'" for k, v in params.items())
+    return client.search_runs([found.experiment_id], query, order_by=["attributes.start_time DESC"])
 
 
 def _log(config: ScoreConfig, params: dict, metrics: dict[str, float], reliability: pd.DataFrame) -> str:
