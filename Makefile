@@ -71,17 +71,18 @@ recover: data
 monitor: data
 	$(CHURN) monitor
 
-## Screenshot the scoring, recovery and monitoring reports in headless Chromium into data/screenshots (after make train)
+## Screenshot the training, uplift, scoring, recovery and monitoring reports in headless Chromium into data/screenshots (after make train)
 screenshots: data
 	@command -v chromium >/dev/null || { echo "make screenshots needs chromium: apt-get install chromium" >&2; exit 2; }
 	$(CHURN) score --as-of 2026-03-01
 	$(CHURN) score --as-of 2026-07-01
 	$(CHURN) recover --from 2025-07-01 --to 2026-03-31 --end-date 2026-06-30
 	$(CHURN) monitor
-	mkdir -p data/screenshots
-	for r in scoring:scores/as_of=2026-07-01 recovery:recovery/recover_2025-07-01_2026-03-31 monitoring:monitoring; do \
+	$(VENV)/bin/python -m pipelines.reporting.fetch --out data/screenshots
+	for r in training:screenshots/training.html uplift:screenshots/uplift.html scoring:scores/as_of=2026-07-01/report.html \
+	  recovery:recovery/recover_2025-07-01_2026-03-31/report.html monitoring:monitoring/report.html; do \
 	  chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,2400 \
-	    --screenshot=data/screenshots/$${r%%:*}.png "file://$(CURDIR)/data/$${r#*:}/report.html" 2>/dev/null; \
+	    --screenshot=data/screenshots/$${r%%:*}.png "file://$(CURDIR)/data/$${r#*:}" 2>/dev/null; \
 	done
 	@ls data/screenshots
 

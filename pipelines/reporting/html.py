@@ -1,4 +1,8 @@
-"""Self-contained HTML reports for scoring and recovery runs (plots inlined, no external assets)."""
+"""Self-contained HTML reports, one visual family: scoring, recovery, monitoring, training and uplift runs.
+
+Each page opens with its title and a summary block of what the run decided, then the headline figures, then the
+detail; plots are inlined, there are no external assets.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ import base64
 import html
 import io
 import re
+from dataclasses import dataclass
 
+import markdown
 import numpy as np
 import pandas as pd
 
@@ -22,6 +28,9 @@ table{border-collapse:collapse;margin:.5rem 0;font-size:.85rem}\
 td,th{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:right}
 th{background:#f3f5f7}td:first-child,th:first-child{text-align:left}.note{color:#57606a;font-size:.85rem}
 .kpi{display:inline-block;margin:.3rem 1.2rem .3rem 0}.kpi b{display:block;font-size:1.3rem}.warn{color:#9a3412}
+.summary{background:#f6f8fa;border:1px solid #d0d7de;border-left:4px solid #1a7f37;padding:.5rem 1rem;margin:1rem 0}
+.grid{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem}.grid figure{margin:0}figcaption{font-size:.85rem;color:#57606a}
+.summary.attention{border-left-color:#9a3412}.summary ul{margin:.3rem 0;padding-left:1.2rem}.summary li{margin:.2rem 0}
 """
 
 
@@ -65,6 +74,13 @@ def _page(title: str, body: str) -> str:
     )
 
 
+def _summary(decisions: list[str], attention: bool = False) -> str:
+    """The decisions first: a boxed list of what the run decided, in sentences (``decisions`` are HTML the caller
+    built, values escaped); ``attention`` marks the box when something needs a reader's action."""
+    items = "".join(f"<li>{d}</li>" for d in decisions)
+    return f"<div class='summary{' attention' if attention else ''}'><b>Summary</b><ul>{items}</ul></div>"
+
+
 def _kpis(items: list[tuple[str, str]]) -> str:
     return "".join(f"<span class='kpi'>{html.escape(k)}<b>{html.escape(v)}</b></span>" for k, v in items)
 
@@ -86,6 +102,27 @@ RECOVERY_HEADINGS = {
     "revenue_high": "revenue high",
     "naive_revenue": "naive revenue",
 }
+
+
+def recovery_decision(table: pd.DataFrame, confidence: float = 0.95) -> tuple[str, bool]:
+    """What the measured recovery lets a finance reader book, in one sentence, and whether the interval includes zero
+    (nothing can be credited yet). ``table`` is :func:`models.value.recovery_rows`' output, overall first."""
+    if table.empty:
+        return "No retention actions with a fully observed outcome window: nothing measured yet.", True
+    o = table.iloc[0]
+    level = f"{confidence:.0%}"
+    measured = (
+        f"{o['saved_customers']:,.1f} customers saved ({level} interval {o['saved_low']:,.1f} to "
+        f"{o['saved_high']:,.1f}), worth {money(o['revenue_recovered'])} a year ({money(o['revenue_low'])} to "
+        f"{money(o['revenue_high'])})"
+    )
+    if o["saved_low"] > 0:
+        return f"<b>Measured saving:</b> {measured}, against the randomised control group.", False
+    return (
+        f"<b>Not yet a measurable saving:</b> the {level} interval includes zero, so no revenue can be credited; "
+        f"the estimate is {measured}.",
+        True,
+    )
 
 
 def recovery_section(table: pd.DataFrame, title: str, confidence: float = 0.95) -> str:
@@ -170,7 +207,7 @@ def scoring_report(
     ``risk_plan`` is the plan the churn ranking would make, shown beside the uplift plan when ``scores`` has uplift.
     """
     body = [
-        _scoring_header(scores, plan, config, as_of, loaded, result),
+        _scoring_header(scores, plan, config, as_of, loaded, result, drift, recovery),
         _risk_section(scores),
         _segments_section(scores, tables.customers),
         _reasons_section(scores),
@@ -188,11 +225,34 @@ def scoring_report(
     return _page(f"Churn scores {as_of.date()}", "".join(body))
 
 
-def _scoring_header(scores: pd.DataFrame, plan: val.TargetingPlan, config, as_of, loaded, result) -> str:
-    """Title, what was scored with which model, and the headline figures."""
+def _scoring_header(
+    scores: pd.DataFrame, plan: val.TargetingPlan, config, as_of, loaded, result, drift, recovery
+) -> str:
+    """Title, the decisions, what was scored with which model, and the headline figures."""
+    by = "predicted uplift" if "uplift" in scores else "churn probability x save rate"
+    decisions = [
+        f"<b>Contact {len(plan.selected):,} customers</b> (the rows with <code>in_action_list</code> in the scores, "
+        f"in <code>priority_rank</code> order, ranked by {by}): expected to save "
+        f"{plan.expected_customers_saved:,.1f} customers worth {money(plan.expected_revenue_recovered)} a year for "
+        f"{money(plan.cost)} of contacts (net {money(plan.net_value)}).",
+    ]
+    flagged = [str(n) for n in drift.loc[drift["flagged"].astype(bool), "name"]] if len(drift) else []
+    if not len(drift):
+        decisions.append("No drift check: the model carries no training reference.")
+    elif flagged:
+        gate = " Scoring exits 1 (drift.fail_on_drift)." if config.drift.fail_on_drift else ""
+        decisions.append(
+            f"<b>Drift: {len(flagged)} of {len(drift)} checks flagged</b> ({html.escape(', '.join(flagged))}): "
+            f"check the data feeds before acting on these scores.{gate}"
+        )
+    else:
+        decisions.append(f"Drift: none of {len(drift)} checks flagged against the training reference.")
+    measured, _ = recovery_decision(recovery, config.recover.bootstrap.confidence)
+    decisions.append(f"Recent campaigns: {measured}")
     return (
         f"<h1>Churn scores for {as_of.date()}</h1>"
-        f"<p class='note'>Model {html.escape(loaded.name)} v{loaded.version} (run {loaded.run_id}); data "
+        + _summary(decisions, bool(flagged))
+        + f"<p class='note'>Model {html.escape(loaded.name)} v{loaded.version} (run {loaded.run_id}); data "
         f"{html.escape(config.data)}; {len(scores):,} active customers scored. Rows quarantined by validation: "
         f"{sum(r.rows_quarantined for r in result.report.values()):,}.</p>"
     ) + _kpis(
@@ -371,25 +431,71 @@ def _drift_section(drift: pd.DataFrame, reference_as_of: str | None) -> str:
 def recovery_report(
     table: pd.DataFrame, start, end, horizon_days: int, data: str, notes: list[str], confidence: float = 0.95
 ) -> str:
+    decision, attention = recovery_decision(table, confidence)
+    naive = (
+        [f"Do not book the naive {money(table.iloc[0]['naive_revenue'])}: it counts every contact as a save."]
+        if len(table)
+        else []
+    )
     body = [
         f"<h1>Revenue recovered by retention actions {start.date()} to {end.date()}</h1>",
+        _summary([decision, *naive, *(html.escape(n) for n in notes)], attention or bool(notes)),
         f"<p class='note'>Data {html.escape(data)}; churn counted within {horizon_days} days of each action; treatment "
         "and control as recorded in retention_actions (a randomised hold-out).</p>",
     ]
-    body += [f"<p class='warn'>{html.escape(n)}</p>" for n in notes]
     body.append(recovery_section(table, "Saved customers and annualized revenue recovered", confidence))
     return _page("Revenue recovered", "".join(body))
 
 
-def uplift_report(test: pd.DataFrame, scores, metrics: dict, choice, split: str, config) -> str:
+@dataclass(frozen=True)
+class Verdict:
+    """A training job's registry decision, as its report states it first."""
+
+    model: str
+    version: str
+    promoted: bool
+    reason: str
+
+    def sentence(self, promoted_means: str, kept_means: str) -> str:
+        """The decision in one sentence: what promotion (or not) means for the reader."""
+        head = f"{html.escape(self.model)} v{html.escape(str(self.version))}"
+        if self.promoted:
+            return f"<b>{head} promoted to champion</b>: {promoted_means} ({html.escape(self.reason)})."
+        return f"<b>{head} not promoted</b> (registered as challenger): {kept_means} ({html.escape(self.reason)})."
+
+
+def uplift_report(test: pd.DataFrame, scores, metrics: dict, choice, split: str, config, decision: Verdict) -> str:
     """The uplift training run: who a contact keeps, judged on the test campaigns against the churn ranking.
 
     ``scores`` is :class:`pipelines.stages.uplift.TestScores`, ``choice`` its ``Choice``.
     """
     u, m = config.uplift, metrics
     level = f"{u.confidence:.0%}"
+    beats = m["test_qini_low"] > m["risk_test_qini"]
+    decisions = [
+        decision.sentence(
+            "scoring ranks the action list by predicted uplift",
+            "scoring keeps ranking the action list by churn probability x save rate",
+        ),
+        f"On the test campaigns the {html.escape(choice.name)} learner's Qini is {m['test_qini']:.4f} ({level} "
+        f"interval {m['test_qini_low']:.4f} to {m['test_qini_high']:.4f}) against the churn ranking's "
+        f"{m['risk_test_qini']:.4f}: "
+        + (
+            "its lower bound beats the churn ranking."
+            if beats
+            else "the interval does not clear the churn ranking, so the gain is not shown."
+        ),  # fmt: skip
+    ]
+    if "true_saves_uplift_policy" in m:
+        decisions.append(
+            f"Synthetic truth at {u.capacity_share:.0%} capacity: the uplift ranking saves "
+            f"{m['true_saves_uplift_policy']:,.0f}, the churn ranking {m['true_saves_risk_policy']:,.0f}, the best "
+            f"any learner could do from these features {m.get('true_saves_ceiling_policy', float('nan')):,.0f}, "
+            f"the true effect (oracle) {m.get('true_saves_oracle_policy', float('nan')):,.0f}."
+        )
     body = [
         "<h1>Uplift model: who a retention contact keeps</h1>",
+        _summary(decisions, not decision.promoted),
         f"<p class='note'>{html.escape(split)}. Uplift = churn probability within {config.horizon_days} days without "
         "a contact minus with one. Learner chosen on the validation campaigns' Qini: "
         f"<b>{html.escape(choice.name)}</b>. Churn ranking: {html.escape(scores.risk_source)}.</p>",
@@ -467,13 +573,7 @@ def monitoring_report(runs, history: pd.DataFrame, observed_to, monitor, breache
     """Realised against expected for every scoring run (``pipelines.stages.monitor.RunPerformance``), per model
     version, with the registry's promotion history."""
     closed = [r for r in runs if r.status == "closed"]
-    verdict = (
-        "<p class='warn'>Below the configured floor: " + html.escape("; ".join(breaches)) + "</p>"
-        if breaches
-        else "<p class='note'>No configured floor is breached.</p>"
-        if monitor.has_floor
-        else "<p class='note'>No floor is configured (monitor.min_roc_auc, monitor.max_ece).</p>"
-    )
+    decisions = _monitoring_decisions(runs, closed, monitor, breaches)
     latest = closed[-1] if closed else None
     kpis = [
         ("scoring runs", f"{len(runs)}"),
@@ -486,11 +586,12 @@ def monitoring_report(runs, history: pd.DataFrame, observed_to, monitor, breache
             ("expected (test)", f"{latest.expected.get('expected_roc_auc', float('nan')):.3f}"),
         ]
     body = [
-        f"<h1>Model performance once the outcomes arrived</h1><p class='note'>Outcomes observed up to "
+        "<h1>Model performance once the outcomes arrived</h1>",
+        _summary(decisions, bool(breaches)),
+        f"<p class='note'>Outcomes observed up to "
         f"{observed_to.date()}. Each scoring run is measured on its customers whom no retention contact treated in "
         "the label window (a contact changes the outcome the score predicted); expected figures are the model's "
         "own test figures from training.</p>",
-        verdict,
         _kpis(kpis),
         "<h2>Every scoring run</h2>",
         _table(_monitoring_table(runs), {}),
@@ -506,6 +607,33 @@ def monitoring_report(runs, history: pd.DataFrame, observed_to, monitor, breache
         ]
     body += ["<h2>Promotion history</h2>", _table(history, {}) if len(history) else "<p>No registry versions.</p>"]
     return _page("Model monitoring", "".join(body))
+
+
+def _monitoring_decisions(runs, closed, monitor, breaches: list[str]) -> list[str]:
+    """The floor's verdict, the latest measured run against its test figures, and what still waits."""
+    if breaches:
+        decisions = ["<b>Below the configured floor:</b> " + html.escape("; ".join(breaches))]
+    elif monitor.has_floor:
+        decisions = ["No configured floor is breached."]
+    else:
+        decisions = ["No floor is configured (<code>monitor.min_roc_auc</code>, <code>monitor.max_ece</code>)."]
+    if closed:
+        r = closed[-1]
+        got, exp = r.realised, r.expected
+        decisions.append(
+            f"Latest measured run {r.as_of.date()} ({html.escape(r.model)}): realised ROC AUC "
+            f"<b>{got['realised_roc_auc']:.3f}</b> against {exp.get('expected_roc_auc', float('nan')):.3f} on its "
+            f"test, ECE {got['realised_ece']:.4f} (test {exp.get('expected_ece', float('nan')):.4f}); "
+            f"{got['realised_prevalence']:.2%} churned against {got['realised_mean_probability']:.2%} predicted."
+        )
+    else:
+        decisions.append("No scoring run's outcome window has closed yet: nothing measured.")
+    waiting = len(runs) - len(closed)
+    if waiting:
+        decisions.append(
+            f"{waiting} scoring run(s) wait for their outcomes; run <code>churn monitor</code> again later."
+        )
+    return decisions
 
 
 def _monitoring_table(runs) -> pd.DataFrame:
@@ -556,3 +684,63 @@ def _monitoring_figures(closed) -> list:
         if len(dates) == 1:
             ax.set_xlim(dates[0] - pd.Timedelta(days=45), dates[0] + pd.Timedelta(days=45))
     return [auc_fig, rate_fig]
+
+
+TRAINING_FIGURES = {
+    "plots/roc.png": "ROC curve on the test rows",
+    "plots/calibration.png": "Calibration on the test rows",
+    "plots/gains.png": "Cumulative gains on the test rows",
+    "plots/pr.png": "Precision-recall on the test rows",
+    "plots/feature_importance.png": "Feature importance",
+    "plots/shap_summary.png": "SHAP summary (test sample)",
+}
+
+
+def training_report(card: str, decision: Verdict, family: str, metrics: dict, figures: dict) -> str:
+    """The training run: the promotion decision and headline test figures first, the test plots, then the model card
+    (``card`` is the run's Markdown model card, rendered here so the card has one source)."""
+    m = metrics
+
+    def vs(key: str, fmt: str) -> str:
+        parts = [f"baseline {m[f'baseline_{key}']:{fmt}}" if f"baseline_{key}" in m else ""]
+        parts.append(f"champion {m[f'champion_{key}']:{fmt}}" if f"champion_{key}" in m else "")
+        return ", ".join(p for p in parts if p)
+
+    decisions = [
+        decision.sentence(
+            "batch scoring uses this version from its next run (alias champion)",
+            "the champion keeps scoring; this version can be scored as @challenger",
+        ),
+        f"Test ROC AUC <b>{m['test_roc_auc']:.4f}</b> ({vs('test_roc_auc', '.4f')}); calibration error (ECE) "
+        f"{m['test_ece']:.4f} ({vs('test_ece', '.4f')}); the top 10 % by score hold "
+        f"{m['test_capture_at_10']:.1%} of the churners.",
+    ]
+    if "oracle_roc_auc" in m:
+        decisions.append(
+            f"Synthetic data: the true probabilities reach ROC AUC {m['oracle_roc_auc']:.4f}; the model gets "
+            f"{m['test_roc_auc_to_oracle']:.1%} of it."
+        )
+    names = {"lightgbm": "LightGBM", "logistic_regression": "logistic regression"}
+    shown = "".join(
+        f"<figure>{_png(figures[path])}<figcaption>{caption}</figcaption></figure>"
+        for path, caption in TRAINING_FIGURES.items()
+        if path in figures
+    )
+    card_html = markdown.markdown(card.split("\n", 1)[1] if card.startswith("# ") else card, extensions=["tables"])
+    body = [
+        f"<h1>Churn model {html.escape(decision.model)} v{html.escape(str(decision.version))} "
+        f"({names.get(family, family)})</h1>",
+        _summary(decisions, not decision.promoted),
+        _kpis(
+            [
+                ("test ROC AUC", f"{m['test_roc_auc']:.4f}"),
+                ("test PR AUC", f"{m['test_pr_auc']:.4f}"),
+                ("test ECE", f"{m['test_ece']:.4f}"),
+                ("lift in the top 10 %", f"{m['test_lift_at_10']:.2f}"),
+            ]
+        ),
+        "<h2>Test plots (model against the logistic-regression baseline)</h2>",
+        f"<div class='grid'>{shown}</div>",
+        f"<div class='card scroll'>{card_html}</div>",
+    ]
+    return _page(f"Churn model v{decision.version}", "".join(body))

@@ -44,6 +44,7 @@ from pipelines.contract import ValidationResult
 from pipelines.engines import engine_for, validated_by
 from pipelines.errors import UserError
 from pipelines.io.files import check_attribute_overrides, load_validated
+from pipelines.reporting.html import Verdict, training_report
 from pipelines.simulation.truth import load_truth
 from pipelines.stages.snapshot import observation_end, snapshot_from_result
 
@@ -452,9 +453,14 @@ def run_training(config: TrainConfig) -> TrainingResult:
     evaluation = evaluate(data, chosen, config)
     experiment = use_experiment(config.mlflow.experiment)
     with start_job_run(experiment, f"train-{data.split.test_as_of.date()}", wall) as run:
-        model_uri = log_run(config, data, chosen, evaluation)
-        promotion = register_and_promote(config, data, chosen.family, evaluation, model_uri)
-        mlflow.log_text(model_card(config, data, chosen, promotion.metrics, promotion.decision), "model_card.md")
+        logged = log_run(config, data, chosen, evaluation)
+        promotion = register_and_promote(config, data, chosen.family, evaluation, logged.model_uri)
+        card = model_card(config, data, chosen, promotion.metrics, promotion.decision)
+        mlflow.log_text(card, "model_card.md")
+        verdict = Verdict(config.mlflow.registered_model, promotion.version, promotion.decision.promote,
+                          promotion.decision.reason)  # fmt: skip
+        mlflow.log_text(training_report(card, verdict, chosen.family, promotion.metrics, logged.figures),
+                        "training_report.html")  # fmt: skip
         describe_run(run_description(config, data, chosen.family, promotion))
         elapsed = time.perf_counter() - started
         mlflow.log_metric("train_job_seconds", elapsed)
@@ -692,12 +698,17 @@ def _segments(test_rows: pd.DataFrame, y_test: np.ndarray, p_test: np.ndarray) -
     return ev.segment_table(test_rows, y_test, p_test, segments)
 
 
-def log_run(config: TrainConfig, data: TrainingData, chosen: Selection, evaluation: Evaluation) -> str:
-    """Log the config, parameters, metrics, validation report, lineage, evaluation and model to the active run.
+@dataclass(frozen=True)
+class LoggedRun:
+    """What :func:`log_run` logged that later steps use: the model's URI (for the registry) and the test plots (for
+    the training report, written once the promotion is decided)."""
 
-    Returns:
-        The logged model's URI, for the registry.
-    """
+    model_uri: str
+    figures: dict  # artifact path -> matplotlib Figure
+
+
+def log_run(config: TrainConfig, data: TrainingData, chosen: Selection, evaluation: Evaluation) -> LoggedRun:
+    """Log the config, parameters, metrics, validation report, lineage, evaluation and model to the active run."""
 
     mlflow.log_dict(config.to_dict(), "config/resolved_config.json")
     mlflow.log_params(_run_params(config, data, chosen))
@@ -707,8 +718,8 @@ def log_run(config: TrainConfig, data: TrainingData, chosen: Selection, evaluati
     _log_validation(data.validation)
     _log_lineage(config, data)
     _log_evaluation_tables(config, data, chosen, evaluation)
-    _log_explanations(config, data, chosen, evaluation)
-    return _log_model(data, chosen)
+    figures = _log_explanations(config, data, chosen, evaluation)
+    return LoggedRun(_log_model(data, chosen), figures)
 
 
 def _run_params(config: TrainConfig, data: TrainingData, chosen: Selection) -> dict:
@@ -796,8 +807,9 @@ def _log_evaluation_tables(config: TrainConfig, data: TrainingData, chosen: Sele
     _log_table(ev.gains(data.test.y, evaluation.p_test), "evaluation/gains.json")
 
 
-def _log_explanations(config: TrainConfig, data: TrainingData, chosen: Selection, evaluation: Evaluation) -> None:
-    """The test plots (ROC, PR, calibration, gains against the baseline), feature importance and SHAP summary."""
+def _log_explanations(config: TrainConfig, data: TrainingData, chosen: Selection, evaluation: Evaluation) -> dict:
+    """The test plots (ROC, PR, calibration, gains against the baseline), feature importance and SHAP summary;
+    returns the figures by artifact path."""
 
     y, X = data.test.y, data.test.X
     curves = {f"model ({chosen.family})": evaluation.p_test, "baseline": evaluation.b_test}
@@ -817,6 +829,7 @@ def _log_explanations(config: TrainConfig, data: TrainingData, chosen: Selection
         importance.rename("importance").rename_axis("feature").reset_index().assign(measure=measure),
         "evaluation/feature_importance.json",
     )
+    return figures
 
 
 def _log_model(data: TrainingData, chosen: Selection) -> str:

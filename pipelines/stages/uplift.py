@@ -41,7 +41,7 @@ from pipelines.contract import ValidationResult
 from pipelines.errors import USER_ERRORS, UserError
 from pipelines.io.files import VALIDATED_TABLES, dataset_files, is_validated_output, load_validated, tables_from
 from pipelines.io.reading import TableReader
-from pipelines.reporting.html import uplift_report
+from pipelines.reporting.html import Verdict, uplift_report
 from pipelines.simulation.truth import load_truth
 from pipelines.stages.snapshot import observation_end
 from pipelines.stages.train import log_pyfunc, time_roles, truth_folder
@@ -116,6 +116,9 @@ def run_uplift_training(config: UpliftConfig) -> UpliftResult:
     with start_job_run(experiment, f"train-uplift-{test['action_date'].max().date()}", wall) as run:
         model_uri = _log_run(config, contacts, split, choice, test, scores, metrics)
         version, promote, reason = register_and_promote(config, model_uri, test, metrics)
+        decision = Verdict(config.mlflow.registered_model, version, promote, reason)
+        mlflow.log_text(uplift_report(test, scores, metrics, choice, split.description, config, decision),
+                        "uplift_report.html")  # fmt: skip
         describe_run(_description(config, choice.name, version, promote, reason, metrics, split.description))
         elapsed = time.perf_counter() - started
         mlflow.log_metric("train_job_seconds", elapsed)
@@ -452,7 +455,7 @@ def _log_run(
     scores: TestScores,
     metrics: dict[str, float],
 ) -> str:
-    """Params, metrics, the set-aside contacts, the report and the model; returns the model's URI."""
+    """Params, metrics, the set-aside contacts and the model; returns the model's URI."""
     rows = contacts.rows
     mlflow.log_params(
         {
@@ -469,7 +472,6 @@ def _log_run(
     mlflow.log_dict(config.to_dict(), "config/resolved_config.json")
     set_aside = contacts.set_aside.astype({"customer_id": object, "action_date": str, "reason": object})
     mlflow.log_table(set_aside.astype({"action_date": object}), "data/set_aside_contacts.json")
-    mlflow.log_text(uplift_report(test, scores, metrics, choice, split.description, config), "uplift_report.html")
     example = contacts.spec.frame(rows.head(5)).reset_index(drop=True)
     return log_pyfunc(UpliftPyfunc(choice.model, contacts.feature_config, config.horizon_days), example)
 

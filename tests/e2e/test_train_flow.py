@@ -18,6 +18,14 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 
 
+def test_the_latest_training_report_is_fetched_from_mlflow_for_a_browser(trained_default, tmp_path):
+    from pipelines.reporting.fetch import fetch
+
+    written = fetch(tmp_path, {"training": "test-default", "uplift": "no-such-experiment"})
+    assert tmp_path / "training.html" in written  # the default model has no uplift run: only the training report
+    assert f"v{trained_default.model_version}" in (tmp_path / "training.html").read_text()
+
+
 def test_run_holds_every_artifact(trained_default):
     client = MlflowClient()
     run_id = trained_default.run_id
@@ -40,12 +48,17 @@ def test_run_holds_every_artifact(trained_default):
         "plots/feature_importance.png",
         "plots/shap_summary.png",
         "model_card.md",
+        "training_report.html",
         "evaluation/segments.json",
         "validation/report.json",
         "config/resolved_config.json",
     ):
         assert expected in files, expected
     run = client.get_run(run_id)
+    report = mlflow.artifacts.load_text(f"runs:/{run_id}/training_report.html")
+    decision = "promoted to champion" if trained_default.promoted else "not promoted"
+    assert f"churn-propensity v{trained_default.model_version} {decision}" in report.split("<h2>")[0]  # first
+    assert f"{run.data.metrics['test_roc_auc']:.4f}" in report and report.count("data:image/png;base64,") == 6
     assert {i.dataset.name for i in run.inputs.dataset_inputs} >= {
         "customers",
         "interactions",
