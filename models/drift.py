@@ -10,6 +10,11 @@ large PSIs. A feature's share of the model's mean absolute contribution (SHAP fo
 the linear model) on the reference rows says whether its drift can move the score; below ``min_importance`` it is
 reported, not flagged. The score's own distribution is always a check, and so is its mean (the expected churn
 rate), whose move matters to a business long before its distribution's PSI reaches a feature's threshold.
+
+Data completeness is a check of its own: each data feed's rows per customer in the days before the date
+(:func:`features.feeds.feed_counts`) against the reference date's. A feed that falls by more than ``feed_drop`` of
+its rate, beyond Poisson chance (an exact conditional binomial test), is flagged whatever the model makes of it: a
+stopped feed is a broken pipeline upstream, and the next model trained on it would learn the outage.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2, norm
+from scipy.stats import binomtest, chi2, norm
 
 EPS = 1e-4
 MISSING = "__missing__"
@@ -72,6 +77,8 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
 
 SCORE = "churn_probability"  # the score's distribution check in the drift table
 MEAN = "mean_churn_probability"  # the expected churn rate's check: what a business reads off the score
+FEED = "feed "  # the name prefix of a data feed's completeness check: ``feed feedback:NPS``
+MIN_FEED_ROWS = 30  # a feed with fewer rows at the reference is too thin to judge
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,7 @@ class DriftRule:
     significance: float = 0.001
     min_importance: float = 0.01
     mean_change: float = 0.2  # relative change of the mean churn probability that is flagged (beyond chance too)
+    feed_drop: float = 0.5  # relative fall of a data feed's rows per customer that is flagged (beyond chance too)
 
 
 def build_reference(
@@ -91,9 +99,12 @@ def build_reference(
     categorical: tuple[str, ...],
     importance: pd.Series | None = None,
     as_of: pd.Timestamp | None = None,
+    feeds: dict[str, int] | None = None,
+    feed_days: int = 30,
 ) -> dict:
-    """Each feature's and the score's bins and shares on the reference rows, how many rows, their date, and each
-    feature's share of the model's importance (``importance``: any non-negative measure, normalised here)."""
+    """Each feature's and the score's bins and shares on the reference rows, how many rows, their date, each
+    feature's share of the model's importance (``importance``: any non-negative measure, normalised here) and each
+    data feed's rows in the window before the date (``feeds``, :func:`features.feeds.feed_counts`)."""
     features = {c: (categorical_reference(X[c]) if c in categorical else numeric_reference(X[c])) for c in X.columns}
     score = np.asarray(scores, dtype=float)
     reference = {
@@ -105,6 +116,9 @@ def build_reference(
     }
     if as_of is not None:
         reference["as_of"] = str(pd.Timestamp(as_of).date())
+    if feeds is not None:
+        reference["feeds"] = {k: int(v) for k, v in feeds.items()}
+        reference["feed_days"] = int(feed_days)
     if importance is not None:
         total = float(importance.clip(lower=0).sum())
         reference["importance"] = {c: float(max(importance.get(c, 0.0), 0.0) / total) if total > 0 else 0.0
@@ -119,10 +133,18 @@ def chance_threshold(n_reference: int, n_current: int, bins: int, significance: 
     return float(chi2.ppf(1 - significance, bins - 1) * (1 / n_reference + 1 / n_current))
 
 
-def drift_table(reference: dict, X: pd.DataFrame, scores: np.ndarray, rule: DriftRule | None = None) -> pd.DataFrame:
+def drift_table(
+    reference: dict,
+    X: pd.DataFrame,
+    scores: np.ndarray,
+    rule: DriftRule | None = None,
+    feeds: dict[str, int] | None = None,
+) -> pd.DataFrame:
     """Every feature's and the score's check, largest PSI first: ``psi``, ``threshold`` (the practical one or
     chance's, whichever is higher), ``importance`` (share; NaN when the reference has none), ``flagged`` and
-    ``note`` (what moved, by how much, and whether it moves the score).
+    ``note`` (what moved, by how much, and whether it moves the score); then the expected churn rate's and, when
+    both the reference and ``feeds`` (the scoring date's :func:`features.feeds.feed_counts`) have them, each data
+    feed's (``change``: the relative move of the rate).
 
     A reference written before sizes and importances were stored counts as large and every feature as important.
     """
@@ -145,6 +167,8 @@ def drift_table(reference: dict, X: pd.DataFrame, scores: np.ndarray, rule: Drif
     table["note"] = [_note(r, d, m, rule) for r, d, m in zip(table.itertuples(), drifted, matters, strict=True)]
     if "score_mean" in reference:
         table = pd.concat([table, pd.DataFrame([_mean_check(reference, np.asarray(scores, float), rule)])])
+    if feeds is not None and reference.get("feeds"):
+        table = pd.concat([table, pd.DataFrame(feed_checks(reference, feeds, len(X), rule))])
     table["change"] = table.get("change", np.nan)
     order = np.lexsort((-table["psi"].fillna(-1).to_numpy(), ~table["flagged"].to_numpy(dtype=bool)))
     return table.iloc[order].reset_index(drop=True)
@@ -162,6 +186,30 @@ def _mean_check(reference: dict, scores: np.ndarray, rule: DriftRule) -> dict:
     note = f"{words}: moved" if flagged else f"{words}: stable"
     return {"name": MEAN, "psi": np.nan, "threshold": rule.mean_change, "importance": np.nan, "flagged": flagged,
             "note": note, "change": change}  # fmt: skip
+
+
+def feed_checks(reference: dict, feeds: dict[str, int], rows: int, rule: DriftRule) -> list[dict]:
+    """Each reference feed's rows per customer now against then: flagged when it fell by more than ``feed_drop``
+    and an exact test of equal rates (the current count given both, binomial) rejects at ``significance``."""
+    n_ref = int(reference.get("rows", 0))
+    checks = []
+    for name, before in sorted(reference["feeds"].items()):
+        now = int(feeds.get(name, 0))
+        if before < MIN_FEED_ROWS or not n_ref or not rows:
+            continue
+        rate_before, rate_now = before / n_ref, now / rows
+        change = rate_now / rate_before - 1
+        test = binomtest(now, now + before, rows / (rows + n_ref), alternative="less")
+        flagged = bool(change < -rule.feed_drop and test.pvalue < rule.significance)
+        words = (
+            f"{rate_now:.3f} rows per customer in the {reference.get('feed_days')} days before, against "
+            f"{rate_before:.3f} at the reference ({change:+.0%})"
+        )
+        verdict = "the feed stopped or thinned: check the source before trusting features built on it"
+        note = f"{words}: {verdict if flagged else 'complete'}"
+        checks.append({"name": f"{FEED}{name}", "psi": np.nan, "threshold": rule.feed_drop, "importance": np.nan,
+                       "flagged": flagged, "note": note, "change": change})  # fmt: skip
+    return checks
 
 
 def _note(row, drifted: bool, matters: bool, rule: DriftRule) -> str:

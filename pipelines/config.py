@@ -423,6 +423,7 @@ class DriftConfig:
     significance: float = 0.001
     min_importance: float = 0.01
     mean_change: float = 0.2
+    feed_drop: float = 0.5
     fail_on_drift: bool = False
 
     def __post_init__(self) -> None:
@@ -432,10 +433,12 @@ class DriftConfig:
             raise ConfigError(f"drift.min_importance: expected a share in [0, 1), got {self.min_importance}")
         if self.mean_change <= 0:
             raise ConfigError(f"drift.mean_change: expected a relative change above 0, got {self.mean_change}")
+        if not 0 < self.feed_drop < 1:
+            raise ConfigError(f"drift.feed_drop: expected a relative fall between 0 and 1, got {self.feed_drop}")
 
     @property
     def rule(self) -> DriftRule:
-        return DriftRule(self.psi_warning, self.significance, self.min_importance, self.mean_change)
+        return DriftRule(self.psi_warning, self.significance, self.min_importance, self.mean_change, self.feed_drop)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from models import value as val
+from models.drift import FEED
 from models.evaluate import figure
 from models.uplift import qini_curve
 
@@ -413,14 +414,15 @@ def _drift_section(drift: pd.DataFrame, reference_as_of: str | None) -> str:
         f"<h2>Drift against {against}</h2><p class='{'warn' if flagged.any() else 'note'}'>"
         f"{int(flagged.sum())} of {len(drift)} checks flagged. A check is flagged when its PSI is above both the "
         "practical threshold and what chance gives at these sample sizes, and (a feature) it carries enough of the "
-        "model's attention to move the score.</p>"
+        "model's attention to move the score. A data feed (<code>feed table:kind</code>) is flagged when its rows per "
+        "customer fell by more than its threshold, beyond chance, whatever the model makes of it.</p>"
         + _table(
             shown.assign(
                 flagged=np.where(shown["flagged"], "flagged", ""),
-                # the expected churn rate's threshold is a relative change, the others a PSI
+                # a PSI; the expected churn rate's a relative change either way, a data feed's a relative fall
                 threshold=[
-                    f"{t:.3f}" if pd.notna(x) else f"±{t:.0%}"
-                    for t, x in zip(shown["threshold"], shown["psi"], strict=True)
+                    f"{t:.3f}" if pd.notna(x) else f"-{t:.0%}" if str(n).startswith(FEED) else f"±{t:.0%}"
+                    for t, x, n in zip(shown["threshold"], shown["psi"], shown["name"], strict=True)
                 ],
             )[["name", "flagged", "psi", "threshold", "importance", "note"]],
             {"psi": "{:.3f}".format, "importance": "{:.1%}".format},

@@ -19,6 +19,7 @@ from pandera.typing import Series
 
 from features.build import Tables, feature_columns
 from features.config import FeatureConfig
+from features.feeds import feed_counts
 from features.names import catalog
 from features.schema import Features
 from models import value as val
@@ -342,7 +343,8 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     )
     explained = _explain(loaded, inputs, prediction.scores, plan)
     scores = explained.scores
-    drift = _drift(config, loaded, inputs.features, scores)
+    events = {"interactions": inputs.tables.interactions, "feedback": inputs.tables.feedback}
+    drift = _drift(config, loaded, inputs.features, scores, feed_counts(events, as_of))
     folder = Path(config.out) / f"as_of={as_of.date().isoformat()}"
     nps = _nps_summary(inputs.tables, as_of)
     html = scoring_report(
@@ -475,14 +477,16 @@ def _explain(loaded: LoadedModel, inputs: _Inputs, scores: pd.DataFrame, plan: v
     return _Explained(Scores.validate(out.sort_values("priority_rank", ignore_index=True)), selected, seconds)
 
 
-def _drift(config: ScoreConfig, loaded: LoadedModel, features: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
-    """PSI of each feature and of the score against the training reference (:func:`models.drift.drift_table`); the
-    flagged ones logged."""
+def _drift(
+    config: ScoreConfig, loaded: LoadedModel, features: pd.DataFrame, scores: pd.DataFrame, feeds: dict[str, int]
+) -> pd.DataFrame:
+    """PSI of each feature and of the score, the expected churn rate and each data feed's completeness against the
+    training reference (:func:`models.drift.drift_table`); the flagged ones logged."""
     reference = loaded.model.reference
     if not reference:
         return pd.DataFrame(columns=["name", "psi", "threshold", "importance", "flagged", "note", "change"])
     frame = loaded.model.spec.frame(features)
-    drift = drift_table(reference, frame, scores["churn_probability"].to_numpy(), config.drift.rule)
+    drift = drift_table(reference, frame, scores["churn_probability"].to_numpy(), config.drift.rule, feeds)
     for row in drift[drift["flagged"]].itertuples():
         log.warning("drift: %s %s", row.name, row.note)
     return drift

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from models.drift import FEED
 from pipelines.cli import EXIT_GATE, main
 from pipelines.simulation.generate import write_synthetic
 from pipelines.simulation.synthetic import SyntheticConfig
@@ -49,6 +50,9 @@ def test_the_default_data_flags_at_most_two_checks(trained_default, default_data
     run = _latest_run()
     assert run.data.metrics["drift_flagged_checks"] <= 2
     assert run.data.metrics["drift_checks"] > 50  # every feature, the score's distribution and its mean were checked
+    feeds = {name: row for name, row in _drift_table(run).items() if name.startswith(FEED)}
+    assert {f"{FEED}interactions:login", f"{FEED}feedback:NPS"} <= set(feeds)  # every data feed's completeness
+    assert not any(row["flagged"] for row in feeds.values())
 
 
 def test_an_app_outage_is_flagged_in_the_usage_features_and_the_expected_churn_rate(trained_default, tmp_path, capsys):
@@ -58,7 +62,7 @@ def test_an_app_outage_is_flagged_in_the_usage_features_and_the_expected_churn_r
     run = _latest_run()
     table = _drift_table(run)
     flagged = {name for name, row in table.items() if row["flagged"]}
-    assert {"n_login_30d", "mean_churn_probability"} <= flagged, flagged
+    assert {"n_login_30d", "mean_churn_probability", f"{FEED}interactions:login"} <= flagged, flagged
     assert "moves the score" in table["n_login_30d"]["note"]
     assert table["mean_churn_probability"]["change"] > 0.2  # customers who cannot use the app look likelier to leave
     assert run.data.metrics["drift_flagged_checks"] == len(flagged)
@@ -69,7 +73,7 @@ def test_an_app_outage_is_flagged_in_the_usage_features_and_the_expected_churn_r
     assert (tmp_path / "gated" / f"as_of={AS_OF}" / "scores.parquet").exists()
 
 
-def test_a_stopped_survey_programme_is_reported_but_not_flagged_when_the_model_barely_uses_surveys(
+def test_a_stopped_survey_programme_is_flagged_as_stopped_feeds_though_its_features_barely_move_the_score(
     trained_default, tmp_path
 ):
     data = _drifted(tmp_path, "survey_stop")
@@ -78,3 +82,7 @@ def test_a_stopped_survey_programme_is_reported_but_not_flagged_when_the_model_b
     nps = table["nps_days_since_last"]
     assert nps["psi"] > nps["threshold"] and not nps["flagged"] and "barely moves the score" in nps["note"]
     assert not table["mean_churn_probability"]["flagged"] and not table["churn_probability"]["flagged"]
+    for survey in ("NPS", "CSAT"):  # the programme stopped: its feeds are flagged whatever the model makes of them
+        feed = table[f"{FEED}feedback:{survey}"]
+        assert feed["flagged"] and feed["change"] < -0.9 and "stopped or thinned" in feed["note"], feed
+    assert not table[f"{FEED}interactions:login"]["flagged"]  # the other feeds still deliver

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.drift import MEAN, SCORE, DriftRule, build_reference, chance_threshold, drift_table, psi, shares
+from features.feeds import feed_counts
+from models.drift import FEED, MEAN, SCORE, DriftRule, build_reference, chance_threshold, drift_table, psi, shares
 
 
 def _frame(n: int, seed: int, shift: float = 0.0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -100,5 +101,41 @@ def test_a_model_without_a_reference_gives_an_empty_table_with_every_column():
 
     X, s = _frame(300, seed=1)
     full = drift_table(build_reference(X, s, ("plan",), IMPORTANCE), X, s)
-    empty = _drift(ScoreConfig(), SimpleNamespace(model=SimpleNamespace(reference={})), X, pd.DataFrame())
+    empty = _drift(ScoreConfig(), SimpleNamespace(model=SimpleNamespace(reference={})), X, pd.DataFrame(), {})
     assert empty.empty and set(empty.columns) == set(full.columns)  # what the run's metrics read is there
+
+
+def _events(n_customers: int, per_customer: dict[str, float], as_of: pd.Timestamp, seed: int) -> pd.DataFrame:
+    """Feedback rows over the 60 days before ``as_of``: each survey at its rate per customer per 30 days."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        (survey, as_of - pd.Timedelta(seconds=int(rng.integers(1, 60 * 86_400))))
+        for survey, rate in per_customer.items()
+        for _ in range(rng.poisson(2 * rate * n_customers))
+    ]
+    return pd.DataFrame(rows, columns=["survey", "timestamp"])
+
+
+def test_a_stopped_feed_is_flagged_whatever_its_importance_and_a_steady_one_is_not():
+    as_of = pd.Timestamp("2026-04-01")
+    X_ref, s_ref = _frame(2_000, seed=1)
+    before = feed_counts({"feedback": _events(2_000, {"NPS": 0.3, "CSAT": 0.2, "CES": 0.005}, as_of, 1)}, as_of)
+    assert set(before) == {"feedback:NPS", "feedback:CSAT", "feedback:CES"}  # only the 30 days before are counted
+    reference = build_reference(X_ref, s_ref, ("plan",), IMPORTANCE, as_of, before, 30)
+    later = as_of + pd.Timedelta(days=90)
+    X, s = _frame(2_500, seed=2)  # more customers: rates are per customer
+    now = feed_counts({"feedback": _events(2_500, {"NPS": 0.3, "CSAT": 0.05}, later, 2)}, later)
+    table = drift_table(reference, X, s, DriftRule(), now).set_index("name")
+    assert (
+        table.loc[f"{FEED}feedback:CSAT", "flagged"]
+        and "stopped or thinned" in table.loc[f"{FEED}feedback:CSAT", "note"]
+    )
+    assert table.loc[f"{FEED}feedback:CSAT", "change"] == pytest.approx(-0.75, abs=0.1)
+    assert not table.loc[f"{FEED}feedback:NPS", "flagged"]
+    assert f"{FEED}feedback:CES" not in table.index  # too thin at the reference (about 10 rows) to judge
+    # the same fall on a handful of customers is within chance
+    tiny = build_reference(X_ref.head(40), s_ref[:40], ("plan",), IMPORTANCE, as_of, {"feedback:CSAT": 32}, 30)
+    small = drift_table(tiny, X.head(40), s[:40], DriftRule(), {"feedback:CSAT": 14}).set_index("name")
+    assert not small.loc[f"{FEED}feedback:CSAT", "flagged"]
+    # without counts (a reference trained before feeds were stored, or batches) there is no feed check
+    assert not drift_table(reference, X, s).name.str.startswith(FEED).any()
