@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from models.errors import ModelInputError
 
@@ -375,3 +376,60 @@ def _too_small(outcomes: pd.DataFrame, min_control: int, min_churners: int) -> b
 def recovery_frame(rows: list[Recovery]) -> pd.DataFrame:
     """:func:`recovery_rows` as a frame, one row per segment value: the recovery table reports and files show."""
     return pd.DataFrame([dataclasses.asdict(r) for r in rows])
+
+
+@dataclass(frozen=True)
+class Power:
+    """What a randomised campaign of this design can measure, and what the next one needs (normal approximation of
+    the difference in churn rates, two-sided at ``level``).
+
+    ``min_detectable_saved`` is the saving this design detects ``power`` of the time; ``half_width_saved`` its
+    interval's half-width; ``control_needed`` / ``treated_needed`` the group sizes, in the same split, for an
+    interval of +-``precision`` x the estimated saving (None when nothing was saved to size it on).
+    """
+
+    treated: int
+    control: int
+    control_churn_rate: float
+    power: float
+    level: float
+    min_detectable_rate: float  # in churn-rate points
+    min_detectable_saved: float
+    half_width_saved: float
+    precision: float
+    control_needed: int | None
+    treated_needed: int | None
+
+
+def power_analysis(
+    treated: int,
+    control: int,
+    treatment_churn_rate: float,
+    control_churn_rate: float,
+    level: float = 0.95,
+    power: float = 0.8,
+    precision: float = 0.25,
+) -> Power | None:
+    """The design's minimum detectable saving and the group sizes a requested precision needs; None when either
+    group is empty or the control rate is unknown.
+
+    Minimum detectable difference = (z_(1 - alpha/2) + z_power) x sqrt(p (1 - p) (1/n_t + 1/n_c)) at the control
+    churn rate p (no effect); the interval's half-width uses each group's own rate. Scaling both groups by k divides
+    the half-width by sqrt(k), so the sizes for +-``precision`` of the saving follow in closed form. Written with
+    scipy's normal quantiles: the two-proportion formulas are a few lines, and statsmodels' would add a dependency.
+    """
+    if treated <= 0 or control <= 0 or not np.isfinite(control_churn_rate):
+        return None
+    z, z_power = norm.ppf(0.5 + level / 2), norm.ppf(power)
+    p, q = float(control_churn_rate), float(treatment_churn_rate)
+    mde = float((z + z_power) * np.sqrt(p * (1 - p) * (1 / treated + 1 / control)))
+    half = float(z * np.sqrt(q * (1 - q) / treated + p * (1 - p) / control) * treated)
+    saved = (p - q) * treated
+    needed = None
+    if saved > 0 and half > 0:
+        k = (half / (precision * saved)) ** 2  # the factor both groups need for +-precision x saved
+        needed = (int(np.ceil(control * k)), int(np.ceil(treated * k)))
+    return Power(
+        treated, control, p, power, level, mde, mde * treated, half, precision,
+        needed[0] if needed else None, needed[1] if needed else None,
+    )  # fmt: skip

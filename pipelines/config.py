@@ -386,9 +386,14 @@ class RecoverConfig:
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
     min_control_customers: int = 50  # fewer customers in a control group, or fewer churners among them, and the
     min_control_churners: int = 5  # measurement warns that it cannot say anything
+    power: float = 0.8  # the power calculation: the saving detected this often is the design's minimum detectable
+    precision: float = 0.25  # ... and the next campaign is sized for an interval of +- this share of the saving
 
     def __post_init__(self) -> None:
         _positive_days(self.horizon_days, "recover.horizon_days")
+        for key in ("power", "precision"):
+            if not 0 < getattr(self, key) < 1:
+                raise ConfigError(f"recover.{key}: expected a share between 0 and 1, got {getattr(self, key)}")
         for key in ("min_control_customers", "min_control_churners"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"recover.{key}: expected a count, at least 0, got {getattr(self, key)}")

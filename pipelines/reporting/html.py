@@ -126,6 +126,32 @@ def recovery_decision(table: pd.DataFrame, confidence: float = 0.95) -> tuple[st
     )
 
 
+def power_sentence(table: pd.DataFrame, confidence: float = 0.95, power: float = 0.8, precision: float = 0.25) -> str:
+    """The power calculation of the measured design in words (:func:`models.value.power_analysis` on the overall row),
+    or "" when nothing was measured."""
+    if table.empty:
+        return ""
+    o = table.iloc[0]
+    pw = val.power_analysis(int(o["treated"]), int(o["control"]), o["treatment_churn_rate"], o["control_churn_rate"],
+                            confidence, power, precision)  # fmt: skip
+    if pw is None:
+        return ""
+    text = (
+        f"<b>Design:</b> with {pw.treated:,} treated and {pw.control:,} control customers (control churn "
+        f"{pw.control_churn_rate:.1%}), a saving smaller than {pw.min_detectable_saved:,.0f} customers "
+        f"({pw.min_detectable_rate * 100:.2f} churn points) is missed more than {1 - power:.0%} of the time, and the "
+        f"interval is about ±{pw.half_width_saved:,.0f} saved customers."
+    )
+    if pw.control_needed is None:
+        return text + " Nothing was saved to size the next campaign on."
+    if pw.control_needed <= pw.control:
+        return text + f" That already measures a saving of this size to ±{precision:.0%}."
+    return text + (
+        f" To measure a saving of this size to ±{precision:.0%}, the next campaign needs about "
+        f"{pw.control_needed:,} control and {pw.treated_needed:,} treated customers (the same split)."
+    )
+
+
 def recovery_section(table: pd.DataFrame, title: str, confidence: float = 0.95) -> str:
     """The recovery figures in words and by segment; ``confidence`` is the bootstrap intervals' level."""
     if table.empty:
@@ -248,8 +274,12 @@ def _scoring_header(
         )
     else:
         decisions.append(f"Drift: none of {len(drift)} checks flagged against the training reference.")
-    measured, _ = recovery_decision(recovery, config.recover.bootstrap.confidence)
+    r = config.recover
+    measured, _ = recovery_decision(recovery, r.bootstrap.confidence)
     decisions.append(f"Recent campaigns: {measured}")
+    design = power_sentence(recovery, r.bootstrap.confidence, r.power, r.precision)
+    if design:
+        decisions.append(design)
     return (
         f"<h1>Churn scores for {as_of.date()}</h1>"
         + _summary(decisions, bool(flagged))
@@ -431,9 +461,18 @@ def _drift_section(drift: pd.DataFrame, reference_as_of: str | None) -> str:
 
 
 def recovery_report(
-    table: pd.DataFrame, start, end, horizon_days: int, data: str, notes: list[str], confidence: float = 0.95
+    table: pd.DataFrame,
+    start,
+    end,
+    horizon_days: int,
+    data: str,
+    notes: list[str],
+    confidence: float = 0.95,
+    power: float = 0.8,
+    precision: float = 0.25,
 ) -> str:
     decision, attention = recovery_decision(table, confidence)
+    design = power_sentence(table, confidence, power, precision)
     naive = (
         [f"Do not book the naive {money(table.iloc[0]['naive_revenue'])}: it counts every contact as a save."]
         if len(table)
@@ -441,7 +480,10 @@ def recovery_report(
     )
     body = [
         f"<h1>Revenue recovered by retention actions {start.date()} to {end.date()}</h1>",
-        _summary([decision, *naive, *(html.escape(n) for n in notes)], attention or bool(notes)),
+        _summary(
+            [decision, *([design] if design else []), *naive, *(html.escape(n) for n in notes)],
+            attention or bool(notes),
+        ),  # fmt: skip
         f"<p class='note'>Data {html.escape(data)}; churn counted within {horizon_days} days of each action; treatment "
         "and control as recorded in retention_actions (a randomised hold-out).</p>",
     ]

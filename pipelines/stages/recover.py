@@ -275,6 +275,8 @@ def run_recover(config: ScoreConfig, start: pd.Timestamp, end: pd.Timestamp) -> 
             str(config.data),
             list(recovered.notes),
             config.recover.bootstrap.confidence,
+            config.recover.power,
+            config.recover.precision,
         )
         write_text(report, work / "report.html")
     _log_run(recovered, config, start, end, folder)
@@ -328,6 +330,21 @@ def _description(recovered: Recovered, start: pd.Timestamp, end: pd.Timestamp, c
     )
 
 
+def _power_metrics(overall: val.Recovery, settings) -> dict[str, float]:
+    """The power calculation of the overall design (:func:`models.value.power_analysis`), as run metrics:
+    ``min_detectable_saved``, ``min_detectable_rate``, ``control_needed`` and ``treated_needed`` (the last two for an
+    interval of +-``recover.precision`` of the saving; absent when nothing was saved)."""
+    pw = val.power_analysis(overall.treated, overall.control, overall.treatment_churn_rate,
+                            overall.control_churn_rate, settings.bootstrap.confidence, settings.power,
+                            settings.precision)  # fmt: skip
+    if pw is None:
+        return {}
+    out = {"min_detectable_saved": pw.min_detectable_saved, "min_detectable_rate": pw.min_detectable_rate}
+    if pw.control_needed is not None:
+        out |= {"control_needed": float(pw.control_needed), "treated_needed": float(pw.treated_needed)}
+    return out
+
+
 def _log_run(recovered: Recovered, config: ScoreConfig, start: pd.Timestamp, end: pd.Timestamp, folder: Path) -> None:
     """One MLflow run in ``recover.experiment``: the period and settings, the overall figures, report and config."""
     overall = recovered.overall
@@ -343,6 +360,7 @@ def _log_run(recovered: Recovered, config: ScoreConfig, start: pd.Timestamp, end
             }
         )
         mlflow.log_metrics({k: float(getattr(overall, k)) for k in METRICS if pd.notna(getattr(overall, k))})
+        mlflow.log_metrics(_power_metrics(overall, config.recover))
         describe_run(_description(recovered, start, end, config.recover.bootstrap.confidence))
         if recovered.model:
             name, version = recovered.model

@@ -201,7 +201,8 @@ def test_recover_reports_saves_with_intervals_covering_truth(trained_default, de
     assert overall["treated"] == len(window)
     net_saves = window["saved"].sum() - window["harmed"].sum()  # what it measures: sleeping dogs count against it
     assert overall["saved_low"] <= net_saves <= overall["saved_high"]
-    assert (tmp_path / "recover_2025-07-01_2026-03-31" / "report.html").exists()
+    report = (tmp_path / "recover_2025-07-01_2026-03-31" / "report.html").read_text()
+    assert "<b>Design:</b>" in report.split("</div>")[0]  # the power calculation, in the summary
     client = MlflowClient()
     run = client.search_runs(
         [client.get_experiment_by_name("churn-recovery").experiment_id], order_by=["attributes.start_time DESC"]
@@ -209,3 +210,6 @@ def test_recover_reports_saves_with_intervals_covering_truth(trained_default, de
     version = client.get_model_version_by_alias("churn-propensity", "champion").version
     assert run.data.tags["model_version_uri"] == f"models:/churn-propensity/{version}"  # the tiers' model, linked
     assert f"Saved customers {overall['saved_customers']:,.1f}" in run.data.tags["mlflow.note.content"]
+    m = run.data.metrics  # the design's power: what it detects, and the groups the next campaign needs
+    assert 0 < m["min_detectable_saved"] < overall["treated"] and m["min_detectable_rate"] < 0.1
+    assert overall["saved_customers"] > 0 and m["control_needed"] > 0 and m["treated_needed"] > 0

@@ -98,6 +98,7 @@ def test_the_shipped_recover_section_is_the_measurements_defaults():
         ("drift:\n  min_importance: 2\n", r"drift.min_importance: expected a share in \[0, 1\)"),
         ("drift:\n  mean_change: -0.1\n", "drift.mean_change: expected a relative change above 0"),
         ("drift:\n  feed_drop: 1.5\n", "drift.feed_drop: expected a relative fall between 0 and 1"),
+        ("recover:\n  power: 1\n", "recover.power: expected a share between 0 and 1"),
     ],
 )
 def test_the_recover_section_is_typed_and_strict(tmp_path, text, message):

@@ -191,3 +191,25 @@ def test_segments_too_small_alone_are_pooled_into_one_other_row_and_warnings_bec
     html = recovery_section(table, "Recovery")
     assert "too small to say anything" in html.split("<ol class='note'>")[1]  # the long warning sits in the notes
     assert "[1]" in html and "churn control" in html
+
+
+def test_the_power_calculation_detects_its_minimum_effect_at_least_as_often_as_promised():
+    treated, control, p = 6_000, 2_500, 0.09
+    power = val.power_analysis(treated, control, p - 0.01, p, level=0.95, power=0.8, precision=0.25)
+    assert 0.01 < power.min_detectable_rate < 0.03 and power.min_detectable_saved == pytest.approx(
+        power.min_detectable_rate * treated
+    )
+    # simulated campaigns whose true effect is the minimum detectable one: a two-sided z-test rejects at least ~80 %
+    # of them (a little more: the formula takes the control rate's variance for both groups, which is conservative)
+    rng = np.random.default_rng(0)
+    q = p - power.min_detectable_rate
+    ct, cc = rng.binomial(treated, q, 4_000) / treated, rng.binomial(control, p, 4_000) / control
+    se = np.sqrt(ct * (1 - ct) / treated + cc * (1 - cc) / control)
+    assert 0.78 <= np.mean((cc - ct) / se > 1.96) <= 0.87
+    # groups scaled to the sizes it asks for give an interval of +-25 % of the saving
+    bigger = val.power_analysis(power.treated_needed, power.control_needed, p - 0.01, p)
+    saved = 0.01 * power.treated_needed
+    assert bigger.half_width_saved / saved == pytest.approx(0.25, rel=0.01)
+    assert power.control_needed > control  # +-25 % of a one-point effect needs more than this campaign had
+    assert val.power_analysis(100, 0, 0.1, 0.1) is None
+    assert val.power_analysis(100, 100, 0.12, 0.1).control_needed is None  # nothing saved: nothing to size on
