@@ -102,6 +102,9 @@ RECOVERY_HEADINGS = {
     "revenue_low": "revenue low",
     "revenue_high": "revenue high",
     "naive_revenue": "naive revenue",
+    "pooled_saved": "saved, pooled",
+    "pooled_low": "pooled low",
+    "pooled_high": "pooled high",
 }
 
 
@@ -171,6 +174,7 @@ def recovery_section(table: pd.DataFrame, title: str, confidence: float = 0.95) 
             "revenue_low",
             "revenue_high",
             "naive_revenue",
+            *(c for c in val.POOLED if c in table),
             "warning",
         ]
     ]
@@ -205,6 +209,9 @@ def recovery_section(table: pd.DataFrame, title: str, confidence: float = 0.95) 
                     "saved_customers": one,
                     "saved_low": one,
                     "saved_high": one,
+                    "pooled_saved": one,
+                    "pooled_low": one,
+                    "pooled_high": one,
                     "revenue_recovered": money,
                     "revenue_low": money,
                     "revenue_high": money,
@@ -213,6 +220,12 @@ def recovery_section(table: pd.DataFrame, title: str, confidence: float = 0.95) 
             },
         )
         + (f"<ol class='note'>{listed}</ol>" if notes else "")
+        + (
+            "<p class='note'>Pooled: each location's and tier's saving partially pooled towards the others' "
+            "(empirical Bayes): a small group borrows strength from the rest instead of showing its noise.</p>"
+            if "pooled_saved" in table and table["pooled_saved"].notna().any()
+            else ""
+        )
     )
 
 

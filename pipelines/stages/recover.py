@@ -210,7 +210,7 @@ def recover(
     rows = _measure(outcomes, tuple(by), settings)
     if rows[0].warning:
         notes.append(rows[0].warning)
-    return Recovered(val.recovery_frame(rows), rows[0], tuple(notes), model)
+    return Recovered(val.recovery_frame(rows, settings.bootstrap.confidence), rows[0], tuple(notes), model)
 
 
 def _observed_actions(

@@ -125,7 +125,7 @@ def recent_recovery(tables: Tables, as_of: pd.Timestamp, config: ScoreConfig, la
         min_control=r.min_control_customers,
         min_churners=r.min_control_churners,
     )
-    return val.recovery_frame(rows)
+    return val.recovery_frame(rows, r.bootstrap.confidence)
 
 
 def save_rate_from(recovery: pd.DataFrame, config: ScoreConfig) -> tuple[float, str]:

@@ -213,3 +213,27 @@ def test_the_power_calculation_detects_its_minimum_effect_at_least_as_often_as_p
     assert power.control_needed > control  # +-25 % of a one-point effect needs more than this campaign had
     assert val.power_analysis(100, 0, 0.1, 0.1) is None
     assert val.power_analysis(100, 100, 0.12, 0.1).control_needed is None  # nothing saved: nothing to size on
+
+
+def test_pooling_pulls_noisy_locations_towards_their_common_effect_and_covers_the_truth():
+    rng = np.random.default_rng(3)
+    true_effect = 0.03  # the same saving per treated customer everywhere: the raw spread is all noise
+    frames = []
+    for i in range(30):
+        n_t, n_c = 150, 60
+        frames.append(pd.DataFrame({
+            "group": ["treatment"] * n_t + ["control"] * n_c,
+            "churned": np.r_[rng.random(n_t) < 0.10 - true_effect, rng.random(n_c) < 0.10],
+            "monthly_revenue": 40.0, "location_id": f"L{i:02d}", "tier": "one",
+        }))  # fmt: skip
+    outcomes = pd.concat(frames, ignore_index=True)
+    table = val.recovery_frame(val.recovery_rows(outcomes, ("location_id", "tier"), n_boot=50, min_control=10,
+                                                 min_churners=1))  # fmt: skip
+    locations = table[table["segment"] == "location_id"]
+    truth = true_effect * locations["treated"]
+    raw_error = ((locations["saved_customers"] - truth) ** 2).mean()
+    pooled_error = ((locations["pooled_saved"] - truth) ** 2).mean()
+    assert pooled_error < 0.5 * raw_error, (pooled_error, raw_error)
+    assert ((locations["pooled_low"] <= truth) & (truth <= locations["pooled_high"])).mean() >= 0.9
+    assert locations["pooled_saved"].std() < locations["saved_customers"].std()
+    assert table.loc[table["segment"] != "location_id", list(val.POOLED)].isna().all().all()  # overall; one tier
