@@ -114,6 +114,8 @@ def recovery_decision(table: pd.DataFrame, confidence: float = 0.95) -> tuple[st
     if table.empty:
         return "No retention actions with a fully observed outcome window: nothing measured yet.", True
     o = table.iloc[0]
+    if pd.isna(o["saved_customers"]):  # no treatment or no control rows: nothing to compare
+        return f"<b>Not measured:</b> {html.escape(str(o['warning']))}.", True
     level = f"{confidence:.0%}"
     measured = (
         f"{o['saved_customers']:,.1f} customers saved ({level} interval {o['saved_low']:,.1f} to "

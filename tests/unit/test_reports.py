@@ -52,6 +52,9 @@ def test_the_recovery_decision_credits_revenue_only_when_the_interval_excludes_z
     assert sentence.startswith(f"<b>{expected}") and needs_attention is attention
     assert (table.iloc[0]["saved_low"] > 0) is not attention
     assert "95% interval" in sentence and "a year" in sentence
+    no_control = _outcomes(0.2, 0.2).query("group == 'treatment'")
+    sentence, needs_attention = recovery_decision(val.recovery_frame(val.recovery_rows(no_control, (), n_boot=10)))
+    assert sentence.startswith("<b>Not measured:</b>") and "nan" not in sentence and needs_attention
 
 
 def test_the_recovery_report_opens_with_its_decision_the_naive_figure_and_the_run_notes():
