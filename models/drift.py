@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest, chi2, norm
 
+from features.feeds import FEED_DAYS
+
 EPS = 1e-4
 MISSING = "__missing__"
 
@@ -100,7 +102,7 @@ def build_reference(
     importance: pd.Series | None = None,
     as_of: pd.Timestamp | None = None,
     feeds: dict[str, int] | None = None,
-    feed_days: int = 30,
+    feed_days: int = FEED_DAYS,
 ) -> dict:
     """Each feature's and the score's bins and shares on the reference rows, how many rows, their date, each
     feature's share of the model's importance (``importance``: any non-negative measure, normalised here) and each

@@ -176,7 +176,7 @@ def recovery_section(table: pd.DataFrame, title: str, confidence: float = 0.95) 
             "revenue_low",
             "revenue_high",
             "naive_revenue",
-            *(c for c in val.POOLED if c in table),
+            *val.POOLED,
             "warning",
         ]
     ]
@@ -225,7 +225,7 @@ def recovery_section(table: pd.DataFrame, title: str, confidence: float = 0.95) 
         + (
             "<p class='note'>Pooled: each location's and tier's saving partially pooled towards the others' "
             "(empirical Bayes): a small group borrows strength from the rest instead of showing its noise.</p>"
-            if "pooled_saved" in table and table["pooled_saved"].notna().any()
+            if table["pooled_saved"].notna().any()
             else ""
         )
     )

@@ -22,7 +22,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from features.build import LABEL, WEIGHT, feature_columns
 from features.config import FeatureConfig
-from features.feeds import FEED_DAYS, feed_counts
+from features.feeds import feed_counts
 from models import evaluate as ev
 from models.drift import build_reference
 from models.errors import ModelInputError
@@ -854,7 +854,7 @@ def drift_reference(data: TrainingData, chosen: Selection) -> dict:
     contributions, _ = _shap(chosen.pipeline, data.spec, X, DRIFT_IMPORTANCE_ROWS, 0)
     scores = chosen.model.predict_proba(X)[:, 1]
     feeds = feed_counts(data.validation.tables, latest)
-    return build_reference(X, scores, data.spec.categorical, contributions.abs().mean(), latest, feeds, FEED_DAYS)
+    return build_reference(X, scores, data.spec.categorical, contributions.abs().mean(), latest, feeds)
 
 
 def log_pyfunc(pyfunc, example: pd.DataFrame) -> str:
