@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from models.adjustment import PROGNOSTIC, adjusted_saved, control_slope
 from models.errors import ModelInputError
 
 MONTHS = 12
@@ -158,6 +159,11 @@ class Recovery:
     revenue_high: float
     naive_revenue: float  # every treated customer counted as saved
     warning: str
+    # the plain difference in means beside the regression-adjusted saved_* above (the same when nothing adjusts it)
+    unadjusted_saved_customers: float = float("nan")
+    unadjusted_saved_low: float = float("nan")
+    unadjusted_saved_high: float = float("nan")
+    adjustment: str = ""  # what adjusted saved_*: models.adjustment's method, or "" (plain difference in means)
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,8 @@ class _Groups:
     treated_churned: np.ndarray
     control_churned: np.ndarray
     treated_annual_revenue: np.ndarray
+    treated_score: np.ndarray | None = None  # the prognostic score (models.adjustment), when the outcomes carry one
+    control_score: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +183,8 @@ class _Intervals:
     saved_high: float
     revenue_low: float
     revenue_high: float
+    unadjusted_low: float
+    unadjusted_high: float
 
 
 def measure_recovery(
@@ -186,6 +196,8 @@ def measure_recovery(
     level: float = 0.95,
     min_control: int = 50,
     min_churners: int = 5,
+    slope: float | None = None,
+    adjustment: str = "",
 ) -> Recovery:
     """Saved customers and annualized revenue from a randomised hold-out.
 
@@ -195,6 +207,11 @@ def measure_recovery(
     revenue = saved x the treated customers' mean annual revenue. Intervals are
     percentile bootstraps resampling treatment and control separately. A control
     group under ``min_control`` customers or ``min_churners`` churners is warned of.
+
+    When ``outcomes`` has a prognostic score (:data:`models.adjustment.PROGNOSTIC`, known before the action), the
+    saving and its interval are regression-adjusted (:func:`models.adjustment.adjusted_saved`; the control group's
+    slope, refitted in each resample, unless ``slope`` fixes it) and named by ``adjustment``; the plain difference
+    in means and its interval, from the same resamples, are the ``unadjusted_*`` figures.
     """
     groups = _groups(outcomes)
     yt, yc, annual = groups.treated_churned, groups.control_churned, groups.treated_annual_revenue
@@ -202,8 +219,10 @@ def measure_recovery(
     if len(yt) == 0 or len(yc) == 0:
         return _unmeasured(segment, value, groups, warning or "no treatment or no control rows")
     rate_t, rate_c = yt.mean(), yc.mean()
-    saved = (rate_c - rate_t) * len(yt)
-    ci = _bootstrap(groups, n_boot, seed, level)
+    plain = (rate_c - rate_t) * len(yt)
+    scored = groups.treated_score is not None
+    saved = adjusted_saved(yt, yc, groups.treated_score, groups.control_score, slope) if scored else plain
+    ci = _bootstrap(groups, n_boot, seed, level, slope)
     return Recovery(
         segment=segment,
         value=value,
@@ -219,16 +238,24 @@ def measure_recovery(
         revenue_high=ci.revenue_high,
         naive_revenue=float(annual.sum()),
         warning=warning,
+        unadjusted_saved_customers=float(plain),
+        unadjusted_saved_low=ci.unadjusted_low,
+        unadjusted_saved_high=ci.unadjusted_high,
+        adjustment=adjustment if scored else "",
     )
 
 
 def _groups(outcomes: pd.DataFrame) -> _Groups:
     treated = outcomes[outcomes["group"] == "treatment"]
     control = outcomes[outcomes["group"] == "control"]
+    scores = (None, None)
+    if PROGNOSTIC in outcomes:
+        scores = (treated[PROGNOSTIC].to_numpy(dtype=float), control[PROGNOSTIC].to_numpy(dtype=float))
     return _Groups(
         treated["churned"].to_numpy(dtype=float),
         control["churned"].to_numpy(dtype=float),
         MONTHS * treated["monthly_revenue"].to_numpy(dtype=float),
+        *scores,
     )
 
 
@@ -249,22 +276,26 @@ def _control_warning(customers: int, churners: int, min_control: int, min_churne
     return ""
 
 
-def _bootstrap(groups: _Groups, n_boot: int, seed: int, level: float) -> _Intervals:
-    """Percentile intervals of saved customers and revenue, resampling treatment and control separately."""
+def _bootstrap(groups: _Groups, n_boot: int, seed: int, level: float, slope: float | None = None) -> _Intervals:
+    """Percentile intervals of saved customers (adjusted when the groups carry a prognostic score, and plain) and of
+    revenue, resampling treatment and control separately; the resamples are drawn in chunks to bound memory."""
     yt, yc, annual = groups.treated_churned, groups.control_churned, groups.treated_annual_revenue
+    mt, mc = groups.treated_score, groups.control_score
     n_t, n_c = len(yt), len(yc)
     rng = np.random.default_rng(seed)
-    it = rng.integers(0, n_t, (n_boot, n_t))
-    ic = rng.integers(0, n_c, (n_boot, n_c))
-    boot_saved = (yc[ic].mean(axis=1) - yt[it].mean(axis=1)) * n_t
-    boot_revenue = boot_saved * annual[it].mean(axis=1)
+    plain, saved, revenue = [], [], []
+    for size in np.diff(np.r_[0:n_boot:_BOOT_CHUNK, n_boot]):
+        it = rng.integers(0, n_t, (size, n_t))
+        ic = rng.integers(0, n_c, (size, n_c))
+        plain.append((yc[ic].mean(axis=1) - yt[it].mean(axis=1)) * n_t)
+        saved.append(plain[-1] if mt is None else adjusted_saved(yt[it], yc[ic], mt[it], mc[ic], slope))
+        revenue.append(saved[-1] * annual[it].mean(axis=1))
     lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
-    return _Intervals(
-        float(np.percentile(boot_saved, lo)),
-        float(np.percentile(boot_saved, hi)),
-        float(np.percentile(boot_revenue, lo)),
-        float(np.percentile(boot_revenue, hi)),
-    )
+    bounds = [np.percentile(np.concatenate(draws), [lo, hi]) for draws in (saved, revenue, plain)]
+    return _Intervals(*(float(b) for pair in bounds for b in pair))
+
+
+_BOOT_CHUNK = 250  # resamples drawn at once: 250 x the treated group's size in memory per array
 
 
 def action_outcomes(
@@ -337,12 +368,16 @@ def recovery_rows(
     level: float = 0.95,
     min_control: int = 50,
     min_churners: int = 5,
+    adjustment: str = "",
 ) -> list[Recovery]:
     """The recovery overall (first), then for each value of each ``by`` column that ``outcomes`` has.
 
     Values whose control group is too small to say anything on its own (fewer than ``min_control`` customers or
     ``min_churners`` churners) are not measured one by one: they are pooled into one ``other (N values)`` row, last
     for the column, so a report shows figures rather than a row of warnings per location.
+
+    With a prognostic score (``adjustment`` names how it was made), a segment is adjusted with the overall control
+    group's slope: a small control group's own slope would add more noise than the score removes.
     """
     settings = {
         "n_boot": n_boot,
@@ -350,8 +385,12 @@ def recovery_rows(
         "level": level,
         "min_control": min_control,
         "min_churners": min_churners,
+        "adjustment": adjustment,
     }
     rows = [measure_recovery(outcomes, **settings)]
+    if PROGNOSTIC in outcomes:
+        control = outcomes[outcomes["group"] == "control"]
+        settings["slope"] = control_slope(control["churned"].to_numpy(float), control[PROGNOSTIC].to_numpy(float))
     for col in by:
         if col not in outcomes:
             continue
@@ -387,8 +426,9 @@ def pool_segments(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     effect: ``pooled_saved`` with a ``level`` normal interval (``pooled_low``, ``pooled_high``); NaN for the overall
     row and for columns with fewer than three measured values.
 
-    Each value's effect is the difference in churn rates d_i with sampling variance v_i (binomial, at the column's
-    common rates). The between-value variance tau^2 is DerSimonian and Laird's method of moments; each d_i shrinks
+    Each value's effect is its saving per treated customer d_i (the difference in churn rates, regression-adjusted
+    when the recovery is) with sampling variance v_i (binomial, at the column's common rates: conservative when
+    adjusted). The between-value variance tau^2 is DerSimonian and Laird's method of moments; each d_i shrinks
     towards the precision-weighted mean mu by B_i = v_i / (v_i + tau^2), with variance (1 - B_i) v_i + B_i^2 var(mu).
     A small group borrows strength from the others instead of showing noise; with tau^2 = 0 every value shows the
     common effect. Written here (a dozen lines of numpy) rather than adding statsmodels for its meta-analysis module.
@@ -404,7 +444,7 @@ def pool_segments(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
             out.loc[rows, "control_churn_rate"].to_numpy(float),
         )
         n_t, n_c = out.loc[rows, "treated"].to_numpy(float), out.loc[rows, "control"].to_numpy(float)
-        d = c - t
+        d = out.loc[rows, "saved_customers"].to_numpy(float) / n_t  # each value's (adjusted) difference in rates
         # sampling variances at the column's common rates: a value's own rates would tie its weight to its effect
         # (low churn, small variance, small saving) and drag the common effect down
         p_t, p_c = np.sum(t * n_t) / n_t.sum(), np.sum(c * n_c) / n_c.sum()

@@ -301,12 +301,14 @@ def cmd_recover(args: argparse.Namespace) -> int:
     print(
         f"retention actions {args.from_.date()}..{args.to.date()}: {o.treated:,} treated, {o.control:,} control\n"
         f"  saved customers {o.saved_customers:,.1f} ({config.recover.bootstrap.confidence:.0%} interval "
-        f"{o.saved_low:,.1f} to {o.saved_high:,.1f})\n"
+        f"{o.saved_low:,.1f} to {o.saved_high:,.1f}{_adjusted_by(o)})\n"
         f"  annualized revenue recovered ${o.revenue_recovered:,.0f} "
         f"(${o.revenue_low:,.0f} to ${o.revenue_high:,.0f}); "
         f"naive every-contact-saves figure ${o.naive_revenue:,.0f}\n"
         f"  report: {run.folder}/report.html"
     )
+    if run.true_saved_customers is not None:
+        print(f"  synthetic data: the generator's true net saves of these contacts are {run.true_saved_customers:,.0f}")
     for note in run.notes:
         print(f"  warning: {note}")
     return EXIT_OK
@@ -605,6 +607,16 @@ def _score_parser(sub: Subparsers) -> None:
     _input_options(p, override=True)
     _scale_options(p, default_partitions=None)  # defaults come from the config
     p.set_defaults(func=cmd_score)
+
+
+def _adjusted_by(o) -> str:
+    """How the saving was adjusted, and the plain difference in means beside it ("" when it was not adjusted)."""
+    if not o.adjustment:
+        return ""
+    return (
+        f", adjusted on a {o.adjustment} churn score; plain difference in means {o.unadjusted_saved_customers:,.1f}, "
+        f"{o.unadjusted_saved_low:,.1f} to {o.unadjusted_saved_high:,.1f}"
+    )
 
 
 def _recover_parser(sub: Subparsers) -> None:

@@ -370,6 +370,28 @@ class BootstrapConfig:
 
 
 @dataclass(frozen=True)
+class AdjustmentConfig:
+    """Regression adjustment of the measured saving on a prognostic churn score (:mod:`models.adjustment`).
+
+    ``pre_period`` trains the score on ``pre_period_dates`` monthly snapshots whose label windows close before the
+    first action measured; ``cross_fit`` scores the action rows out of fold (``folds``, grouped by customer);
+    ``auto`` takes the first when its snapshots hold at least ``min_churners`` churners, else the second when the
+    action rows do; ``none`` reports the plain difference in means only.
+    """
+
+    method: Literal["auto", "pre_period", "cross_fit", "none"] = "auto"
+    pre_period_dates: int = 6
+    folds: int = 5
+    min_churners: int = 100
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for key, least in (("pre_period_dates", 1), ("folds", 2), ("min_churners", 1)):
+            if getattr(self, key) < least:
+                raise ConfigError(f"recover.adjustment.{key}: expected at least {least}, got {getattr(self, key)}")
+
+
+@dataclass(frozen=True)
 class RecoverConfig:
     """``churn recover``'s own settings: the ``recover:`` section of the scoring config.
 
@@ -388,6 +410,8 @@ class RecoverConfig:
     min_control_churners: int = 5  # measurement warns that it cannot say anything
     power: float = 0.8  # the power calculation: the saving detected this often is the design's minimum detectable
     precision: float = 0.25  # ... and the next campaign is sized for an interval of +- this share of the saving
+    adjustment: AdjustmentConfig = field(default_factory=AdjustmentConfig)
+    truth: str | None = field(default="auto", metadata=PATH)  # synthetic data's ground truth (auto: DATA_truth)
 
     def __post_init__(self) -> None:
         _positive_days(self.horizon_days, "recover.horizon_days")

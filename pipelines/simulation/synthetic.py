@@ -71,6 +71,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.simulation import DRIFTS
+from pipelines.simulation.truth import TRUTH_HORIZON_DAYS
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,6 @@ PLAN_SHARE = (0.5, 0.35, 0.15)
 PLAN_PRICE = (25.0, 45.0, 85.0)
 PLAN_EFFECT = (0.45, 0.0, -0.5)
 CHUNK_CUSTOMERS = 25_000
-TRUTH_HORIZON_DAYS = 90
 CONTACT_EFFECT_DAYS = 120
 ACTIONS = ("retention_call", "discount_offer", "email_offer")
 ACTION_SHARE = (0.5, 0.3, 0.2)

@@ -15,6 +15,8 @@ import pandas as pd
 
 from pipelines.errors import UserError
 
+TRUTH_HORIZON_DAYS = 90  # the generator's potential outcomes of each contact are over this many days
+
 
 def true_churn_probability(cum_hazard: np.ndarray, rows: np.ndarray, start_day: int, horizon_days: int) -> np.ndarray:
     """True probability of churning in ``[start, start + horizon)`` given alive at start."""
@@ -39,6 +41,17 @@ class GroundTruth:
         if day < 0 or day >= self.cum_hazard.shape[1]:
             raise UserError(f"as-of {as_of} is outside the simulated window starting {self.start.date()}")
         return true_churn_probability(self.cum_hazard, rows, day, horizon_days)
+
+
+def truth_folder(truth: str | None, data: str | Path) -> Path | None:
+    """The ground truth of synthetic data: ``truth``, or with ``auto`` DATA_truth beside ``data`` if there is one;
+    None for real data (``truth`` None, empty or ``none``, or no such folder)."""
+    if truth in (None, "", "none"):
+        return None
+    if truth == "auto":
+        candidate = Path(data).with_name(Path(data).name + "_truth")
+        return candidate if (candidate / "summary.json").exists() else None
+    return Path(truth)
 
 
 def load_truth(folder: str | Path) -> GroundTruth:

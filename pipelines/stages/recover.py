@@ -22,9 +22,12 @@ from pathlib import Path
 from typing import Protocol
 
 import mlflow
+import numpy as np
 import pandas as pd
 
-from features.build import Prepared, Tables, build_features, prepare
+from features.build import LABEL, Prepared, Tables, build_features, prepare
+from features.config import FeatureConfig
+from models import adjustment as adj
 from models import value as val
 from models.registry import describe_run, load_model, use_experiment, version_link
 from pipelines.config import RecoverConfig, ScoreConfig, TierConfig, end_timestamp
@@ -43,8 +46,9 @@ from pipelines.io.files import (
     write_text,
 )
 from pipelines.reporting.html import money, recovery_report
+from pipelines.simulation.truth import TRUTH_HORIZON_DAYS, load_truth, truth_folder
 from pipelines.stages.score import risk_tiers
-from pipelines.stages.snapshot import observation_end
+from pipelines.stages.snapshot import observation_end, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,9 @@ METRICS = (
     "revenue_low",
     "revenue_high",
     "naive_revenue",
+    "unadjusted_saved_customers",
+    "unadjusted_saved_low",
+    "unadjusted_saved_high",
 )
 SCORED_COLUMNS = ("customer_id", "action_date", "probability")  # what a :class:`Probabilities` source returns
 
@@ -71,6 +78,8 @@ class Recovered:
     overall: val.Recovery
     notes: tuple[str, ...]
     model: tuple[str, str] | None = None  # (name, version) of the model whose risk tiers split it; None: no tiers
+    outcomes: pd.DataFrame | None = None  # one row per measured action: group, churned, tier, prognostic score
+    adjustment: str = ""  # how the saving was adjusted, in words ("" when it was not)
 
 
 @dataclass(frozen=True)
@@ -82,13 +91,18 @@ class RecoverRun:
     overall: val.Recovery
     notes: tuple[str, ...]
     validation: ValidationResult
+    true_saved_customers: float | None = None  # synthetic data: the generator's net saves of the measured contacts
 
 
 class Probabilities(Protocol):
     """Every customer's churn probability on each of ``dates``: one row per (customer active then, date), with
-    the columns :data:`SCORED_COLUMNS`."""
+    the columns :data:`SCORED_COLUMNS`; and features with labels on dates (:meth:`snapshots`), which the prognostic
+    score of the regression adjustment is trained and scored on."""
 
     def __call__(self, model, dates: list[pd.Timestamp]) -> pd.DataFrame: ...
+
+    def snapshots(self, config: FeatureConfig, dates: list[pd.Timestamp], horizon_days: int,
+                  labels_end: pd.Timestamp, keep) -> pd.DataFrame: ...  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -109,6 +123,10 @@ class InMemoryScores:
 
     def __call__(self, model, dates: list[pd.Timestamp]) -> pd.DataFrame:
         return probabilities_at(prepare(self.tables, model.feature_config), model, dates)
+
+    def snapshots(self, config, dates, horizon_days, labels_end, keep) -> pd.DataFrame:
+        """Features on ``dates`` with labels observed up to ``labels_end``, each date's rows thinned by ``keep``."""
+        return snapshot(self.tables, dates, horizon_days, labels_end, config, sampler=keep)
 
 
 @dataclass(frozen=True)
@@ -131,6 +149,19 @@ class BucketScores:
         config = replace(model.feature_config, attribute_types=None)
         for_each_bucket(self.folder, None, self.buckets, config, build, self.scratch, progress=True, as_of_dates=dates)
         return pd.concat(parts, ignore_index=True)
+
+    def snapshots(self, config, dates, horizon_days, labels_end, keep) -> pd.DataFrame:
+        """As :meth:`InMemoryScores.snapshots`, one bucket at a time with the whole base's peer medians and BG/NBD
+        parameters; rows in (as-of, customer) order, whatever the buckets."""
+        parts = []
+
+        def build(tables: Tables, _result: ValidationResult, medians: dict[str, pd.Series], btyd: dict) -> None:
+            parts.append(snapshot(tables, dates, horizon_days, labels_end, config, sampler=keep, medians=medians,
+                                  btyd_params=btyd))  # fmt: skip
+
+        for_each_bucket(self.folder, None, self.buckets, config, build, self.scratch, progress=True, as_of_dates=dates)
+        frame = pd.concat(parts, ignore_index=True)
+        return frame.sort_values(["as_of", "customer_id"], kind="stable", ignore_index=True)
 
 
 def probabilities_at(prepared: Prepared, model, dates: list[pd.Timestamp]) -> pd.DataFrame:
@@ -201,16 +232,105 @@ def recover(
     by, model = ["location_id"], None
     if settings.tiers:
         try:
-            source = probabilities or InMemoryScores(tables)
+            source = source_or(probabilities, tables)
             tiers, model = risk_tier_at_action(actions, config.model, config.risk_tiers, source)
             outcomes["risk_tier"] = tiers.to_numpy()
             by.append("risk_tier")
         except USER_ERRORS as err:  # tiers are optional: no such model, or it cannot take this data; say so
             notes.append(f"no risk-tier breakdown: {err}")
-    rows = _measure(outcomes, tuple(by), settings)
+    prognostic = prognostic_score(source_or(probabilities, tables), actions, outcomes, data_end, settings, notes)
+    if prognostic is not None:
+        outcomes[adj.PROGNOSTIC] = prognostic.score
+    rows = _measure(outcomes, tuple(by), settings, prognostic.method if prognostic else "")
     if rows[0].warning:
         notes.append(rows[0].warning)
-    return Recovered(val.recovery_frame(rows, settings.bootstrap.confidence), rows[0], tuple(notes), model)
+    table = val.recovery_frame(rows, settings.bootstrap.confidence)
+    described = prognostic.description if prognostic else ""
+    return Recovered(table, rows[0], tuple(notes), model, outcomes, described)
+
+
+def source_or(probabilities: Probabilities | None, tables: Tables) -> Probabilities:
+    return probabilities or InMemoryScores(tables)
+
+
+def prognostic_score(
+    source: Probabilities,
+    actions: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    data_end: pd.Timestamp,
+    settings: RecoverConfig,
+    notes: list[str],
+) -> adj.Prognostic | None:
+    """Each action row's churn score known before the action, for the regression adjustment (``recover.adjustment``),
+    or None (with a note in ``notes`` saying why) when it is off or no model can be trained.
+
+    One snapshot holds the pre-period dates (every customer, labels observed only before the first action) and the
+    action dates (the actioned customers, features only). A customer not in the population on an action date gets
+    the mean score: any fixed pre-treatment value keeps the estimate consistent.
+    """
+    how = settings.adjustment
+    if how.method == "none":
+        return None
+    horizon = settings.horizon_days
+    first = pd.Timestamp(actions["action_date"].min())
+    pre_dates = adj.pre_period_dates(first, horizon, how.pre_period_dates)
+    action_dates = sorted({pd.Timestamp(d) for d in actions["action_date"]})
+    actioned = pd.Index(actions["customer_id"].astype(str).unique())
+
+    def keep(as_of: pd.Timestamp, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame if as_of < first else frame[frame["customer_id"].astype(str).isin(actioned)]
+
+    config = FeatureConfig(label_source=settings.label, inactivity_active_days=None, btyd_horizon_days=horizon)
+    labels_end = min(pd.Timestamp(data_end), first - pd.Timedelta(days=1))
+    log.info(
+        "prognostic score for the adjustment: features on %d pre-period dates with outcomes observed up to %s, and on "
+        "the %d action dates (features only: their outcomes are what is measured)",
+        len(pre_dates),
+        labels_end.date(),
+        len(action_dates),
+    )
+    frames = source.snapshots(config, sorted(set(pre_dates) | set(action_dates)), horizon, labels_end, keep)
+    pre = frames[(frames["as_of"] < first) & frames[LABEL].notna()]
+    keys = pd.DataFrame({"customer_id": outcomes["customer_id"].astype(str), "as_of": outcomes["action_date"]})
+    at_action = keys.merge(
+        frames[frames["as_of"] >= first].astype({"customer_id": str}),
+        on=["customer_id", "as_of"],
+        how="left",
+        validate="many_to_one",
+        indicator=True,
+    )
+    found = (at_action.pop("_merge") == "both").to_numpy()
+    pre_churners, action_churners = int(pre[LABEL].sum()), int(outcomes["churned"].sum())
+    if how.method in ("auto", "pre_period") and pre_churners >= how.min_churners:
+        model = adj.fit_prognostic(pre, how.seed)
+        score = adj.predict_prognostic(model, at_action[found])
+        method = "pre-period model"
+        text = (
+            f"a churn model trained on {len(pre):,} customer snapshots ({pre_churners:,} churners) from "
+            f"{min(pre['as_of']).date()} to {max(pre['as_of']).date()}, whose outcomes closed before the first "
+            f"action ({first.date()})"
+        )
+    elif how.method in ("auto", "cross_fit") and action_churners >= how.min_churners:
+        rows = at_action[found]
+        churned = outcomes["churned"].to_numpy()[found]
+        score = adj.cross_fitted(rows, churned, how.folds, how.seed)
+        method = "cross-fitted"
+        text = (
+            f"a churn model cross-fitted on the {len(rows):,} measured actions ({how.folds} folds by customer: no "
+            f"score comes from a model that saw that customer's outcome)"
+        )
+    else:
+        notes.append(
+            f"the saving is not regression-adjusted ({how.method}): {pre_churners} churners before the first action "
+            f"and {action_churners} after the actions, where a prognostic model needs {how.min_churners}"
+        )
+        return None
+    full = np.full(len(outcomes), float(np.mean(score)) if len(score) else 0.0)
+    full[found] = score
+    missing = int((~found).sum())
+    if missing:
+        notes.append(f"{missing:,} actioned customers were not in the population on their action date: mean score")
+    return adj.Prognostic(full, method, text)
 
 
 def _observed_actions(
@@ -245,7 +365,9 @@ def _observed_actions(
     return kept, notes
 
 
-def _measure(outcomes: pd.DataFrame, by: tuple[str, ...], settings: RecoverConfig) -> list[val.Recovery]:
+def _measure(
+    outcomes: pd.DataFrame, by: tuple[str, ...], settings: RecoverConfig, adjustment: str
+) -> list[val.Recovery]:
     boot = settings.bootstrap
     return val.recovery_rows(
         outcomes,
@@ -255,6 +377,7 @@ def _measure(outcomes: pd.DataFrame, by: tuple[str, ...], settings: RecoverConfi
         level=boot.confidence,
         min_control=settings.min_control_customers,
         min_churners=settings.min_control_churners,
+        adjustment=adjustment,
     )
 
 
@@ -265,8 +388,10 @@ def run_recover(config: ScoreConfig, start: pd.Timestamp, end: pd.Timestamp) -> 
     for note in recovered.notes:
         log.warning(note)
     folder = Path(config.recover.out) / f"recover_{start.date()}_{end.date()}"
+    truth = true_saves(config, recovered.outcomes)
     with atomic_folder(folder, "recovery.parquet") as work:  # the folder holds one complete run
         write_parquet(recovered.table, work / "recovery.parquet")
+        write_parquet(recovered.outcomes, work / "outcomes.parquet")
         report = recovery_report(
             recovered.table,
             start,
@@ -277,10 +402,27 @@ def run_recover(config: ScoreConfig, start: pd.Timestamp, end: pd.Timestamp) -> 
             config.recover.bootstrap.confidence,
             config.recover.power,
             config.recover.precision,
+            recovered.adjustment,
+            truth,
         )
         write_text(report, work / "report.html")
-    _log_run(recovered, config, start, end, folder)
-    return RecoverRun(folder, recovered.overall, recovered.notes, data.result)
+    _log_run(recovered, config, start, end, folder, truth)
+    return RecoverRun(folder, recovered.overall, recovered.notes, data.result, truth)
+
+
+def true_saves(config: ScoreConfig, outcomes: pd.DataFrame) -> float | None:
+    """On synthetic data with its ground truth (``recover.truth``): the measured treated customers' true net saves
+    (would have churned without the contact and did not, minus the reverse), over the generator's 90-day window;
+    None for real data or another horizon."""
+    folder = truth_folder(config.recover.truth, config.data)
+    if folder is None or config.recover.horizon_days != TRUTH_HORIZON_DAYS:
+        return None
+    actions = load_truth(folder).actions
+    treated = outcomes.loc[outcomes["group"] == "treatment", ["customer_id", "action_date"]]
+    treated = treated.astype({"customer_id": str})
+    truth = actions.astype({"customer_id": str}).merge(treated, on=["customer_id", "action_date"], how="inner")
+    truth = truth[truth["group"] == "treatment"]
+    return float(truth["saved"].sum() - truth["harmed"].sum())
 
 
 @contextmanager
@@ -345,7 +487,9 @@ def _power_metrics(overall: val.Recovery, settings) -> dict[str, float]:
     return out
 
 
-def _log_run(recovered: Recovered, config: ScoreConfig, start: pd.Timestamp, end: pd.Timestamp, folder: Path) -> None:
+def _log_run(
+    recovered: Recovered, config: ScoreConfig, start: pd.Timestamp, end: pd.Timestamp, folder: Path, truth: float | None
+) -> None:
     """One MLflow run in ``recover.experiment``: the period and settings, the overall figures, report and config."""
     overall = recovered.overall
     use_experiment(config.recover.experiment)
@@ -361,11 +505,15 @@ def _log_run(recovered: Recovered, config: ScoreConfig, start: pd.Timestamp, end
         )
         mlflow.log_metrics({k: float(getattr(overall, k)) for k in METRICS if pd.notna(getattr(overall, k))})
         mlflow.log_metrics(_power_metrics(overall, config.recover))
+        mlflow.log_param("adjustment", overall.adjustment or "none")
+        if truth is not None:
+            mlflow.log_metric("true_saved_customers", truth)
         describe_run(_description(recovered, start, end, config.recover.bootstrap.confidence))
         if recovered.model:
             name, version = recovered.model
             mlflow.log_param("model_version", version)
             mlflow.set_tag("model_version_uri", f"models:/{name}/{version}")
         mlflow.log_artifact(str(folder / "report.html"))
-        mlflow.log_table(recovered.table.astype({c: object for c in ("segment", "value", "warning")}), "recovery.json")
+        text = {c: object for c in ("segment", "value", "warning", "adjustment")}
+        mlflow.log_table(recovered.table.astype(text), "recovery.json")
         mlflow.log_dict(config.recover_dict(), "config/resolved_config.json")  # as scoring and training log theirs

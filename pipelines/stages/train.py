@@ -47,6 +47,7 @@ from pipelines.errors import UserError
 from pipelines.io.files import check_attribute_overrides, load_validated
 from pipelines.reporting.html import Verdict, training_report
 from pipelines.simulation.truth import load_truth
+from pipelines.simulation.truth import truth_folder as find_truth
 from pipelines.stages.snapshot import observation_end, snapshot_from_result
 
 log = logging.getLogger(__name__)
@@ -303,14 +304,8 @@ def select_model(
 
 
 def truth_folder(config: TrainConfig | UpliftConfig) -> Path | None:
-    """The ground truth of synthetic data (``truth: auto``: DATA_truth beside the data, if any); None for real data."""
-    if config.truth in (None, "", "none"):
-        return None
-    if config.truth == "auto":
-        data = Path(config.data)
-        candidate = data.with_name(data.name + "_truth")
-        return candidate if (candidate / "summary.json").exists() else None
-    return Path(config.truth)
+    """The ground truth of a training config's data (:func:`pipelines.simulation.truth.truth_folder`)."""
+    return find_truth(config.truth, config.data)
 
 
 def _cv_metrics(

@@ -42,14 +42,13 @@ from pipelines.errors import USER_ERRORS, UserError
 from pipelines.io.files import VALIDATED_TABLES, dataset_files, is_validated_output, load_validated, tables_from
 from pipelines.io.reading import TableReader
 from pipelines.reporting.html import Verdict, uplift_report
-from pipelines.simulation.truth import load_truth
+from pipelines.simulation.truth import TRUTH_HORIZON_DAYS, load_truth
 from pipelines.stages.snapshot import observation_end
 from pipelines.stages.train import log_pyfunc, time_roles, truth_folder
 
 log = logging.getLogger(__name__)
 
 KEYS = ["customer_id", "action_date", "treated", "churned"]  # the columns of a contact row beside its features
-TRUTH_HORIZON_DAYS = 90  # the generator's potential outcomes are over 90 days (pipelines/simulation/synthetic.py)
 MIN_CEILING_CONTACTS = 200  # refit contacts with a true effect the features' ceiling needs to be fitted at all
 
 

@@ -53,6 +53,9 @@ class _Recorded:
         self.seen.append(self.source(model, dates))
         return self.seen[-1]
 
+    def snapshots(self, *args):  # the adjustment's prognostic score, as the source builds it
+        return self.source.snapshots(*args)
+
 
 def _measured(config: ScoreConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The recovery table, and each observed action with its customer's probability and tier on the action date."""

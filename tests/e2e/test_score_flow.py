@@ -213,3 +213,12 @@ def test_recover_reports_saves_with_intervals_covering_truth(trained_default, de
     m = run.data.metrics  # the design's power: what it detects, and the groups the next campaign needs
     assert 0 < m["min_detectable_saved"] < overall["treated"] and m["min_detectable_rate"] < 0.1
     assert overall["saved_customers"] > 0 and m["control_needed"] > 0 and m["treated_needed"] > 0
+    # regression-adjusted on a score from before the first action, the plain difference in means beside it
+    assert run.data.params["adjustment"] == overall["adjustment"] == "pre-period model"
+    assert m["true_saved_customers"] == net_saves
+    assert m["unadjusted_saved_low"] <= m["unadjusted_saved_customers"] <= m["unadjusted_saved_high"]
+    assert m["saved_high"] - m["saved_low"] < m["unadjusted_saved_high"] - m["unadjusted_saved_low"]
+    assert "plain difference in means" in report
+    assert f"true net saves of these contacts are <b>{net_saves:,.0f}" in report
+    outcomes = pd.read_parquet(tmp_path / "recover_2025-07-01_2026-03-31" / "outcomes.parquet")
+    assert len(outcomes) == overall["treated"] + overall["control"] and outcomes["prognostic"].between(0, 1).all()
