@@ -73,6 +73,15 @@ class BGNBDParams:
     a: float
     b: float
 
+    @property
+    def fitted(self) -> bool:
+        return bool(np.isfinite([self.r, self.alpha, self.a, self.b]).all())
+
+
+# The whole base's answer when it could not be fitted (too few buyers, or no convergence): every partition's BG/NBD
+# features are NaN, as they are in memory, instead of each partition fitting its own.
+NOT_FITTED = BGNBDParams(float("nan"), float("nan"), float("nan"), float("nan"))
+
 
 @dataclass(frozen=True)
 class Calibration:
@@ -447,6 +456,8 @@ def _btyd_features(
     columns = [f.name for f in names.btyd_features(config)]  # P(alive), then expected purchases
     if not has.any():  # nobody in the snapshot has bought yet: nothing to fit or score
         return dict(zip(columns, (alive, expected), strict=True))
+    if params is not None and not params.fitted:  # the whole base could not be fitted (:data:`NOT_FITTED`)
+        return dict(zip(columns, (alive, expected), strict=True))
     if params is None:
         buyers = np.flatnonzero(h.n_days > 0)
         if buyers.size < MIN_FIT_CUSTOMERS:
@@ -472,7 +483,12 @@ def _btyd_features(
 def whole_base_parameters(
     calibrations: Mapping[pd.Timestamp, list[Calibration]], config: FeatureConfig
 ) -> dict[pd.Timestamp, BGNBDParams | None]:
-    """BG/NBD parameters for each as-of date, fitted once on the pooled calibrations of every customer partition."""
-    return {
-        as_of: fit_bgnbd(pool_calibrations(parts), config.btyd_fit_customers) for as_of, parts in calibrations.items()
-    }
+    """BG/NBD parameters for each as-of date, fitted once on the pooled calibrations of every customer partition, by
+    the in-memory rule: :data:`NOT_FITTED` with fewer than ``MIN_FIT_CUSTOMERS`` buyers or when the fit fails."""
+    return {as_of: _whole_base_fit(pool_calibrations(parts), config) for as_of, parts in calibrations.items()}
+
+
+def _whole_base_fit(pooled: Calibration, config: FeatureConfig) -> BGNBDParams:
+    if pooled.customers < MIN_FIT_CUSTOMERS:
+        return NOT_FITTED
+    return fit_bgnbd(pooled, config.btyd_fit_customers) or NOT_FITTED
