@@ -57,10 +57,14 @@ def annual_revenue_at_risk(probability: np.ndarray, monthly_revenue: np.ndarray)
 
 
 def expected_net_value(
-    probability: np.ndarray, monthly_revenue: np.ndarray, save_rate: float, contact_cost: float
+    probability: np.ndarray,
+    monthly_revenue: np.ndarray,
+    save_rate: float,
+    contact_cost: float,
+    value_months: float = MONTHS,
 ) -> np.ndarray:
-    """Probability x save rate x annual revenue - contact cost."""
-    return np.asarray(probability) * save_rate * MONTHS * np.asarray(monthly_revenue) - contact_cost
+    """Probability x save rate x the revenue a save keeps (``value_months`` of monthly revenue) - contact cost."""
+    return np.asarray(probability) * save_rate * value_months * np.asarray(monthly_revenue) - contact_cost
 
 
 @dataclass(frozen=True)
@@ -68,11 +72,12 @@ class TargetingPlan:
     selected: pd.DataFrame  # the customers to contact, in priority order
     profit_curve: pd.DataFrame  # number contacted -> cumulative expected net value
     expected_customers_saved: float
-    expected_revenue_recovered: float  # annualized
+    expected_revenue_recovered: float  # over the save value's horizon (12 months)
     cost: float
     net_value: float
     save_rate: float
     save_rate_source: str
+    value_months: float = MONTHS  # months of revenue a save keeps
 
 
 def targeting_plan(
@@ -82,6 +87,7 @@ def targeting_plan(
     capacity_per_location: int | None,
     budget: float | None,
     save_rate_source: str = "config",
+    value_months: float = MONTHS,
 ) -> TargetingPlan:
     """Whom to contact: ranked by expected net value, positive only, within per-location capacity and budget.
 
@@ -107,7 +113,7 @@ def targeting_plan(
     if budget is not None and contact_cost > 0:
         pick = pick.head(int(budget // contact_cost))
     saved = pick["expected_saves"] if "expected_saves" in pick else pick["churn_probability"] * save_rate
-    revenue = float((saved * MONTHS * pick["monthly_revenue"]).sum())
+    revenue = float((saved * value_months * pick["monthly_revenue"]).sum())
     cost = contact_cost * len(pick)
     return TargetingPlan(
         pick.reset_index(drop=True),
@@ -118,6 +124,7 @@ def targeting_plan(
         revenue - cost,
         save_rate,
         save_rate_source,
+        value_months,
     )
 
 
@@ -140,6 +147,106 @@ def revenue_weighted_nps(answers: pd.DataFrame) -> dict:
         "revenue_weighted_nps": float(100 * (share_revenue.get("promoter", 0) - share_revenue.get("detractor", 0))),
         "revenue_share": {k: float(share_revenue.get(k, 0.0)) for k in ("promoter", "passive", "detractor")},
     }
+
+
+# --- what a save is worth: survival after the outcome window --------------------------------
+DAYS_PER_MONTH = 365.25 / 12
+
+
+@dataclass(frozen=True)
+class SaveValue:
+    """What keeping a customer through a campaign's outcome window is worth, in months of revenue, from how long
+    past campaigns' customers who stayed through it went on paying (re-churn after a save counted).
+
+    ``retained_months``: expected paying months in the next ``months`` of a treated customer alive at the window's
+    end (Kaplan-Meier; the naive view counts ``months``); ``lifetime_months``: the same over ``lifetime_months``
+    months, discounted at ``discount_rate`` a year; ``control_retained_months``: the control group's, for
+    comparison (a contact that only delays churn shows as treated survivors leaving sooner). Beyond the longest
+    follow-up, ``observed_days``, each curve goes on at its observed average hazard (an exponential tail).
+    """
+
+    months: int
+    retained_months: float
+    lifetime_horizon_months: int
+    lifetime_months: float
+    discount_rate: float
+    control_retained_months: float
+    followed: int  # treated customers alive at the window's end, followed up
+    rechurned: int  # of whom churned later
+    observed_days: int
+
+    def sentence(self) -> str:
+        return (
+            f"a save is worth {self.retained_months:.1f} months of revenue over the next {self.months} (not "
+            f"{self.months}: {self.rechurned:,} of the {self.followed:,} treated customers who stayed through the "
+            f"outcome window churned later, over up to {self.observed_days} days of follow-up; control group "
+            f"{self.control_retained_months:.1f}), {self.lifetime_months:.1f} discounted months over "
+            f"{self.lifetime_horizon_months // 12} years"
+        )
+
+
+def kaplan_meier(duration: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Kaplan-Meier survival curve: the distinct event times and S just after each (numpy; lifelines does not
+    install beside pandas 3, and the product-limit estimator is a few lines)."""
+    duration, event = np.asarray(duration, dtype=float), np.asarray(event, dtype=bool)
+    times = np.unique(duration[event])
+    at_risk = len(duration) - np.searchsorted(np.sort(duration), times, side="left")
+    deaths = np.array([np.sum(event & (duration == t)) for t in times]) if len(times) else np.array([])
+    return times, np.cumprod(1 - deaths / at_risk) if len(times) else np.array([])
+
+
+def survival_at(times: np.ndarray, survival: np.ndarray, horizon: float, t: np.ndarray) -> np.ndarray:
+    """S(t) of a Kaplan-Meier curve observed up to ``horizon`` days, with an exponential tail beyond it at the
+    curve's average hazard over what was observed."""
+    t = np.asarray(t, dtype=float)
+    idx = np.searchsorted(times, np.minimum(t, horizon), side="right") - 1
+    s = np.where(idx >= 0, survival[np.maximum(idx, 0)] if len(survival) else 1.0, 1.0)
+    s_end = float(survival[-1]) if len(survival) else 1.0
+    rate = -np.log(max(s_end, 1e-9)) / horizon if horizon > 0 else 0.0
+    return np.where(t <= horizon, s, s_end * np.exp(-rate * (t - horizon)))
+
+
+def follow_up(outcomes: pd.DataFrame, churn_events: pd.DataFrame, horizon_days: int, data_end: pd.Timestamp):
+    """Each action row whose customer stayed through the outcome window, followed from the window's end: ``group``,
+    ``duration`` (days to a later churn event, or to ``data_end``) and ``rechurned``."""
+    stayed = outcomes[~outcomes["churned"].astype(bool)]
+    start = stayed["action_date"].to_numpy(dtype="datetime64[us]") + np.timedelta64(horizon_days, "D")
+    churn = churn_events.groupby("customer_id")["churn_date"].min()
+    when = churn.reindex(stayed["customer_id"]).to_numpy(dtype="datetime64[us]")
+    end = np.datetime64(pd.Timestamp(data_end).normalize(), "us") + np.timedelta64(1, "D")
+    rechurned = ~np.isnat(when) & (when >= start) & (when < end)
+    stop = np.where(rechurned, when, end)
+    keep = start <= end
+    days = (stop - start) / np.timedelta64(1, "D")
+    return pd.DataFrame({"group": stayed["group"].to_numpy(), "duration": days, "rechurned": rechurned})[keep]
+
+
+def save_value(
+    followed: pd.DataFrame, months: int = 12, lifetime_months: int = 60, discount_rate: float = 0.1
+) -> SaveValue | None:
+    """:class:`SaveValue` from :func:`follow_up`'s rows; None without treated customers followed for a day."""
+    treated = followed[followed["group"] == "treatment"]
+    control = followed[followed["group"] == "control"]
+    horizon = float(followed["duration"].max()) if len(followed) else 0.0
+    if treated.empty or horizon <= 0:
+        return None
+
+    def months_paid(rows: pd.DataFrame, count: int, discount: float) -> float:
+        times, surv = kaplan_meier(rows["duration"], rows["rechurned"])
+        m = np.arange(count)
+        return float(np.sum(survival_at(times, surv, horizon, m * DAYS_PER_MONTH) / (1 + discount) ** (m / 12)))
+
+    return SaveValue(
+        months=months,
+        retained_months=months_paid(treated, months, 0.0),
+        lifetime_horizon_months=lifetime_months,
+        lifetime_months=months_paid(treated, lifetime_months, discount_rate),
+        discount_rate=discount_rate,
+        control_retained_months=months_paid(control, months, 0.0) if len(control) else float("nan"),
+        followed=len(treated),
+        rechurned=int(treated["rechurned"].sum()),
+        observed_days=int(horizon),
+    )
 
 
 # --- measured value after acting ------------------------------------------------------------
@@ -198,6 +305,7 @@ def measure_recovery(
     min_churners: int = 5,
     slope: float | None = None,
     adjustment: str = "",
+    value_months: float = MONTHS,
 ) -> Recovery:
     """Saved customers and annualized revenue from a randomised hold-out.
 
@@ -212,6 +320,9 @@ def measure_recovery(
     saving and its interval are regression-adjusted (:func:`models.adjustment.adjusted_saved`; the control group's
     slope, refitted in each resample, unless ``slope`` fixes it) and named by ``adjustment``; the plain difference
     in means and its interval, from the same resamples, are the ``unadjusted_*`` figures.
+
+    A save is worth ``value_months`` of its monthly revenue (:attr:`SaveValue.retained_months`; the default, 12, is
+    the naive year); the naive figure always counts every treated customer for 12 months.
     """
     groups = _groups(outcomes)
     yt, yc, annual = groups.treated_churned, groups.control_churned, groups.treated_annual_revenue
@@ -233,9 +344,9 @@ def measure_recovery(
         saved_customers=float(saved),
         saved_low=ci.saved_low,
         saved_high=ci.saved_high,
-        revenue_recovered=float(saved * annual.mean()),
-        revenue_low=ci.revenue_low,
-        revenue_high=ci.revenue_high,
+        revenue_recovered=float(saved * annual.mean()) * value_months / MONTHS,
+        revenue_low=ci.revenue_low * value_months / MONTHS,
+        revenue_high=ci.revenue_high * value_months / MONTHS,
         naive_revenue=float(annual.sum()),
         warning=warning,
         unadjusted_saved_customers=float(plain),
@@ -369,6 +480,7 @@ def recovery_rows(
     min_control: int = 50,
     min_churners: int = 5,
     adjustment: str = "",
+    value_months: float = MONTHS,
 ) -> list[Recovery]:
     """The recovery overall (first), then for each value of each ``by`` column that ``outcomes`` has.
 
@@ -386,6 +498,7 @@ def recovery_rows(
         "min_control": min_control,
         "min_churners": min_churners,
         "adjustment": adjustment,
+        "value_months": value_months,
     }
     rows = [measure_recovery(outcomes, **settings)]
     if PROGNOSTIC in outcomes:

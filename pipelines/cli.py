@@ -302,11 +302,13 @@ def cmd_recover(args: argparse.Namespace) -> int:
         f"retention actions {args.from_.date()}..{args.to.date()}: {o.treated:,} treated, {o.control:,} control\n"
         f"  saved customers {o.saved_customers:,.1f} ({config.recover.bootstrap.confidence:.0%} interval "
         f"{o.saved_low:,.1f} to {o.saved_high:,.1f}{_adjusted_by(o)})\n"
-        f"  annualized revenue recovered ${o.revenue_recovered:,.0f} "
+        f"  revenue recovered over the next {config.save_value.months} months ${o.revenue_recovered:,.0f} "
         f"(${o.revenue_low:,.0f} to ${o.revenue_high:,.0f}); "
         f"naive every-contact-saves figure ${o.naive_revenue:,.0f}\n"
         f"  report: {run.folder}/report.html"
     )
+    if run.save_value is not None:
+        print(f"  value of a save: {run.save_value.sentence()}")
     if run.true_saved_customers is not None:
         print(f"  synthetic data: the generator's true net saves of these contacts are {run.true_saved_customers:,.0f}")
     for note in run.notes:

@@ -337,6 +337,24 @@ class ValueConfig:
 
 
 @dataclass(frozen=True)
+class SaveValueConfig:
+    """What a save is worth (:func:`models.value.save_value`): paying months over ``months`` from the survival of
+    past campaigns' customers after their outcome window, and a lifetime view over ``lifetime_months`` discounted at
+    ``discount_rate`` a year. Scoring's expected value of a contact and recover's revenue use it."""
+
+    months: int = 12
+    lifetime_months: int = 60
+    discount_rate: float = 0.1
+
+    def __post_init__(self) -> None:
+        for key in ("months", "lifetime_months"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"save_value.{key}: expected at least 1 month, got {getattr(self, key)}")
+        if not 0 <= self.discount_rate < 1:
+            raise ConfigError(f"save_value.discount_rate: expected a yearly rate in [0, 1), got {self.discount_rate}")
+
+
+@dataclass(frozen=True)
 class TierConfig:
     """Risk tiers as shares of the scored customers, highest probability first; the rest are ``low``.
 
@@ -383,10 +401,11 @@ class AdjustmentConfig:
     pre_period_dates: int = 6
     folds: int = 5
     min_churners: int = 100
+    max_rows: int = 250_000  # pre-period rows the model is trained on at most (a random share of customers beyond)
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for key, least in (("pre_period_dates", 1), ("folds", 2), ("min_churners", 1)):
+        for key, least in (("pre_period_dates", 1), ("folds", 2), ("min_churners", 1), ("max_rows", 1000)):
             if getattr(self, key) < least:
                 raise ConfigError(f"recover.adjustment.{key}: expected at least {least}, got {getattr(self, key)}")
 
@@ -483,6 +502,7 @@ class ScoreConfig:
     engine: str = "pandas"  # "pandas" on this machine, or "spark" (needs the spark extra)
     population: PopulationConfig | None = None  # None: the population the model was trained on
     value: ValueConfig = field(default_factory=ValueConfig)
+    save_value: SaveValueConfig = field(default_factory=SaveValueConfig)
     risk_tiers: TierConfig = field(default_factory=TierConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
     recover: RecoverConfig = field(default_factory=RecoverConfig)  # churn recover's own section
@@ -499,7 +519,7 @@ class ScoreConfig:
     def recover_dict(self) -> dict:
         """The keys ``churn recover`` reads, resolved: what its run logs as its config (scoring's own stay out)."""
         resolved = self.to_dict()
-        keys = ("data", "end_date", "input", "engine", "partitions", "model", "risk_tiers", "recover")
+        keys = ("data", "end_date", "input", "engine", "partitions", "model", "risk_tiers", "save_value", "recover")
         return {key: resolved[key] for key in keys}
 
 

@@ -98,7 +98,7 @@ RECOVERY_HEADINGS = {
     "saved_customers": "saved",
     "saved_low": "saved low",
     "saved_high": "saved high",
-    "revenue_recovered": "revenue a year",
+    "revenue_recovered": "revenue kept",
     "revenue_low": "revenue low",
     "revenue_high": "revenue high",
     "naive_revenue": "naive revenue",
@@ -119,7 +119,7 @@ def recovery_decision(table: pd.DataFrame, confidence: float = 0.95) -> tuple[st
     level = f"{confidence:.0%}"
     measured = (
         f"{o['saved_customers']:,.1f} customers saved ({level} interval {o['saved_low']:,.1f} to "
-        f"{o['saved_high']:,.1f}), worth {money(o['revenue_recovered'])} a year ({money(o['revenue_low'])} to "
+        f"{o['saved_high']:,.1f}), worth {money(o['revenue_recovered'])} of revenue kept ({money(o['revenue_low'])} to "
         f"{money(o['revenue_high'])})"
     )
     measured += _adjusted_note(o, level)
@@ -207,7 +207,7 @@ def recovery_section(table: pd.DataFrame, title: str, confidence: float = 0.95) 
         f"({confidence:.0%} interval "
         f"{overall['saved_low']:,.1f} to {overall['saved_high']:,.1f}{_adjusted_note(overall, f'{confidence:.0%}')}), "
         "worth "
-        f"<b>{money(overall['revenue_recovered'])}</b> a year ({money(overall['revenue_low'])} to "
+        f"<b>{money(overall['revenue_recovered'])}</b> of revenue kept ({money(overall['revenue_low'])} to "
         f"{money(overall['revenue_high'])}). The naive figure that counts every contact as a save would claim "
         f"<b>{money(overall['naive_revenue'])}</b>.</p>"
     )
@@ -262,13 +262,15 @@ def scoring_report(
     tables,
     recovery: pd.DataFrame,
     risk_plan: val.TargetingPlan | None = None,
+    save_value: val.SaveValue | None = None,
 ) -> str:
     """The scoring run's report: headline figures, risk, segments, reasons, the plan, recovery, NPS and drift.
 
-    ``risk_plan`` is the plan the churn ranking would make, shown beside the uplift plan when ``scores`` has uplift.
+    ``risk_plan`` is the plan the churn ranking would make, shown beside the uplift plan when ``scores`` has uplift;
+    ``save_value`` what a save is worth, from recent campaigns' follow-up (None: the naive 12 months).
     """
     body = [
-        _scoring_header(scores, plan, config, as_of, loaded, result, drift, recovery),
+        _scoring_header(scores, plan, config, as_of, loaded, result, drift, recovery, save_value),
         _risk_section(scores),
         _segments_section(scores, tables.customers),
         _reasons_section(scores),
@@ -287,15 +289,19 @@ def scoring_report(
 
 
 def _scoring_header(
-    scores: pd.DataFrame, plan: val.TargetingPlan, config, as_of, loaded, result, drift, recovery
+    scores: pd.DataFrame, plan: val.TargetingPlan, config, as_of, loaded, result, drift, recovery, save_value=None
 ) -> str:
     """Title, the decisions, what was scored with which model, and the headline figures."""
     by = "predicted uplift" if "uplift" in scores else "churn probability x save rate"
+    months = config.save_value.months
     decisions = [
         f"<b>Contact {len(plan.selected):,} customers</b> (the rows with <code>in_action_list</code> in the scores, "
         f"in <code>priority_rank</code> order, ranked by {by}): expected to save "
-        f"{plan.expected_customers_saved:,.1f} customers worth {money(plan.expected_revenue_recovered)} a year for "
-        f"{money(plan.cost)} of contacts (net {money(plan.net_value)}).",
+        f"{plan.expected_customers_saved:,.1f} customers worth {money(plan.expected_revenue_recovered)} over the next "
+        f"{months} months for {money(plan.cost)} of contacts (net {money(plan.net_value)}).",
+        f"<b>Value of a save:</b> {html.escape(save_value.sentence())}, from recent campaigns' customers."
+        if save_value
+        else f"Value of a save: {months} months of revenue (no recent campaign's customers to follow up).",
     ]
     flagged = [str(n) for n in drift.loc[drift["flagged"].astype(bool), "name"]] if len(drift) else []
     if not len(drift):
@@ -310,7 +316,8 @@ def _scoring_header(
         decisions.append(f"Drift: none of {len(drift)} checks flagged against the training reference.")
     r = config.recover
     measured, _ = recovery_decision(recovery, r.bootstrap.confidence)
-    decisions.append(f"Recent campaigns: {measured}")
+    plain = " (plain difference in means; <code>churn recover</code> adjusts it for the risk before the contact)"
+    decisions.append(f"Recent campaigns: {measured}" + (plain if len(recovery) else ""))
     design = power_sentence(recovery, r.bootstrap.confidence, r.power, r.precision)
     if design:
         decisions.append(design)
@@ -326,7 +333,7 @@ def _scoring_header(
             ("mean churn probability", f"{scores['churn_probability'].mean():.2%}"),
             ("customers to contact", f"{len(plan.selected):,}"),
             ("expected customers saved", f"{plan.expected_customers_saved:,.1f}"),
-            ("expected annual revenue recovered", money(plan.expected_revenue_recovered)),
+            (f"expected revenue recovered, {months} months", money(plan.expected_revenue_recovered)),
         ]
     )
 
@@ -394,11 +401,13 @@ def _plan_section(plan: val.TargetingPlan, v, by_uplift: bool = False) -> str:
     ax.legend()
     text = (
         "<h2>Targeting plan</h2>"
-        f"<p>Expected net value of a contact = {value} x annual revenue - contact cost (${v.contact_cost:,.2f}). "
+        f"<p>Expected net value of a contact = {value} x the monthly revenue x {plan.value_months:.1f} months a save "
+        f"keeps - contact cost (${v.contact_cost:,.2f}). "
         f"Capacity {v.capacity_per_location if v.capacity_per_location is not None else 'unlimited'} per location, "
         f"budget {money(v.budget) if v.budget else 'unlimited'}. Contacting {len(plan.selected):,} customers costs "
         f"{money(plan.cost)} and is expected to save {plan.expected_customers_saved:,.1f} customers worth "
-        f"{money(plan.expected_revenue_recovered)} a year (net {money(plan.net_value)}).</p><h3>Profit curve</h3>"
+        f"{money(plan.expected_revenue_recovered)} of revenue kept (net {money(plan.net_value)}).</p>"
+        "<h3>Profit curve</h3>"
         "<p class='note'>Cumulative expected net value as more customers are contacted in order of expected net value; "
         "the dashed line is the plan.</p>" + _png(fig)
     )
@@ -506,20 +515,23 @@ def recovery_report(
     precision: float = 0.25,
     adjusted_by: str = "",
     true_saves: float | None = None,
+    save_value: val.SaveValue | None = None,
 ) -> str:
     """The recovery report; ``adjusted_by`` says where the adjustment's churn score came from, and ``true_saves`` is
     synthetic data's true net saves of the measured contacts (None for real data)."""
     decision, attention = recovery_decision(table, confidence)
     design = power_sentence(table, confidence, power, precision)
     naive = (
-        [f"Do not book the naive {money(table.iloc[0]['naive_revenue'])}: it counts every contact as a save."]
+        [f"Do not book the naive {money(table.iloc[0]['naive_revenue'])}: it counts every contact as a save, kept "
+         "for a full year."]
         if len(table)
         else []
-    )
+    )  # fmt: skip
+    worth = [f"<b>Value of a save:</b> {html.escape(save_value.sentence())}."] if save_value else []
     body = [
         f"<h1>Revenue recovered by retention actions {start.date()} to {end.date()}</h1>",
         _summary(
-            [decision, *([design] if design else []), *naive, *(html.escape(n) for n in notes)],
+            [decision, *worth, *([design] if design else []), *naive, *(html.escape(n) for n in notes)],
             attention or bool(notes),
         ),  # fmt: skip
         f"<p class='note'>Data {html.escape(data)}; churn counted within {horizon_days} days of each action; treatment "
@@ -536,7 +548,7 @@ def recovery_report(
             f"<p class='note'>Synthetic data: the generator's true net saves of these contacts are "
             f"<b>{true_saves:,.0f}</b> (saved minus made to leave).</p>"
         )
-    body.append(recovery_section(table, "Saved customers and annualized revenue recovered", confidence))
+    body.append(recovery_section(table, "Saved customers and revenue kept", confidence))
     return _page("Revenue recovered", "".join(body))
 
 

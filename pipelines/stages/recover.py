@@ -49,6 +49,7 @@ from pipelines.reporting.html import money, recovery_report
 from pipelines.simulation.truth import TRUTH_HORIZON_DAYS, load_truth, truth_folder
 from pipelines.stages.score import risk_tiers
 from pipelines.stages.snapshot import observation_end, snapshot
+from pipelines.stages.train import uniform_by_customer
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class Recovered:
     model: tuple[str, str] | None = None  # (name, version) of the model whose risk tiers split it; None: no tiers
     outcomes: pd.DataFrame | None = None  # one row per measured action: group, churned, tier, prognostic score
     adjustment: str = ""  # how the saving was adjusted, in words ("" when it was not)
+    save_value: val.SaveValue | None = None  # what a save is worth (None: valued at the naive 12 months)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class RecoverRun:
     notes: tuple[str, ...]
     validation: ValidationResult
     true_saved_customers: float | None = None  # synthetic data: the generator's net saves of the measured contacts
+    save_value: val.SaveValue | None = None
 
 
 class Probabilities(Protocol):
@@ -238,15 +241,39 @@ def recover(
             by.append("risk_tier")
         except USER_ERRORS as err:  # tiers are optional: no such model, or it cannot take this data; say so
             notes.append(f"no risk-tier breakdown: {err}")
-    prognostic = prognostic_score(source_or(probabilities, tables), actions, outcomes, data_end, settings, notes)
+    start_of_data = pd.Timestamp(tables.customers["signup_date"].min()) if len(tables.customers) else None
+    source = source_or(probabilities, tables)
+    prognostic = prognostic_score(
+        source, actions, outcomes, data_end, settings, notes, start_of_data, len(tables.customers)
+    )
     if prognostic is not None:
         outcomes[adj.PROGNOSTIC] = prognostic.score
-    rows = _measure(outcomes, tuple(by), settings, prognostic.method if prognostic else "")
+    worth = _save_value(outcomes, tables, data_end, config, notes)
+    months = worth.retained_months if worth else val.MONTHS
+    rows = _measure(outcomes, tuple(by), settings, prognostic.method if prognostic else "", months)
     if rows[0].warning:
         notes.append(rows[0].warning)
     table = val.recovery_frame(rows, settings.bootstrap.confidence)
     described = prognostic.description if prognostic else ""
-    return Recovered(table, rows[0], tuple(notes), model, outcomes, described)
+    return Recovered(table, rows[0], tuple(notes), model, outcomes, described, worth)
+
+
+def _save_value(
+    outcomes: pd.DataFrame, tables: Tables, data_end: pd.Timestamp, config: ScoreConfig, notes: list[str]
+) -> val.SaveValue | None:
+    """What a save is worth from these actions' follow-up (:func:`models.value.save_value`), or None (a note says
+    why) when churn is inactivity, which has no later churn date to follow, or nothing can be followed."""
+    if config.recover.label != "events":
+        notes.append(
+            "a save is valued at 12 months of revenue: with inactivity churn there is no later churn to follow"
+        )
+        return None
+    sv = config.save_value
+    followed = val.follow_up(outcomes, tables.churn_events, config.recover.horizon_days, data_end)
+    worth = val.save_value(followed, sv.months, sv.lifetime_months, sv.discount_rate)
+    if worth is None:
+        notes.append("a save is valued at 12 months of revenue: no treated customer could be followed after the window")
+    return worth
 
 
 def source_or(probabilities: Probabilities | None, tables: Tables) -> Probabilities:
@@ -260,25 +287,35 @@ def prognostic_score(
     data_end: pd.Timestamp,
     settings: RecoverConfig,
     notes: list[str],
+    data_start: pd.Timestamp | None = None,
+    customers: int = 0,
 ) -> adj.Prognostic | None:
     """Each action row's churn score known before the action, for the regression adjustment (``recover.adjustment``),
     or None (with a note in ``notes`` saying why) when it is off or no model can be trained.
 
-    One snapshot holds the pre-period dates (every customer, labels observed only before the first action) and the
-    action dates (the actioned customers, features only). A customer not in the population on an action date gets
-    the mean score: any fixed pre-treatment value keeps the estimate consistent.
+    One snapshot holds the pre-period dates (every customer, labels observed only before the first action; none
+    before ``data_start``, the first signup; a random share of the ``customers`` when they would make more than
+    ``adjustment.max_rows`` rows) and the action dates (the actioned customers, features only). A customer
+    not in the population on an action date gets the mean score: any fixed pre-treatment value keeps the estimate
+    consistent.
     """
     how = settings.adjustment
     if how.method == "none":
         return None
     horizon = settings.horizon_days
     first = pd.Timestamp(actions["action_date"].min())
-    pre_dates = adj.pre_period_dates(first, horizon, how.pre_period_dates)
+    pre_dates = [
+        d for d in adj.pre_period_dates(first, horizon, how.pre_period_dates) if data_start is None or d > data_start
+    ]
     action_dates = sorted({pd.Timestamp(d) for d in actions["action_date"]})
     actioned = pd.Index(actions["customer_id"].astype(str).unique())
 
+    share = min(1.0, how.max_rows / max(1, customers * len(pre_dates)))  # of the pre-period rows, kept at random
+
     def keep(as_of: pd.Timestamp, frame: pd.DataFrame) -> pd.DataFrame:
-        return frame if as_of < first else frame[frame["customer_id"].astype(str).isin(actioned)]
+        if as_of >= first:
+            return frame[frame["customer_id"].astype(str).isin(actioned)]
+        return frame if share >= 1 else frame[uniform_by_customer(frame["customer_id"], as_of, how.seed) < share]
 
     config = FeatureConfig(label_source=settings.label, inactivity_active_days=None, btyd_horizon_days=horizon)
     labels_end = min(pd.Timestamp(data_end), first - pd.Timedelta(days=1))
@@ -366,7 +403,7 @@ def _observed_actions(
 
 
 def _measure(
-    outcomes: pd.DataFrame, by: tuple[str, ...], settings: RecoverConfig, adjustment: str
+    outcomes: pd.DataFrame, by: tuple[str, ...], settings: RecoverConfig, adjustment: str, value_months: float
 ) -> list[val.Recovery]:
     boot = settings.bootstrap
     return val.recovery_rows(
@@ -378,6 +415,7 @@ def _measure(
         min_control=settings.min_control_customers,
         min_churners=settings.min_control_churners,
         adjustment=adjustment,
+        value_months=value_months,
     )
 
 
@@ -404,10 +442,11 @@ def run_recover(config: ScoreConfig, start: pd.Timestamp, end: pd.Timestamp) -> 
             config.recover.precision,
             recovered.adjustment,
             truth,
+            recovered.save_value,
         )
         write_text(report, work / "report.html")
     _log_run(recovered, config, start, end, folder, truth)
-    return RecoverRun(folder, recovered.overall, recovered.notes, data.result, truth)
+    return RecoverRun(folder, recovered.overall, recovered.notes, data.result, truth, recovered.save_value)
 
 
 def true_saves(config: ScoreConfig, outcomes: pd.DataFrame) -> float | None:
@@ -506,6 +545,11 @@ def _log_run(
         mlflow.log_metrics({k: float(getattr(overall, k)) for k in METRICS if pd.notna(getattr(overall, k))})
         mlflow.log_metrics(_power_metrics(overall, config.recover))
         mlflow.log_param("adjustment", overall.adjustment or "none")
+        if recovered.save_value:
+            worth = recovered.save_value
+            mlflow.log_metrics({"save_value_months": worth.retained_months,
+                                "save_value_lifetime_months": worth.lifetime_months,
+                                "save_value_control_months": worth.control_retained_months})  # fmt: skip
         if truth is not None:
             mlflow.log_metric("true_saved_customers", truth)
         describe_run(_description(recovered, start, end, config.recover.bootstrap.confidence))

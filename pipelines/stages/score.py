@@ -104,18 +104,39 @@ def risk_tiers(probability: np.ndarray, high: float, medium: float, ids: np.ndar
     return np.select([rank < round(high * n), rank < round((high + medium) * n)], ["high", "medium"], "low")
 
 
-def recent_recovery(tables: Tables, as_of: pd.Timestamp, config: ScoreConfig, label: str = "events") -> pd.DataFrame:
-    """Measured recovery (overall, by location) of campaigns whose outcome window closed before ``as_of``; churn is
-    defined as the model's ``label`` defines it."""
+@dataclass(frozen=True)
+class RecentCampaigns:
+    """What campaigns whose outcome window closed before scoring measured: the recovery table (empty: none) and what
+    a save is worth from their follow-up (None: the naive 12 months)."""
+
+    recovery: pd.DataFrame
+    save_value: val.SaveValue | None
+
+    @property
+    def value_months(self) -> float:
+        return self.save_value.retained_months if self.save_value else val.MONTHS
+
+
+def recent_campaigns(
+    tables: Tables, as_of: pd.Timestamp, config: ScoreConfig, label: str = "events"
+) -> RecentCampaigns:
+    """Measured recovery (overall, by location) of campaigns whose outcome window closed before ``as_of``, churn as
+    the model's ``label`` defines it (the plain difference in means: ``churn recover`` adjusts it), and the value of
+    a save from their customers' churn after the window, followed up to ``as_of``."""
     v = config.value
     actions = tables.retention_actions
     start, last = as_of - pd.Timedelta(days=v.measurement_days), as_of - pd.Timedelta(days=v.horizon_days)
     window = actions[(actions["action_date"] >= start) & (actions["action_date"] <= last)]
     if window.empty:
-        return pd.DataFrame()
+        return RecentCampaigns(pd.DataFrame(), None)
     outcomes = val.action_outcomes(
         window, tables.churn_events, tables.customers, v.horizon_days, label, tables.interactions
     )
+    worth = None
+    if label == "events":
+        sv = config.save_value
+        followed = val.follow_up(outcomes, tables.churn_events, v.horizon_days, as_of - pd.Timedelta(days=1))
+        worth = val.save_value(followed, sv.months, sv.lifetime_months, sv.discount_rate)
     r = config.recover  # the same "too small to say anything" rule and interval level as churn recover
     rows = val.recovery_rows(
         outcomes,
@@ -124,8 +145,9 @@ def recent_recovery(tables: Tables, as_of: pd.Timestamp, config: ScoreConfig, la
         level=r.bootstrap.confidence,
         min_control=r.min_control_customers,
         min_churners=r.min_control_churners,
+        value_months=worth.retained_months if worth else val.MONTHS,
     )
-    return val.recovery_frame(rows, r.bootstrap.confidence)
+    return RecentCampaigns(val.recovery_frame(rows, r.bootstrap.confidence), worth)
 
 
 def save_rate_from(recovery: pd.DataFrame, config: ScoreConfig) -> tuple[float, str]:
@@ -157,15 +179,17 @@ def score_customers(
     save_rate: float,
     probability: np.ndarray | None = None,
     uplift: np.ndarray | None = None,
+    value_months: float = val.MONTHS,
 ) -> pd.DataFrame:
     """Probabilities, tiers, money columns and priority for every active customer (pure).
 
     ``probability`` is given when the model already ran elsewhere (Spark's
     ``spark_udf``); otherwise the model predicts here. With ``uplift`` (an uplift
     model's predicted reduction in churn probability), a contact's expected net
-    value is uplift x annual revenue - contact cost and customers with negative
-    uplift are ``do_not_contact``; without it, probability x save rate x annual
-    revenue - contact cost.
+    value is uplift x a save's value - contact cost and customers with negative
+    uplift are ``do_not_contact``; without it, probability x save rate x a
+    save's value - contact cost. A save keeps ``value_months`` of monthly
+    revenue (:class:`RecentCampaigns`; 12 when nothing was followed up).
     """
     model = loaded.model
     p = model.predict_proba(features) if probability is None else probability
@@ -185,7 +209,9 @@ def score_customers(
     out["annual_revenue_at_risk"] = val.annual_revenue_at_risk(p, out["monthly_revenue"])
     # expected customers saved by a contact: the uplift model's estimate, else probability x save rate
     saves, rate = (p, save_rate) if uplift is None else (uplift, 1.0)
-    out["expected_net_value_of_contact"] = val.expected_net_value(saves, out["monthly_revenue"], rate, v.contact_cost)
+    out["expected_net_value_of_contact"] = val.expected_net_value(
+        saves, out["monthly_revenue"], rate, v.contact_cost, value_months
+    )
     order = np.lexsort((out["customer_id"].to_numpy(), -out["expected_net_value_of_contact"].to_numpy()))
     rank = np.empty(len(out), dtype=np.int64)
     rank[order] = np.arange(1, len(out) + 1)
@@ -198,11 +224,11 @@ def score_customers(
     return out
 
 
-def by_risk(scores: pd.DataFrame, save_rate: float, contact_cost: float) -> pd.DataFrame:
+def by_risk(scores: pd.DataFrame, save_rate: float, contact_cost: float, value_months: float) -> pd.DataFrame:
     """The scores as the churn ranking values them (probability x save rate), for the plan it would make."""
     out = scores.drop(columns=["expected_saves", "do_not_contact"], errors="ignore")
     out["expected_net_value_of_contact"] = val.expected_net_value(
-        out["churn_probability"], out["monthly_revenue"], save_rate, contact_cost
+        out["churn_probability"], out["monthly_revenue"], save_rate, contact_cost, value_months
     )
     return out
 
@@ -293,6 +319,7 @@ class ScoringSummary:
     uplift_model: str | None  # targeting used this uplift model's predictions; None: churn probability x save rate
     risk_plan_customers_saved: float  # what the churn ranking's plan expects (equal to the plan's without uplift)
     do_not_contact: int  # customers a contact is predicted to push out
+    save_value_months: float = val.MONTHS  # months of revenue a save keeps (recent campaigns' follow-up, or 12)
 
 
 @dataclass(frozen=True)
@@ -312,10 +339,14 @@ class _Prediction:
     """Scores before reason codes, with the save rate they were valued at and the campaigns that measured it."""
 
     scores: pd.DataFrame
-    recovery: pd.DataFrame
+    campaigns: RecentCampaigns
     save_rate: float
     save_rate_source: str
     seconds: float
+
+    @property
+    def recovery(self) -> pd.DataFrame:
+        return self.campaigns.recovery
 
 
 @dataclass(frozen=True)
@@ -337,7 +368,13 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     plan = _plan(config, prediction.scores, prediction)
     by_uplift = "uplift" in prediction.scores
     risk_plan = (  # the plan the churn ranking would make, beside the uplift plan; without uplift it is the plan
-        _plan(config, by_risk(prediction.scores, prediction.save_rate, config.value.contact_cost), prediction)
+        _plan(
+            config,
+            by_risk(
+                prediction.scores, prediction.save_rate, config.value.contact_cost, prediction.campaigns.value_months
+            ),
+            prediction,
+        )  # fmt: skip
         if by_uplift
         else plan
     )
@@ -349,7 +386,7 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     nps = _nps_summary(inputs.tables, as_of)
     html = scoring_report(
         scores, plan, drift, config, as_of, loaded, nps, inputs.result, inputs.tables, prediction.recovery,
-        risk_plan if by_uplift else None,
+        risk_plan if by_uplift else None, prediction.campaigns.save_value,
     )  # fmt: skip
     _write_outputs(folder, scores, html, csv)
     summary = ScoringSummary(
@@ -370,6 +407,7 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
         uplift_model=f"{uplift.name} v{uplift.version}" if by_uplift else None,
         risk_plan_customers_saved=risk_plan.expected_customers_saved,
         do_not_contact=int(scores["do_not_contact"].sum()) if "do_not_contact" in scores else 0,
+        save_value_months=prediction.campaigns.value_months,
     )
     _log_scoring_run(config, as_of, loaded, scores, drift, inputs.result, summary, folder)
     return summary
@@ -442,19 +480,21 @@ def _predict(
 ) -> _Prediction:
     """The save rate measured on recent campaigns, then every customer's probability, tier, uplift and value."""
     t_predict = time.perf_counter()
-    recovery = recent_recovery(inputs.tables, as_of, config, inputs.feature_config.label_source)
-    save_rate, save_rate_source = save_rate_from(recovery, config)
+    campaigns = recent_campaigns(inputs.tables, as_of, config, inputs.feature_config.label_source)
+    save_rate, save_rate_source = save_rate_from(campaigns.recovery, config)
+    uplifts = predicted_uplift(uplift, inputs.features)
     scores = score_customers(
-        loaded, inputs.features, config, save_rate, inputs.probability, predicted_uplift(uplift, inputs.features)
+        loaded, inputs.features, config, save_rate, inputs.probability, uplifts, campaigns.value_months
     )
-    return _Prediction(scores, recovery, save_rate, save_rate_source, time.perf_counter() - t_predict)
+    return _Prediction(scores, campaigns, save_rate, save_rate_source, time.perf_counter() - t_predict)
 
 
 def _plan(config: ScoreConfig, scores: pd.DataFrame, prediction: _Prediction) -> val.TargetingPlan:
     v = config.value
     return val.targeting_plan(
-        scores, prediction.save_rate, v.contact_cost, v.capacity_per_location, v.budget, prediction.save_rate_source
-    )
+        scores, prediction.save_rate, v.contact_cost, v.capacity_per_location, v.budget, prediction.save_rate_source,
+        prediction.campaigns.value_months,
+    )  # fmt: skip
 
 
 def _explain(loaded: LoadedModel, inputs: _Inputs, scores: pd.DataFrame, plan: val.TargetingPlan) -> _Explained:
@@ -602,6 +642,7 @@ def _run_metrics(
         "save_rate": summary.save_rate,
         "expected_customers_saved": summary.expected_customers_saved,
         "expected_revenue_recovered": summary.expected_revenue_recovered,
+        "save_value_months": summary.save_value_months,
         "risk_plan_customers_saved": summary.risk_plan_customers_saved,
         "do_not_contact_rows": summary.do_not_contact,
         "annual_revenue_at_risk": summary.annual_revenue_at_risk,

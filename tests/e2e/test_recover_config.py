@@ -57,7 +57,8 @@ def test_recover_reads_its_section_flags_override_it_and_the_run_logs_the_resolv
     assert run.data.params["horizon_days"] == "30"  # the flag over the file's 60
     resolved = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/config/resolved_config.json")
     # the keys recover reads (its own and those it shares with scoring, engine and partitions too), no scoring-only ones
-    assert set(resolved) == {"data", "end_date", "input", "engine", "partitions", "model", "risk_tiers", "recover"}
+    assert set(resolved) == {"data", "end_date", "input", "engine", "partitions", "model", "risk_tiers", "save_value",
+                             "recover"}  # fmt: skip
     assert resolved["data"] == str(tmp_path / "in") and resolved["end_date"] == "2024-06-30"
     assert resolved["recover"]["horizon_days"] == 30 and resolved["recover"]["tiers"] is False
     assert resolved["recover"]["bootstrap"] == {"resamples": 200, "confidence": 0.9, "seed": 7}

@@ -69,6 +69,8 @@ def test_scores_are_complete_idempotent_and_spreadsheet_safe(trained_default, de
         "Drift",
     ):
         assert section in html, section
+    summary_box = html.split("</div>")[0]  # a save's value from recent campaigns' follow-up, in the summary
+    assert "<b>Value of a save:</b> a save is worth" in summary_box and "plain difference in means" in summary_box
     assert 'src="http' not in html and "<link" not in html and "<script" not in html  # self-contained
     assert "data:image/png;base64," in html
     csv = pd.read_csv(folder / "scores.csv", dtype=str)
@@ -80,6 +82,7 @@ def test_scores_are_complete_idempotent_and_spreadsheet_safe(trained_default, de
     assert {"psi_score", "psi_max_feature", "rows_scored", "quarantined_rows_interactions", "score_mean"} <= set(
         runs[0].data.metrics
     )
+    assert 6 < runs[0].data.metrics["save_value_months"] < 12  # re-churn after a save is counted
     version = str(scores["model_version"].iloc[0])
     assert runs[0].data.tags["model_version_uri"] == f"models:/churn-propensity/{version}"
     assert (

@@ -89,3 +89,46 @@ def test_cross_fitted_scores_never_come_from_a_model_that_saw_the_customer():
     assert np.isfinite(score).all()
     auc = pd.Series(score).groupby(churned).mean()
     assert abs(auc[True] - auc[False]) < 0.03  # nothing learnt from the customer's own outcome
+
+
+# --- what a save is worth -------------------------------------------------------------------------------------------
+def test_kaplan_meier_by_hand():
+    """Durations 2, 3+, 4, 4, 5+ (+: censored): S = 4/5 after 2, then x 1/3 at 4 (three at risk, two leave)."""
+    times, s = val.kaplan_meier(np.array([2, 3, 4, 4, 5]), np.array([True, False, True, True, False]))
+    np.testing.assert_allclose(times, [2, 4])
+    np.testing.assert_allclose(s, [0.8, 0.8 / 3])
+
+
+def test_the_value_of_a_save_follows_a_constant_hazard_past_the_longest_follow_up():
+    """Exponential lifetimes (half leave within about 17 months), followed for at most 200 days: the expected paying
+    months over 12, and over 60 discounted, match the closed form; without re-churn a save is worth all 12."""
+    rng = np.random.default_rng(5)
+    rate = np.log(2) / (17 * val.DAYS_PER_MONTH)
+    life, follow = rng.exponential(1 / rate, 40_000), rng.uniform(0, 200, 40_000)
+    followed = pd.DataFrame({"group": "treatment", "duration": np.minimum(life, follow), "rechurned": life <= follow})
+    worth = val.save_value(followed, months=12, lifetime_months=60, discount_rate=0.1)
+    m = np.arange(60)
+    survival = np.exp(-rate * m * val.DAYS_PER_MONTH)
+    assert worth.retained_months == pytest.approx(survival[:12].sum(), rel=0.01)
+    assert worth.lifetime_months == pytest.approx(np.sum(survival / 1.1 ** (m / 12)), rel=0.03)
+    assert worth.retained_months < 12 and worth.observed_days <= 200
+    stayed = followed.assign(rechurned=False)
+    assert val.save_value(stayed, months=12).retained_months == pytest.approx(12.0)
+
+
+def test_follow_up_starts_at_the_window_end_and_counts_only_churn_after_it():
+    outcomes = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "action_date": pd.to_datetime(["2025-01-01"] * 4),
+            "group": ["treatment", "treatment", "control", "treatment"],
+            "churned": [False, False, False, True],
+        }
+    )
+    churn = pd.DataFrame({"customer_id": ["a", "d"], "churn_date": pd.to_datetime(["2025-05-01", "2025-02-01"])})
+    got = val.follow_up(outcomes, churn, 90, pd.Timestamp("2025-06-30"))
+    start = pd.Timestamp("2025-01-01") + pd.Timedelta(days=90)
+    assert got["group"].tolist() == ["treatment", "treatment", "control"]  # d churned in the window: not followed
+    assert got["rechurned"].tolist() == [True, False, False]
+    np.testing.assert_allclose(got["duration"], [(pd.Timestamp("2025-05-01") - start).days,
+                                                 *[(pd.Timestamp("2025-07-01") - start).days] * 2])  # fmt: skip

@@ -51,7 +51,7 @@ def test_the_recovery_decision_credits_revenue_only_when_the_interval_excludes_z
     sentence, needs_attention = recovery_decision(table)
     assert sentence.startswith(f"<b>{expected}") and needs_attention is attention
     assert (table.iloc[0]["saved_low"] > 0) is not attention
-    assert "95% interval" in sentence and "a year" in sentence
+    assert "95% interval" in sentence and "of revenue kept" in sentence
     no_control = _outcomes(0.2, 0.2).query("group == 'treatment'")
     sentence, needs_attention = recovery_decision(val.recovery_frame(val.recovery_rows(no_control, (), n_boot=10)))
     assert sentence.startswith("<b>Not measured:</b>") and "nan" not in sentence and needs_attention
