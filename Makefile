@@ -16,7 +16,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_LINK_MODE := copy
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data validate snapshot train score recover monitor screenshots ui lint format test test-fast bench clean telco
+.PHONY: help setup data validate snapshot train score recover monitor screenshots ui lint format test test-fast test-seeds bench clean telco
 
 ## Show this help
 help:
@@ -103,11 +103,15 @@ format: setup
 
 ## Lint, then run the whole test suite (unit, data, model, end-to-end) in TEST_WORKERS processes (default 2)
 test: lint
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --durations=15 -m "not seeds"
+
+## Run the many-seed measurements on the default synthetic data (tens of minutes; SEED_WORKERS processes, default 2)
+test-seeds: setup
+	$(VENV)/bin/pytest -m seeds -s
 
 ## Run the fast tests only (no model training)
 test-fast: setup
-	$(VENV)/bin/pytest -m "not slow"
+	$(VENV)/bin/pytest -m "not slow and not seeds"
 
 ## Benchmark every stage on 100k customers against a DuckDB reference (BENCH_SIZES=100k,300k,1M for the cost curve)
 bench: setup
