@@ -77,9 +77,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     if (args.drift is None) != (args.drift_from is None):
         raise Fail("--drift and --drift-from go together: the change to inject and the date it starts")
+    plan = None
+    if args.decisions is not None:  # the pipeline's own action lists run the campaigns on their dates
+        from pipelines.io.decisions import read_decisions
+
+        plan = read_decisions(args.decisions)
     config = SyntheticConfig(
         customers=args.customers, months=args.months, seed=args.seed, end_date=args.end_date, drift=args.drift,
-        drift_from=None if args.drift_from is None else str(args.drift_from.date()),
+        drift_from=None if args.drift_from is None else str(args.drift_from.date()), campaign_plan=plan,
+        reach_rate=args.reach_rate,
     )  # fmt: skip
     truth = args.truth_out or args.out.with_name(args.out.name + "_truth")
     if truth.resolve() == args.out.resolve():
@@ -260,8 +266,9 @@ def cmd_score(args: argparse.Namespace) -> int:
         f"(features {s.seconds_features:.1f} s, predict {s.seconds_predict:.1f} s, "
         f"reason codes {s.seconds_reasons:.1f} s)\n"
         f"  annual revenue at risk ${s.annual_revenue_at_risk:,.0f}; "
-        f"action list {s.action_list:,} customers, expected to save "
-        f"{s.expected_customers_saved:,.1f} worth ${s.expected_revenue_recovered:,.0f} a year\n"
+        f"action list {s.action_list:,} customers ({s.held_out:,} held out at random: do not contact them), expected "
+        f"to save {s.expected_customers_saved:,.1f} worth ${s.expected_revenue_recovered:,.0f} of revenue kept (a save "
+        f"keeps {s.save_value_months:.1f} months)\n"
         f"  save rate {s.save_rate:.1%} ({s.save_rate_source})"
     )
     if s.uplift_model:
@@ -283,7 +290,12 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_recover(args: argparse.Namespace) -> int:
     from pipelines.stages.recover import run_recover
 
-    if args.to < args.from_:
+    loop = args.run is not None or args.model_version is not None
+    if loop and (args.from_ or args.to or (args.run and args.model_version)):
+        raise Fail("give --from and --to (a period's campaigns), or --run, or --model-version (the pipeline's lists)")
+    if not loop and (args.from_ is None or args.to is None):
+        raise Fail("recover needs --from and --to (a period's retention actions), or --run / --model-version")
+    if not loop and args.to < args.from_:
         raise Fail(f"--to {args.to.date()} is before --from {args.from_.date()}")
     overrides = {
         **_dataset_overrides(args),
@@ -296,6 +308,10 @@ def cmd_recover(args: argparse.Namespace) -> int:
         **_scale_overrides(args),
     }
     config = _own_end_date(load_config(args.config, overrides, ScoreConfig), args)
+    if args.scores is not None:
+        config = dataclasses.replace(config, out=str(args.scores))
+    if loop:
+        return _loop_recover(config, args)
     run = run_recover(config, args.from_, args.to)
     o = run.overall
     print(
@@ -499,6 +515,13 @@ def _generate_parser(sub: Subparsers) -> None:
         "(no survey is sent) or app_outage (most log-ins and purchases stop); default none",
     )  # fmt: skip
     p.add_argument("--drift-from", type=_date, help="first day of the injected change (with --drift)")
+    p.add_argument(
+        "--decisions", type=Path, help="a scores folder whose decision log runs the campaigns on its dates (the "
+        "closed loop: holdout customers are the control group); the same world otherwise",
+    )  # fmt: skip
+    p.add_argument(
+        "--reach-rate", type=float, default=0.9, help="with --decisions: share of planned contacts made (default 0.9)"
+    )
     p.set_defaults(func=cmd_generate)
 
 
@@ -611,6 +634,27 @@ def _score_parser(sub: Subparsers) -> None:
     p.set_defaults(func=cmd_score)
 
 
+def _loop_recover(config: ScoreConfig, args: argparse.Namespace) -> int:
+    """``churn recover --run`` / ``--model-version``: the pipeline's own action lists against their holdout."""
+    from pipelines.reporting.html import money
+    from pipelines.stages.loop import run_loop_recover
+
+    result = run_loop_recover(config, args.run, args.model_version)
+    o = result.overall
+    print(
+        f"action lists of {result.model[0]} v{result.model[1]}: {o.treated:,} assigned to treatment, {o.control:,} "
+        f"held out\n  saved customers {o.saved_customers:,.1f} ({config.recover.bootstrap.confidence:.0%} interval "
+        f"{o.saved_low:,.1f} to {o.saved_high:,.1f}{_adjusted_by(o)})\n"
+        f"  revenue kept {money(o.revenue_recovered)} ({money(o.revenue_low)} to {money(o.revenue_high)})\n"
+        f"  report: {result.folder}/report.html"
+    )
+    if result.true_saved_customers is not None:
+        print(f"  synthetic data: the true net saves in the treatment group {result.true_saved_customers:,.0f}")
+    for note in result.notes:
+        print(f"  note: {note}")
+    return EXIT_OK
+
+
 def _adjusted_by(o) -> str:
     """How the saving was adjusted, and the plain difference in means beside it ("" when it was not adjusted)."""
     if not o.adjustment:
@@ -633,8 +677,11 @@ def _recover_parser(sub: Subparsers) -> None:
         "package's conf/score.yaml)",
     )
     _data_option(p, override=True)
-    p.add_argument("--from", dest="from_", type=_date, required=True, help="first action date")
-    p.add_argument("--to", type=_date, required=True, help="last action date")
+    p.add_argument("--from", dest="from_", type=_date, help="first action date (with --to: a period's actions)")
+    p.add_argument("--to", type=_date, help="last action date")
+    p.add_argument("--run", help="instead: the action list of this scoring run (its MLflow run id) against its holdout")
+    p.add_argument("--model-version", help="instead: every action list scored by this version of the config's model")
+    p.add_argument("--scores", type=Path, help="override: the scores folder holding the decision log (out)")
     _horizon_option(p, "override: churn window after each action (recover.horizon_days, default 90)")
     _end_date_option(p, "override: the extract date; outcomes are observed up to it")
     _model_option(p, "override: model whose risk tiers split the result (default churn-propensity@champion)")

@@ -337,6 +337,19 @@ class ValueConfig:
 
 
 @dataclass(frozen=True)
+class HoldoutConfig:
+    """The random holdout every scoring run reserves from its action list (:mod:`models.decisions`): ``share`` of the
+    selected customers, stratified by location and risk tier, not to be contacted; 0 holds nobody out."""
+
+    share: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.share < 1:
+            raise ConfigError(f"holdout.share: expected a share in [0, 1), got {self.share}")
+
+
+@dataclass(frozen=True)
 class SaveValueConfig:
     """What a save is worth (:func:`models.value.save_value`): paying months over ``months`` from the survival of
     past campaigns' customers after their outcome window, and a lifetime view over ``lifetime_months`` discounted at
@@ -503,6 +516,7 @@ class ScoreConfig:
     population: PopulationConfig | None = None  # None: the population the model was trained on
     value: ValueConfig = field(default_factory=ValueConfig)
     save_value: SaveValueConfig = field(default_factory=SaveValueConfig)
+    holdout: HoldoutConfig = field(default_factory=HoldoutConfig)
     risk_tiers: TierConfig = field(default_factory=TierConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
     recover: RecoverConfig = field(default_factory=RecoverConfig)  # churn recover's own section

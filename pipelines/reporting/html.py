@@ -294,11 +294,21 @@ def _scoring_header(
     """Title, the decisions, what was scored with which model, and the headline figures."""
     by = "predicted uplift" if "uplift" in scores else "churn probability x save rate"
     months = config.save_value.months
+    held = int((scores["assigned_group"] == "holdout").sum()) if "assigned_group" in scores else 0
+    contact = len(plan.selected) - held
+    holdout = (
+        f" <b>{held:,} of them are held out at random</b> (<code>assigned_group</code> holdout, "
+        f"{config.holdout.share:.0%} within each location and risk tier): do not contact them, so that "
+        "<code>churn recover --run</code> can measure what the list saved."
+        if held
+        else ""
+    )
     decisions = [
-        f"<b>Contact {len(plan.selected):,} customers</b> (the rows with <code>in_action_list</code> in the scores, "
-        f"in <code>priority_rank</code> order, ranked by {by}): expected to save "
-        f"{plan.expected_customers_saved:,.1f} customers worth {money(plan.expected_revenue_recovered)} over the next "
-        f"{months} months for {money(plan.cost)} of contacts (net {money(plan.net_value)}).",
+        f"<b>Action list of {len(plan.selected):,} customers; contact {contact:,}</b> (the rows with "
+        f"<code>assigned_group</code> treatment in the scores, in <code>priority_rank</code> order, ranked by {by}). "
+        f"The whole list is expected to save {plan.expected_customers_saved:,.1f} customers worth "
+        f"{money(plan.expected_revenue_recovered)} over the next {months} months for {money(plan.cost)} of contacts "
+        f"(net {money(plan.net_value)}).{holdout}",
         f"<b>Value of a save:</b> {html.escape(save_value.sentence())}, from recent campaigns' customers."
         if save_value
         else f"Value of a save: {months} months of revenue (no recent campaign's customers to follow up).",

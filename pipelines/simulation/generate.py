@@ -53,8 +53,15 @@ def write_synthetic(
         cum.flush()
         del cum
 
+    settings = asdict(config)
+    plan = settings.pop("campaign_plan")  # a table: summarised, not written whole
+    if plan is not None:
+        settings["campaign_plan"] = {
+            "dates": sorted(str(pd.Timestamp(d).date()) for d in plan["as_of"].unique()),
+            "selected": int(plan["assigned_group"].isin(["treatment", "holdout"]).sum()),
+        }
     summary = {
-        "config": asdict(config),
+        "config": settings,
         "start_date": cal.start.date().isoformat(),
         "end_date": cal.end.date().isoformat(),
     }

@@ -145,12 +145,27 @@ class SyntheticConfig:
     control_share: float = 0.3  # held out at random (10-30 % in practice): ~30 control churners a campaign to learn
     drift: str | None = None  # a known change injected from ``drift_from`` (one of ``DRIFTS``); None: none
     drift_from: str | None = None
+    # The closed loop: campaigns from a decision log instead of the built-in rule on their dates (customer_id,
+    # as_of, assigned_group treatment | holdout, as pipelines.io.decisions reads it); a customer assigned to
+    # treatment is reached with probability ``reach_rate`` (a planned contact not made is not recorded).
+    campaign_plan: pd.DataFrame | None = field(default=None, compare=False, hash=False, repr=False)
+    reach_rate: float = 0.9
 
     def __post_init__(self) -> None:
         if self.drift is not None and self.drift not in DRIFTS:
             raise ValueError(f"drift must be one of {list(DRIFTS)} or None, got {self.drift!r}")
         if (self.drift is None) != (self.drift_from is None):
             raise ValueError("drift and drift_from go together: a change and the date it starts")
+        if not 0 <= self.reach_rate <= 1:
+            raise ValueError(f"reach_rate must be a share between 0 and 1, got {self.reach_rate}")
+
+    def planned_on(self, date: pd.Timestamp) -> pd.DataFrame | None:
+        """The decision log's picks for ``date`` (selected customers and their assigned groups), or None."""
+        if self.campaign_plan is None:
+            return None
+        plan = self.campaign_plan
+        today = plan[(pd.to_datetime(plan["as_of"]) == date) & (plan["assigned_group"].isin(["treatment", "holdout"]))]
+        return today if len(today) else None
 
     def drifting(self, date: pd.Timestamp) -> str | None:
         """The injected change in force on ``date``, or None."""
@@ -444,7 +459,10 @@ def step(
     _move_satisfaction(world, customers, rng)
     counts = _events(world, customers, rng, day, APP_OUTAGE_USAGE if drift == "app_outage" else 1.0)
     _answer_surveys(world, customers, rng, day, counts, sending=drift != "survey_stop")
-    if date.day == 1 and t >= 90:  # monthly retention campaign on the first of the month, after 3 months
+    planned = config.planned_on(date)
+    if planned is not None:  # the pipeline's own action list, with its holdout
+        _run_campaign(world, customers, config, rng, day, planned)
+    elif date.day == 1 and t >= 90:  # monthly retention campaign on the first of the month, after 3 months
         _run_campaign(world, customers, config, rng, day)
     _accumulate_hazard(world, customers, day)
 
@@ -530,7 +548,12 @@ def _answer_surveys(
 
 
 def _run_campaign(
-    world: World, customers: Customers, config: SyntheticConfig, rng: np.random.Generator, day: Day
+    world: World,
+    customers: Customers,
+    config: SyntheticConfig,
+    rng: np.random.Generator,
+    day: Day,
+    planned: pd.DataFrame | None = None,
 ) -> None:
     """Contact today's campaign picks; treatment changes their hazard for ``CONTACT_EFFECT_DAYS``.
 
@@ -539,7 +562,11 @@ def _run_campaign(
     potential outcomes. Opens the pick's 90-day truth window (``h0``, ``h1``:
     the hazard summed without and with the contact, filled by ``_accumulate_hazard``).
     """
-    act = _campaign(config, rng, day, world)
+    act = (
+        _campaign(config, rng, day, world)
+        if planned is None
+        else _planned_campaign(planned, customers, config, rng, day)
+    )
     if act is None:
         return
     idx, a = act["idx"], act["planned"]
@@ -632,7 +659,7 @@ def _accumulate_hazard(world: World, customers: Customers, day: Day) -> None:
     h = h_untreated.copy()
     treated_now = np.flatnonzero(world.contact_until >= t)
     h[treated_now] = contacted(treated_now)
-    for act in world.actions[-4:]:  # monthly campaigns: only the last few can have a window open today
+    for act in world.actions[-8:]:  # monthly (and planned) campaigns: only the last few can have a window open today
         if act["day"][0] <= t < act["day"][0] + TRUTH_HORIZON_DAYS:
             if act["day"][0] == t:  # the addressable terms on the action date: which drives the risk
                 act["trouble_term"] = trouble_term[act["idx"]]
@@ -724,6 +751,36 @@ def _campaign(
         "planned": planned,
         "action": np.where(treatment, action, "holdout"),
         "cost": np.where(treatment, cost, 0.0),
+        "recorded": np.ones(idx.size, dtype=bool),
+    }
+
+
+def _planned_campaign(
+    planned: pd.DataFrame, customers: Customers, config: SyntheticConfig, rng: np.random.Generator, day: Day
+) -> dict[str, np.ndarray] | None:
+    """Today's picks from a decision log, those of this chunk alive today: holdout customers are the control group;
+    treatment customers are reached with probability ``reach_rate`` (the others are neither contacted nor
+    recorded: a planned contact not made)."""
+    rows = pd.Index(customers.ids).get_indexer(planned["customer_id"].astype(str))
+    found = rows >= 0
+    idx, assigned = rows[found], (planned["assigned_group"].to_numpy() == "treatment")[found]
+    alive = day.alive[idx]
+    idx, assigned = idx[alive], assigned[alive]
+    if idx.size == 0:
+        return None
+    order = np.argsort(idx, kind="stable")
+    idx, assigned = idx[order], assigned[order]
+    reached = assigned & (rng.random(idx.size) < config.reach_rate)
+    planned_action = rng.choice(len(ACTIONS), idx.size, p=ACTION_SHARE)
+    action = np.asarray(ACTIONS, dtype=object)[planned_action]
+    return {
+        "idx": idx,
+        "day": np.full(idx.size, day.t),
+        "treatment": reached,
+        "planned": planned_action,
+        "action": np.where(reached, action, "holdout"),
+        "cost": np.where(reached, np.asarray(ACTION_COST)[planned_action], 0.0),
+        "recorded": reached | ~assigned,
     }
 
 
@@ -885,6 +942,7 @@ def _action_table(cal: Calendar, ids: np.ndarray, parts: list[dict[str, np.ndarr
             }
         )
     a = {k: np.concatenate([p[k] for p in parts]) for k in ("idx", "day", "treatment", "action", "cost")}
+    recorded = np.concatenate([p["recorded"] for p in parts])
     return pd.DataFrame(
         {
             "customer_id": ids[a["idx"]],
@@ -893,7 +951,7 @@ def _action_table(cal: Calendar, ids: np.ndarray, parts: list[dict[str, np.ndarr
             "action": a["action"].astype(object),
             "cost": a["cost"].astype(float),
         }
-    )
+    )[recorded].reset_index(drop=True)
 
 
 def _truth_customers(cal: Calendar, first: int, customers: Customers, world: World) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from features.build import LABEL, Prepared, Tables, build_features, prepare
 from features.config import FeatureConfig
 from models import adjustment as adj
 from models import value as val
+from models.decisions import hashed_uniform
 from models.registry import describe_run, load_model, use_experiment, version_link
 from pipelines.config import RecoverConfig, ScoreConfig, TierConfig, end_timestamp
 from pipelines.contract import ValidationResult
@@ -49,7 +50,6 @@ from pipelines.reporting.html import money, recovery_report
 from pipelines.simulation.truth import TRUTH_HORIZON_DAYS, load_truth, truth_folder
 from pipelines.stages.score import risk_tiers
 from pipelines.stages.snapshot import observation_end, snapshot
-from pipelines.stages.train import uniform_by_customer
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ def recover(
     )
     if prognostic is not None:
         outcomes[adj.PROGNOSTIC] = prognostic.score
-    worth = _save_value(outcomes, tables, data_end, config, notes)
+    worth = save_value_of(outcomes, tables, data_end, config, notes)
     months = worth.retained_months if worth else val.MONTHS
     rows = _measure(outcomes, tuple(by), settings, prognostic.method if prognostic else "", months)
     if rows[0].warning:
@@ -258,7 +258,7 @@ def recover(
     return Recovered(table, rows[0], tuple(notes), model, outcomes, described, worth)
 
 
-def _save_value(
+def save_value_of(
     outcomes: pd.DataFrame, tables: Tables, data_end: pd.Timestamp, config: ScoreConfig, notes: list[str]
 ) -> val.SaveValue | None:
     """What a save is worth from these actions' follow-up (:func:`models.value.save_value`), or None (a note says
@@ -315,7 +315,7 @@ def prognostic_score(
     def keep(as_of: pd.Timestamp, frame: pd.DataFrame) -> pd.DataFrame:
         if as_of >= first:
             return frame[frame["customer_id"].astype(str).isin(actioned)]
-        return frame if share >= 1 else frame[uniform_by_customer(frame["customer_id"], as_of, how.seed) < share]
+        return frame if share >= 1 else frame[hashed_uniform(frame["customer_id"], as_of, how.seed) < share]
 
     config = FeatureConfig(label_source=settings.label, inactivity_active_days=None, btyd_horizon_days=horizon)
     labels_end = min(pd.Timestamp(data_end), first - pd.Timedelta(days=1))

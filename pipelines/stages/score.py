@@ -23,16 +23,18 @@ from features.feeds import feed_counts
 from features.names import catalog
 from features.schema import Features
 from models import value as val
+from models.decisions import assign_holdout
 from models.drift import MEAN, SCORE, drift_table
 from models.errors import ModelNotFoundError
 from models.pyfunc import UpliftPyfunc
 from models.reasons import top_reasons
 from models.registry import LoadedModel, describe_run, load_model, use_experiment, version_link
 from pipelines.attributes import FEATURE_TYPES
-from pipelines.config import ScoreConfig, end_timestamp
+from pipelines.config import HoldoutConfig, ScoreConfig, end_timestamp
 from pipelines.contract import ValidationResult
 from pipelines.engines import engine_for
 from pipelines.errors import UserError
+from pipelines.io.decisions import append_decisions
 from pipelines.io.files import atomic_folder, write_csv, write_parquet, write_text
 from pipelines.reporting.html import money, scoring_report
 
@@ -52,7 +54,9 @@ class Scores(pa.DataFrameModel):
     annual_revenue_at_risk: Series[float] = pa.Field(ge=0)
     expected_net_value_of_contact: Series[float]
     priority_rank: Series[int] = pa.Field(ge=1, unique=True)
-    in_action_list: Series[bool]
+    in_action_list: Series[bool]  # selected by the plan; contact only those with assigned_group "treatment"
+    assigned_group: Series[str] = pa.Field(isin=["treatment", "holdout", ""])  # "": not in the action list
+    assignment_probability: Series[float] = pa.Field(nullable=True, ge=0, le=1)  # of the holdout; NaN: not listed
     reason_1: Series[object] = pa.Field(nullable=True)
     reason_2: Series[object] = pa.Field(nullable=True)
     reason_3: Series[object] = pa.Field(nullable=True)
@@ -320,6 +324,7 @@ class ScoringSummary:
     risk_plan_customers_saved: float  # what the churn ranking's plan expects (equal to the plan's without uplift)
     do_not_contact: int  # customers a contact is predicted to push out
     save_value_months: float = val.MONTHS  # months of revenue a save keeps (recent campaigns' follow-up, or 12)
+    held_out: int = 0  # of the action list, held out at random (not to be contacted)
 
 
 @dataclass(frozen=True)
@@ -378,7 +383,7 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
         if by_uplift
         else plan
     )
-    explained = _explain(loaded, inputs, prediction.scores, plan)
+    explained = _explain(loaded, inputs, prediction.scores, plan, config.holdout)
     scores = explained.scores
     events = {"interactions": inputs.tables.interactions, "feedback": inputs.tables.feedback}
     drift = _drift(config, loaded, inputs.features, scores, feed_counts(events, as_of))
@@ -408,6 +413,7 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
         risk_plan_customers_saved=risk_plan.expected_customers_saved,
         do_not_contact=int(scores["do_not_contact"].sum()) if "do_not_contact" in scores else 0,
         save_value_months=prediction.campaigns.value_months,
+        held_out=int((scores["assigned_group"] == "holdout").sum()),
     )
     _log_scoring_run(config, as_of, loaded, scores, drift, inputs.result, summary, folder)
     return summary
@@ -497,7 +503,9 @@ def _plan(config: ScoreConfig, scores: pd.DataFrame, prediction: _Prediction) ->
     )  # fmt: skip
 
 
-def _explain(loaded: LoadedModel, inputs: _Inputs, scores: pd.DataFrame, plan: val.TargetingPlan) -> _Explained:
+def _explain(
+    loaded: LoadedModel, inputs: _Inputs, scores: pd.DataFrame, plan: val.TargetingPlan, holdout: HoldoutConfig
+) -> _Explained:
     """Reason codes for the customers in the action list (None for the others), then the table in priority order."""
     t_reasons = time.perf_counter()
     selected = scores["customer_id"].isin(plan.selected["customer_id"]).to_numpy()
@@ -514,6 +522,10 @@ def _explain(loaded: LoadedModel, inputs: _Inputs, scores: pd.DataFrame, plan: v
     seconds = time.perf_counter() - t_reasons
     out = pd.concat([scores, reasons], axis=1)
     out.insert(out.columns.get_loc("priority_rank") + 1, "in_action_list", selected)
+    as_of = pd.Timestamp(scores["as_of"].iloc[0]) if len(scores) else pd.Timestamp(0)
+    group, probability = assign_holdout(out, selected, holdout.share, as_of, holdout.seed)
+    out.insert(out.columns.get_loc("in_action_list") + 1, "assigned_group", group)
+    out.insert(out.columns.get_loc("assigned_group") + 1, "assignment_probability", probability)
     return _Explained(Scores.validate(out.sort_values("priority_rank", ignore_index=True)), selected, seconds)
 
 
@@ -593,6 +605,8 @@ def _log_scoring_run(
         if len(drift):
             mlflow.log_table(drift.astype({"name": object, "note": object}), "drift/psi.json")
         mlflow.log_artifact(str(folder / "report.html"))
+        decisions = append_decisions(Path(config.out), scores, run.info.run_id)  # the loop's record, append-only
+        mlflow.set_tag("decision_log", str(decisions))
         mlflow.log_dict(result.to_dict(), "validation/report.json")
         mlflow.log_dict(config.to_dict(), "config/resolved_config.json")  # as training logs its own
 
@@ -604,7 +618,7 @@ def _description(loaded: LoadedModel, as_of: pd.Timestamp, s: ScoringSummary) ->
         f"Scored {s.rows:,} customers on {as_of.date()} with {version_link(loaded.name, loaded.version)}"
         + (f" and {s.uplift_model} for targeting" if s.uplift_model else "")
         + f". Action list: {s.action_list:,} customers, expected to save {s.expected_customers_saved:,.1f} worth "
-        f"{money(s.expected_revenue_recovered)} a year. {drift}."
+        f"{money(s.expected_revenue_recovered)} of revenue kept; {s.held_out:,} held out at random. {drift}."
     )
 
 

@@ -24,6 +24,7 @@ from features.build import LABEL, WEIGHT, feature_columns
 from features.config import FeatureConfig
 from features.feeds import feed_counts
 from models import evaluate as ev
+from models.decisions import hashed_uniform
 from models.drift import build_reference
 from models.errors import ModelInputError
 from models.estimators import FeatureSpec, calibrate, explain, feature_importance
@@ -148,17 +149,10 @@ def negative_sampler(train_dates, rate: float, seed: int):
         if as_of not in train_dates or rate >= 1.0:
             return frame.assign(**{WEIGHT: 1.0})
         churner = frame[LABEL].to_numpy(dtype=float) == 1
-        keep = churner | (uniform_by_customer(frame["customer_id"], as_of, seed) < rate)
+        keep = churner | (hashed_uniform(frame["customer_id"], as_of, seed) < rate)
         return frame.loc[keep].assign(**{WEIGHT: np.where(churner[keep], 1.0, 1.0 / rate)}).reset_index(drop=True)
 
     return sample
-
-
-def uniform_by_customer(customer_id: pd.Series, as_of: pd.Timestamp, seed: int) -> np.ndarray:
-    """A number in [0, 1) per customer, fixed by the customer id, the date and the seed (SipHash of the id)."""
-    key = f"{seed % 10**8:08d}{as_of:%Y%m%d}"  # SipHash takes a 16-character key
-    hashed = pd.util.hash_array(customer_id.astype(str).to_numpy(dtype=object), hash_key=key, categorize=False)
-    return (hashed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
 # Churners and non-churners the validation rows need each: the probability calibration fits on 5 stratified folds of

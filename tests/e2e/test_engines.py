@@ -254,7 +254,7 @@ def test_scores_agree_across_engines(spark_ready, small_dataset, tmp_path: Path)
         assert main([*argv, "--out", str(tmp_path / name), *extra]) == 0
         scores[name] = pd.read_parquet(tmp_path / name / "as_of=2026-04-01" / "scores.parquet")
     base = scores["pandas"]
-    assert len(base) > 1000 and base["in_action_list"].sum() > 20
+    assert len(base) > 1000 and base["in_action_list"].sum() >= 10  # and their reason codes, holdout and groups
     for name in ("partitions", "spark"):
         other = scores[name]
         np.testing.assert_allclose(other["churn_probability"], base["churn_probability"], rtol=0, atol=1e-9)

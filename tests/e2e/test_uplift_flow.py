@@ -146,7 +146,13 @@ def test_scoring_targets_by_uplift_when_an_uplift_champion_exists(campaigns, tra
     assert {"uplift", "expected_saves", "do_not_contact"} <= set(scores.columns)
     assert scores["do_not_contact"].equals(scores["uplift"] < 0) and scores["do_not_contact"].any()
     assert not scores.loc[scores["in_action_list"], "do_not_contact"].any()  # never contacted
-    value = scores["uplift"] * 12 * scores["monthly_revenue"] - 15.0  # score.yaml's contact cost
+    client = MlflowClient()
+    scoring = client.search_runs(
+        [client.get_experiment_by_name("churn-scoring").experiment_id], order_by=["attributes.start_time DESC"]
+    )[0]
+    months = scoring.data.metrics["save_value_months"]  # what a save keeps, from the campaigns' follow-up
+    assert 0 < months < 12
+    value = scores["uplift"] * months * scores["monthly_revenue"] - 15.0  # score.yaml's contact cost
     assert np.allclose(scores["expected_net_value_of_contact"], value)
     assert "The plan under both rankings" in (folder / "report.html").read_text()
     # a churn model given as the uplift model is refused before anything is written
