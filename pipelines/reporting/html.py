@@ -526,9 +526,10 @@ def recovery_report(
     adjusted_by: str = "",
     true_saves: float | None = None,
     save_value: val.SaveValue | None = None,
+    title: str | None = None,
 ) -> str:
-    """The recovery report; ``adjusted_by`` says where the adjustment's churn score came from, and ``true_saves`` is
-    synthetic data's true net saves of the measured contacts (None for real data)."""
+    """The recovery report; ``adjusted_by`` says where the adjustment's churn score came from, ``true_saves`` is
+    synthetic data's true net saves of the measured contacts (None for real data), ``title`` replaces the period's."""
     decision, attention = recovery_decision(table, confidence)
     design = power_sentence(table, confidence, power, precision)
     naive = (
@@ -539,7 +540,7 @@ def recovery_report(
     )  # fmt: skip
     worth = [f"<b>Value of a save:</b> {html.escape(save_value.sentence())}."] if save_value else []
     body = [
-        f"<h1>Revenue recovered by retention actions {start.date()} to {end.date()}</h1>",
+        f"<h1>{html.escape(title or f'Revenue recovered by retention actions {start.date()} to {end.date()}')}</h1>",
         _summary(
             [decision, *worth, *([design] if design else []), *naive, *(html.escape(n) for n in notes)],
             attention or bool(notes),

@@ -97,6 +97,15 @@ def loop_outcomes(selected: pd.DataFrame, tables, horizon_days: int, label: str,
     return out
 
 
+def _past_campaigns(tables, settings, data_end: pd.Timestamp) -> pd.DataFrame:
+    """Every recorded campaign contact whose outcome window the data holds, as outcomes: what a save is worth is
+    measured on all of them (their follow-up is longer than a single list's)."""
+    actions = tables.retention_actions
+    observed = actions[actions["action_date"] + pd.Timedelta(days=settings.horizon_days - 1) <= data_end]
+    return val.action_outcomes(observed, tables.churn_events, tables.customers, settings.horizon_days, settings.label,
+                               tables.interactions)  # fmt: skip
+
+
 def _contacted(out: pd.DataFrame, actions: pd.DataFrame, horizon_days: int) -> np.ndarray:
     """Whether ``retention_actions`` records a treatment contact of each customer within the window."""
     treated = actions.loc[actions["group"] == "treatment", ["customer_id", "action_date"]].astype({"customer_id": str})
@@ -146,7 +155,9 @@ def run_loop_recover(config: ScoreConfig, run_id: str | None = None, model_versi
     with recover_data(config) as data:
         end = observation_end(data.result)
         outcomes = loop_outcomes(selected, data.tables, settings.horizon_days, settings.label, end)
-        worth = save_value_of(outcomes, data.tables, end, config, value_notes)
+        # inactivity churn has no later churn date to follow: save_value_of says so whatever it is given
+        past = _past_campaigns(data.tables, settings, end) if settings.label == "events" else outcomes
+        worth = save_value_of(past, data.tables, end, config, value_notes)
     boot = settings.bootstrap
     rows = val.recovery_rows(
         outcomes, ("location_id", "risk_tier"), n_boot=boot.resamples, seed=boot.seed, level=boot.confidence,
@@ -166,7 +177,7 @@ def run_loop_recover(config: ScoreConfig, run_id: str | None = None, model_versi
             settings.horizon_days, f"{config.data}: the action lists of {what}", list(notes), boot.confidence,
             settings.power, settings.precision,
             "the churn probability each customer was scored with (a model trained before the scoring date)", truth,
-            worth,
+            worth, f"Revenue recovered by the action lists of {what}",
         )  # fmt: skip
         write_text(report, work / "report.html")
     _log(config, what, run_id, model, rows[0], metrics, truth, folder, table)

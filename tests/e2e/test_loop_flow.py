@@ -1,7 +1,9 @@
-"""The closed loop end to end on the default synthetic data: score -> action list with a random holdout -> the
-generator contacts that list -> `churn recover --run` measures it against its holdout, covering the truth."""
+"""The closed loop end to end on synthetic data: score -> action list with a random holdout -> the generator contacts
+that list -> `churn recover --run` measures it against its holdout, covering the truth."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pandas as pd
 import pytest
@@ -19,8 +21,11 @@ pytestmark = pytest.mark.slow
 AS_OF = pd.Timestamp("2026-03-01")  # a campaign date whose 90-day outcome the data holds
 
 
-def test_an_action_list_with_its_holdout_is_measured_against_the_truth(trained_default, default_dataset, tmp_path):
-    data, _, _ = default_dataset
+def test_an_action_list_with_its_holdout_is_measured_against_the_truth(trained_default, tmp_path):
+    """A smaller world of the default generator (8,000 customers), scored by the default champion."""
+    world_config = SyntheticConfig(customers=8_000, seed=3)
+    data = tmp_path / "original" / "synthetic"
+    write_synthetic(world_config, data, tmp_path / "original" / "synthetic_truth", None, 90)
     scores = tmp_path / "scores"
     settings = {"data": str(data), "end_date": "2026-06-30", "out": str(scores), "holdout.share": 0.3}
     run_scoring(load_config(None, settings, ScoreConfig), AS_OF)
@@ -38,7 +43,8 @@ def test_an_action_list_with_its_holdout_is_measured_against_the_truth(trained_d
 
     # the same world, whose 2026-03-01 campaign is this list: 90 % of the treatment group reached, the holdout left
     world = tmp_path / "world" / "synthetic"
-    write_synthetic(SyntheticConfig(campaign_plan=decisions), world, tmp_path / "world" / "synthetic_truth", None, 90)
+    planned = dataclasses.replace(world_config, campaign_plan=decisions)
+    write_synthetic(planned, world, tmp_path / "world" / "synthetic_truth", None, 90)
     before = pd.read_parquet(world / "churn_events.parquet")
     original = pd.read_parquet(data / "churn_events.parquet")
     pd.testing.assert_frame_equal(
@@ -61,6 +67,6 @@ def test_an_action_list_with_its_holdout_is_measured_against_the_truth(trained_d
     assert run.data.params["scoring_run"] == run_id
     assert run.data.tags["model_version_uri"].endswith(f"/{selected['model_version'].iloc[0]}")
     assert m["saved_low"] <= m["true_saved_customers"] <= m["saved_high"], m
-    assert 0.85 < m["contact_rate_treatment"] < 0.95 and m["contact_rate_holdout"] == 0
+    assert 0.8 < m["contact_rate_treatment"] < 0.97 and m["contact_rate_holdout"] == 0
     assert abs(m["holdout_realised_churn"] - m["holdout_predicted_churn"]) < 0.1 and m["holdout_roc_auc"] > 0.55
     assert (out / f"loop_run_{run_id}" / "report.html").exists()

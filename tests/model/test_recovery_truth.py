@@ -1,4 +1,8 @@
-"""The measured recovery against the generator's truth over several seeds: coverage and bias."""
+"""The plain difference in means against the generator's truth over several seeds: coverage and bias.
+
+The regression-adjusted estimate is measured the same way on the default data over 20 seeds by
+tests/model/test_recovery_seeds.py (`make test-seeds`: too slow for `make test`), and on simulated campaigns by
+tests/unit/test_adjustment.py."""
 
 from __future__ import annotations
 
@@ -20,8 +24,14 @@ def _one(seed: int) -> tuple[float, float, float, float]:
     chunk = next(generate(SyntheticConfig(customers=12_000, months=24, seed=seed)))
     tables = Tables(**chunk.tables)
     start, end = pd.Timestamp("2024-10-01"), pd.Timestamp("2026-03-31")
-    settings = {"recover.tiers": False, "recover.bootstrap.resamples": 1000, "recover.bootstrap.seed": seed}
+    settings = {
+        "recover.tiers": False,
+        "recover.bootstrap.resamples": 1000,
+        "recover.bootstrap.seed": seed,
+        "recover.adjustment.method": "none",
+    }
     overall = recover(tables, pd.Timestamp("2026-06-30"), start, end, load_config(None, settings, ScoreConfig)).overall
+    assert overall.adjustment == "" and overall.saved_customers == overall.unadjusted_saved_customers
     truth = chunk.truth_actions
     treated = truth[(truth["group"] == "treatment") & (truth["action_date"] >= start) & (truth["action_date"] <= end)]
     return (
