@@ -326,7 +326,9 @@ def _scoring_header(
         decisions.append(f"Drift: none of {len(drift)} checks flagged against the training reference.")
     r = config.recover
     measured, _ = recovery_decision(recovery, r.bootstrap.confidence)
-    plain = " (plain difference in means; <code>churn recover</code> adjusts it for the risk before the contact)"
+    plain = (
+        " This is the plain difference in means; <code>churn recover</code> adjusts it for the risk before the contact."
+    )
     decisions.append(f"Recent campaigns: {measured}" + (plain if len(recovery) else ""))
     design = power_sentence(recovery, r.bootstrap.confidence, r.power, r.precision)
     if design:
@@ -341,7 +343,8 @@ def _scoring_header(
         [
             ("annual revenue at risk", money(scores["annual_revenue_at_risk"].sum())),
             ("mean churn probability", f"{scores['churn_probability'].mean():.2%}"),
-            ("customers to contact", f"{len(plan.selected):,}"),
+            ("customers to contact", f"{contact:,}"),
+            ("held out at random", f"{held:,}"),
             ("expected customers saved", f"{plan.expected_customers_saved:,.1f}"),
             (f"expected revenue recovered, {months} months", money(plan.expected_revenue_recovered)),
         ]
