@@ -72,7 +72,7 @@ def assign_holdout(
     group[selected] = TREATMENT
     if share <= 0 or not selected.any():
         return group, probability
-    picked = scores.loc[selected, [c for c in STRATA if c in scores]].astype(str)
+    picked = scores.loc[selected, [c for c in STRATA if c in scores]].astype(object).fillna("__none__").astype(str)
     stratum = picked.apply("|".join, axis=1) if len(picked.columns) else pd.Series("all", index=picked.index)
     frame = pd.DataFrame(
         {

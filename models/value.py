@@ -189,10 +189,9 @@ def kaplan_meier(duration: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, n
     """The Kaplan-Meier survival curve: the distinct event times and S just after each (numpy; lifelines does not
     install beside pandas 3, and the product-limit estimator is a few lines)."""
     duration, event = np.asarray(duration, dtype=float), np.asarray(event, dtype=bool)
-    times = np.unique(duration[event])
+    times, deaths = np.unique(duration[event], return_counts=True)
     at_risk = len(duration) - np.searchsorted(np.sort(duration), times, side="left")
-    deaths = np.array([np.sum(event & (duration == t)) for t in times]) if len(times) else np.array([])
-    return times, np.cumprod(1 - deaths / at_risk) if len(times) else np.array([])
+    return times, np.cumprod(1 - deaths / at_risk)
 
 
 def survival_at(times: np.ndarray, survival: np.ndarray, horizon: float, t: np.ndarray) -> np.ndarray:
@@ -211,14 +210,32 @@ def follow_up(outcomes: pd.DataFrame, churn_events: pd.DataFrame, horizon_days: 
     ``duration`` (days to a later churn event, or to ``data_end``) and ``rechurned``."""
     stayed = outcomes[~outcomes["churned"].astype(bool)]
     start = stayed["action_date"].to_numpy(dtype="datetime64[us]") + np.timedelta64(horizon_days, "D")
-    churn = churn_events.groupby("customer_id")["churn_date"].min()
-    when = churn.reindex(stayed["customer_id"]).to_numpy(dtype="datetime64[us]")
+    when = _next_churn(stayed["customer_id"], start, churn_events)
     end = np.datetime64(pd.Timestamp(data_end).normalize(), "us") + np.timedelta64(1, "D")
     rechurned = ~np.isnat(when) & (when >= start) & (when < end)
     stop = np.where(rechurned, when, end)
     keep = start <= end
     days = (stop - start) / np.timedelta64(1, "D")
     return pd.DataFrame({"group": stayed["group"].to_numpy(), "duration": days, "rechurned": rechurned})[keep]
+
+
+def _next_churn(customer_id: pd.Series, start: np.ndarray, churn_events: pd.DataFrame) -> np.ndarray:
+    """Each row's first churn event on or after ``start`` (NaT: none), a customer's earlier churns ignored."""
+    rows = pd.DataFrame(
+        {"customer_id": customer_id.astype(str).to_numpy(), "start": start, "row": np.arange(len(start))}
+    )
+    events = pd.DataFrame(
+        {
+            "customer_id": churn_events["customer_id"].astype(str).to_numpy(),
+            "churn": churn_events["churn_date"].to_numpy(dtype="datetime64[us]"),
+        }
+    ).sort_values("churn")
+    matched = pd.merge_asof(
+        rows.sort_values("start"), events, left_on="start", right_on="churn", by="customer_id", direction="forward"
+    )
+    out = np.full(len(start), np.datetime64("NaT"), dtype="datetime64[us]")
+    out[matched["row"].to_numpy()] = matched["churn"].to_numpy(dtype="datetime64[us]")
+    return out
 
 
 def save_value(
@@ -247,6 +264,32 @@ def save_value(
         rechurned=int(treated["rechurned"].sum()),
         observed_days=int(horizon),
     )
+
+
+def measured_save_value(
+    outcomes: pd.DataFrame,
+    churn_events: pd.DataFrame,
+    horizon_days: int,
+    data_end: pd.Timestamp,
+    label: str,
+    months: int = MONTHS,
+    lifetime_months: int = 60,
+    discount_rate: float = 0.1,
+) -> tuple[SaveValue | None, str]:
+    """What a save is worth from these actions' follow-up (:func:`save_value`), and why not ("" when measured):
+    inactivity churn has no later churn date to follow, or nobody treated could be followed."""
+    if label != "events":
+        return None, "a save is valued at 12 months of revenue: inactivity churn has no later churn date to follow"
+    worth = save_value(
+        follow_up(outcomes, churn_events, horizon_days, data_end), months, lifetime_months, discount_rate
+    )
+    why = "" if worth else "a save is valued at 12 months of revenue: no treated customer was followed after the window"
+    return worth, why
+
+
+def value_months(worth: SaveValue | None) -> float:
+    """The months of revenue a save keeps: measured, or the naive year without a measurement."""
+    return worth.retained_months if worth else float(MONTHS)
 
 
 # --- measured value after acting ------------------------------------------------------------

@@ -318,7 +318,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
         f"retention actions {args.from_.date()}..{args.to.date()}: {o.treated:,} treated, {o.control:,} control\n"
         f"  saved customers {o.saved_customers:,.1f} ({config.recover.bootstrap.confidence:.0%} interval "
         f"{o.saved_low:,.1f} to {o.saved_high:,.1f}{_adjusted_by(o)})\n"
-        f"  revenue recovered over the next {config.save_value.months} months ${o.revenue_recovered:,.0f} "
+        f"  revenue kept ${o.revenue_recovered:,.0f} "
         f"(${o.revenue_low:,.0f} to ${o.revenue_high:,.0f}); "
         f"naive every-contact-saves figure ${o.naive_revenue:,.0f}\n"
         f"  report: {run.folder}/report.html"

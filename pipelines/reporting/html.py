@@ -311,7 +311,7 @@ def _scoring_header(
         f"(net {money(plan.net_value)}).{holdout}",
         f"<b>Value of a save:</b> {html.escape(save_value.sentence())}, from recent campaigns' customers."
         if save_value
-        else f"Value of a save: {months} months of revenue (no recent campaign's customers to follow up).",
+        else f"Value of a save: {val.MONTHS} months of revenue (no recent campaign's customers to follow up).",
     ]
     flagged = [str(n) for n in drift.loc[drift["flagged"].astype(bool), "name"]] if len(drift) else []
     if not len(drift):
@@ -530,6 +530,7 @@ def recovery_report(
     true_saves: float | None = None,
     save_value: val.SaveValue | None = None,
     title: str | None = None,
+    groups: str = "treatment and control as recorded in retention_actions (a randomised hold-out)",
 ) -> str:
     """The recovery report; ``adjusted_by`` says where the adjustment's churn score came from, ``true_saves`` is
     synthetic data's true net saves of the measured contacts (None for real data), ``title`` replaces the period's."""
@@ -548,8 +549,8 @@ def recovery_report(
             [decision, *worth, *([design] if design else []), *naive, *(html.escape(n) for n in notes)],
             attention or bool(notes),
         ),  # fmt: skip
-        f"<p class='note'>Data {html.escape(data)}; churn counted within {horizon_days} days of each action; treatment "
-        "and control as recorded in retention_actions (a randomised hold-out).</p>",
+        f"<p class='note'>Data {html.escape(data)}; churn counted within {horizon_days} days of each action; "
+        f"{html.escape(groups)}.</p>",
     ]
     if adjusted_by:
         body.append(

@@ -165,6 +165,10 @@ class SyntheticConfig:
             return None
         plan = self.campaign_plan
         today = plan[(pd.to_datetime(plan["as_of"]) == date) & (plan["assigned_group"].isin(["treatment", "holdout"]))]
+        if "run_id" in today and today["run_id"].nunique() > 1:
+            raise ValueError(
+                f"the decision log holds {today['run_id'].nunique()} runs scored on {date.date()}: give one"
+            )
         return today if len(today) else None
 
     def drifting(self, date: pd.Timestamp) -> str | None:
@@ -659,8 +663,8 @@ def _accumulate_hazard(world: World, customers: Customers, day: Day) -> None:
     h = h_untreated.copy()
     treated_now = np.flatnonzero(world.contact_until >= t)
     h[treated_now] = contacted(treated_now)
-    for act in world.actions[-8:]:  # monthly (and planned) campaigns: only the last few can have a window open today
-        if act["day"][0] <= t < act["day"][0] + TRUTH_HORIZON_DAYS:
+    for act in world.actions:
+        if act["day"][0] <= t < act["day"][0] + TRUTH_HORIZON_DAYS:  # the campaigns whose truth window is open
             if act["day"][0] == t:  # the addressable terms on the action date: which drives the risk
                 act["trouble_term"] = trouble_term[act["idx"]]
                 act["price_term"] = customers.price_log_hazard[act["idx"]]

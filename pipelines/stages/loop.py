@@ -70,16 +70,25 @@ def chosen_decisions(decisions: pd.DataFrame, run_id: str | None, model: str | N
     return selected.reset_index(drop=True), what
 
 
+def _closed(selected: pd.DataFrame, horizon_days: int, data_end: pd.Timestamp) -> tuple[pd.DataFrame, str]:
+    """The decisions whose outcome window the data holds, and a note of the runs left out (error: none closed)."""
+    closes = pd.to_datetime(selected["as_of"]) + pd.Timedelta(days=horizon_days - 1)
+    waiting = selected.loc[closes > data_end, "run_id"].unique()
+    if len(waiting) == selected["run_id"].nunique():
+        raise UserError(
+            f"no outcome of these decisions is in yet: their {horizon_days}-day windows close "
+            f"{closes.min().date()} at the earliest, the data ends {data_end.date()}"
+        )
+    if not len(waiting):
+        return selected, ""
+    note = f"{len(waiting)} scoring run(s) left out: their {horizon_days}-day outcome window is still open"
+    return selected[closes <= data_end].reset_index(drop=True), note
+
+
 def loop_outcomes(selected: pd.DataFrame, tables, horizon_days: int, label: str, data_end: pd.Timestamp):
     """One row per selected decision: group (treatment / control = holdout), churned within the horizon after the
     scoring date, revenue, location, tier, the scored probability (``prognostic``) and whether a contact was
     recorded in the window."""
-    last = pd.Timestamp(selected["as_of"].max())
-    if last + pd.Timedelta(days=horizon_days - 1) > data_end:
-        raise UserError(
-            f"the outcomes of decisions scored on {last.date()} are not all in: their {horizon_days}-day window closes "
-            f"{(last + pd.Timedelta(days=horizon_days - 1)).date()}, the data ends {data_end.date()}"
-        )
     actions = pd.DataFrame(
         {
             "customer_id": selected["customer_id"].to_numpy(),
@@ -154,6 +163,7 @@ def run_loop_recover(config: ScoreConfig, run_id: str | None = None, model_versi
     value_notes: list[str] = []
     with recover_data(config) as data:
         end = observation_end(data.result)
+        selected, open_note = _closed(selected, settings.horizon_days, end)
         outcomes = loop_outcomes(selected, data.tables, settings.horizon_days, settings.label, end)
         # inactivity churn has no later churn date to follow: save_value_of says so whatever it is given
         past = _past_campaigns(data.tables, settings, end) if settings.label == "events" else outcomes
@@ -162,11 +172,11 @@ def run_loop_recover(config: ScoreConfig, run_id: str | None = None, model_versi
     rows = val.recovery_rows(
         outcomes, ("location_id", "risk_tier"), n_boot=boot.resamples, seed=boot.seed, level=boot.confidence,
         min_control=settings.min_control_customers, min_churners=settings.min_control_churners,
-        adjustment=ADJUSTMENT, value_months=worth.retained_months if worth else val.MONTHS,
+        adjustment=ADJUSTMENT, value_months=val.value_months(worth),
     )  # fmt: skip
     table = val.recovery_frame(rows, boot.confidence)
     metrics = loop_metrics(outcomes)
-    notes = _notes(metrics, rows[0]) + tuple(value_notes)
+    notes = _notes(metrics, rows[0]) + tuple(value_notes) + ((open_note,) if open_note else ())
     truth = true_saves(config, outcomes)
     folder = Path(settings.out) / (f"loop_run_{run_id}" if run_id else f"loop_{model[0]}_v{model[1]}")
     with atomic_folder(folder, "recovery.parquet") as work:
@@ -178,6 +188,8 @@ def run_loop_recover(config: ScoreConfig, run_id: str | None = None, model_versi
             settings.power, settings.precision,
             "the churn probability each customer was scored with (a model trained before the scoring date)", truth,
             worth, f"Revenue recovered by the action lists of {what}",
+            "treatment and holdout as the decision log assigned them (by intention to treat: a planned contact not "
+            "made stays in treatment)",
         )  # fmt: skip
         write_text(report, work / "report.html")
     _log(config, what, run_id, model, rows[0], metrics, truth, folder, table)

@@ -249,8 +249,7 @@ def recover(
     if prognostic is not None:
         outcomes[adj.PROGNOSTIC] = prognostic.score
     worth = save_value_of(outcomes, tables, data_end, config, notes)
-    months = worth.retained_months if worth else val.MONTHS
-    rows = _measure(outcomes, tuple(by), settings, prognostic.method if prognostic else "", months)
+    rows = _measure(outcomes, tuple(by), settings, prognostic.method if prognostic else "", val.value_months(worth))
     if rows[0].warning:
         notes.append(rows[0].warning)
     table = val.recovery_frame(rows, settings.bootstrap.confidence)
@@ -261,18 +260,13 @@ def recover(
 def save_value_of(
     outcomes: pd.DataFrame, tables: Tables, data_end: pd.Timestamp, config: ScoreConfig, notes: list[str]
 ) -> val.SaveValue | None:
-    """What a save is worth from these actions' follow-up (:func:`models.value.save_value`), or None (a note says
-    why) when churn is inactivity, which has no later churn date to follow, or nothing can be followed."""
-    if config.recover.label != "events":
-        notes.append(
-            "a save is valued at 12 months of revenue: with inactivity churn there is no later churn to follow"
-        )
-        return None
-    sv = config.save_value
-    followed = val.follow_up(outcomes, tables.churn_events, config.recover.horizon_days, data_end)
-    worth = val.save_value(followed, sv.months, sv.lifetime_months, sv.discount_rate)
-    if worth is None:
-        notes.append("a save is valued at 12 months of revenue: no treated customer could be followed after the window")
+    """What a save is worth from these actions' follow-up (:func:`models.value.measured_save_value`); None, with a
+    note saying why, when it cannot be measured."""
+    sv, r = config.save_value, config.recover
+    worth, why = val.measured_save_value(outcomes, tables.churn_events, r.horizon_days, data_end, r.label, sv.months,
+                                         sv.lifetime_months, sv.discount_rate)  # fmt: skip
+    if why:
+        notes.append(why)
     return worth
 
 
@@ -347,7 +341,11 @@ def prognostic_score(
             f"{min(pre['as_of']).date()} to {max(pre['as_of']).date()}, whose outcomes closed before the first "
             f"action ({first.date()})"
         )
-    elif how.method in ("auto", "cross_fit") and action_churners >= how.min_churners:
+    elif (
+        how.method in ("auto", "cross_fit")
+        and action_churners >= how.min_churners
+        and outcomes["customer_id"].nunique() >= how.folds
+    ):
         rows = at_action[found]
         churned = outcomes["churned"].to_numpy()[found]
         score = adj.cross_fitted(rows, churned, how.folds, how.seed)

@@ -23,7 +23,7 @@ from features.feeds import feed_counts
 from features.names import catalog
 from features.schema import Features
 from models import value as val
-from models.decisions import assign_holdout
+from models.decisions import HOLDOUT, assign_holdout
 from models.drift import MEAN, SCORE, drift_table
 from models.errors import ModelNotFoundError
 from models.pyfunc import UpliftPyfunc
@@ -34,7 +34,7 @@ from pipelines.config import HoldoutConfig, ScoreConfig, end_timestamp
 from pipelines.contract import ValidationResult
 from pipelines.engines import engine_for
 from pipelines.errors import UserError
-from pipelines.io.decisions import append_decisions
+from pipelines.io.decisions import append_decisions, read_decisions
 from pipelines.io.files import atomic_folder, write_csv, write_parquet, write_text
 from pipelines.reporting.html import money, scoring_report
 
@@ -118,7 +118,7 @@ class RecentCampaigns:
 
     @property
     def value_months(self) -> float:
-        return self.save_value.retained_months if self.save_value else val.MONTHS
+        return val.value_months(self.save_value)
 
 
 def recent_campaigns(
@@ -136,11 +136,9 @@ def recent_campaigns(
     outcomes = val.action_outcomes(
         window, tables.churn_events, tables.customers, v.horizon_days, label, tables.interactions
     )
-    worth = None
-    if label == "events":
-        sv = config.save_value
-        followed = val.follow_up(outcomes, tables.churn_events, v.horizon_days, as_of - pd.Timedelta(days=1))
-        worth = val.save_value(followed, sv.months, sv.lifetime_months, sv.discount_rate)
+    sv = config.save_value
+    worth, _ = val.measured_save_value(outcomes, tables.churn_events, v.horizon_days, as_of - pd.Timedelta(days=1),
+                                       label, sv.months, sv.lifetime_months, sv.discount_rate)  # fmt: skip
     r = config.recover  # the same "too small to say anything" rule and interval level as churn recover
     rows = val.recovery_rows(
         outcomes,
@@ -149,7 +147,7 @@ def recent_campaigns(
         level=r.bootstrap.confidence,
         min_control=r.min_control_customers,
         min_churners=r.min_control_churners,
-        value_months=worth.retained_months if worth else val.MONTHS,
+        value_months=val.value_months(worth),
     )
     return RecentCampaigns(val.recovery_frame(rows, r.bootstrap.confidence), worth)
 
@@ -348,6 +346,7 @@ class _Prediction:
     save_rate: float
     save_rate_source: str
     seconds: float
+    open_holdout: frozenset[str] = frozenset()  # customers an earlier list holds out: never on this list
 
     @property
     def recovery(self) -> pd.DataFrame:
@@ -492,15 +491,35 @@ def _predict(
     scores = score_customers(
         loaded, inputs.features, config, save_rate, inputs.probability, uplifts, campaigns.value_months
     )
-    return _Prediction(scores, campaigns, save_rate, save_rate_source, time.perf_counter() - t_predict)
+    held = open_holdout(config, as_of)
+    return _Prediction(scores, campaigns, save_rate, save_rate_source, time.perf_counter() - t_predict, held)
 
 
 def _plan(config: ScoreConfig, scores: pd.DataFrame, prediction: _Prediction) -> val.TargetingPlan:
+    """The targeting plan, leaving off customers an earlier list held out whose outcome window is still open: a
+    contact now would make that holdout a treated group."""
     v = config.value
+    eligible = ~scores["customer_id"].isin(prediction.open_holdout)
     return val.targeting_plan(
-        scores, prediction.save_rate, v.contact_cost, v.capacity_per_location, v.budget, prediction.save_rate_source,
-        prediction.campaigns.value_months,
+        scores[eligible], prediction.save_rate, v.contact_cost, v.capacity_per_location, v.budget,
+        prediction.save_rate_source, prediction.campaigns.value_months,
     )  # fmt: skip
+
+
+def open_holdout(config: ScoreConfig, as_of: pd.Timestamp) -> frozenset[str]:
+    """Customers held out by an earlier scoring run (the decision log under ``out``) whose ``recover.horizon_days``
+    outcome window is still open at ``as_of``; empty without a log."""
+    try:
+        decisions = read_decisions(Path(config.out))
+    except UserError:  # no decision log yet
+        return frozenset()
+    since = as_of - pd.Timedelta(days=config.recover.horizon_days)
+    held = decisions[
+        (decisions["assigned_group"] == HOLDOUT) & (decisions["as_of"] > since) & (decisions["as_of"] < as_of)
+    ]
+    if len(held):
+        log.info("%d customers held out by earlier lists with an open outcome window are left off this list", len(held))
+    return frozenset(held["customer_id"].astype(str))
 
 
 def _explain(

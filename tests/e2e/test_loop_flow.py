@@ -70,3 +70,9 @@ def test_an_action_list_with_its_holdout_is_measured_against_the_truth(trained_d
     assert 0.8 < m["contact_rate_treatment"] < 0.97 and m["contact_rate_holdout"] == 0
     assert abs(m["holdout_realised_churn"] - m["holdout_predicted_churn"]) < 0.1 and m["holdout_roc_auc"] > 0.55
     assert (out / f"loop_run_{run_id}" / "report.html").exists()
+
+    # a month later the holdout's window is still open: the next list leaves those customers off
+    run_scoring(load_config(None, {**settings, "data": str(world)}, ScoreConfig), AS_OF + pd.DateOffset(months=1))
+    later = pd.read_parquet(scores / "as_of=2026-04-01" / "scores.parquet")
+    assert not set(later.loc[later["in_action_list"], "customer_id"]) & holdout
+    assert read_decisions(scores)["run_id"].nunique() == 2  # the log grew by one run; the first is untouched

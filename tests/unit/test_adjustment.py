@@ -125,7 +125,12 @@ def test_follow_up_starts_at_the_window_end_and_counts_only_churn_after_it():
             "churned": [False, False, False, True],
         }
     )
-    churn = pd.DataFrame({"customer_id": ["a", "d"], "churn_date": pd.to_datetime(["2025-05-01", "2025-02-01"])})
+    churn = pd.DataFrame(
+        {  # b churned once before the action and came back: an earlier churn is not a churn after the window
+            "customer_id": ["a", "d", "b"],
+            "churn_date": pd.to_datetime(["2025-05-01", "2025-02-01", "2024-06-01"]),
+        }
+    )
     got = val.follow_up(outcomes, churn, 90, pd.Timestamp("2025-06-30"))
     start = pd.Timestamp("2025-01-01") + pd.Timedelta(days=90)
     assert got["group"].tolist() == ["treatment", "treatment", "control"]  # d churned in the window: not followed

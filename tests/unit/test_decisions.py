@@ -64,3 +64,10 @@ def test_the_decision_log_schema_refuses_a_group_without_selection():
     broken = rows.assign(assigned_group=["treatment"] * 10)
     with pytest.raises(pandera.errors.SchemaError):
         Decisions.validate(broken)
+
+
+def test_customers_without_a_location_are_held_out_in_a_stratum_of_their_own():
+    scores = _scores(200).astype({"location_id": object})
+    scores.loc[:49, "location_id"] = None
+    group, _ = assign_holdout(scores, np.ones(len(scores), dtype=bool), 0.5, pd.Timestamp("2026-01-01"))
+    assert 10 <= (group[:50] == "holdout").sum() <= 40
