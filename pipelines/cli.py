@@ -316,12 +316,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
     o = run.overall
     print(
         f"retention actions {args.from_.date()}..{args.to.date()}: {o.treated:,} treated, {o.control:,} control\n"
-        f"  saved customers {o.saved_customers:,.1f} ({config.recover.bootstrap.confidence:.0%} interval "
-        f"{o.saved_low:,.1f} to {o.saved_high:,.1f}{_adjusted_by(o)})\n"
-        f"  revenue kept ${o.revenue_recovered:,.0f} "
-        f"(${o.revenue_low:,.0f} to ${o.revenue_high:,.0f}); "
-        f"naive every-contact-saves figure ${o.naive_revenue:,.0f}\n"
-        f"  report: {run.folder}/report.html"
+        + _saved_lines(o, config.recover.bootstrap.confidence)
+        + f"; naive every-contact-saves figure ${o.naive_revenue:,.0f}\n  report: {run.folder}/report.html"
     )
     if run.save_value is not None:
         print(f"  value of a save: {run.save_value.sentence()}")
@@ -636,23 +632,30 @@ def _score_parser(sub: Subparsers) -> None:
 
 def _loop_recover(config: ScoreConfig, args: argparse.Namespace) -> int:
     """``churn recover --run`` / ``--model-version``: the pipeline's own action lists against their holdout."""
-    from pipelines.reporting.html import money
     from pipelines.stages.loop import run_loop_recover
 
     result = run_loop_recover(config, args.run, args.model_version)
     o = result.overall
     print(
         f"action lists of {result.model[0]} v{result.model[1]}: {o.treated:,} assigned to treatment, {o.control:,} "
-        f"held out\n  saved customers {o.saved_customers:,.1f} ({config.recover.bootstrap.confidence:.0%} interval "
-        f"{o.saved_low:,.1f} to {o.saved_high:,.1f}{_adjusted_by(o)})\n"
-        f"  revenue kept {money(o.revenue_recovered)} ({money(o.revenue_low)} to {money(o.revenue_high)})\n"
-        f"  report: {result.folder}/report.html"
+        "held out\n" + _saved_lines(o, config.recover.bootstrap.confidence) + f"\n  report: {result.folder}/report.html"
     )
     if result.true_saved_customers is not None:
         print(f"  synthetic data: the true net saves in the treatment group {result.true_saved_customers:,.0f}")
     for note in result.notes:
         print(f"  note: {note}")
     return EXIT_OK
+
+
+def _saved_lines(o, confidence: float) -> str:
+    """A measured recovery's saved customers (adjusted, with the plain figure) and revenue kept, as recover prints."""
+    from pipelines.reporting.html import money
+
+    return (
+        f"  saved customers {o.saved_customers:,.1f} ({confidence:.0%} interval {o.saved_low:,.1f} to "
+        f"{o.saved_high:,.1f}{_adjusted_by(o)})\n"
+        f"  revenue kept {money(o.revenue_recovered)} ({money(o.revenue_low)} to {money(o.revenue_high)})"
+    )
 
 
 def _adjusted_by(o) -> str:
