@@ -32,7 +32,7 @@ from pipelines.errors import UserError
 from pipelines.io.decisions import read_decisions
 from pipelines.io.files import atomic_folder, write_parquet, write_text
 from pipelines.reporting.html import recovery_report
-from pipelines.stages.recover import recover_data, save_value_of, true_saves
+from pipelines.stages.recover import METRICS, recover_data, save_value_of, true_saves
 from pipelines.stages.snapshot import observation_end
 
 log = logging.getLogger(__name__)
@@ -227,9 +227,7 @@ def _log(config, what, run_id, model, overall: val.Recovery, metrics, truth, fol
             {"decisions": what, "scoring_run": run_id or "", "model_version": model[1], "adjustment": ADJUSTMENT}
         )
         mlflow.set_tag("model_version_uri", f"models:/{model[0]}/{model[1]}")
-        figures = {k: getattr(overall, k) for k in ("treated", "control", "saved_customers", "saved_low",
-                   "saved_high", "revenue_recovered", "revenue_low", "revenue_high", "naive_revenue",
-                   "unadjusted_saved_customers", "unadjusted_saved_low", "unadjusted_saved_high")}  # fmt: skip
+        figures = {k: getattr(overall, k) for k in METRICS}  # the overall figures a period's recovery logs too
         mlflow.log_metrics({k: float(v) for k, v in {**figures, **metrics}.items() if pd.notna(v)})
         if truth is not None:
             mlflow.log_metric("true_saved_customers", truth)
