@@ -16,7 +16,7 @@ from pipelines.simulation.synthetic import SyntheticConfig, generate
 from pipelines.stages.recover import recover
 
 pytestmark = pytest.mark.slow
-SEEDS = range(101, 111)
+SEEDS = range(101, 107)  # six seeds: the 20-seed measurement is tests/model/test_recovery_seeds.py (make test-seeds)
 
 
 def _one(seed: int) -> tuple[float, float, float, float]:
