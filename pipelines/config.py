@@ -139,11 +139,12 @@ class SplitConfig:
 class SearchConfig:
     """The LightGBM search's budget.
 
-    It stops at ``trials`` trials or after ``timeout_seconds``, whichever comes first.
+    It stops at ``trials`` trials or after ``timeout_seconds``, whichever comes first. The defaults are
+    ``train.yaml``'s, so a config that leaves the section out (``telco.yaml``) searches as the shipped one does.
     """
 
-    trials: int = 30
-    timeout_seconds: float = 60.0
+    trials: int = 8
+    timeout_seconds: float = 75.0
     seed: int | None = None  # None: the top-level seed
 
     def __post_init__(self) -> None:
@@ -159,8 +160,8 @@ class ModelConfig:
     class_weight: Literal["balanced"] | None = None
     early_stopping_rounds: int = 50
     negative_sample_rate: float = 1.0
-    # LightGBM's own default of 100 trees would cap early stopping; bagging needs subsample_freq
-    params: dict[str, Any] = field(default_factory=lambda: {"n_estimators": 3000, "subsample_freq": 1})
+    # LightGBM's own default of 100 trees would cap early stopping; bagging needs subsample_freq; one thread (train.yaml)
+    params: dict[str, Any] = field(default_factory=lambda: {"n_estimators": 3000, "subsample_freq": 1, "n_jobs": 1})
     search: SearchConfig = field(default_factory=SearchConfig)
 
 
