@@ -160,7 +160,7 @@ class ModelConfig:
     class_weight: Literal["balanced"] | None = None
     early_stopping_rounds: int = 50
     negative_sample_rate: float = 1.0
-    # LightGBM's own default of 100 trees would cap early stopping; bagging needs subsample_freq; one thread (train.yaml)
+    # 100 trees (LightGBM's default) would cap early stopping; bagging needs subsample_freq; one thread (train.yaml)
     params: dict[str, Any] = field(default_factory=lambda: {"n_estimators": 3000, "subsample_freq": 1, "n_jobs": 1})
     search: SearchConfig = field(default_factory=SearchConfig)
 
