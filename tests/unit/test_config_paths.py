@@ -43,7 +43,6 @@ def test_the_default_configs_are_found_from_any_working_directory(monkeypatch):
     assert load_config(DEFAULT_CONFIGS / "telco.yaml").data == str(REPO / "data" / "telco")
 
 
-
 def _leaves(section: dict, prefix: str = "") -> dict[str, object]:
     out: dict[str, object] = {}
     for key, value in section.items():
@@ -62,8 +61,11 @@ DATA_SPECIFIC_TRAIN = DATA_SPECIFIC | {"model.negative_sample_rate"}
 
 @pytest.mark.parametrize(
     ("kind", "name", "specific"),
-    [(TrainConfig, "train.yaml", DATA_SPECIFIC_TRAIN), (ScoreConfig, "score.yaml", DATA_SPECIFIC),
-     (UpliftConfig, "uplift.yaml", DATA_SPECIFIC)],
+    [
+        (TrainConfig, "train.yaml", DATA_SPECIFIC_TRAIN),
+        (ScoreConfig, "score.yaml", DATA_SPECIFIC),
+        (UpliftConfig, "uplift.yaml", DATA_SPECIFIC),
+    ],
 )
 def test_a_config_that_leaves_a_key_out_gets_the_shipped_files_value(kind, name, specific):
     """One place for each default: a key absent from a user's file (telco.yaml sets no search) means what the
@@ -72,6 +74,7 @@ def test_a_config_that_leaves_a_key_out_gets_the_shipped_files_value(kind, name,
     shipped = _leaves(dataclasses.asdict(load_config(DEFAULT_CONFIGS / name, kind=kind)))
     differ = {k for k in code.keys() | shipped.keys() if code.get(k, "absent") != shipped.get(k, "absent")}
     assert differ <= specific, {k: (code.get(k, "absent"), shipped.get(k, "absent")) for k in differ - specific}
+
 
 @pytest.mark.parametrize(
     ("text", "message"),
