@@ -673,3 +673,15 @@ def power_analysis(
         treated, control, p, power, level, mde, mde * treated, half, precision,
         needed[0] if needed else None, needed[1] if needed else None,
     )  # fmt: skip
+
+
+def risk_tiers(probability: np.ndarray, high: float, medium: float, ids: np.ndarray | None = None) -> np.ndarray:
+    """``high`` for the top share by probability, ``medium`` for the next share, ``low`` for the rest.
+
+    Ties are broken by ``ids`` when given, so that the tiers never depend on row order.
+    """
+    n = len(probability)
+    order = np.argsort(-probability, kind="stable") if ids is None else np.lexsort((ids, -probability))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    return np.select([rank < round(high * n), rank < round((high + medium) * n)], ["high", "medium"], "low")

@@ -271,6 +271,19 @@ def cmd_score(args: argparse.Namespace) -> int:
         f"keeps {s.save_value_months:.1f} months)\n"
         f"  save rate {s.save_rate:.1%} ({s.save_rate_source})"
     )
+    r = s.recent
+    if "recent_saved_customers" in r:
+        plain = (
+            f", adjusted ({s.recent_adjustment} score); plain difference in means "
+            f"{r['recent_unadjusted_saved_customers']:,.1f} ({r['recent_unadjusted_saved_low']:,.1f} to "
+            f"{r['recent_unadjusted_saved_high']:,.1f})"
+            if s.recent_adjustment
+            else ", the plain difference in means (not adjusted)"
+        )
+        print(
+            f"  recent campaigns measured {r['recent_saved_customers']:,.1f} saved customers "
+            f"({r['recent_saved_low']:,.1f} to {r['recent_saved_high']:,.1f}){plain}"
+        )
     if s.uplift_model:
         print(
             f"  targeted by uplift ({s.uplift_model}): {s.do_not_contact:,} customers would churn more if contacted "

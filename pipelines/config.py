@@ -331,6 +331,7 @@ class ValueConfig:
     contact_cost: float = 15.0
     capacity_per_location: int | None = 25
     budget: float | None = None
+    adjust_recent: bool = True  # regression-adjust recent campaigns' saving in memory (as recover.adjustment)
 
     def __post_init__(self) -> None:
         _positive_days(self.measurement_days, "value.measurement_days")

@@ -263,14 +263,16 @@ def scoring_report(
     recovery: pd.DataFrame,
     risk_plan: val.TargetingPlan | None = None,
     save_value: val.SaveValue | None = None,
+    adjusted_by: str = "",
 ) -> str:
     """The scoring run's report: headline figures, risk, segments, reasons, the plan, recovery, NPS and drift.
 
     ``risk_plan`` is the plan the churn ranking would make, shown beside the uplift plan when ``scores`` has uplift;
-    ``save_value`` what a save is worth, from recent campaigns' follow-up (None: the naive 12 months).
+    ``save_value`` what a save is worth, from recent campaigns' follow-up (None: the naive 12 months);
+    ``adjusted_by`` where the churn risk that adjusted recent campaigns' saving came from ("" when it is not).
     """
     body = [
-        _scoring_header(scores, plan, config, as_of, loaded, result, drift, recovery, save_value),
+        _scoring_header(scores, plan, config, as_of, loaded, result, drift, recovery, save_value, adjusted_by),
         _risk_section(scores),
         _segments_section(scores, tables.customers),
         _reasons_section(scores),
@@ -289,7 +291,16 @@ def scoring_report(
 
 
 def _scoring_header(
-    scores: pd.DataFrame, plan: val.TargetingPlan, config, as_of, loaded, result, drift, recovery, save_value=None
+    scores: pd.DataFrame,
+    plan: val.TargetingPlan,
+    config,
+    as_of,
+    loaded,
+    result,
+    drift,
+    recovery,
+    save_value=None,
+    adjusted_by: str = "",
 ) -> str:
     """Title, the decisions, what was scored with which model, and the headline figures."""
     by = "predicted uplift" if "uplift" in scores else "churn probability x save rate"
@@ -326,10 +337,18 @@ def _scoring_header(
         decisions.append(f"Drift: none of {len(drift)} checks flagged against the training reference.")
     r = config.recover
     measured, _ = recovery_decision(recovery, r.bootstrap.confidence)
-    plain = (
-        " This is the plain difference in means; <code>churn recover</code> adjusts it for the risk before the contact."
-    )
-    decisions.append(f"Recent campaigns: {measured}" + (plain if len(recovery) else ""))
+    if adjusted_by:
+        how = (
+            f" Adjusted as <code>churn recover</code> adjusts it: the churn risk before the contact comes from "
+            f"{html.escape(adjusted_by)}."
+        )
+    else:
+        how = (
+            " This is the plain difference in means (not adjusted: <code>value.adjust_recent</code> off, partitioned "
+            "or Spark scoring, or too few churners for a prognostic model); <code>churn recover</code> adjusts it "
+            "where it can."
+        )
+    decisions.append(f"Recent campaigns: {measured}" + (how if len(recovery) else ""))
     design = power_sentence(recovery, r.bootstrap.confidence, r.power, r.precision)
     if design:
         decisions.append(design)

@@ -48,7 +48,6 @@ from pipelines.io.files import (
 )
 from pipelines.reporting.html import money, recovery_report
 from pipelines.simulation.truth import TRUTH_HORIZON_DAYS, load_truth, truth_folder
-from pipelines.stages.score import risk_tiers
 from pipelines.stages.snapshot import observation_end, snapshot
 
 log = logging.getLogger(__name__)
@@ -197,7 +196,7 @@ def tiers_at_action(actions: pd.DataFrame, scored: pd.DataFrame, tiers: TierConf
             continue
         ids = day_scores["customer_id"].to_numpy()
         probability = day_scores["probability"].to_numpy(dtype=float)
-        tier = pd.Series(risk_tiers(probability, tiers.high, tiers.medium, ids), index=ids)
+        tier = pd.Series(val.risk_tiers(probability, tiers.high, tiers.medium, ids), index=ids)
         at_action.loc[rows.index] = rows["customer_id"].map(tier).fillna("unknown").to_numpy()
     return at_action
 

@@ -6,7 +6,7 @@ import fcntl
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import mlflow
@@ -22,6 +22,7 @@ from features.config import FeatureConfig
 from features.feeds import feed_counts
 from features.names import catalog
 from features.schema import Features
+from models import adjustment as adj
 from models import value as val
 from models.decisions import HOLDOUT, assign_holdout
 from models.drift import MEAN, SCORE, drift_table
@@ -37,6 +38,7 @@ from pipelines.errors import UserError
 from pipelines.io.decisions import append_decisions, read_decisions
 from pipelines.io.files import atomic_folder, write_csv, write_parquet, write_text
 from pipelines.reporting.html import money, scoring_report
+from pipelines.stages.recover import METRICS, InMemoryScores, Probabilities, prognostic_score
 
 log = logging.getLogger(__name__)
 
@@ -96,18 +98,6 @@ def check_features(expected: list[str], built: list[str]) -> None:
         )
 
 
-def risk_tiers(probability: np.ndarray, high: float, medium: float, ids: np.ndarray | None = None) -> np.ndarray:
-    """``high`` for the top share by probability, ``medium`` for the next share, ``low`` for the rest.
-
-    Ties are broken by ``ids`` when given, so that the tiers never depend on row order.
-    """
-    n = len(probability)
-    order = np.argsort(-probability, kind="stable") if ids is None else np.lexsort((ids, -probability))
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n)
-    return np.select([rank < round(high * n), rank < round((high + medium) * n)], ["high", "medium"], "low")
-
-
 @dataclass(frozen=True)
 class RecentCampaigns:
     """What campaigns whose outcome window closed before scoring measured: the recovery table (empty: none) and what
@@ -115,6 +105,7 @@ class RecentCampaigns:
 
     recovery: pd.DataFrame
     save_value: val.SaveValue | None
+    adjusted_by: str = ""  # where the adjustment's churn score came from ("" when the saving is not adjusted)
 
     @property
     def value_months(self) -> float:
@@ -122,17 +113,28 @@ class RecentCampaigns:
 
 
 def recent_campaigns(
-    tables: Tables, as_of: pd.Timestamp, config: ScoreConfig, label: str = "events"
+    tables: Tables,
+    as_of: pd.Timestamp,
+    config: ScoreConfig,
+    label: str = "events",
+    probabilities: Probabilities | None = None,
 ) -> RecentCampaigns:
     """Measured recovery (overall, by location) of campaigns whose outcome window closed before ``as_of``, churn as
-    the model's ``label`` defines it (the plain difference in means: ``churn recover`` adjusts it), and the value of
-    a save from their customers' churn after the window, followed up to ``as_of``."""
+    the model's ``label`` defines it, and the value of a save from their customers' churn after the window, followed
+    up to ``as_of``.
+
+    With ``probabilities`` (the tables in memory) the saving is regression-adjusted as ``churn recover`` adjusts it
+    (``recover.adjustment``, :func:`pipelines.stages.recover.prognostic_score`), the plain difference in means beside
+    it; without (partitions, Spark: the tables are not held whole) it is the plain difference in means, and
+    ``churn recover`` adjusts it.
+    """
     v = config.value
     actions = tables.retention_actions
     start, last = as_of - pd.Timedelta(days=v.measurement_days), as_of - pd.Timedelta(days=v.horizon_days)
     window = actions[(actions["action_date"] >= start) & (actions["action_date"] <= last)]
     if window.empty:
         return RecentCampaigns(pd.DataFrame(), None)
+    window = window.sort_values(["action_date", "customer_id", "group"], kind="stable", ignore_index=True)
     outcomes = val.action_outcomes(
         window, tables.churn_events, tables.customers, v.horizon_days, label, tables.interactions
     )
@@ -140,6 +142,17 @@ def recent_campaigns(
     worth, _ = val.measured_save_value(outcomes, tables.churn_events, v.horizon_days, as_of - pd.Timedelta(days=1),
                                        label, sv.months, sv.lifetime_months, sv.discount_rate)  # fmt: skip
     r = config.recover  # the same "too small to say anything" rule and interval level as churn recover
+    notes: list[str] = []
+    prognostic = None
+    if probabilities is not None:
+        settings = replace(r, label=label, horizon_days=v.horizon_days)
+        first_signup = pd.Timestamp(tables.customers["signup_date"].min()) if len(tables.customers) else None
+        prognostic = prognostic_score(probabilities, window, outcomes, as_of - pd.Timedelta(days=1), settings, notes,
+                                      first_signup, len(tables.customers))  # fmt: skip
+        if prognostic is not None:
+            outcomes[adj.PROGNOSTIC] = prognostic.score
+    for note in notes:
+        log.info("recent campaigns: %s", note)
     rows = val.recovery_rows(
         outcomes,
         ("location_id",),
@@ -147,9 +160,20 @@ def recent_campaigns(
         level=r.bootstrap.confidence,
         min_control=r.min_control_customers,
         min_churners=r.min_control_churners,
+        adjustment=prognostic.method if prognostic else "",
         value_months=val.value_months(worth),
     )
-    return RecentCampaigns(val.recovery_frame(rows, r.bootstrap.confidence), worth)
+    described = prognostic.description if prognostic else ""
+    return RecentCampaigns(val.recovery_frame(rows, r.bootstrap.confidence), worth, described)
+
+
+def recent_metrics(recovery: pd.DataFrame) -> dict[str, float]:
+    """Recent campaigns' overall figures under ``churn recover``'s metric names, prefixed ``recent_`` (the adjusted
+    saving and its interval, the plain one beside it); none when nothing was measured."""
+    if recovery.empty:
+        return {}
+    overall = recovery.iloc[0]
+    return {f"recent_{k}": float(overall[k]) for k in METRICS if k in overall and pd.notna(overall[k])}
 
 
 def save_rate_from(recovery: pd.DataFrame, config: ScoreConfig) -> tuple[float, str]:
@@ -202,7 +226,7 @@ def score_customers(
             "customer_id": ids,
             "as_of": features["as_of"].to_numpy(),
             "churn_probability": p,
-            "risk_tier": risk_tiers(p, config.risk_tiers.high, config.risk_tiers.medium, ids),
+            "risk_tier": val.risk_tiers(p, config.risk_tiers.high, config.risk_tiers.medium, ids),
             "monthly_revenue": features["monthly_revenue"].to_numpy(dtype=float),
         }
     )
@@ -323,6 +347,8 @@ class ScoringSummary:
     do_not_contact: int  # customers a contact is predicted to push out
     save_value_months: float = val.MONTHS  # months of revenue a save keeps (recent campaigns' follow-up, or 12)
     held_out: int = 0  # of the action list, held out at random (not to be contacted)
+    recent: dict[str, float] = field(default_factory=dict)  # recent campaigns' overall figures, recover's names
+    recent_adjustment: str = ""  # how recent campaigns' saving was adjusted ("": the plain difference in means)
 
 
 @dataclass(frozen=True)
@@ -390,7 +416,7 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     nps = _nps_summary(inputs.tables, as_of)
     html = scoring_report(
         scores, plan, drift, config, as_of, loaded, nps, inputs.result, inputs.tables, prediction.recovery,
-        risk_plan if by_uplift else None, prediction.campaigns.save_value,
+        risk_plan if by_uplift else None, prediction.campaigns.save_value, prediction.campaigns.adjusted_by,
     )  # fmt: skip
     _write_outputs(folder, scores, html, csv)
     summary = ScoringSummary(
@@ -413,6 +439,8 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
         do_not_contact=int(scores["do_not_contact"].sum()) if "do_not_contact" in scores else 0,
         save_value_months=prediction.campaigns.value_months,
         held_out=int((scores["assigned_group"] == "holdout").sum()),
+        recent=recent_metrics(prediction.recovery),
+        recent_adjustment=str(prediction.recovery.iloc[0].get("adjustment", "")) if len(prediction.recovery) else "",
     )
     _log_scoring_run(config, as_of, loaded, scores, drift, inputs.result, summary, folder)
     return summary
@@ -485,7 +513,9 @@ def _predict(
 ) -> _Prediction:
     """The save rate measured on recent campaigns, then every customer's probability, tier, uplift and value."""
     t_predict = time.perf_counter()
-    campaigns = recent_campaigns(inputs.tables, as_of, config, inputs.feature_config.label_source)
+    adjust = config.engine == "pandas" and config.partitions == 1 and config.value.adjust_recent
+    campaigns = recent_campaigns(inputs.tables, as_of, config, inputs.feature_config.label_source,
+                                 InMemoryScores(inputs.tables) if adjust else None)  # fmt: skip
     save_rate, save_rate_source = save_rate_from(campaigns.recovery, config)
     uplifts = predicted_uplift(uplift, inputs.features)
     scores = score_customers(
@@ -681,6 +711,7 @@ def _run_metrics(
         "annual_revenue_at_risk": summary.annual_revenue_at_risk,
         "seconds_total": summary.seconds_total,
         "seconds_reasons": summary.seconds_reasons,
+        **summary.recent,
     }
 
 

@@ -70,7 +70,10 @@ def test_scores_are_complete_idempotent_and_spreadsheet_safe(trained_default, de
     ):
         assert section in html, section
     summary_box = html.split("</div>")[0]  # a save's value from recent campaigns' follow-up, in the summary
-    assert "<b>Value of a save:</b> a save is worth" in summary_box and "plain difference in means" in summary_box
+    assert "<b>Value of a save:</b> a save is worth" in summary_box
+    # recent campaigns' saving regression-adjusted as churn recover adjusts it, the plain difference in means beside it
+    assert "Adjusted as <code>churn recover</code> adjusts it" in summary_box
+    assert "against the plain difference in means of" in summary_box
     assert 'src="http' not in html and "<link" not in html and "<script" not in html  # self-contained
     assert "data:image/png;base64," in html
     csv = pd.read_csv(folder / "scores.csv", dtype=str)
@@ -83,6 +86,15 @@ def test_scores_are_complete_idempotent_and_spreadsheet_safe(trained_default, de
         runs[0].data.metrics
     )
     assert 6 < runs[0].data.metrics["save_value_months"] < 12  # re-churn after a save is counted
+    m = runs[0].data.metrics  # recent campaigns' figures under churn recover's names: adjusted, and plain beside
+    assert m["recent_saved_low"] <= m["recent_saved_customers"] <= m["recent_saved_high"]
+    assert (
+        m["recent_unadjusted_saved_low"] <= m["recent_unadjusted_saved_customers"] <= m["recent_unadjusted_saved_high"]
+    )
+    assert (
+        m["recent_saved_high"] - m["recent_saved_low"]
+        < m["recent_unadjusted_saved_high"] - m["recent_unadjusted_saved_low"]
+    )
     version = str(scores["model_version"].iloc[0])
     assert runs[0].data.tags["model_version_uri"] == f"models:/churn-propensity/{version}"
     assert (
@@ -120,6 +132,10 @@ def test_scoring_a_validated_folder_gives_the_same_scores(trained_default, defau
         assert (out / f"as_of={AS_OF}" / "scores.parquet").read_bytes() == (
             tmp_path / "raw" / f"as_of={AS_OF}" / "scores.parquet"
         ).read_bytes()
+        report = (out / f"as_of={AS_OF}" / "report.html").read_text().split("</div>")[0]
+        # in memory recent campaigns are regression-adjusted; one bucket at a time they are the plain difference
+        assert ("Adjusted as <code>churn recover</code>" in report) == (partitions == "1"), partitions
+        assert ("This is the plain difference in means (not adjusted" in report) == (partitions == "3"), partitions
     assert (
         main(
             [

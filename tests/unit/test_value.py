@@ -8,7 +8,7 @@ import pytest
 
 from models import value as val
 from models.reasons import describe, top_reasons
-from pipelines.stages.score import ScoringError, check_features, risk_tiers, spreadsheet_safe
+from pipelines.stages.score import ScoringError, check_features, spreadsheet_safe
 
 
 def test_worked_example_retailer():
@@ -94,7 +94,7 @@ def test_spreadsheet_safe_csv_cells():
 
 
 def test_risk_tiers_by_share():
-    tiers = risk_tiers(np.linspace(1, 0, 10), 0.1, 0.2)
+    tiers = val.risk_tiers(np.linspace(1, 0, 10), 0.1, 0.2)
     assert tiers.tolist() == ["high", "medium", "medium"] + ["low"] * 7
 
 
