@@ -230,6 +230,8 @@ def _next_churn(customer_id: pd.Series, start: np.ndarray, churn_events: pd.Data
             "churn": churn_events["churn_date"].to_numpy(dtype="datetime64[us]"),
         }
     ).sort_values("churn")
+    # one key dtype on both sides, even when either is empty
+    rows, events = rows.astype({"customer_id": "str"}), events.astype({"customer_id": "str"})
     matched = pd.merge_asof(
         rows.sort_values("start"), events, left_on="start", right_on="churn", by="customer_id", direction="forward"
     )
@@ -473,10 +475,10 @@ def action_outcomes(
     if label == "inactivity":
         out["churned"] = ~_interaction_between(out["customer_id"], start, end, interactions)
     else:
-        first_churn = churn_events.groupby("customer_id")["churn_date"].min()
-        # reindex keeps the datetime dtype (NaT for no churn) even when there are no churn events at all
-        churn = first_churn.reindex(out["customer_id"]).to_numpy(dtype="datetime64[us]")
-        out["churned"] = (churn >= start) & (churn < end)
+        # the customer's first churn event on or after the action: one who churned, came back and was contacted
+        # later churns again or not, whatever the earlier churn
+        churn = _next_churn(out["customer_id"], start, churn_events)
+        out["churned"] = ~np.isnat(churn) & (churn < end)
     attrs = customers.set_index("customer_id")
     out["monthly_revenue"] = out["customer_id"].map(attrs["monthly_revenue"]).to_numpy(dtype=float)
     if "location_id" in attrs:

@@ -141,6 +141,15 @@ def test_outcomes_follow_the_label_definition_of_churn():
     # Inactivity: churned = no interaction in [action, action + 30d); b's are just outside on both sides, c has none.
     out = val.action_outcomes(actions, no_churn, customers, 30, "inactivity", interactions)
     assert out["churned"].tolist() == [False, True, True]
+    # Events: the churn in the window counts, whatever came before. a churned in 2024, came back and churns again
+    # inside the window; b churned only before the action; c churns on the window's last day, then after it.
+    events = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b", "c", "c"],
+            "churn_date": pd.to_datetime(["2024-03-01", "2025-01-20", "2024-12-31", "2025-01-30", "2025-03-01"]),
+        }
+    ).astype({"churn_date": "datetime64[us]"})
+    assert val.action_outcomes(actions, events, customers, 30)["churned"].tolist() == [True, False, True]
 
 
 def test_money_puts_the_minus_before_the_dollar_sign():
