@@ -344,9 +344,9 @@ def _scoring_header(
         )
     else:
         how = (
-            " This is the plain difference in means (not adjusted: <code>value.adjust_recent</code> off, partitioned "
-            "or Spark scoring, or too few churners for a prognostic model); <code>churn recover</code> adjusts it "
-            "where it can."
+            " This is the plain difference in means (not adjusted: <code>value.adjust_recent</code> or "
+            "<code>recover.adjustment</code> off, partitioned or Spark scoring, or too few churners for a prognostic "
+            "model); <code>churn recover</code> adjusts it where it can."
         )
     decisions.append(f"Recent campaigns: {measured}" + (how if len(recovery) else ""))
     design = power_sentence(recovery, r.bootstrap.confidence, r.power, r.precision)
