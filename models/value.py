@@ -68,6 +68,28 @@ def expected_net_value(
 
 
 @dataclass(frozen=True)
+class PlanFigures:
+    """What contacting a set of customers is expected to give: saves, the revenue they keep, the contacts' cost."""
+
+    customers: int
+    expected_customers_saved: float
+    expected_revenue_recovered: float  # over the save value's horizon (12 months)
+    cost: float
+
+    @property
+    def net_value(self) -> float:
+        return self.expected_revenue_recovered - self.cost
+
+
+def plan_figures(rows: pd.DataFrame, save_rate: float, contact_cost: float, value_months: float) -> PlanFigures:
+    """:class:`PlanFigures` of contacting ``rows``: each expected to save its ``expected_saves`` (an uplift
+    model's) or churn probability x ``save_rate`` customers, keeping ``value_months`` of its monthly revenue."""
+    saved = rows["expected_saves"] if "expected_saves" in rows else rows["churn_probability"] * save_rate
+    revenue = float((saved * value_months * rows["monthly_revenue"]).sum())
+    return PlanFigures(len(rows), float(saved.sum()), revenue, contact_cost * len(rows))
+
+
+@dataclass(frozen=True)
 class TargetingPlan:
     selected: pd.DataFrame  # the customers to contact, in priority order
     profit_curve: pd.DataFrame  # number contacted -> cumulative expected net value
@@ -78,6 +100,12 @@ class TargetingPlan:
     save_rate: float
     save_rate_source: str
     value_months: float = MONTHS  # months of revenue a save keeps
+    contact_cost: float = 0.0
+
+    def without(self, customer_ids) -> PlanFigures:
+        """The figures of the list less ``customer_ids`` (its random holdout: listed, not contacted)."""
+        kept = self.selected[~self.selected["customer_id"].astype(str).isin(pd.Index(customer_ids).astype(str))]
+        return plan_figures(kept, self.save_rate, self.contact_cost, self.value_months)
 
 
 def targeting_plan(
@@ -112,19 +140,18 @@ def targeting_plan(
         ]
     if budget is not None and contact_cost > 0:
         pick = pick.head(int(budget // contact_cost))
-    saved = pick["expected_saves"] if "expected_saves" in pick else pick["churn_probability"] * save_rate
-    revenue = float((saved * value_months * pick["monthly_revenue"]).sum())
-    cost = contact_cost * len(pick)
+    figures = plan_figures(pick, save_rate, contact_cost, value_months)
     return TargetingPlan(
         pick.reset_index(drop=True),
         curve,
-        float(saved.sum()),
-        revenue,
-        cost,
-        revenue - cost,
+        figures.expected_customers_saved,
+        figures.expected_revenue_recovered,
+        figures.cost,
+        figures.net_value,
         save_rate,
         save_rate_source,
         value_months,
+        contact_cost,
     )
 
 

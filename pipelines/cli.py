@@ -266,9 +266,11 @@ def cmd_score(args: argparse.Namespace) -> int:
         f"(features {s.seconds_features:.1f} s, predict {s.seconds_predict:.1f} s, "
         f"reason codes {s.seconds_reasons:.1f} s)\n"
         f"  annual revenue at risk ${s.annual_revenue_at_risk:,.0f}; "
-        f"action list {s.action_list:,} customers ({s.held_out:,} held out at random: do not contact them), expected "
-        f"to save {s.expected_customers_saved:,.1f} worth ${s.expected_revenue_recovered:,.0f} of revenue kept (a save "
-        f"keeps {s.save_value_months:.1f} months)\n"
+        f"action list {s.action_list:,} customers ({s.held_out:,} held out at random: do not contact them); "
+        f"contacting the other {s.contacted.customers:,} is expected to save "
+        f"{s.contacted.expected_customers_saved:,.1f} worth ${s.contacted.expected_revenue_recovered:,.0f} of revenue "
+        f"kept (a save keeps "
+        f"{s.save_value_months:.1f} months; the whole list {s.expected_customers_saved:,.1f})\n"
         f"  save rate {s.save_rate:.1%} ({s.save_rate_source})"
     )
     r = s.recent

@@ -305,21 +305,27 @@ def _scoring_header(
     """Title, the decisions, what was scored with which model, and the headline figures."""
     by = "predicted uplift" if "uplift" in scores else "churn probability x save rate"
     months = config.save_value.months
-    held = int((scores["assigned_group"] == "holdout").sum()) if "assigned_group" in scores else 0
-    contact = len(plan.selected) - held
+    held_ids = scores.loc[scores["assigned_group"] == "holdout", "customer_id"] if "assigned_group" in scores else []
+    held = len(held_ids)
+    contacted = plan.without(held_ids)
+    expected = (
+        f"Contacting them is expected to save {contacted.expected_customers_saved:,.1f} customers worth "
+        f"{money(contacted.expected_revenue_recovered)} over the next {months} months for {money(contacted.cost)} of "
+        f"contacts (net {money(contacted.net_value)})."
+    )
     holdout = (
-        f" <b>{held:,} of them are held out at random</b> (<code>assigned_group</code> holdout, "
+        f" <b>{held:,} of the list are held out at random</b> (<code>assigned_group</code> holdout, "
         f"{config.holdout.share:.0%} within each location and risk tier): do not contact them, so that "
-        "<code>churn recover --run</code> can measure what the list saved."
+        "<code>churn recover --run</code> can measure what the list saved. Holding them out forgoes "
+        f"{plan.expected_customers_saved - contacted.expected_customers_saved:,.1f} expected saves (net "
+        f"{money(plan.net_value - contacted.net_value)}): the price of a measured saving."
         if held
         else ""
     )
     decisions = [
-        f"<b>Action list of {len(plan.selected):,} customers; contact {contact:,}</b> (the rows with "
+        f"<b>Action list of {len(plan.selected):,} customers; contact {contacted.customers:,}</b> (the rows with "
         f"<code>assigned_group</code> treatment in the scores, in <code>priority_rank</code> order, ranked by {by}). "
-        f"The whole list is expected to save {plan.expected_customers_saved:,.1f} customers worth "
-        f"{money(plan.expected_revenue_recovered)} over the next {months} months for {money(plan.cost)} of contacts "
-        f"(net {money(plan.net_value)}).{holdout}",
+        f"{expected}{holdout}",
         f"<b>Value of a save:</b> {html.escape(save_value.sentence())}, from recent campaigns' customers."
         if save_value
         else f"Value of a save: {val.MONTHS} months of revenue (no recent campaign's customers to follow up).",
@@ -362,10 +368,10 @@ def _scoring_header(
         [
             ("annual revenue at risk", money(scores["annual_revenue_at_risk"].sum())),
             ("mean churn probability", f"{scores['churn_probability'].mean():.2%}"),
-            ("customers to contact", f"{contact:,}"),
+            ("customers to contact", f"{contacted.customers:,}"),
             ("held out at random", f"{held:,}"),
-            ("expected customers saved", f"{plan.expected_customers_saved:,.1f}"),
-            (f"expected revenue recovered, {months} months", money(plan.expected_revenue_recovered)),
+            ("expected customers saved by the contacts", f"{contacted.expected_customers_saved:,.1f}"),
+            (f"expected revenue recovered, {months} months", money(contacted.expected_revenue_recovered)),
         ]
     )
 
@@ -438,7 +444,8 @@ def _plan_section(plan: val.TargetingPlan, v, by_uplift: bool = False) -> str:
         f"Capacity {v.capacity_per_location if v.capacity_per_location is not None else 'unlimited'} per location, "
         f"budget {money(v.budget) if v.budget else 'unlimited'}. Contacting {len(plan.selected):,} customers costs "
         f"{money(plan.cost)} and is expected to save {plan.expected_customers_saved:,.1f} customers worth "
-        f"{money(plan.expected_revenue_recovered)} of revenue kept (net {money(plan.net_value)}).</p>"
+        f"{money(plan.expected_revenue_recovered)} of revenue kept (net {money(plan.net_value)}), its random holdout "
+        "included (the summary gives the figures of the contacts alone).</p>"
         "<h3>Profit curve</h3>"
         "<p class='note'>Cumulative expected net value as more customers are contacted in order of expected net value; "
         "the dashed line is the plan.</p>" + _png(fig)

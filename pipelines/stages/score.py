@@ -349,6 +349,7 @@ class ScoringSummary:
     held_out: int = 0  # of the action list, held out at random (not to be contacted)
     recent: dict[str, float] = field(default_factory=dict)  # recent campaigns' overall figures, recover's names
     recent_adjustment: str = ""  # how recent campaigns' saving was adjusted ("": the plain difference in means)
+    contacted: val.PlanFigures | None = None  # the list less its holdout: the customers to contact
 
 
 @dataclass(frozen=True)
@@ -440,6 +441,7 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
         save_value_months=prediction.campaigns.value_months,
         held_out=int((scores["assigned_group"] == "holdout").sum()),
         recent=recent_metrics(prediction.recovery),
+        contacted=plan.without(scores.loc[scores["assigned_group"] == HOLDOUT, "customer_id"]),
         recent_adjustment=str(prediction.recovery.iloc[0].get("adjustment", "")) if len(prediction.recovery) else "",
     )
     _log_scoring_run(config, as_of, loaded, scores, drift, inputs.result, summary, folder)
@@ -666,8 +668,9 @@ def _description(loaded: LoadedModel, as_of: pd.Timestamp, s: ScoringSummary) ->
     return (
         f"Scored {s.rows:,} customers on {as_of.date()} with {version_link(loaded.name, loaded.version)}"
         + (f" and {s.uplift_model} for targeting" if s.uplift_model else "")
-        + f". Action list: {s.action_list:,} customers, expected to save {s.expected_customers_saved:,.1f} worth "
-        f"{money(s.expected_revenue_recovered)} of revenue kept; {s.held_out:,} held out at random. {drift}."
+        + f". Action list: {s.action_list:,} customers, {s.held_out:,} of them held out at random; contacting the "
+        f"other {s.contacted.customers:,} is expected to save {s.contacted.expected_customers_saved:,.1f} worth "
+        f"{money(s.contacted.expected_revenue_recovered)} of revenue kept. {drift}."
     )
 
 
@@ -705,6 +708,11 @@ def _run_metrics(
         "save_rate": summary.save_rate,
         "expected_customers_saved": summary.expected_customers_saved,
         "expected_revenue_recovered": summary.expected_revenue_recovered,
+        "contacted_customers": summary.contacted.customers,
+        "contacted_expected_customers_saved": summary.contacted.expected_customers_saved,
+        "contacted_expected_revenue_recovered": summary.contacted.expected_revenue_recovered,
+        "contacted_cost": summary.contacted.cost,
+        "holdout_forgone_saves": summary.expected_customers_saved - summary.contacted.expected_customers_saved,
         "save_value_months": summary.save_value_months,
         "risk_plan_customers_saved": summary.risk_plan_customers_saved,
         "do_not_contact_rows": summary.do_not_contact,

@@ -56,6 +56,12 @@ def test_targeting_respects_capacity_budget_and_positive_value():
     assert len(plan.profit_curve) == 5 and plan.profit_curve["expected_net_value"].idxmax() == 3
     budget = val.targeting_plan(_scores(), 0.2, 15.0, capacity_per_location=None, budget=31.0)
     assert budget.selected["customer_id"].tolist() == ["a", "b"]
+    # the list less its holdout: what contacting the treatment rows is expected to give (b held out)
+    contacted = plan.without(pd.Series(["b"]))
+    assert contacted.customers == 2 and contacted.cost == pytest.approx(30.0)
+    assert contacted.expected_customers_saved == pytest.approx(0.2 * (0.9 + 0.6))
+    assert contacted.net_value == pytest.approx(0.2 * (0.9 + 0.6) * 1200 - 30)
+    assert plan.without([]) == val.plan_figures(plan.selected, 0.2, 15.0, val.MONTHS)
 
 
 def test_revenue_weighted_nps_by_hand():
