@@ -11,14 +11,18 @@ from models.drift import FEED
 from pipelines.cli import EXIT_GATE, main
 from pipelines.simulation.generate import write_synthetic
 from pipelines.simulation.synthetic import SyntheticConfig
+from tests.builders import quick_score_config
 
 pytestmark = pytest.mark.slow
 AS_OF = "2026-07-01"
 SINCE = "2026-04-15"  # after the model's reference date (2026-04-01), before scoring
 
 
-def _score(data: Path, out: Path, *extra: str) -> int:
-    return main(["score", "--as-of", AS_OF, "--data", str(data), "--out", str(out), "--end-date", "2026-06-30", *extra])
+def _score(data: Path, out: Path, settings: str = "") -> int:
+    """``churn score`` without the adjustment of recent campaigns (drift never reads it), with ``settings`` YAML."""
+    config = quick_score_config(out.parent / f"{out.name}-score.yaml", settings)
+    argv = ["score", "--as-of", AS_OF, "--data", str(data), "--out", str(out), "--end-date", "2026-06-30"]
+    return main([*argv, "--config", str(config)])
 
 
 def _latest_run():
@@ -67,9 +71,7 @@ def test_an_app_outage_is_flagged_in_the_usage_features_and_the_expected_churn_r
     assert table["mean_churn_probability"]["change"] > 0.2  # customers who cannot use the app look likelier to leave
     assert run.data.metrics["drift_flagged_checks"] == len(flagged)
     # the gate: with fail_on_drift the run still writes its scores, then exits 1
-    config = tmp_path / "score.yaml"
-    config.write_text("drift:\n  fail_on_drift: true\n")
-    assert _score(data, tmp_path / "gated", "--config", str(config)) == EXIT_GATE
+    assert _score(data, tmp_path / "gated", "drift:\n  fail_on_drift: true\n") == EXIT_GATE
     assert (tmp_path / "gated" / f"as_of={AS_OF}" / "scores.parquet").exists()
 
 

@@ -9,13 +9,15 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipelines.cli import EXIT_GATE, main
+from tests.builders import quick_score_config
 
 pytestmark = pytest.mark.slow
 CLOSED, PENDING = "2026-03-01", "2026-07-01"  # a 90-day window closes by the extract date 2026-06-30; one does not
 
 
-def _score(data: Path, out: Path, as_of: str, *extra: str) -> int:
-    return main(["score", "--as-of", as_of, "--data", str(data), "--out", str(out), "--end-date", "2026-06-30", *extra])
+def _score(data: Path, out: Path, as_of: str, config: Path) -> int:
+    argv = ["score", "--as-of", as_of, "--data", str(data), "--out", str(out), "--end-date", "2026-06-30"]
+    return main([*argv, "--config", str(config)])
 
 
 def _monitor(data: Path, scores: Path, out: Path, *extra: str) -> int:
@@ -27,8 +29,9 @@ def _monitor(data: Path, scores: Path, out: Path, *extra: str) -> int:
 def scored(trained_default, default_dataset, tmp_path_factory) -> tuple[Path, Path]:
     data, _, _ = default_dataset
     scores = tmp_path_factory.mktemp("monitor-scores")
-    for as_of in (CLOSED, PENDING):
-        assert _score(data, scores, as_of) == 0
+    config = quick_score_config(tmp_path_factory.mktemp("monitor-config") / "score.yaml")  # monitoring never reads
+    for as_of in (CLOSED, PENDING):  # recent campaigns' adjustment: not paid for here
+        assert _score(data, scores, as_of, config) == 0
     return data, scores
 
 
@@ -61,13 +64,12 @@ def test_each_closed_run_is_measured_on_its_untreated_customers_and_logged(score
 
 def test_a_floor_on_realised_performance_fails_monitor_and_scoring_after_writing(scored, tmp_path):
     data, scores = scored
-    config = tmp_path / "score.yaml"
-    config.write_text("monitor:\n  min_roc_auc: 0.99\n")
+    config = quick_score_config(tmp_path / "score.yaml", "monitor:\n  min_roc_auc: 0.99\n")
     assert _monitor(data, scores, tmp_path / "mon", "--config", str(config)) == EXIT_GATE
     assert (tmp_path / "mon" / "report.html").exists()
     client = MlflowClient()
     experiment = client.get_experiment_by_name("churn-monitoring").experiment_id
     assert len(client.search_runs([experiment], f"params.as_of = '{CLOSED}'")) == 1  # measured once, not per rerun
     # scoring with a floor measures the runs whose outcomes are in and exits 1 after writing its own scores
-    assert _score(data, scores, PENDING, "--config", str(config)) == EXIT_GATE
+    assert _score(data, scores, PENDING, config) == EXIT_GATE
     assert (scores / f"as_of={PENDING}" / "scores.parquet").exists()
