@@ -343,7 +343,7 @@ def _scoring_header(
         decisions.append(f"Drift: none of {len(drift)} checks flagged against the training reference.")
     r = config.recover
     measured, _ = recovery_decision(recovery, r.bootstrap.confidence)
-    if adjusted_by:
+    if adjusted_by and len(recovery) and recovery.iloc[0].get("adjustment"):
         how = (
             f" Adjusted as <code>churn recover</code> adjusts it: the churn risk before the contact comes from "
             f"{html.escape(adjusted_by)}."
@@ -354,7 +354,8 @@ def _scoring_header(
             "<code>recover.adjustment</code> off, partitioned or Spark scoring, or too few churners for a prognostic "
             "model); <code>churn recover</code> adjusts it where it can."
         )
-    decisions.append(f"Recent campaigns: {measured}" + (how if len(recovery) else ""))
+    measured_any = len(recovery) and pd.notna(recovery.iloc[0]["saved_customers"])
+    decisions.append(f"Recent campaigns: {measured}" + (how if measured_any else ""))
     design = power_sentence(recovery, r.bootstrap.confidence, r.power, r.precision)
     if design:
         decisions.append(design)

@@ -34,7 +34,7 @@ from pipelines.attributes import FEATURE_TYPES
 from pipelines.config import HoldoutConfig, ScoreConfig, end_timestamp
 from pipelines.contract import ValidationResult
 from pipelines.engines import engine_for
-from pipelines.errors import UserError
+from pipelines.errors import USER_ERRORS, UserError
 from pipelines.io.decisions import append_decisions, read_decisions
 from pipelines.io.files import atomic_folder, write_csv, write_parquet, write_text
 from pipelines.reporting.html import money, scoring_report
@@ -144,11 +144,14 @@ def recent_campaigns(
     r = config.recover  # the same "too small to say anything" rule and interval level as churn recover
     notes: list[str] = []
     prognostic = None
-    if probabilities is not None:
+    if probabilities is not None and outcomes["group"].nunique() == 2:  # nothing to adjust without both groups
         settings = replace(r, label=label, horizon_days=v.horizon_days)
         first_signup = pd.Timestamp(tables.customers["signup_date"].min()) if len(tables.customers) else None
-        prognostic = prognostic_score(probabilities, window, outcomes, as_of - pd.Timedelta(days=1), settings, notes,
-                                      first_signup, len(tables.customers))  # fmt: skip
+        try:
+            prognostic = prognostic_score(probabilities, window, outcomes, as_of - pd.Timedelta(days=1), settings,
+                                          notes, first_signup, len(tables.customers))  # fmt: skip
+        except USER_ERRORS as err:  # a side figure: the plain difference in means stands, and the log says why
+            log.warning("recent campaigns' saving is not regression-adjusted: %s", err)
         if prognostic is not None:
             outcomes[adj.PROGNOSTIC] = prognostic.score
     for note in notes:
@@ -177,7 +180,10 @@ def recent_metrics(recovery: pd.DataFrame) -> dict[str, float]:
 
 
 def save_rate_from(recovery: pd.DataFrame, config: ScoreConfig) -> tuple[float, str]:
-    """Save rate from recent campaigns with a usable control group, else the configured default."""
+    """Save rate from recent campaigns with a usable control group, else the configured default.
+
+    It is the plain relative difference in churn, not the regression-adjusted one: the adjustment runs in memory only,
+    and an action list must not depend on the engine that made it."""
     v = config.value
     if v.measure_save_rate and not recovery.empty:
         r = recovery.iloc[0]
@@ -186,7 +192,8 @@ def save_rate_from(recovery: pd.DataFrame, config: ScoreConfig) -> tuple[float, 
                 np.clip((r["control_churn_rate"] - r["treatment_churn_rate"]) / r["control_churn_rate"], 0.0, 1.0)
             )
             return rate, (
-                f"measured: {int(r['treated']):,} treated vs {int(r['control']):,} control contacts in the "
+                f"measured (plain difference in means, the same on every engine): {int(r['treated']):,} treated vs "
+                f"{int(r['control']):,} control contacts in the "
                 f"{v.measurement_days} to {v.horizon_days} days before scoring (churn {r['treatment_churn_rate']:.1%} "
                 f"vs {r['control_churn_rate']:.1%})"
             )
@@ -345,11 +352,11 @@ class ScoringSummary:
     uplift_model: str | None  # targeting used this uplift model's predictions; None: churn probability x save rate
     risk_plan_customers_saved: float  # what the churn ranking's plan expects (equal to the plan's without uplift)
     do_not_contact: int  # customers a contact is predicted to push out
+    contacted: val.PlanFigures  # the list less its holdout: the customers to contact
     save_value_months: float = val.MONTHS  # months of revenue a save keeps (recent campaigns' follow-up, or 12)
     held_out: int = 0  # of the action list, held out at random (not to be contacted)
     recent: dict[str, float] = field(default_factory=dict)  # recent campaigns' overall figures, recover's names
     recent_adjustment: str = ""  # how recent campaigns' saving was adjusted ("": the plain difference in means)
-    contacted: val.PlanFigures | None = None  # the list less its holdout: the customers to contact
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ SINCE = "2026-04-15"  # after the model's reference date (2026-04-01), before sc
 
 def _score(data: Path, out: Path, settings: str = "") -> int:
     """``churn score`` without the adjustment of recent campaigns (drift never reads it), with ``settings`` YAML."""
-    config = quick_score_config(out.parent / f"{out.name}-score.yaml", settings)
+    out.mkdir(parents=True, exist_ok=True)
+    config = quick_score_config(out / "score.yaml", settings)
     argv = ["score", "--as-of", AS_OF, "--data", str(data), "--out", str(out), "--end-date", "2026-06-30"]
     return main([*argv, "--config", str(config)])
 

@@ -89,10 +89,12 @@ def test_scores_are_complete_idempotent_and_spreadsheet_safe(trained_default, de
     m = runs[0].data.metrics  # recent campaigns' figures under churn recover's names: adjusted, and plain beside
     held = int((scores["assigned_group"] == "holdout").sum())  # the contacts' figures leave the holdout out
     assert m["contacted_customers"] == len(action) - held and m["contacted_cost"] == 15.0 * (len(action) - held)
-    assert m["holdout_forgone_saves"] > 0
+    treatment = action[action["assigned_group"] == "treatment"]
     assert m["contacted_expected_customers_saved"] == pytest.approx(
-        m["expected_customers_saved"] - m["holdout_forgone_saves"]
+        treatment["churn_probability"].sum() * m["save_rate"]
     )
+    held_rows = action[action["assigned_group"] == "holdout"]
+    assert m["holdout_forgone_saves"] == pytest.approx(held_rows["churn_probability"].sum() * m["save_rate"])
     assert m["recent_saved_low"] <= m["recent_saved_customers"] <= m["recent_saved_high"]
     assert (
         m["recent_unadjusted_saved_low"] <= m["recent_unadjusted_saved_customers"] <= m["recent_unadjusted_saved_high"]
