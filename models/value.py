@@ -99,8 +99,8 @@ class TargetingPlan:
     net_value: float
     save_rate: float
     save_rate_source: str
+    contact_cost: float  # of one contact
     value_months: float = MONTHS  # months of revenue a save keeps
-    contact_cost: float = 0.0
 
     def without(self, customer_ids) -> PlanFigures:
         """The figures of the list less ``customer_ids`` (its random holdout: listed, not contacted)."""
@@ -150,8 +150,8 @@ def targeting_plan(
         figures.net_value,
         save_rate,
         save_rate_source,
-        value_months,
         contact_cost,
+        value_months,
     )
 
 
