@@ -304,7 +304,8 @@ def lock_path(folder: Path) -> Path:
 
 @contextmanager
 def scoring_lock(folder: Path):
-    """One scoring run per as-of date at a time: a second one fails at once instead of interleaving writes."""
+    """One scoring run per as-of date at a time: a second one fails as soon as its input is validated, instead of
+    interleaving writes or appending the same date's decisions twice."""
     path = lock_path(folder)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:
@@ -401,7 +402,23 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     started = time.perf_counter()
     loaded = load_model(config.model)  # fails before anything is read or written when the alias is missing
     uplift = load_uplift_model(config)
-    inputs = _score_inputs(config, as_of, loaded)
+    inputs = _score_inputs(config, as_of, loaded)  # bad input stops here, before anything is written
+    folder = Path(config.out) / f"as_of={as_of.date().isoformat()}"
+    with scoring_lock(folder):  # one run per as-of date from here to its decision log: a second one fails now
+        return _score_and_write(config, as_of, csv, started, loaded, uplift, inputs, folder)
+
+
+def _score_and_write(
+    config: ScoreConfig,
+    as_of: pd.Timestamp,
+    csv: bool,
+    started: float,
+    loaded: LoadedModel,
+    uplift: LoadedModel | None,
+    inputs: _Inputs,
+    folder: Path,
+) -> ScoringSummary:
+    """Everything after validation, under the as-of date's lock: predict, plan, explain, write, log."""
     prediction = _predict(config, as_of, loaded, inputs, uplift)
     plan = _plan(config, prediction.scores, prediction)
     by_uplift = "uplift" in prediction.scores
@@ -420,7 +437,6 @@ def run_scoring(config: ScoreConfig, as_of: pd.Timestamp, csv: bool = False) -> 
     scores = explained.scores
     events = {"interactions": inputs.tables.interactions, "feedback": inputs.tables.feedback}
     drift = _drift(config, loaded, inputs.features, scores, feed_counts(events, as_of))
-    folder = Path(config.out) / f"as_of={as_of.date().isoformat()}"
     nps = _nps_summary(inputs.tables, as_of)
     html = scoring_report(
         scores, plan, drift, config, as_of, loaded, nps, inputs.result, inputs.tables, prediction.recovery,
@@ -604,7 +620,7 @@ def _drift(
 
 def _write_outputs(folder: Path, scores: pd.DataFrame, html: str, csv: bool) -> None:
     """Scores, the optional spreadsheet copy and the report, replacing the folder as a whole."""
-    with scoring_lock(folder), atomic_folder(folder, SCORES_FILE) as work:  # the folder holds one complete run
+    with atomic_folder(folder, SCORES_FILE) as work:  # the folder holds one complete run (the caller holds its lock)
         write_parquet(scores, work / SCORES_FILE)
         if csv:
             write_csv(spreadsheet_safe(scores), work / "scores.csv")

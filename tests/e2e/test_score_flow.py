@@ -196,7 +196,7 @@ def test_second_concurrent_run_fails_clearly(trained_default, default_dataset, t
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         assert _score(data, tmp_path) == EXIT_BUSY
     assert "another scoring run" in capsys.readouterr().err
-    assert not (folder / "scores.parquet").exists()
+    assert not (folder / "scores.parquet").exists() and not (tmp_path / "decisions").exists()  # nor a decision
 
 
 def test_recover_reports_saves_with_intervals_covering_truth(trained_default, default_dataset, tmp_path, capsys):
