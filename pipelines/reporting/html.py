@@ -253,6 +253,7 @@ def recovery_section(table: pd.DataFrame, title: str, confidence: float = 0.95) 
 def scoring_report(
     scores: pd.DataFrame,
     plan: val.TargetingPlan,
+    contacted: val.PlanFigures,
     drift: pd.DataFrame,
     config,
     as_of,
@@ -267,12 +268,15 @@ def scoring_report(
 ) -> str:
     """The scoring run's report: headline figures, risk, segments, reasons, the plan, recovery, NPS and drift.
 
+    ``contacted`` is the plan's figures less its random holdout (:meth:`models.value.TargetingPlan.without`);
     ``risk_plan`` is the plan the churn ranking would make, shown beside the uplift plan when ``scores`` has uplift;
     ``save_value`` what a save is worth, from recent campaigns' follow-up (None: the naive 12 months);
     ``adjusted_by`` where the churn risk that adjusted recent campaigns' saving came from ("" when it is not).
     """
     body = [
-        _scoring_header(scores, plan, config, as_of, loaded, result, drift, recovery, save_value, adjusted_by),
+        _scoring_header(
+            scores, plan, contacted, config, as_of, loaded, result, drift, recovery, save_value, adjusted_by
+        ),  # fmt: skip
         _risk_section(scores),
         _segments_section(scores, tables.customers),
         _reasons_section(scores),
@@ -293,6 +297,7 @@ def scoring_report(
 def _scoring_header(
     scores: pd.DataFrame,
     plan: val.TargetingPlan,
+    contacted: val.PlanFigures,
     config,
     as_of,
     loaded,
@@ -305,9 +310,7 @@ def _scoring_header(
     """Title, the decisions, what was scored with which model, and the headline figures."""
     by = "predicted uplift" if "uplift" in scores else "churn probability x save rate"
     months = config.save_value.months
-    held_ids = scores.loc[scores["assigned_group"] == "holdout", "customer_id"] if "assigned_group" in scores else []
-    held = len(held_ids)
-    contacted = plan.without(held_ids)
+    held = len(plan.selected) - contacted.customers  # the holdout is drawn from the list
     expected = (
         f"Contacting them is expected to save {contacted.expected_customers_saved:,.1f} customers worth "
         f"{money(contacted.expected_revenue_recovered)} over the next {months} months for {money(contacted.cost)} of "

@@ -438,8 +438,9 @@ def _score_and_write(
     events = {"interactions": inputs.tables.interactions, "feedback": inputs.tables.feedback}
     drift = _drift(config, loaded, inputs.features, scores, feed_counts(events, as_of))
     nps = _nps_summary(inputs.tables, as_of)
+    contacted = plan.without(scores.loc[scores["assigned_group"] == HOLDOUT, "customer_id"])  # the list less holdout
     html = scoring_report(
-        scores, plan, drift, config, as_of, loaded, nps, inputs.result, inputs.tables, prediction.recovery,
+        scores, plan, contacted, drift, config, as_of, loaded, nps, inputs.result, inputs.tables, prediction.recovery,
         risk_plan if by_uplift else None, prediction.campaigns.save_value, prediction.campaigns.adjusted_by,
     )  # fmt: skip
     _write_outputs(folder, scores, html, csv)
@@ -464,7 +465,7 @@ def _score_and_write(
         save_value_months=prediction.campaigns.value_months,
         held_out=int((scores["assigned_group"] == "holdout").sum()),
         recent=recent_metrics(prediction.recovery),
-        contacted=plan.without(scores.loc[scores["assigned_group"] == HOLDOUT, "customer_id"]),
+        contacted=contacted,
         recent_adjustment=str(prediction.recovery.iloc[0].get("adjustment", "")) if len(prediction.recovery) else "",
     )
     _log_scoring_run(config, as_of, loaded, scores, drift, inputs.result, summary, folder)
